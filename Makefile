@@ -1,0 +1,42 @@
+# carewatch — the two set-up commands are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench system-packages clean
+
+demo: $(STAMP)
+	$(VENV)/bin/carewatch demo
+
+test: $(STAMP) system-packages
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check carewatch schemas services
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy schemas services/rules/core services/board/core
+
+bench: $(STAMP)
+	for script in bench/*.py; do $(PY) $$script; done
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages the tests use: chromium (browser tests) and prometheus (promtool).
+system-packages:
+	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null; then \
+		echo "installing Debian packages: chromium prometheus"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus >/dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,318 @@
+"""Case events (CONTRACT §1): the envelope, one model per type, and the discriminated union.
+
+Parsing is strict: unknown fields are rejected, SSDA903 codes are checked against :mod:`schemas.codes`,
+impossible values (a birth after the event, an SDQ outside 0–40, an event dated more than a day after it
+was received) are rejected with the field path. Time is never read from a clock here: the receive time is
+passed in by the caller through the validation context.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+
+from schemas import codes
+
+LONDON: Final = ZoneInfo("Europe/London")
+MAX_FUTURE_SKEW: Final = timedelta(days=1)
+MAX_CARE_START_AGE_YEARS: Final = 18
+
+
+def _code(code_list: Mapping[str, str], list_name: str) -> Any:
+    """A string constrained to one SSDA903 code list, with a readable error and a JSON Schema enum."""
+
+    def check(value: str) -> str:
+        if value not in code_list:
+            raise ValueError(f"unknown {list_name} code {value!r} (SSDA903 {list_name} list)")
+        return value
+
+    return Annotated[
+        str,
+        AfterValidator(check),
+        WithJsonSchema({"type": "string", "enum": sorted(code_list), "description": f"SSDA903 {list_name}"}),
+    ]
+
+
+LegalStatus = _code(codes.LEGAL_STATUS, "legal status")
+PlacementType = _code(codes.PLACEMENT_TYPE, "placement type")
+PlacementProvider = _code(codes.PLACEMENT_PROVIDER, "placement provider")
+ReasonPlaceChange = _code(codes.REASON_PLACE_CHANGE, "reason for placement change")
+CareEndedReason = _code({c: codes.REASON_EPISODE_CEASED[c] for c in codes.CARE_ENDED_REASONS}, "reason ceased")
+Activity = _code(codes.ACTIVITY, "activity")
+Accommodation = _code(codes.ACCOMMODATION, "accommodation")
+
+PSEUDONYM_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+Pseudonym = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
+EventId = Annotated[str, Field(min_length=1, max_length=64)]
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_when(value: Any) -> Any:
+    """ISO date stays a date; an ISO datetime without offset is taken as Europe/London local time."""
+    if isinstance(value, str):
+        text = value.strip()
+        if _DATE_ONLY.match(text):
+            return date.fromisoformat(text)
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"not an ISO date or datetime: {text!r}") from exc
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=LONDON)
+    return value
+
+
+def _parse_instant(value: Any) -> Any:
+    parsed = _parse_when(value)
+    if type(parsed) is date:
+        raise ValueError("a datetime is required here, not a date")
+    return parsed
+
+
+When = Annotated[
+    datetime | date,
+    BeforeValidator(_parse_when),
+    WithJsonSchema({"type": "string", "description": "ISO date or datetime; Europe/London if no offset"}),
+]
+Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
+
+
+def local_date(when: date) -> date:
+    """The calendar date in England of a date or datetime (the date the rules use)."""
+    if isinstance(when, datetime):
+        return when.astimezone(LONDON).date()
+    return when
+
+
+def as_instant(when: date) -> datetime:
+    """A date taken as midnight in England; a datetime as itself."""
+    if isinstance(when, datetime):
+        return when
+    return datetime(when.year, when.month, when.day, tzinfo=LONDON)
+
+
+class EventBase(BaseModel):
+    """The envelope every event carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    event_id: EventId
+    child_id: Pseudonym
+    occurred_at: When
+    recorded_at: Instant | None = None
+    source: Annotated[str, Field(max_length=64)] | None = None
+
+    @property
+    def occurred_on(self) -> date:
+        return local_date(self.occurred_at)
+
+    @model_validator(mode="after")
+    def _not_from_the_future(self, info: ValidationInfo) -> EventBase:
+        received_at = (info.context or {}).get("received_at")
+        if received_at is not None and as_instant(self.occurred_at) > received_at + MAX_FUTURE_SKEW:
+            raise ValueError(
+                f"occurred_at {self.occurred_at.isoformat()} is more than a day after the event was received"
+            )
+        return self
+
+
+class CareStarted(EventBase):
+    type: Literal["care.started"]
+    date_of_birth: date
+    sex: Literal["M", "F", "U"]
+    legal_status: LegalStatus
+    uasc: bool = False
+    team: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _plausible_age(self) -> CareStarted:
+        started = self.occurred_on
+        if self.date_of_birth > started:
+            raise ValueError("date_of_birth is after the date care started")
+        eighteenth = _add_years(self.date_of_birth, MAX_CARE_START_AGE_YEARS)
+        if started >= eighteenth:
+            raise ValueError("a child cannot start to be looked after on or after their 18th birthday")
+        return self
+
+
+class CareEnded(EventBase):
+    type: Literal["care.ended"]
+    reason: CareEndedReason
+
+
+class LegalStatusChanged(EventBase):
+    type: Literal["legal_status.changed"]
+    legal_status: LegalStatus
+
+
+class PlacementStarted(EventBase):
+    type: Literal["placement.started"]
+    placement_type: PlacementType
+    provider: PlacementProvider | None = None
+    reason_for_change: ReasonPlaceChange | None = None
+    distance_miles: Annotated[float, Field(ge=0, le=25_000)] | None = None
+    intended_until_18: bool | None = None
+
+
+class PepCompleted(EventBase):
+    type: Literal["pep.completed"]
+    kind: Literal["initial", "review"]
+
+
+class HealthAssessmentCompleted(EventBase):
+    type: Literal["health_assessment.completed"]
+    kind: Literal["initial", "review"]
+
+
+class DentalCheckCompleted(EventBase):
+    type: Literal["dental_check.completed"]
+
+
+class SdqRecorded(EventBase):
+    type: Literal["sdq.recorded"]
+    score: Annotated[int, Field(ge=0, le=40, strict=True)]
+
+
+class SocialWorkerChanged(EventBase):
+    type: Literal["social_worker.changed"]
+    worker_id: Pseudonym
+    team: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    employment: Literal["permanent", "agency"] | None = None
+
+
+class VisitCompleted(EventBase):
+    type: Literal["visit.completed"]
+    seen_alone: bool | None = None
+
+
+class ReviewHeld(EventBase):
+    type: Literal["review.held"]
+
+
+class MissingStarted(EventBase):
+    type: Literal["missing.started"]
+    episode_id: EventId
+
+
+class MissingEnded(EventBase):
+    type: Literal["missing.ended"]
+    episode_id: EventId
+
+
+class ReturnInterviewCompleted(EventBase):
+    type: Literal["return_interview.completed"]
+    episode_id: EventId
+
+
+class CareLeaverContact(EventBase):
+    type: Literal["care_leaver.contact"]
+    in_touch: bool
+    activity: Activity | None = None
+    accommodation: Accommodation | None = None
+
+
+class PathwayPlanReviewed(EventBase):
+    type: Literal["pathway_plan.reviewed"]
+
+
+class EventRetracted(EventBase):
+    type: Literal["event.retracted"]
+    retracted_event_id: EventId
+
+
+EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
+    CareStarted,
+    CareEnded,
+    LegalStatusChanged,
+    PlacementStarted,
+    PepCompleted,
+    HealthAssessmentCompleted,
+    DentalCheckCompleted,
+    SdqRecorded,
+    SocialWorkerChanged,
+    VisitCompleted,
+    ReviewHeld,
+    MissingStarted,
+    MissingEnded,
+    ReturnInterviewCompleted,
+    CareLeaverContact,
+    PathwayPlanReviewed,
+    EventRetracted,
+)
+
+CaseEvent = Annotated[
+    CareStarted
+    | CareEnded
+    | LegalStatusChanged
+    | PlacementStarted
+    | PepCompleted
+    | HealthAssessmentCompleted
+    | DentalCheckCompleted
+    | SdqRecorded
+    | SocialWorkerChanged
+    | VisitCompleted
+    | ReviewHeld
+    | MissingStarted
+    | MissingEnded
+    | ReturnInterviewCompleted
+    | CareLeaverContact
+    | PathwayPlanReviewed
+    | EventRetracted,
+    Field(discriminator="type"),
+]
+EVENT_TYPES: Final = tuple(model.model_fields["type"].annotation.__args__[0] for model in EVENT_MODELS)  # type: ignore[union-attr]
+EVENT_ADAPTER: Final[TypeAdapter[CaseEvent]] = TypeAdapter(CaseEvent)
+
+
+class ClockTick(BaseModel):
+    """Time as an event: 'evaluate every clock that has run out by ``as_of``'.
+
+    Not accepted from outside (ingest rejects it); the scheduler, the demo and replay write it to every
+    partition of the case-events topic, so replaying events and ticks gives the same alerts as live.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["clock.tick"] = "clock.tick"
+    as_of: date
+
+
+def parse_event(data: bytes | str | Mapping[str, Any], *, received_at: datetime | None) -> CaseEvent:
+    """Validate one event (JSON text or a decoded object); raises ``pydantic.ValidationError``.
+
+    ``received_at`` is when carewatch received it; None skips the 'not from the future' check (history
+    replayed from a file has no meaningful receive time).
+    """
+    context = {"received_at": received_at}
+    if isinstance(data, bytes | str):
+        return EVENT_ADAPTER.validate_json(data, context=context)
+    return EVENT_ADAPTER.validate_python(data, context=context)
+
+
+def event_to_json(event: EventBase) -> dict[str, Any]:
+    """The event as a JSON-ready dict, without unset optional fields (stable on the wire)."""
+    return event.model_dump(mode="json", exclude_none=True)
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a non-leap target year: the birthday is taken as 1 March
+        return date(day.year + years, 3, 1)
+
