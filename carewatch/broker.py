@@ -93,6 +93,9 @@ def wait_until_ready(bootstrap: str, timeout: float, process: subprocess.Popen[b
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"broker exited with code {process.returncode} during start-up")
+        if not _port_open(bootstrap):
+            time.sleep(0.05)
+            continue
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
             try:
@@ -104,6 +107,15 @@ def wait_until_ready(bootstrap: str, timeout: float, process: subprocess.Popen[b
             last_error = exc
             time.sleep(0.2)
     raise TimeoutError(f"broker at {bootstrap} did not answer within {timeout:.0f}s: {last_error}")
+
+
+def _port_open(bootstrap: str) -> bool:
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def ensure_topics(
