@@ -6,6 +6,7 @@ Each sub-command lives beside the service it drives; this module only assembles 
 
 from __future__ import annotations
 
+import enum
 import logging
 
 import typer
@@ -30,6 +31,31 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at de
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+class Service(enum.StrEnum):
+    ingest = "ingest"
+    rules = "rules"
+    alerts = "alerts"
+
+
+@app.command()
+def serve(
+    service: Service = typer.Argument(
+        ..., help="ingest: HTTP intake; rules: the faust worker; alerts: consumer, notifier, API, pages and board."
+    ),
+) -> None:
+    """Run one service in the foreground, configured from CAREWATCH_* settings (for deployment)."""
+    from carewatch.settings import get_settings
+
+    settings = get_settings()
+    if service is Service.ingest:
+        from services.ingest.cli import serve as run
+    elif service is Service.rules:
+        from services.rules.stream.cli import serve as run
+    else:
+        from services.alerts.cli import serve as run
+    run(settings)
 
 
 def _register() -> None:
