@@ -60,6 +60,23 @@ def serve(
 
 def _register() -> None:
     """Attach the services' commands (kept in their own packages)."""
+    from services.rules import cli as rules_cli
+
+    app.command("replay")(rules_cli.replay)
+    app.add_typer(rules_cli.rules_app, name="rules")
+    from services.ingest import cli as ingest_cli
+
+    app.command("ingest")(ingest_cli.ingest)
+    from services.ingest.ssda903 import cli as ssda903_cli
+
+    app.command("import-903")(ssda903_cli.import_903)
+    from services.board import cli as board_cli
+
+    app.command("board-pack")(board_cli.board_pack)
+    app.command("board-snapshots")(board_cli.board_snapshots)
+    from services.alerts import cli as alerts_cli
+
+    app.add_typer(alerts_cli.users, name="users")
 
 
 _register()

@@ -39,12 +39,28 @@ class Settings(BaseSettings):
     # Rules
     rules_config: Path | None = Field(default=None, description="TOML/YAML file of rule thresholds")
     tick_interval_seconds: float = Field(default=86_400.0, gt=0, description="Live clock-tick period")
+    rules_metrics_port: int = Field(default=8082, ge=0, le=65535, description="Rules stream /metrics port")
 
     # Alerts and board web service
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     public_url: str | None = Field(default=None, description="Base URL used in notification links")
     suppression_threshold: int = Field(default=5, ge=1, description="Board counts below this are hidden")
+
+    # Board pack and indicators
+    board_authority_name: str = Field(default="Local authority", description="Name shown on the board pack")
+    board_population_0_17: int | None = Field(
+        default=None, ge=1, description="Children aged 0-17 living in the area (ONS mid-year), for rates"
+    )
+    board_neighbours_csv: Path | None = Field(
+        default=None, description="Statistical-neighbour comparators: indicator,value,year,source"
+    )
+    board_targets_csv: Path | None = Field(
+        default=None, description="Local targets: indicator,target[,amber_band]"
+    )
+    board_amber_band: float = Field(
+        default=5.0, ge=0, description="How far short of target is amber, in the indicator's unit"
+    )
 
     # Notifications
     smtp_host: str | None = None
@@ -53,6 +69,21 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_sender: str = "carewatch@localhost"
     webhook_url: str | None = None
+
+    # Alerts service: consumer, routing, digests (Alertmanager's group_wait/group_interval/repeat_interval)
+    alerts_group_id: str = "carewatch-alerts"
+    alerts_batch_size: int = Field(default=500, ge=1, description="Transitions written per DB transaction")
+    alerts_routes: Path | None = Field(default=None, description="YAML file: team → e-mail/webhook recipients")
+    alerts_escalation_working_days: dict[str, int] = Field(
+        default_factory=lambda: {"high": 2, "medium": 5, "low": 10},
+        description="Working days a raised alert may stay unacknowledged before the head of service hears",
+    )
+    notify_group_wait_seconds: float = Field(default=30.0, ge=0)
+    notify_group_interval_seconds: float = Field(default=300.0, ge=0)
+    notify_repeat_interval_seconds: float = Field(default=4 * 3600.0, ge=0)
+    notify_retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry delay; doubles")
+    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_tick_seconds: float = Field(default=5.0, gt=0)
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

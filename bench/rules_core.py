@@ -1,0 +1,119 @@
+"""Throughput of the pure rules core on one core: Engine.on_event, Engine.on_tick, state JSON round trip.
+
+    .venv/bin/python bench/rules_core.py [--children 2000] [--events-per-child 60] [--seed 7]
+
+Prints figures; never passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import time
+from datetime import date, timedelta
+from typing import Any
+
+from schemas.events import CaseEvent, parse_event
+from services.rules.core.config import RulesConfig
+from services.rules.core.engine import Engine
+from services.rules.core.state import ChildState
+
+START = date(2024, 4, 1)
+KINDS = (
+    ("visit.completed", {}),
+    ("review.held", {}),
+    ("pep.completed", {"kind": "review"}),
+    ("health_assessment.completed", {"kind": "review"}),
+    ("dental_check.completed", {}),
+    ("placement.started", {"placement_type": "U6", "distance_miles": 4.0}),
+    ("social_worker.changed", {"worker_id": "w"}),
+    ("sdq.recorded", {"score": 12}),
+    ("missing.started", {"episode_id": "m"}),
+)
+
+
+def synthetic(children: int, per_child: int, rnd: random.Random) -> list[CaseEvent]:
+    """A stream in date order: each child starts care and then has ``per_child`` events over two years."""
+    raw: list[tuple[date, dict[str, Any]]] = []
+    for c in range(children):
+        child = f"child-{c:06d}"
+        started = START + timedelta(days=rnd.randrange(60))
+        dob = started - timedelta(days=rnd.randrange(365 * 2, 365 * 16))
+        raw.append(
+            (
+                started,
+                {
+                    "type": "care.started",
+                    "date_of_birth": dob.isoformat(),
+                    "sex": "F",
+                    "legal_status": "C2",
+                    "team": f"team-{c % 7}",
+                    "child_id": child,
+                },
+            )
+        )
+        for n in range(per_child):
+            kind, fields = rnd.choice(KINDS)
+            day = started + timedelta(days=rnd.randrange(1, 730))
+            extra = dict(fields)
+            if "episode_id" in extra or "worker_id" in extra:
+                key = "episode_id" if "episode_id" in extra else "worker_id"
+                extra[key] = f"{extra[key]}{n % 5}"
+            raw.append((day, {"type": kind, "child_id": child, **extra}))
+    raw.sort(key=lambda item: item[0])
+    return [
+        parse_event({**data, "event_id": f"ev-{i}", "occurred_at": day.isoformat()}, received_at=None)
+        for i, (day, data) in enumerate(raw)
+    ]
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--children", type=int, default=2000)
+    parser.add_argument("--events-per-child", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    events = synthetic(args.children, args.events_per_child, random.Random(args.seed))
+    engine = Engine(RulesConfig.default())
+    states: dict[str, ChildState] = {}
+    transitions = 0
+    began = time.process_time()
+    for event in events:
+        outcome = engine.on_event(states.get(event.child_id), event, event.occurred_on)
+        states[event.child_id] = outcome.state
+        transitions += len(outcome.transitions)
+    elapsed = time.process_time() - began
+    print(
+        f"on_event: {len(events)} events, {len(states)} children, {transitions} transitions "
+        f"in {elapsed:.2f} s = {len(events) / elapsed:,.0f} events/s ({elapsed / len(events) * 1e6:.1f} µs/event)"
+    )
+
+    tick_day = START + timedelta(days=800)
+    began = time.process_time()
+    for child_id, state in states.items():
+        states[child_id] = engine.on_tick(state, tick_day).state
+    elapsed = time.process_time() - began
+    print(f"on_tick: {len(states)} children in {elapsed:.2f} s = {len(states) / elapsed:,.0f} ticks/s")
+
+    sample = list(states.values())[: min(500, len(states))]
+    began = time.process_time()
+    for state in sample:
+        ChildState.from_dict(state.to_dict())
+    elapsed = time.process_time() - began
+    print(
+        f"state to_dict+from_dict: {len(sample) / elapsed:,.0f} round trips/s "
+        f"({args.events_per_child + 1} events per child)"
+    )
+    print(f"max RSS: {rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""The alerts web service: JSON API (``/v1``), the managers' pages, ``/healthz`` and ``/metrics``.
+
+Case-level endpoints admit managers (their own teams' alerts only; others' answer 404, so existence does
+not leak) and admins; every read of case-level data is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from carewatch.db import session_factory
+from carewatch.settings import Settings
+from services.alerts import web
+from services.alerts.auth import CASE_LEVEL_ROLES, DbSession, Principal, require_role
+from services.alerts.consumer import ConsumerStats
+from services.alerts.lifecycle import CLOSE_REASONS, LifecycleError
+from services.alerts.models import Alert
+from services.alerts.store import AlertFilter, acknowledge, audit, close, get_alert, list_alerts
+from services.alerts.web import today
+from services.alerts.wording import age_in_days, describe_deadline
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class HistoryOut(BaseModel):
+    recorded_at: datetime
+    event_date: date | None
+    action: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class AlertOut(BaseModel):
+    id: int
+    fingerprint: str
+    occurrence: int
+    previous_id: int | None
+    state: str
+    rule: str
+    severity: str
+    child_id: str
+    team: str | None
+    summary: str
+    raised_at: date | None
+    resolved_at: date | None
+    age_days: int
+    deadline: str | None = Field(
+        description="Plain English, e.g. 'PEP due by 3 March 2025 — 12 days overdue'"
+    )
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    closed_by: str | None
+    closed_at: datetime | None
+    close_reason: str | None
+    escalated_at: datetime | None
+
+    @classmethod
+    def of(cls, alert: Alert, on: date) -> AlertOut:
+        fields = {name: getattr(alert, name) for name in cls.model_fields if hasattr(alert, name)}
+        return cls(
+            **fields,
+            age_days=age_in_days(alert.raised_at, on),
+            deadline=describe_deadline(alert.rule, alert.dates, on),
+        )
+
+
+class AlertDetail(AlertOut):
+    evidence: list[dict[str, Any]]
+    dates: dict[str, str]
+    acknowledge_note: str | None
+    close_note: str | None
+    history: list[HistoryOut]
+
+    @classmethod
+    def of(cls, alert: Alert, on: date) -> AlertDetail:
+        base = AlertOut.of(alert, on).model_dump()
+        return cls(
+            **base,
+            evidence=alert.evidence,
+            dates=alert.dates,
+            acknowledge_note=alert.acknowledge_note,
+            close_note=alert.close_note,
+            history=[HistoryOut.model_validate(h, from_attributes=True) for h in alert.history],
+        )
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AcknowledgeIn(BaseModel):
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class CloseIn(BaseModel):
+    reason: str = Field(description="One of: " + ", ".join(CLOSE_REASONS))
+    note: str = Field(default="", max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in CLOSE_REASONS:
+            raise ValueError(f"unknown reason; one of: {', '.join(CLOSE_REASONS)}")
+        return value
+
+
+CaseReader = Annotated[Principal, Depends(require_role(*CASE_LEVEL_ROLES))]
+api = APIRouter(prefix="/v1", tags=["alerts"])
+
+
+@api.get("/alerts", response_model=AlertPage)
+def alerts_list(
+    principal: CaseReader,
+    session: DbSession,
+    team: str | None = None,
+    rule: str | None = None,
+    severity: Literal["low", "medium", "high"] | None = None,
+    state: Literal["raised", "acknowledged", "resolved", "closed", "open"] | None = None,
+    min_age_days: int | None = Query(default=None, ge=0),
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> AlertPage:
+    on = today()
+    flt = AlertFilter(team, rule, severity, state, min_age_days)
+    rows, total = list_alerts(session, flt, principal.visible_teams, on, limit, offset)
+    audit(
+        session,
+        principal.name,
+        "read-alerts",
+        "alerts",
+        datetime.now(UTC),
+        filters={k: v for k, v in vars(flt).items() if v is not None},
+        alert_ids=[r.id for r in rows],
+    )
+    session.commit()
+    return AlertPage(items=[AlertOut.of(r, on) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def _visible(session: Session, alert_id: int, principal: Principal) -> Alert:
+    alert = get_alert(session, alert_id, principal.visible_teams)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+    return alert
+
+
+@api.get("/alerts/{alert_id}", response_model=AlertDetail)
+def alert_detail(alert_id: int, principal: CaseReader, session: DbSession) -> AlertDetail:
+    alert = _visible(session, alert_id, principal)
+    audit(session, principal.name, "read-alert", f"alert:{alert.id}", datetime.now(UTC))
+    session.commit()
+    return AlertDetail.of(alert, today())
+
+
+def _act(session: Session, alert: Alert, principal: Principal, action: str, **detail: Any) -> None:
+    now = datetime.now(UTC)
+    try:
+        if action == "acknowledge":
+            acknowledge(session, alert, principal.name, detail["note"], now)
+        else:
+            close(session, alert, principal.name, detail["reason"], detail["note"], now)
+    except LifecycleError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    audit(session, principal.name, action, f"alert:{alert.id}", now, **detail)
+    session.commit()
+
+
+@api.post("/alerts/{alert_id}/acknowledge", response_model=AlertDetail)
+def alert_acknowledge(
+    alert_id: int,
+    body: AcknowledgeIn,
+    principal: CaseReader,
+    session: DbSession,
+) -> AlertDetail:
+    alert = _visible(session, alert_id, principal)
+    _act(session, alert, principal, "acknowledge", note=body.note)
+    return AlertDetail.of(alert, today())
+
+
+@api.post("/alerts/{alert_id}/close", response_model=AlertDetail)
+def alert_close(
+    alert_id: int,
+    body: CloseIn,
+    principal: CaseReader,
+    session: DbSession,
+) -> AlertDetail:
+    alert = _visible(session, alert_id, principal)
+    _act(session, alert, principal, "close", reason=body.reason, note=body.note)
+    return AlertDetail.of(alert, today())
+
+
+@api.get("/close-reasons")
+def close_reasons(_: CaseReader) -> dict[str, str]:
+    return dict(CLOSE_REASONS)
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    extra_routers: Iterable[APIRouter] = (),
+    consumer_stats: ConsumerStats | None = None,
+) -> FastAPI:
+    """The alerts service app; ``extra_routers`` (e.g. the board's) are mounted as given."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from services.alerts.metrics import build_registry
+
+    app = FastAPI(
+        title="carewatch alerts",
+        version="1",
+        description="Danger-indicator alerts for children in care: list, read, acknowledge, close.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    registry = build_registry(engine, consumer_stats)
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(api)
+    for router in extra_routers:
+        app.include_router(router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

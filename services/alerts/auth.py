@@ -1,0 +1,141 @@
+"""Users, bearer tokens and role checks for the alerts API and pages (reusable by the board endpoints).
+
+Only the SHA-256 of each token is stored: tokens are 256-bit random strings, so a plain hash is enough
+(no password stretching needed) and lookup is one indexed query.
+
+    from services.alerts.auth import require_role
+    @router.get("/v1/board/indicators")
+    def indicators(principal: Principal = Depends(require_role("board", "admin"))): ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Final
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.alerts.models import ApiToken, User, UserTeam
+
+ROLES: Final = ("manager", "board", "admin", "ingest")
+CASE_LEVEL_ROLES: Final = ("manager", "admin")
+TOKEN_PREFIX: Final = "cw_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    teams: frozenset[str]
+
+    @property
+    def visible_teams(self) -> frozenset[str] | None:
+        """The teams whose alerts this person may see; None = every team."""
+        return None if self.role == "admin" else self.teams
+
+
+class UserError(ValueError):
+    pass
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def form_token(token: str) -> str:
+    """Per-session anti-forgery value for HTML forms, derived from the session's bearer token."""
+    return hmac.new(token.encode(), b"carewatch-form", hashlib.sha256).hexdigest()
+
+
+def add_user(session: Session, name: str, role: str, teams: Iterable[str], now: datetime) -> str:
+    """Create a user and their first token; returns the token (shown once, never stored)."""
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
+    teams = sorted(set(teams))
+    if role == "manager" and not teams:
+        raise UserError("a manager needs at least one --team")
+    if role != "manager" and teams:
+        raise UserError("only managers have teams")
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise UserError(f"user {name!r} already exists")
+    user = User(name=name, role=role, created_at=now, teams=[UserTeam(team=t) for t in teams])
+    session.add(user)
+    return issue_token(session, user, now)
+
+
+def issue_token(session: Session, user: User, now: datetime) -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user=user, token_hash=hash_token(token), created_at=now))
+    return token
+
+
+def revoke_user(session: Session, name: str, now: datetime) -> None:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise UserError(f"no user {name!r}")
+    user.revoked_at = user.revoked_at or now
+    for token in user.tokens:
+        token.revoked_at = token.revoked_at or now
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.name)))
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None or row.user.revoked_at is not None:
+        return None
+    user = row.user
+    return Principal(user.name, user.role, frozenset(t.team for t in user.teams))
+
+
+# FastAPI dependencies ------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="A carewatch API token (`carewatch users add`)")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request from ``app.state.sessions``; the handler commits what it changes."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+"""A request-scoped session, for handler signatures."""
+
+
+def current_principal(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
+) -> Principal:
+    principal = authenticate(session, credentials.credentials) if credentials is not None else None
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a valid bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+def require_role(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting only ``roles`` (401 without a valid token, 403 with the wrong role)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not use this")
+        return principal
+
+    return dependency

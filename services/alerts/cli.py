@@ -1,0 +1,153 @@
+"""Command line of the alerts service: ``carewatch users ...`` and the service runner ``serve``."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from carewatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+users = typer.Typer(help="Who may use the alerts API and pages: add, list, revoke.", no_args_is_help=True)
+
+
+def _engine() -> Engine:
+    from carewatch.db import make_engine, migrate
+    from carewatch.settings import get_settings
+
+    url = get_settings().sqlalchemy_url()
+    migrate(url)
+    return make_engine(url)
+
+
+@users.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="A login name for a member of staff.")],
+    role: Annotated[str, typer.Option("--role", "-r", help="manager, board, admin or ingest.")],
+    team: Annotated[list[str] | None, typer.Option("--team", "-t", help="A team (repeatable).")] = None,
+) -> None:
+    """Create a user and print their access token. The token is shown once and never stored."""
+    from datetime import UTC, datetime
+
+    from carewatch.db import session_factory
+    from services.alerts.auth import UserError, add_user
+
+    engine = _engine()
+    try:
+        with session_factory(engine).begin() as session:
+            token = add_user(session, name, role, team or [], datetime.now(UTC))
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(token)
+    typer.echo(f"Token for {name} ({role}) printed above: store it now, it cannot be shown again.", err=True)
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every user with role, teams and whether revoked."""
+    from carewatch.db import session_factory
+    from services.alerts.auth import list_users
+
+    engine = _engine()
+    try:
+        with session_factory(engine)() as session:
+            for user in list_users(session):
+                teams = ",".join(sorted(t.team for t in user.teams)) or "-"
+                state = f"revoked {user.revoked_at:%Y-%m-%d}" if user.revoked_at else "active"
+                typer.echo(f"{user.name}\t{user.role}\t{teams}\t{state}")
+    finally:
+        engine.dispose()
+
+
+@users.command("revoke")
+def users_revoke(name: str = typer.Argument(..., help="The user whose tokens stop working now.")) -> None:
+    """Revoke a user and every token they hold."""
+    from datetime import UTC, datetime
+
+    from carewatch.db import session_factory
+    from services.alerts.auth import UserError, revoke_user
+
+    engine = _engine()
+    try:
+        with session_factory(engine).begin() as session:
+            revoke_user(session, name, datetime.now(UTC))
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"revoked {name}")
+
+
+def serve(settings: Settings) -> None:
+    """Run the alerts service: the topic consumer, the notifier loop and the web app, until interrupted."""
+    import threading
+    from datetime import UTC, datetime
+
+    import uvicorn
+
+    from carewatch.broker import broker_from_settings, ensure_topics
+    from carewatch.db import make_engine, migrate, session_factory
+    from services.alerts.app import create_app
+    from services.alerts.consumer import AlertConsumer, ConsumerStats
+    from services.alerts.lifecycle import EscalationPolicy
+    from services.alerts.notify import DigestTiming, Notifier, senders_from_settings
+    from services.alerts.routing import load_routing, seed_routes
+
+    url = settings.sqlalchemy_url()
+    migrate(url)
+    engine = make_engine(url)
+    if settings.alerts_routes is not None:
+        config = load_routing(settings.alerts_routes)
+        with session_factory(engine).begin() as session:
+            seed_routes(session, config)
+        log.info("routing loaded from %s: %d teams", settings.alerts_routes, len(config.teams))
+    else:
+        log.warning("no CAREWATCH_ALERTS_ROUTES file: notifying only the routes already in the database")
+
+    stop = threading.Event()
+    stats = ConsumerStats()
+    notifier = Notifier(
+        engine,
+        DigestTiming.from_settings(settings),
+        EscalationPolicy(settings.alerts_escalation_working_days),
+        senders_from_settings(settings),
+        settings.public_url or f"http://{settings.web_host}:{settings.web_port}",
+    )
+
+    def notify_loop() -> None:
+        while not stop.is_set():
+            try:
+                notifier.tick(datetime.now(UTC))
+            except Exception:
+                log.exception("notifier tick failed; trying again next tick")
+            stop.wait(settings.notify_tick_seconds)
+
+    with broker_from_settings(settings.kafka_bootstrap) as bootstrap:
+        ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
+        group, batch = settings.alerts_group_id, settings.alerts_batch_size
+        consumer = AlertConsumer(bootstrap, engine, group, batch, stats)
+        threads = [
+            threading.Thread(target=consumer.run, args=(stop,), name="alerts-consumer", daemon=True),
+            threading.Thread(target=notify_loop, name="alerts-notifier", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            app = create_app(settings, engine, consumer_stats=stats)
+            uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=15)
+            consumer.close()
+            engine.dispose()

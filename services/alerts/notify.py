@@ -1,0 +1,297 @@
+"""Digests of open alerts per recipient, by e-mail (SMTP) and JSON webhook, with a notification log.
+
+Modelled on Alertmanager: every recipient is an aggregation group. The first digest waits ``group_wait``
+after the first alert appears (so a burst becomes one message); a digest with new alerts waits
+``group_interval`` after the previous one; an unchanged digest is repeated after ``repeat_interval``.
+Only raised, unacknowledged alerts are sent: acknowledging silences an alert.
+
+Each digest is first written to ``notification_log`` (the outbox, with a deterministic key: recipient and
+sequence number) in the same transaction that advances the group's state; it is then sent and marked
+sent. A restart therefore never plans a digest twice. The one remaining window, a crash after the
+recipient accepted a message but before it was marked, is covered by the key travelling with the message
+(``Message-ID`` / ``Idempotency-Key``) so receivers can drop the repeat. Failed sends are retried with
+exponential backoff up to ``max_attempts``; every failure is counted in the log (and so in the metrics).
+
+The notifier never reads the clock: :meth:`Notifier.tick` takes ``now``; the service loop supplies it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from carewatch.db import session_factory
+from carewatch.settings import Settings
+from services.alerts.lifecycle import EscalationPolicy
+from services.alerts.models import Alert, NotificationGroup, NotificationLog
+from services.alerts.routing import Recipient, RouteTable
+from services.alerts.store import escalate_due
+from services.alerts.wording import describe_deadline, rule_title
+
+log = logging.getLogger(__name__)
+LONDON = ZoneInfo("Europe/London")
+
+
+@dataclass(frozen=True)
+class DigestTiming:
+    group_wait: timedelta
+    group_interval: timedelta
+    repeat_interval: timedelta
+    retry_base: timedelta
+    max_attempts: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DigestTiming:
+        return cls(
+            group_wait=timedelta(seconds=settings.notify_group_wait_seconds),
+            group_interval=timedelta(seconds=settings.notify_group_interval_seconds),
+            repeat_interval=timedelta(seconds=settings.notify_repeat_interval_seconds),
+            retry_base=timedelta(seconds=settings.notify_retry_base_seconds),
+            max_attempts=settings.notify_max_attempts,
+        )
+
+
+class Sender(Protocol):
+    def send(self, entry: NotificationLog) -> None:
+        """Deliver one logged digest; raise on failure."""
+
+
+class EmailSender:
+    def __init__(
+        self, host: str, port: int, sender: str, user: str | None = None, password: str | None = None
+    ) -> None:
+        self._host, self._port, self._sender = host, port, sender
+        self._user, self._password = user, password
+
+    def send(self, entry: NotificationLog) -> None:
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = entry.target
+        message["Subject"] = entry.subject
+        message["Message-ID"] = f"<{entry.key}@carewatch>"
+        message.set_content(entry.body)
+        with smtplib.SMTP(self._host, self._port, timeout=10) as smtp:
+            if self._user:
+                smtp.starttls()
+                smtp.login(self._user, self._password or "")
+            smtp.send_message(message)
+
+
+class WebhookSender:
+    """POSTs ``{"text": ..., "alerts": [...]}``: Slack and Teams incoming webhooks show ``text``."""
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        import httpx
+
+        self._client = httpx.Client(timeout=timeout)
+
+    def send(self, entry: NotificationLog) -> None:
+        response = self._client.post(entry.target, json=entry.payload, headers={"Idempotency-Key": entry.key})
+        response.raise_for_status()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def senders_from_settings(settings: Settings) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {"webhook": WebhookSender()}
+    if settings.smtp_host:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        senders["email"] = EmailSender(
+            settings.smtp_host, settings.smtp_port, settings.smtp_sender, settings.smtp_user, password
+        )
+    return senders
+
+
+@dataclass
+class TickResult:
+    escalated: int = 0
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+class Notifier:
+    def __init__(
+        self,
+        engine: Engine,
+        timing: DigestTiming,
+        escalation: EscalationPolicy,
+        senders: Mapping[str, Sender],
+        public_url: str | None = None,
+    ) -> None:
+        self._sessions = session_factory(engine)
+        self._timing = timing
+        self._escalation = escalation
+        self._senders = senders
+        self._public_url = (public_url or "").rstrip("/")
+
+    def tick(self, now: datetime) -> TickResult:
+        """Escalate, plan due digests, send what is pending. Call it every few seconds."""
+        now = now.astimezone(UTC)  # SQLite keeps no offset: store and compare in UTC only
+        result = TickResult()
+        with self._sessions.begin() as session:
+            result.escalated = len(
+                escalate_due(session, self._escalation, now.astimezone(LONDON).date(), now)
+            )
+        with self._sessions.begin() as session:
+            result.planned = self._plan(session, now)
+        result.sent, result.failed = self._deliver(now)
+        return result
+
+    def _plan(self, session: Session, now: datetime) -> int:
+        routes = RouteTable.load(session)
+        wanted: dict[Recipient, list[Alert]] = {}
+        for alert in session.scalars(select(Alert).where(Alert.state == "raised").order_by(Alert.id)):
+            for recipient in routes.recipients(alert.team, alert.escalated_at is not None):
+                wanted.setdefault(recipient, []).append(alert)
+        groups = {
+            Recipient(g.channel, g.target): g  # type: ignore[arg-type]
+            for g in session.scalars(select(NotificationGroup))
+        }
+        planned = 0
+        for recipient in sorted(set(wanted) | set(groups)):
+            alerts = wanted.get(recipient, [])
+            group = groups.get(recipient)
+            if group is None:
+                group = NotificationGroup(
+                    channel=recipient.channel, target=recipient.target, last_content=[], sequence=0
+                )
+                session.add(group)
+            if self._due(group, [a.id for a in alerts], now):
+                self._log_digest(session, group, recipient, alerts, now)
+                planned += 1
+        return planned
+
+    def _due(self, group: NotificationGroup, content: list[int], now: datetime) -> bool:
+        if not content:
+            # Gone quiet: the next alert waits group_wait again.
+            group.pending_since = None
+            group.last_content = []
+            return False
+        if group.last_planned_at is None or not group.last_content:
+            if group.pending_since is None:
+                group.pending_since = now
+            return now >= _aware(group.pending_since) + self._timing.group_wait
+        last = _aware(group.last_planned_at)
+        if set(content) - set(group.last_content):
+            return now >= last + self._timing.group_interval
+        return now >= last + self._timing.repeat_interval
+
+    def _log_digest(
+        self,
+        session: Session,
+        group: NotificationGroup,
+        recipient: Recipient,
+        alerts: list[Alert],
+        now: datetime,
+    ) -> None:
+        group.sequence += 1
+        group.last_planned_at = now
+        group.last_content = [a.id for a in alerts]
+        group.pending_since = None
+        identity = f"{recipient.channel}\x1f{recipient.target}\x1f{group.sequence}"
+        key = hashlib.sha256(identity.encode()).hexdigest()
+        subject, body, payload = self.render(alerts, now)
+        session.add(
+            NotificationLog(
+                key=key[:40],
+                channel=recipient.channel,
+                target=recipient.target,
+                alert_ids=[a.id for a in alerts],
+                subject=subject,
+                body=body,
+                payload=payload,
+                status="pending",
+                attempts=0,
+                failures=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
+    def link(self, alert_id: int) -> str:
+        return f"{self._public_url}/alerts/{alert_id}"
+
+    def render(self, alerts: list[Alert], now: datetime) -> tuple[str, str, dict[str, Any]]:
+        today = now.astimezone(LONDON).date()
+        count = len(alerts)
+        subject = f"carewatch: {count} open alert{'s' if count != 1 else ''} need attention"
+        lines = [subject, ""]
+        items = []
+        for alert in alerts:
+            deadline = describe_deadline(alert.rule, alert.dates, today)
+            escalated = " (escalated)" if alert.escalated_at is not None else ""
+            lines.append(
+                f"- [{alert.severity.upper()}] {rule_title(alert.rule)}{escalated} — child {alert.child_id}"
+                f" — {alert.summary}" + (f" — {deadline}" if deadline else "")
+            )
+            lines.append(f"  {self.link(alert.id)}")
+            items.append(
+                {
+                    "id": alert.id,
+                    "rule": alert.rule,
+                    "severity": alert.severity,
+                    "child_id": alert.child_id,
+                    "team": alert.team,
+                    "summary": alert.summary,
+                    "raised_at": alert.raised_at.isoformat() if alert.raised_at else None,
+                    "deadline": deadline,
+                    "escalated": alert.escalated_at is not None,
+                    "url": self.link(alert.id),
+                }
+            )
+        body = "\n".join(lines) + "\n"
+        return subject, body, {"text": body, "alerts": items}
+
+    def _deliver(self, now: datetime) -> tuple[int, int]:
+        sent = failed = 0
+        with self._sessions() as session:
+            pending = session.scalars(
+                select(NotificationLog)
+                .where(NotificationLog.status == "pending", NotificationLog.next_attempt_at <= now)
+                .order_by(NotificationLog.id)
+            ).all()
+            for entry in pending:
+                sender = self._senders.get(entry.channel)
+                entry.attempts += 1
+                try:
+                    if sender is None:
+                        raise RuntimeError(f"no {entry.channel} sender configured")
+                    sender.send(entry)
+                except Exception as exc:
+                    entry.failures += 1
+                    entry.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+                    if entry.attempts >= self._timing.max_attempts:
+                        entry.status = "failed"
+                    else:
+                        entry.next_attempt_at = now + self._timing.retry_base * 2 ** (entry.attempts - 1)
+                    log.warning(
+                        "notification %s via %s failed (attempt %d)",
+                        entry.key[:12],
+                        entry.channel,
+                        entry.attempts,
+                    )
+                    failed += 1
+                else:
+                    entry.status = "sent"
+                    entry.sent_at = now
+                    sent += 1
+                # One commit per message: a crash loses at most the mark of the message in flight.
+                session.commit()
+        return sent, failed
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

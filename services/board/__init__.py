@@ -1,0 +1,1 @@
+"""Board indicators: live aggregates, disclosure control, snapshots, metrics and the board pack."""

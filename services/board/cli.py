@@ -1,0 +1,150 @@
+"""``carewatch board-pack`` and ``carewatch board-snapshots``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from carewatch.settings import Settings
+    from schemas.events import CaseEvent
+    from services.board.core.comparators import Comparators
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _comparators(settings: Settings) -> Comparators:
+    from services.board.core import comparators
+
+    try:
+        return comparators.load(
+            neighbours=settings.board_neighbours_csv,
+            targets=settings.board_targets_csv,
+            amber_band=settings.board_amber_band,
+        )
+    except comparators.ComparatorFileError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _events(path: Path) -> list[CaseEvent]:
+    from services.rules.replay import read_events
+
+    events, rejected = read_events(path)
+    for bad in rejected[:20]:
+        typer.echo(f"{path}:{bad.line}: rejected: {bad.reason}", err=True)
+    if rejected:
+        typer.echo(f"{len(rejected)} line(s) of {path} rejected, {len(events)} events used", err=True)
+    return events
+
+
+def _engine(settings: Settings) -> Any:
+    from carewatch.db import make_engine, migrate
+
+    url = settings.sqlalchemy_url()
+    migrate(url)
+    return make_engine(url)
+
+
+EventsOption = Annotated[
+    Path | None,
+    typer.Option("--events", exists=True, dir_okay=False, help="Build from this NDJSON events file."),
+]
+
+
+def board_pack(
+    as_of: Annotated[str, typer.Option("--as-of", help="Date of the figures (YYYY-MM-DD).")],
+    out: Annotated[
+        Path, typer.Option("--out", file_okay=False, help="Directory for the HTML, CSV and XLSX.")
+    ],
+    events: EventsOption = None,
+    months: Annotated[
+        int, typer.Option("--months", min=1, max=60, help="Months of trend before --as-of.")
+    ] = 12,
+) -> None:
+    """Write the Corporate Parenting Board pack (HTML + CSV + XLSX) as of --as-of.
+
+    Figures come from --events when given (replayed with a daily clock), otherwise from the daily
+    snapshots in the database (each trend date uses the latest snapshot on or before it).
+    """
+    from carewatch.settings import get_settings
+    from services.board.core.summary import build_summary
+    from services.board.pack import Pack, from_snapshots, trend_dates, write_pack
+    from services.board.replay import snapshots
+
+    settings = get_settings()
+    day = _day(as_of)
+    comparators = _comparators(settings)
+    wanted = trend_dates(day, months)
+
+    def summarise(aggregate: Any, when: date) -> dict[str, Any]:
+        return build_summary(
+            aggregate,
+            when,
+            settings.suppression_threshold,
+            population=settings.board_population_0_17,
+            comparators=comparators,
+        )
+
+    if events is not None:
+        totals = snapshots(_events(events), wanted, progress=sys.stderr.isatty())
+        trend = {when: summarise(aggregate, when) for when, aggregate in totals.items()}
+        origin = f"case events ({events.name}), replayed day by day"
+        pack = Pack(settings.board_authority_name, trend[max(trend)], trend, origin)
+    else:
+        engine = _engine(settings)
+        pack = from_snapshots(
+            engine,
+            settings.board_authority_name,
+            day,
+            months,
+            settings.suppression_threshold,
+            settings.board_population_0_17,
+            comparators,
+        )
+        engine.dispose()
+        if pack is None:
+            raise _fail(
+                f"no board snapshot on or before {day}: run `carewatch board-snapshots` or pass --events"
+            )
+    paths = write_pack(out, pack)
+    for kind, path in paths.items():
+        typer.echo(f"{kind}: {path}")
+
+
+def board_snapshots(
+    events: Annotated[
+        Path, typer.Option("--events", exists=True, dir_okay=False, help="NDJSON events file.")
+    ],
+    first: Annotated[str, typer.Option("--from", help="First day to snapshot (YYYY-MM-DD).")],
+    last: Annotated[str, typer.Option("--to", help="Last day to snapshot (YYYY-MM-DD).")],
+) -> None:
+    """Replay --events and write one indicator snapshot per day from --from to --to into the database
+    (a day already stored is replaced, so a rebuild gives the same rows)."""
+    from carewatch.settings import get_settings
+    from services.board import store
+    from services.board.replay import snapshots
+
+    start, end = _day(first), _day(last)
+    if end < start:
+        raise _fail("--to is before --from")
+    settings = get_settings()
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    totals = snapshots(_events(events), days, progress=sys.stderr.isatty())
+    engine = _engine(settings)
+    rows = store.save(engine, totals)
+    engine.dispose()
+    typer.echo(f"{len(totals)} daily snapshots ({rows} rows) written for {start} to {end}")

@@ -1,0 +1,228 @@
+"""The board indicators of CONTRACT §3: id, title, unit, which direction is better, plain-English definition.
+
+One entry per indicator id; everything that shows or exports an indicator (summary, metrics, pack) reads its
+words and units from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from schemas.codes import PLACEMENT_GROUPS
+
+Unit = Literal["count", "percent", "rate-per-10k"]
+Direction = Literal["higher", "lower", "neutral"]
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    id: str
+    title: str
+    unit: Unit
+    better: Direction
+    definition: str
+    source: str
+    needs_population: bool = False
+
+    @property
+    def is_count(self) -> bool:
+        return self.unit == "count"
+
+
+_DFE_CLA = "DfE, Children looked after in England including adoptions (SSDA903)"
+_DFE_STABILITY = "DfE, Stability measures for children looked after in England"
+_DFE_OC2 = "DfE, CLA on 31 March for 12 months: health outcomes (SSDA903 OC2)"
+_DFE_OC3 = "DfE, Care leavers (SSDA903 OC3)"
+_DFE_MISSING = "DfE, CLA who were missing or away from placement without authorisation"
+_LOCAL = "Local measure (no national statistic)"
+
+_INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        "cla-count",
+        "Children looked after",
+        "count",
+        "neutral",
+        "Children looked after on the date, excluding children on a series of short breaks (V3/V4).",
+        _DFE_CLA,
+    ),
+    Indicator(
+        "cla-rate-per-10k",
+        "Children looked after per 10,000 children",
+        "rate-per-10k",
+        "neutral",
+        "Children looked after on the date for every 10,000 children aged 0 to 17 living in the area.",
+        _DFE_CLA,
+        needs_population=True,
+    ),
+    Indicator(
+        "entered-care-12m",
+        "Children who started to be looked after (12 months)",
+        "count",
+        "neutral",
+        "Children who started a period of care in the 12 months up to the date (each child once).",
+        _DFE_CLA,
+    ),
+    Indicator(
+        "left-care-12m",
+        "Children who ceased to be looked after (12 months)",
+        "count",
+        "neutral",
+        "Children whose period of care ended in the 12 months up to the date (each child once).",
+        _DFE_CLA,
+    ),
+    Indicator(
+        "placements-3plus-12m",
+        "Three or more placements in 12 months",
+        "percent",
+        "lower",
+        "Of the children looked after on the date, the share who had three or more placements in the "
+        "12 months up to it (temporary moves such as holidays and hospital stays are not counted).",
+        _DFE_STABILITY,
+    ),
+    Indicator(
+        "long-term-stability",
+        "Long-term placement stability",
+        "percent",
+        "higher",
+        "Of the children under 16 looked after continuously for at least two and a half years, the share "
+        "who have lived in the same placement for at least two years (or are placed for adoption with "
+        "the carers they had lived with for that long).",
+        _DFE_CLA,
+    ),
+    Indicator(
+        "social-workers-3plus-12m",
+        "Three or more social workers in 12 months",
+        "percent",
+        "lower",
+        "Of the children looked after on the date, the share who had three or more different social "
+        "workers in the 12 months up to it (a worker who comes back is counted once).",
+        _DFE_STABILITY,
+    ),
+    Indicator(
+        "iha-within-20wd",
+        "Initial health assessment within 20 working days",
+        "percent",
+        "higher",
+        "Of the children who started care in the 12 months up to the date and whose 20-working-day "
+        "deadline has passed, the share whose initial health assessment was done by the deadline (one "
+        "done in the three months before care started also counts).",
+        _LOCAL,
+    ),
+    Indicator(
+        "rha-in-date",
+        "Health assessment in date",
+        "percent",
+        "higher",
+        "Of the children looked after continuously for at least 12 months, the share whose last health "
+        "assessment was within 6 months (under-5s) or 12 months (aged 5 and over).",
+        _DFE_OC2,
+    ),
+    Indicator(
+        "dental-in-date",
+        "Dental check in date",
+        "percent",
+        "higher",
+        "Of the children looked after continuously for at least 12 months, the share who had a dental "
+        "check in the 12 months up to the date.",
+        _DFE_OC2,
+    ),
+    Indicator(
+        "pep-in-date",
+        "Personal education plan in date",
+        "percent",
+        "higher",
+        "Of the children aged 4 to 17 looked after for at least 20 working days, the share with a "
+        "personal education plan written or reviewed in the last 4 months of this period of care.",
+        _LOCAL,
+    ),
+    Indicator(
+        "sdq-concern",
+        "Emotional wellbeing a cause for concern (SDQ 17+)",
+        "percent",
+        "lower",
+        "Of the children aged 4 to 16 looked after continuously for at least 12 months who have a "
+        "Strengths and Difficulties Questionnaire score from the last 12 months, the share whose latest "
+        "score is 17 or more.",
+        _DFE_OC2,
+    ),
+    Indicator(
+        "missing-children-12m",
+        "Children who went missing (12 months)",
+        "count",
+        "lower",
+        "Children looked after who had at least one missing episode starting in the 12 months up to "
+        "the date.",
+        _DFE_MISSING,
+    ),
+    Indicator(
+        "rhi-within-72h",
+        "Return interviews within 72 hours",
+        "percent",
+        "higher",
+        "Of the missing episodes that ended in the 12 months up to the date (and at least 72 hours "
+        "before it), the share followed by a return interview within 72 hours of the return.",
+        _LOCAL,
+    ),
+    Indicator(
+        "care-leavers-in-touch",
+        "Care leavers aged 19 to 21 in touch",
+        "percent",
+        "higher",
+        "Of the care leavers aged 19 to 21, the share whose latest contact in the last 12 months found "
+        "them in touch (no contact counts as not in touch).",
+        _DFE_OC3,
+    ),
+    Indicator(
+        "care-leavers-eet-19-21",
+        "Care leavers aged 19 to 21 in education, employment or training",
+        "percent",
+        "higher",
+        "Of the care leavers aged 19 to 21, the share whose latest contact in the last 12 months records "
+        "education, employment or training.",
+        _DFE_OC3,
+    ),
+    Indicator(
+        "care-leavers-suitable-accommodation-19-21",
+        "Care leavers aged 19 to 21 in suitable accommodation",
+        "percent",
+        "higher",
+        "Of the care leavers aged 19 to 21, the share whose latest contact in the last 12 months records "
+        "accommodation considered suitable.",
+        _DFE_OC3,
+    ),
+    Indicator(
+        "uasc-count",
+        "Unaccompanied asylum-seeking children looked after",
+        "count",
+        "neutral",
+        "Unaccompanied asylum-seeking children looked after on the date.",
+        _DFE_CLA,
+    ),
+    Indicator(
+        "uasc-share-of-child-population",
+        "Unaccompanied asylum-seeking children as a share of all children",
+        "percent",
+        "neutral",
+        "Unaccompanied asylum-seeking children looked after as a percentage of the children aged 0 to 17 "
+        "living in the area; the National Transfer Scheme threshold is 0.1%.",
+        "Home Office, National Transfer Scheme protocol",
+        needs_population=True,
+    ),
+    *(
+        Indicator(
+            f"placement-mix.{group}",
+            f"Placement mix: {group.replace('-', ' ')}",
+            "percent",
+            "neutral",
+            f"Of the children looked after on the date who have a placement, the share placed in "
+            f"{group.replace('-', ' ')} placements (SSDA903 codes {', '.join(sorted(codes))}).",
+            _DFE_CLA,
+        )
+        for group, codes in PLACEMENT_GROUPS.items()
+    ),
+)
+
+INDICATORS: Final[dict[str, Indicator]] = {indicator.id: indicator for indicator in _INDICATORS}
+PLACEMENT_MIX_IDS: Final = tuple(f"placement-mix.{group}" for group in PLACEMENT_GROUPS)
+UASC_NTS_THRESHOLD_PERCENT: Final = 0.1

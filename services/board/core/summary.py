@@ -1,0 +1,92 @@
+"""The board summary of one date (CONTRACT §4): totals turned into values, suppressed, compared.
+
+Format::
+
+    {"as_of": "2026-03-31", "threshold": 5, "population": 52000,
+     "indicators": {id: {"value", "numerator", "denominator", "suppressed", "suppression", "unit",
+                         "better", "national", "neighbours", "target", "rag"}}}
+
+``value`` is a count, a percentage (one decimal; three for the UASC share, whose threshold is 0.1%) or a
+rate per 10,000 children. A suppressed figure has ``value`` and ``numerator`` set to null (and the
+denominator too when that is the small number) and ``suppression`` says why (see :mod:`.disclosure`).
+Figures that need the child population are null when it is not configured.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Final
+
+from services.board.core.aggregate import Aggregate
+from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
+from services.board.core.comparators import Comparator, Comparators, rag
+from services.board.core.disclosure import LINKED_TO_COUNT, Figure, hides_denominator, suppress
+
+PERCENT_DECIMALS: Final = 1
+UASC_SHARE_DECIMALS: Final = 3
+
+
+def _figure(indicator: Indicator, aggregate: Aggregate, population: int | None) -> Figure:
+    if indicator.id in LINKED_TO_COUNT:
+        return Figure(aggregate.get(LINKED_TO_COUNT[indicator.id]).numerator, population)
+    total = aggregate.get(indicator.id)
+    return Figure(total.numerator, None if indicator.is_count else total.denominator)
+
+
+def _value(indicator: Indicator, figure: Figure) -> float | None:
+    if indicator.is_count:
+        return figure.numerator
+    if not figure.denominator:
+        return None
+    if indicator.unit == "rate-per-10k":
+        return round(figure.numerator * 10_000 / figure.denominator, PERCENT_DECIMALS)
+    decimals = UASC_SHARE_DECIMALS if indicator.id == "uasc-share-of-child-population" else PERCENT_DECIMALS
+    return round(figure.numerator * 100 / figure.denominator, decimals)
+
+
+def _comparator(found: Comparator | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {"value": found.value, "year": found.year, "source": found.source}
+
+
+def build_summary(
+    aggregate: Aggregate,
+    as_of: date,
+    threshold: int,
+    population: int | None = None,
+    comparators: Comparators | None = None,
+) -> dict[str, Any]:
+    """The summary of the totals in ``aggregate`` (from scratch or kept live by deltas)."""
+    comparators = comparators or Comparators.empty()
+    figures = {id_: _figure(indicator, aggregate, population) for id_, indicator in INDICATORS.items()}
+    reasons = suppress(figures, threshold)
+    indicators: dict[str, Any] = {}
+    for id_, indicator in INDICATORS.items():
+        figure, reason = figures[id_], reasons[id_]
+        value = _value(indicator, figure)
+        hidden = reason is not None
+        target = comparators.targets.get(id_)
+        entry: dict[str, Any] = {
+            "title": indicator.title,
+            "unit": indicator.unit,
+            "better": indicator.better,
+            "value": None if hidden else value,
+            "numerator": None if hidden else figure.numerator,
+            "denominator": None if hides_denominator(id_, figure, threshold) else figure.denominator,
+            "suppressed": hidden,
+            "suppression": reason,
+            "national": _comparator(comparators.national.get(id_)),
+            "neighbours": _comparator(comparators.neighbours.get(id_)),
+            "target": target.value if target else None,
+            "rag": None if hidden else rag(value, target, indicator.better, comparators.amber_band),
+        }
+        if id_ == "uasc-share-of-child-population":
+            entry["nts_threshold"] = UASC_NTS_THRESHOLD_PERCENT
+        indicators[id_] = entry
+    return {
+        "as_of": as_of.isoformat(),
+        "threshold": threshold,
+        "population": population,
+        "indicators": indicators,
+    }

@@ -1,0 +1,376 @@
+"""The board pack: a printable HTML report, plus the same figures as CSV and XLSX.
+
+Input is already-disclosed summaries (:func:`services.board.core.summary.build_summary`): the one of the
+pack's date and one per trend date. Hidden figures appear as "c" (the DfE symbol) with a numbered note;
+nothing here can show a hidden number because it never receives one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from services.board.core.catalogue import INDICATORS, Indicator
+from services.board.core.comparators import RAG_TEXT
+from services.board.core.disclosure import footnote
+from services.rules.core.calendar import add_months
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from services.board.core.comparators import Comparators
+
+TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
+HIDDEN: Final = "c"
+CSV_COLUMNS: Final = (
+    "as_of",
+    "indicator",
+    "title",
+    "unit",
+    "better",
+    "value",
+    "numerator",
+    "denominator",
+    "suppressed",
+    "suppression",
+    "national",
+    "national_year",
+    "neighbours",
+    "target",
+    "rag",
+)
+_DIRECTION: Final = {"higher": "Higher is better.", "lower": "Lower is better.", "neutral": ""}
+_CARDS: Final = ("cla-count", "cla-rate-per-10k", "entered-care-12m", "left-care-12m")
+
+
+@dataclass(frozen=True)
+class Pack:
+    authority: str
+    summary: dict[str, Any]
+    trend: dict[date, dict[str, Any]]
+    """Summaries of the trend dates (oldest first), the pack's date included."""
+    origin: str
+    """Where the figures come from, in words ("daily snapshots", "events file x.ndjson")."""
+
+    @property
+    def as_of(self) -> date:
+        return date.fromisoformat(self.summary["as_of"])
+
+
+def trend_dates(as_of: date, months: int = 12) -> list[date]:
+    """The pack's date and the same day of each of the ``months`` months before it, oldest first."""
+    return [add_months(as_of, -back) for back in range(months, -1, -1)]
+
+
+def from_snapshots(
+    engine: Engine,
+    authority: str,
+    as_of: date,
+    months: int,
+    threshold: int,
+    population: int | None,
+    comparators: Comparators,
+) -> Pack | None:
+    """The pack of the stored daily snapshots (each trend date: the latest snapshot on or before it);
+    None when nothing is stored on or before ``as_of``."""
+    from services.board import store
+
+    trend: dict[date, dict[str, Any]] = {}
+    for when in trend_dates(as_of, months):
+        found = store.summary_on(engine, when, threshold, population, comparators)
+        if found is not None:
+            trend[date.fromisoformat(found["as_of"])] = found
+    if not trend:
+        return None
+    return Pack(authority, trend[max(trend)], trend, "daily indicator snapshots")
+
+
+def format_value(indicator: Indicator, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if indicator.unit == "count":
+        return f"{value:,.0f}"
+    if indicator.unit == "rate-per-10k":
+        return f"{value:,.1f}"
+    decimals = 3 if value and abs(value) < 1 else 1
+    return f"{value:.{decimals}f}%"
+
+
+def _long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def _comparator(indicator: Indicator, entry: dict[str, Any] | None) -> str:
+    return "–" if entry is None else format_value(indicator, entry["value"])
+
+
+def _fraction(entry: dict[str, Any]) -> str:
+    if entry["unit"] == "percent" and entry["numerator"] is not None and entry["denominator"] is not None:
+        return f"{entry['numerator']:,} of {entry['denominator']:,}"
+    if entry["unit"] == "rate-per-10k" and entry["numerator"] is not None:
+        return f"{entry['numerator']:,}"
+    return ""
+
+
+def _previous(pack: Pack) -> dict[str, Any] | None:
+    dates = sorted(pack.trend)
+    return pack.trend[dates[0]] if len(dates) > 1 else None
+
+
+def _rows_and_notes(pack: Pack) -> tuple[list[dict[str, Any]], list[str]]:
+    threshold = int(pack.summary["threshold"])
+    previous = _previous(pack)
+    notes: list[str] = []
+    rows = []
+    for id_, entry in pack.summary["indicators"].items():
+        indicator = INDICATORS[id_]
+        note = ""
+        if entry["suppressed"]:
+            text = footnote(entry["suppression"], threshold)
+            if text not in notes:
+                notes.append(text)
+            note = str(notes.index(text) + 1)
+        before = previous["indicators"][id_] if previous else None
+        rows.append(
+            {
+                "id": id_,
+                "title": indicator.title,
+                "direction": _DIRECTION[indicator.better],
+                "hidden": entry["suppressed"],
+                "note": note,
+                "value": format_value(indicator, entry["value"]),
+                "fraction": _fraction(entry),
+                "previous": (HIDDEN if before["suppressed"] else format_value(indicator, before["value"]))
+                if before
+                else "–",
+                "national": _comparator(indicator, entry["national"]),
+                "neighbours": _comparator(indicator, entry["neighbours"]),
+                "target": "–" if entry["target"] is None else format_value(indicator, entry["target"]),
+                "rag": entry["rag"],
+                "rag_text": RAG_TEXT.get(entry["rag"] or "", ""),
+            }
+        )
+    return rows, notes
+
+
+def chart_svg(pack: Pack, id_: str) -> str | None:
+    """A small line chart of one indicator over the trend dates (None when nothing can be shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    indicator = INDICATORS[id_]
+    days = sorted(pack.trend)
+    values = [pack.trend[day]["indicators"][id_]["value"] for day in days]
+    if all(value is None for value in values):
+        return None
+    entry = pack.summary["indicators"][id_]
+    figure, axes = plt.subplots(figsize=(5.2, 2.2), dpi=100)
+    try:
+        axes.plot(
+            days,
+            [float("nan") if v is None else v for v in values],
+            color="#1d4f91",
+            marker="o",
+            markersize=3,
+        )
+        if entry["national"] is not None:
+            axes.axhline(entry["national"]["value"], color="#59636e", linestyle="--", linewidth=1)
+        if entry["target"] is not None:
+            axes.axhline(entry["target"], color="#00703c", linestyle=":", linewidth=1.2)
+        axes.spines[["top", "right"]].set_visible(False)
+        axes.tick_params(labelsize=8)
+        axes.grid(axis="y", color="#e5e9ed", linewidth=0.8)
+        axes.set_ylim(bottom=0)
+        axes.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b %y"))
+        if indicator.unit == "percent":
+            axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}%"))
+        figure.autofmt_xdate(rotation=0, ha="center")
+        figure.tight_layout(pad=0.4)
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    finally:
+        plt.close(figure)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+def render_html(pack: Pack) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    rows, notes = _rows_and_notes(pack)
+    by_id = {row["id"]: row for row in rows}
+    cards = [
+        {"value": HIDDEN if by_id[i]["hidden"] else by_id[i]["value"], "label": INDICATORS[i].title}
+        for i in _CARDS
+    ]
+    rags = [row["rag"] for row in rows if row["rag"]]
+    rag_counts = (
+        ", ".join(f"{rags.count(c)} {RAG_TEXT[c].lower()} ({c})" for c in ("red", "amber", "green"))
+        if rags
+        else "No local targets are set, so no indicator has a red, amber or green status."
+    )
+    charts = []
+    for id_, indicator in INDICATORS.items():
+        if indicator.is_count and id_ not in _CARDS:
+            continue
+        svg = chart_svg(pack, id_)
+        if svg is not None:
+            charts.append({"title": indicator.title, "svg": svg, "caption": _chart_caption(indicator)})
+    days = sorted(pack.trend)
+    threshold = pack.summary["threshold"]
+    definitions = [
+        {
+            "title": indicator.title,
+            "definition": indicator.definition,
+            "direction": _DIRECTION[indicator.better],
+            "source": indicator.source,
+            "comparator": _comparator_text(pack.summary["indicators"][id_]["national"]),
+        }
+        for id_, indicator in INDICATORS.items()
+    ]
+    return environment.get_template("pack.html").render(
+        authority=pack.authority,
+        as_of_text=_long_date(pack.as_of),
+        origin=pack.origin,
+        cards=cards,
+        rag_counts=rag_counts,
+        rows=rows,
+        charts=charts,
+        trend_span=f"{_long_date(days[0])} to {_long_date(days[-1])}" if days else "no dates",
+        notes=notes or ["No figure is hidden on this date."],
+        disclosure_rule=(
+            f"Counts from 1 to {threshold - 1} are never shown, nor percentages of groups that small, nor "
+            f"percentages where all but fewer than {threshold} children share the outcome; one figure more "
+            "is hidden where a hidden one could otherwise be worked out from a total."
+        ),
+        definitions=definitions,
+    )
+
+
+def _chart_caption(indicator: Indicator) -> str:
+    unit = {"count": "children", "percent": "per cent", "rate-per-10k": "per 10,000 children"}[indicator.unit]
+    return f"{unit.capitalize()}. {_DIRECTION[indicator.better]}".strip()
+
+
+def _comparator_text(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return ""
+    return f"{entry['value']:g} ({entry['year']}; {entry['source']})"
+
+
+def csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per indicator, hidden figures as "c" (the DfE symbol)."""
+    rows = []
+    for id_, entry in summary["indicators"].items():
+        hidden = entry["suppressed"]
+        national = entry["national"]
+        rows.append(
+            {
+                "as_of": summary["as_of"],
+                "indicator": id_,
+                "title": entry["title"],
+                "unit": entry["unit"],
+                "better": entry["better"],
+                "value": HIDDEN if hidden else _blank(entry["value"]),
+                "numerator": HIDDEN if hidden else _blank(entry["numerator"]),
+                "denominator": HIDDEN
+                if entry["denominator"] is None and hidden
+                else _blank(entry["denominator"]),
+                "suppressed": "true" if hidden else "false",
+                "suppression": entry["suppression"] or "",
+                "national": "" if national is None else national["value"],
+                "national_year": "" if national is None else national["year"],
+                "neighbours": "" if entry["neighbours"] is None else entry["neighbours"]["value"],
+                "target": _blank(entry["target"]),
+                "rag": entry["rag"] or "",
+            }
+        )
+    return rows
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def write_csv(path: Path, pack: Pack) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for day in sorted(pack.trend):
+            writer.writerows(csv_rows(pack.trend[day]))
+
+
+def write_xlsx(path: Path, pack: Pack) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    bold = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="F4F6F8")
+    workbook = Workbook()
+    headline = workbook.active
+    assert headline is not None
+    headline.title = "Headline"
+
+    def sheet_header(sheet: Any, columns: tuple[str, ...] | list[str], widths: dict[int, int]) -> None:
+        sheet.append(list(columns))
+        for cell in sheet[1]:
+            cell.font, cell.fill = bold, header_fill
+        sheet.freeze_panes = "A2"
+        for index in range(1, len(columns) + 1):
+            sheet.column_dimensions[get_column_letter(index)].width = widths.get(index, 14)
+
+    sheet_header(headline, CSV_COLUMNS, {2: 36, 3: 52})
+    for row in csv_rows(pack.summary):
+        headline.append([row[column] for column in CSV_COLUMNS])
+
+    trend = workbook.create_sheet("Trend")
+    days = sorted(pack.trend)
+    sheet_header(trend, ["indicator", "title", *(d.isoformat() for d in days)], {1: 36, 2: 52})
+    for id_, indicator in INDICATORS.items():
+        values: list[Any] = []
+        for day in days:
+            entry = pack.trend[day]["indicators"][id_]
+            values.append(HIDDEN if entry["suppressed"] else _blank(entry["value"]))
+        trend.append([id_, indicator.title, *values])
+
+    definitions = workbook.create_sheet("Definitions")
+    sheet_header(
+        definitions, ["indicator", "title", "definition", "better", "source"], {1: 36, 2: 40, 3: 90, 5: 60}
+    )
+    for id_, indicator in INDICATORS.items():
+        definitions.append([id_, indicator.title, indicator.definition, indicator.better, indicator.source])
+        definitions.cell(definitions.max_row, 3).alignment = Alignment(wrap_text=True, vertical="top")
+
+    notes = workbook.create_sheet("Notes")
+    threshold = int(pack.summary["threshold"])
+    notes.append(["Figures as of", pack.summary["as_of"]])
+    notes.append(["Built from", pack.origin])
+    notes.append(["Suppression threshold", threshold])
+    notes.append(["c", "a figure hidden so that no child can be identified; reasons:"])
+    for reason in ("small-count", "small-denominator", "small-complement", "linked", "secondary"):
+        notes.append([reason, footnote(reason, threshold)])
+    notes.column_dimensions["A"].width = 24
+    notes.column_dimensions["B"].width = 90
+    workbook.save(path)
+
+
+def write_pack(out_dir: Path, pack: Pack) -> dict[str, Path]:
+    """Write ``board-pack.html``, ``board-pack.csv`` (every trend date) and ``board-pack.xlsx``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "html": out_dir / "board-pack.html",
+        "csv": out_dir / "board-pack.csv",
+        "xlsx": out_dir / "board-pack.xlsx",
+    }
+    paths["html"].write_text(render_html(pack), encoding="utf-8")
+    write_csv(paths["csv"], pack)
+    write_xlsx(paths["xlsx"], pack)
+    return paths

@@ -1,0 +1,109 @@
+"""Daily indicator snapshots in SQL, so the board sees trends over 12 months and more.
+
+A snapshot keeps the *raw* totals (numerator, denominator) of each indicator on a date; suppression,
+comparators and RAG are applied when a summary is built from it (:func:`summary_on`), so a change of
+threshold or target never needs a rebuild. Writing a date again replaces that date's rows: rebuilding
+from a replay of the same events gives the same snapshots.
+
+Rows hold totals over many children, never a child id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import BigInteger, Date, Engine, String, delete, insert, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carewatch.db import Base, session_factory
+from services.board.core.aggregate import Aggregate, Contribution, Delta
+from services.board.core.catalogue import INDICATORS
+from services.board.core.comparators import Comparators
+from services.board.core.disclosure import LINKED_TO_COUNT
+from services.board.core.summary import build_summary
+
+STORED_INDICATORS = tuple(indicator for indicator in INDICATORS if indicator not in LINKED_TO_COUNT)
+"""Rates per population are derived from the counts when read, not stored."""
+
+
+class IndicatorSnapshot(Base):
+    __tablename__ = "board_indicator_snapshot"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(80), primary_key=True)
+    numerator: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    denominator: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+def save(engine: Engine, snapshots: Mapping[date, Aggregate]) -> int:
+    """Write (or replace) the snapshots of the given dates in one transaction; returns rows written."""
+    rows = [
+        {
+            "as_of": as_of,
+            "indicator": indicator,
+            "numerator": total.numerator,
+            "denominator": total.denominator,
+        }
+        for as_of, aggregate in snapshots.items()
+        for indicator in STORED_INDICATORS
+        for total in (aggregate.get(indicator),)
+    ]
+    with session_factory(engine).begin() as session:
+        if snapshots:
+            session.execute(delete(IndicatorSnapshot).where(IndicatorSnapshot.as_of.in_(list(snapshots))))
+        if rows:
+            session.execute(insert(IndicatorSnapshot), rows)
+    return len(rows)
+
+
+def load(engine: Engine, first: date | None = None, last: date | None = None) -> dict[date, Aggregate]:
+    """The stored totals of every date in [first, last] (both optional), in date order."""
+    query = select(IndicatorSnapshot).order_by(IndicatorSnapshot.as_of, IndicatorSnapshot.indicator)
+    if first is not None:
+        query = query.where(IndicatorSnapshot.as_of >= first)
+    if last is not None:
+        query = query.where(IndicatorSnapshot.as_of <= last)
+    series: dict[date, Aggregate] = {}
+    with session_factory(engine)() as session:
+        for row in session.scalars(query):
+            aggregate = series.setdefault(row.as_of, Aggregate())
+            total = Contribution(row.numerator, row.denominator)
+            aggregate.apply(Delta("", row.indicator, Contribution(), total))
+    return series
+
+
+def dates(engine: Engine) -> list[date]:
+    with session_factory(engine)() as session:
+        return list(
+            session.scalars(select(IndicatorSnapshot.as_of).distinct().order_by(IndicatorSnapshot.as_of))
+        )
+
+
+def latest_on_or_before(engine: Engine, as_of: date) -> date | None:
+    with session_factory(engine)() as session:
+        query = select(IndicatorSnapshot.as_of).where(IndicatorSnapshot.as_of <= as_of)
+        return session.scalars(query.order_by(IndicatorSnapshot.as_of.desc()).limit(1)).first()
+
+
+def summary_on(
+    engine: Engine,
+    as_of: date,
+    threshold: int,
+    population: int | None = None,
+    comparators: Comparators | None = None,
+) -> dict[str, Any] | None:
+    """The board summary of the latest snapshot on or before ``as_of`` (None when there is none)."""
+    found = latest_on_or_before(engine, as_of)
+    if found is None:
+        return None
+    aggregate = load(engine, found, found)[found]
+    return build_summary(aggregate, found, threshold, population=population, comparators=comparators)
+
+
+def table_rows(engine: Engine) -> list[tuple[str, str, int, int]]:
+    """Every stored row as (date, indicator, numerator, denominator), in order: to compare two databases."""
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(IndicatorSnapshot))
+        return sorted((r.as_of.isoformat(), r.indicator, r.numerator, r.denominator) for r in rows)

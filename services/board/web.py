@@ -1,0 +1,74 @@
+"""Board endpoints: ``GET /v1/board/summary`` (JSON, CONTRACT §4) and ``GET /board`` (the pack as HTML).
+
+Both read the daily snapshots in SQL; disclosure control is applied before anything leaves. Access is
+decided by the dependency the host application passes in (the alerts service passes its role check for
+the board and admin roles), so this module knows nothing of users or tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
+
+from carewatch.settings import Settings
+from services.board import store
+from services.board.core import comparators as comparator_files
+from services.board.pack import from_snapshots, render_html
+
+AsOf = Annotated[
+    date | None, Query(description="Date of the figures (YYYY-MM-DD); the latest snapshot on or before it")
+]
+TREND_MONTHS = 12
+
+
+def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[..., Any]) -> APIRouter:
+    """The board routes, every one guarded by ``auth_dependency`` (a FastAPI dependency)."""
+    comparators = comparator_files.load(
+        neighbours=settings.board_neighbours_csv,
+        targets=settings.board_targets_csv,
+        amber_band=settings.board_amber_band,
+    )
+    router = APIRouter(tags=["board"], dependencies=[Depends(auth_dependency)])
+
+    def resolve(as_of: date | None) -> date:
+        if as_of is not None:
+            return as_of
+        stored = store.dates(engine)
+        if not stored:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no board snapshot has been written yet")
+        return stored[-1]
+
+    @router.get("/v1/board/summary")
+    def summary(as_of: AsOf = None) -> dict[str, Any]:
+        """Indicator values with numerator, denominator, suppression flag and comparators."""
+        day = resolve(as_of)
+        found = store.summary_on(
+            engine, day, settings.suppression_threshold, settings.board_population_0_17, comparators
+        )
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
+        return found
+
+    @router.get("/board", response_class=HTMLResponse)
+    def board(as_of: AsOf = None) -> HTMLResponse:
+        """The board pack for the date, with 12 months of trend."""
+        day = resolve(as_of)
+        pack = from_snapshots(
+            engine,
+            settings.board_authority_name,
+            day,
+            TREND_MONTHS,
+            settings.suppression_threshold,
+            settings.board_population_0_17,
+            comparators,
+        )
+        if pack is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
+        return HTMLResponse(render_html(pack))
+
+    return router

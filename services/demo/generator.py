@@ -1,0 +1,510 @@
+"""A synthetic local authority: reproducible case events for the demo, tests and benchmarks.
+
+``generate(seed, children, months, start)`` yields event dicts (the CONTRACT §1 format) in occurred order.
+``children`` is the number looked after at any one time (the default county has 396), kept roughly steady:
+children enter and leave care through the window. Those already in care at ``start`` arrive with a short
+history dated before ``start`` (when their care and current placement began, their latest review, health
+and dental checks, PEP, SDQ, social worker and visit), so statutory clocks start from a believable state.
+
+Rates are set so board indicators land near the national figures of reference §3 (about 10% of children
+with 3+ placements in a year, 24% with 3+ social workers, 10% missing, 63% of return interviews within
+72 hours) and the placement mix near the county in the seed minutes. A ``bad_share`` of extra records is
+deliberately invalid (unknown code, SDQ 41, an unknown field) for ingest to reject.
+
+Randomness comes only from ``random.Random(seed)``; nothing reads the clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import orjson
+
+DEFAULT_CHILDREN: Final = 396
+TEAMS: Final = ("cic-north", "cic-south", "cic-east", "cic-west")
+WORKERS_PER_TEAM: Final = 12
+AGENCY_SHARE: Final = 0.18
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A kind of placement: the codes it uses and the ages it suits."""
+
+    weight: float
+    """Share of children entering care in this setting (tuned so the mix at any date is near the target)."""
+    types: tuple[str, ...]
+    providers: tuple[str, ...]
+    ages: tuple[int, int]
+
+
+SETTINGS: Final = {
+    "external-foster": Setting(21.5, ("U4", "U5", "U6"), ("PR4", "PR5"), (0, 17)),
+    "in-house-foster": Setting(23.0, ("U4", "U6"), ("PR1",), (0, 17)),
+    "kinship-foster": Setting(12.5, ("U1", "U3"), ("PR1",), (0, 17)),
+    "residential": Setting(14.0, ("K2", "K2", "K2", "R1"), ("PR1", "PR4", "PR4"), (11, 17)),
+    "with-parents": Setting(8.0, ("P1",), ("PR0",), (0, 15)),
+    "supported": Setting(5.5, ("K3",), ("PR4", "PR5"), (16, 17)),
+    "adoption": Setting(4.5, ("A4", "A6"), ("PR1",), (0, 4)),
+    "other": Setting(3.5, ("K1", "R2", "R3", "S1"), ("PR2", "PR4"), (4, 17)),
+}
+ENTRY_AGES: Final = ((0, 0, 0.18), (1, 4, 0.14), (5, 9, 0.18), (10, 15, 0.37), (16, 17, 0.13))
+UASC_ENTRY_SHARE: Final = 0.18
+
+# National mix of reasons for placement change, 2024 (reference §3.2).
+CHANGE_REASONS: Final = (
+    ("CARPL", 31), ("PLACE", 24), ("OTHER", 22), ("CREQB", 8), ("CREQO", 6), ("CHILD", 3), ("LAREQ", 1),
+    ("STAND", 1), ("CLOSE", 1), ("ALLEG", 1), ("APPRR", 0.5), ("CUSTOD", 0.5),
+)  # fmt: skip
+LEAVING_AT_18: Final = (("E17", 30), ("E5", 45), ("E6", 15), ("E8", 10))
+LEAVING_EARLY: Final = (
+    ("E4A", 42), ("E41", 6), ("E45", 7), ("E46", 3), ("E47", 8), ("E48", 3), ("E13", 8), ("E8", 9), ("E3", 5),
+    ("E4B", 6), ("E9", 2), ("E14", 1),
+)  # fmt: skip
+
+# Placement moves: most children are stable, a minority move often (gives ~10% with 3+ placements a year).
+UNSTABLE_SHARE: Final = 0.22
+MOVES_PER_YEAR: Final = {False: 0.2, True: 2.0}
+# Social-worker changes: ~24% of children have 3+ workers in a year.
+SW_CHURN_SHARE: Final = 0.4
+SW_CHANGES_PER_YEAR: Final = {False: 0.6, True: 2.4}
+MISSING_PRONE_SHARE_10_PLUS: Final = 0.22
+MISSING_PER_YEAR: Final = 6.5
+RHI_WITHIN_72H: Final = 0.66
+RHI_LATE: Final = 0.22  # the rest have no recorded return interview
+CARE_LEAVERS_PER_CHILD: Final = 0.3
+MEAN_STAY_DAYS: Final = 820
+"""Entrants per day = children / this: replaces leavers so the number in care stays about steady."""
+
+DAY: Final = timedelta(days=1)
+HISTORY_DAYS: Final = 400
+"""Routine events of children in care at the start are kept for this long before it (annual checks)."""
+ALWAYS_EMITTED: Final = frozenset(
+    {"care.started", "care.ended", "placement.started", "social_worker.changed"}
+)
+"""Events the history snapshot keeps however old: they set the state the rules need."""
+
+
+def _weighted(rng: random.Random, pairs: Iterable[tuple[str, float]]) -> str:
+    names, weights = zip(*pairs, strict=True)
+    return str(rng.choices(names, weights=weights)[0])
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return date(day.year + years, 3, 1)
+
+
+@dataclass
+class Authority:
+    """The event factory: numbering and recording lag shared by every child."""
+
+    rng: random.Random
+    seed: int
+    bad_share: float
+    counter: int = 0
+    events: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
+
+    def emit(self, event_type: str, child: str, when: date | datetime, /, **fields: Any) -> str:
+        self.counter += 1
+        ident = f"gen{self.seed}-{self.counter:08d}"
+        moment = when if isinstance(when, datetime) else datetime.combine(when, time(0))
+        event: dict[str, Any] = {
+            "event_id": ident,
+            "type": event_type,
+            "child_id": child,
+            "occurred_at": when.isoformat(),
+            "recorded_at": self._recorded(moment).isoformat(),
+            "source": "synthetic",
+        }
+        event.update(fields)
+        self.events.append((moment, ident, event))
+        if self.rng.random() < self.bad_share:
+            self._bad_copy(event, moment)
+        return ident
+
+    def _recorded(self, moment: datetime) -> datetime:
+        """Most events are entered the same day; a share days or weeks later (normal in social care)."""
+        roll = self.rng.random()
+        if roll < 0.7:
+            lag = timedelta(hours=self.rng.uniform(1, 8))
+        elif roll < 0.9:
+            lag = timedelta(days=self.rng.randint(1, 7))
+        else:
+            lag = timedelta(days=self.rng.randint(8, 30))
+        base = moment if moment.time() != time(0) else moment + timedelta(hours=9)
+        return (base + lag).replace(microsecond=0)
+
+    def _bad_copy(self, event: dict[str, Any], moment: datetime) -> None:
+        """An invalid record next to a valid one: as a case system might send by mistake."""
+        self.counter += 1
+        bad = dict(event, event_id=f"gen{self.seed}-{self.counter:08d}")
+        flaw = self.rng.randrange(3)
+        if flaw == 0:
+            bad.update(type="placement.started", placement_type="Q9")
+            for name in (
+                "kind",
+                "score",
+                "seen_alone",
+                "episode_id",
+                "worker_id",
+                "in_touch",
+                "legal_status",
+            ):
+                bad.pop(name, None)
+        elif flaw == 1:
+            bad.update(type="sdq.recorded", score=41)
+            for name in ("kind", "seen_alone", "episode_id", "worker_id", "in_touch", "placement_type"):
+                bad.pop(name, None)
+        else:
+            bad["nickname"] = "unexpected field"
+        self.events.append((moment, str(bad["event_id"]), bad))
+
+
+@dataclass
+class Child:
+    """One child's life in care, simulated from entry (or from their state at ``start``) to the window's end."""
+
+    la: Authority
+    rng: random.Random
+    child_id: str
+    born: date
+    entered: date
+    leaves: date
+    setting: str
+    uasc: bool
+    team: str
+    end: date
+    """The end of the simulated window."""
+    emit_from: date = date.min
+    """Routine events before this date are not emitted (the pre-``start`` history is a snapshot)."""
+
+    @property
+    def eighteen(self) -> date:
+        return _add_years(self.born, 18)
+
+    def age_on(self, day: date) -> int:
+        return day.year - self.born.year - ((day.month, day.day) < (self.born.month, self.born.day))
+
+    def emit(self, event_type: str, when: date | datetime, /, **fields: Any) -> None:
+        day = when.date() if isinstance(when, datetime) else when
+        if day < self.end and (day >= self.emit_from or event_type in ALWAYS_EMITTED):
+            self.la.emit(event_type, self.child_id, when, **fields)
+
+    # -- the life course ------------------------------------------------------------------------------------
+
+    def simulate(self) -> None:
+        rng = self.rng
+        legal = (
+            "V2" if self.uasc else _weighted(rng, (("C2", 45), ("C1", 25), ("V2", 22), ("E1", 5), ("L2", 3)))
+        )
+        if self.setting == "adoption":
+            legal = "E1"
+        self.emit(
+            "care.started",
+            self.entered,
+            date_of_birth=self.born.isoformat(),
+            sex="M" if self.uasc and rng.random() < 0.9 else rng.choice(("M", "F")),
+            legal_status=legal,
+            uasc=self.uasc,
+            team=self.team,
+        )
+        stop = min(self.leaves, self.end)
+        self._placements(stop)
+        self._social_workers(stop)
+        self._reviews(stop)
+        self._health(stop)
+        self._education(stop)
+        self._missing(stop)
+        if self.leaves < self.end:
+            reason = self._leaving_reason()
+            self.emit("care.ended", self.leaves, reason=reason)
+            if self.age_on(self.leaves) >= 16 and reason in {"E17", "E5", "E6", "E8"}:
+                self._care_leaver(self.leaves)
+
+    def _leaving_reason(self) -> str:
+        if self.leaves >= self.eighteen - 2 * DAY:
+            return _weighted(self.rng, LEAVING_AT_18)
+        if self.setting == "adoption":
+            return self.rng.choice(("E11", "E12"))
+        return _weighted(self.rng, LEAVING_EARLY)
+
+    def _placement_codes(self, setting: str) -> dict[str, Any]:
+        chosen = SETTINGS[setting]
+        return {
+            "placement_type": self.rng.choice(chosen.types),
+            "provider": self.rng.choice(chosen.providers),
+        }
+
+    def _next_setting(self, day: date) -> str:
+        age = self.age_on(day)
+        if (
+            self.rng.random() < 0.75
+            and SETTINGS[self.setting].ages[0] <= age <= SETTINGS[self.setting].ages[1]
+        ):
+            return self.setting
+        allowed = [(name, s.weight) for name, s in SETTINGS.items() if s.ages[0] <= age <= s.ages[1]]
+        return _weighted(self.rng, allowed)
+
+    def _placements(self, stop: date) -> None:
+        rng = self.rng
+        rate = MOVES_PER_YEAR[rng.random() < UNSTABLE_SHARE]
+        starts: list[tuple[date, str | None]] = [(self.entered, None)]
+        while True:
+            day = starts[-1][0] + timedelta(days=max(7, round(rng.expovariate(rate) * 365)))
+            if day >= stop:
+                break
+            starts.append((day, _weighted(rng, CHANGE_REASONS)))
+        for (day, reason), (until, _) in zip(starts, [*starts[1:], (stop, None)], strict=True):
+            if reason is not None:
+                self.setting = self._next_setting(day)
+            fields = self._placement_codes(self.setting)
+            if reason is not None:
+                fields["reason_for_change"] = reason
+            if rng.random() < 0.8:
+                fields["distance_miles"] = round(rng.lognormvariate(1.8, 0.9), 1)
+            self.emit("placement.started", day, **fields)
+            self._visits(day, until)
+
+    def _visits(self, placed: date, until: date) -> None:
+        """Within a week of each placement, then at most six weeks apart (CPPCR reg 28), some late."""
+        rng = self.rng
+        day = placed + timedelta(days=rng.randint(1, 6) if rng.random() < 0.92 else rng.randint(8, 14))
+        while day < until:
+            seen_alone = rng.random() < 0.8 if self.age_on(day) >= 4 else None
+            fields = {} if seen_alone is None else {"seen_alone": seen_alone}
+            self.emit("visit.completed", day, **fields)
+            day += timedelta(days=rng.randint(25, 41) if rng.random() < 0.94 else rng.randint(43, 60))
+
+    def _social_workers(self, stop: date) -> None:
+        rng = self.rng
+        rate = SW_CHANGES_PER_YEAR[rng.random() < SW_CHURN_SHARE]
+        day = self.entered
+        current = ""
+        while day < stop:
+            team = self.team
+            worker = current
+            while worker == current:
+                worker = f"sw-{team}-{rng.randrange(WORKERS_PER_TEAM):02d}"
+            current = worker
+            employment = "agency" if rng.random() < AGENCY_SHARE else "permanent"
+            self.emit("social_worker.changed", day, worker_id=worker, team=team, employment=employment)
+            day += timedelta(days=max(14, round(rng.expovariate(rate) * 365)))
+
+    def _reviews(self, stop: date) -> None:
+        """First within 20 working days, the second within 3 months, then every 6 months; some late."""
+        rng = self.rng
+        day = self.entered + timedelta(
+            days=rng.randint(10, 26) if rng.random() < 0.92 else rng.randint(30, 45)
+        )
+        gaps = [(70, 90)] + [(150, 180)] * 40
+        for low, high in gaps:
+            if day >= stop:
+                return
+            self.emit("review.held", day)
+            late = rng.random() < 0.07
+            day += timedelta(days=rng.randint(high + 3, high + 30) if late else rng.randint(low, high))
+
+    def _health(self, stop: date) -> None:
+        rng = self.rng
+        day = self.entered + timedelta(
+            days=rng.randint(8, 26) if rng.random() < 0.85 else rng.randint(30, 70)
+        )
+        kind = "initial"
+        while day < stop:
+            self.emit("health_assessment.completed", day, kind=kind)
+            kind = "review"
+            limit = 182 if self.age_on(day) < 5 else 365
+            late = rng.random() < 0.1
+            day += timedelta(
+                days=rng.randint(limit + 5, limit + 60) if late else rng.randint(limit - 60, limit - 5)
+            )
+        day = self.entered + timedelta(days=rng.randint(20, 120))
+        while day < stop:
+            if self.age_on(day) >= 1:
+                self.emit("dental_check.completed", day)
+            late = rng.random() < 0.15
+            day += timedelta(days=rng.randint(370, 450) if late else rng.randint(170, 350))
+
+    def _education(self, stop: date) -> None:
+        """PEPs for school-age children: initial within 20 working days, then each term; SDQ yearly (4–16)."""
+        rng = self.rng
+        day = self.entered + timedelta(
+            days=rng.randint(7, 26) if rng.random() < 0.88 else rng.randint(30, 50)
+        )
+        kind = "initial"
+        while day < stop:
+            if 4 <= self.age_on(day) < 18:
+                self.emit("pep.completed", day, kind=kind)
+                kind = "review"
+            day += timedelta(days=rng.randint(95, 122) if rng.random() < 0.9 else rng.randint(125, 160))
+        day = self.entered + timedelta(days=rng.randint(60, 300))
+        while day < stop:
+            if 4 <= self.age_on(day) <= 16:
+                score = min(40, max(0, round(rng.gauss(14, 6.5))))
+                self.emit("sdq.recorded", day, score=score)
+            day += timedelta(days=rng.randint(330, 390))
+
+    def _missing(self, stop: date) -> None:
+        rng = self.rng
+        if self.age_on(max(self.entered, self.emit_from)) < 10 or rng.random() >= MISSING_PRONE_SHARE_10_PLUS:
+            return
+        day = self.entered + timedelta(days=rng.randint(5, 120))
+        number = 0
+        while day < stop:
+            number += 1
+            episode = f"{self.child_id}-m{number}"
+            went = datetime.combine(day, time(rng.randint(14, 23), rng.choice((0, 15, 30, 45))))
+            back = went + timedelta(hours=rng.choice((3, 6, 12, 20, 30, 48, 70)))
+            self.emit("missing.started", went, episode_id=episode)
+            self.emit("missing.ended", back, episode_id=episode)
+            roll = rng.random()
+            if roll < RHI_WITHIN_72H:
+                self.emit(
+                    "return_interview.completed",
+                    back + timedelta(hours=rng.randint(4, 70)),
+                    episode_id=episode,
+                )
+            elif roll < RHI_WITHIN_72H + RHI_LATE:
+                self.emit(
+                    "return_interview.completed",
+                    back + timedelta(days=rng.randint(4, 12)),
+                    episode_id=episode,
+                )
+            day = back.date() + timedelta(days=max(2, round(rng.expovariate(MISSING_PER_YEAR) * 365)))
+
+    def _care_leaver(self, left: date) -> None:
+        """Personal-adviser contact about every two months and a pathway-plan review every six, to 21."""
+        rng = self.rng
+        stop = min(self.end, _add_years(self.born, 21))
+        in_touch_habit = rng.random() < 0.91
+        eet = rng.random() < 0.55
+        day = left + timedelta(days=rng.randint(20, 60))
+        while day < stop:
+            in_touch = in_touch_habit or rng.random() < 0.3
+            fields: dict[str, Any] = {"in_touch": in_touch}
+            if in_touch:
+                fields["activity"] = (
+                    rng.choice(("F2", "F5", "P5", "F1", "F4")) if eet else rng.choice(("G5", "G4", "G6"))
+                )
+                suitable = rng.random() < 0.86
+                fields["accommodation"] = rng.choice(("U", "D", "E", "Z", "B")) + ("1" if suitable else "2")
+            else:
+                fields["activity"], fields["accommodation"] = "0", "0"
+            self.emit("care_leaver.contact", day, **fields)
+            day += timedelta(days=rng.randint(45, 75))
+        day = left + timedelta(days=rng.randint(60, 170))
+        while day < stop:
+            self.emit("pathway_plan.reviewed", day)
+            day += timedelta(days=rng.randint(120, 180) if rng.random() < 0.9 else rng.randint(190, 240))
+
+
+def _care_length_days(rng: random.Random) -> int:
+    roll = rng.random()
+    if roll < 0.35:
+        return rng.randint(20, 180)
+    if roll < 0.65:
+        return rng.randint(180, 730)
+    return rng.randint(730, 3650)
+
+
+class _Population:
+    def __init__(self, seed: int, children: int, months: int, start: date, bad_share: float) -> None:
+        self.rng = random.Random(seed)
+        self.la = Authority(random.Random(self.rng.getrandbits(64)), seed, bad_share)
+        self.children = children
+        self.start = start
+        self.end = start + timedelta(days=round(months * 30.44))
+        self.number = 0
+
+    def new_child(self, entered: date, length: int, emit_from: date) -> Child:
+        rng = random.Random(self.rng.getrandbits(64))
+        self.number += 1
+        uasc = rng.random() < UASC_ENTRY_SHARE
+        if uasc:
+            age = rng.choice((14, 15, 16, 16, 16, 17, 17))
+            setting = "supported" if age >= 16 else "external-foster"
+        else:
+            setting = _weighted(rng, ((name, s.weight) for name, s in SETTINGS.items()))
+            low, high = SETTINGS[setting].ages
+            bands = [(max(a, low), min(b, high), w) for a, b, w in ENTRY_AGES if max(a, low) <= min(b, high)]
+            a, b, _ = bands[rng.choices(range(len(bands)), weights=[w for *_, w in bands])[0]]
+            age = rng.randint(a, b)
+        born = entered - timedelta(days=round(age * 365.25) + rng.randint(0, 364))
+        eighteen = _add_years(born, 18)
+        if eighteen <= entered:
+            born += timedelta(days=(entered - eighteen).days + 30)
+            eighteen = _add_years(born, 18)
+        leaves = min(entered + timedelta(days=length), eighteen)
+        return Child(
+            self.la, rng, f"c{self.number:06d}", born, entered, leaves, setting, uasc,
+            TEAMS[self.number % len(TEAMS)], self.end, emit_from,
+        )  # fmt: skip
+
+    def run(self) -> list[dict[str, Any]]:
+        rng = self.rng
+        # Children in care at the start: length-biased (long stays are more likely to be in care on a date).
+        placed = 0
+        while placed < self.children:
+            length = _care_length_days(rng)
+            if rng.random() > length / 3650:
+                continue
+            entered = self.start - timedelta(days=rng.randint(0, length - 1))
+            child = self.new_child(entered, length, emit_from=self.start - timedelta(days=HISTORY_DAYS))
+            if child.leaves <= self.start:
+                continue
+            child.simulate()
+            placed += 1
+        # Care leavers aged 18–20 at the start, who left care at 18 (the 17–21 cohort the board follows).
+        for _ in range(round(self.children * CARE_LEAVERS_PER_CHILD)):
+            age_at_start = rng.uniform(18.05, 20.95)
+            entered_at_age = rng.uniform(13.5, 16.8)
+            entered = self.start - timedelta(days=round((age_at_start - entered_at_age) * 365.25))
+            child = self.new_child(entered, 3650, emit_from=self.start - timedelta(days=HISTORY_DAYS))
+            child.born = entered - timedelta(days=round(entered_at_age * 365.25))
+            child.leaves = child.eighteen
+            if child.setting in {"adoption", "with-parents"}:
+                child.setting = "in-house-foster"
+            child.simulate()
+        # Entrants: a steady flow that replaces leavers (mean stay ≈ 2 years; UASC and older children shorter).
+        per_day = self.children / MEAN_STAY_DAYS
+        window = (self.end - self.start).days
+        elapsed = rng.expovariate(per_day)  # in fractional days: whole-day steps would bunch entrants
+        while elapsed < window:
+            entered = self.start + timedelta(days=int(elapsed))
+            self.new_child(entered, _care_length_days(rng), emit_from=date.min).simulate()
+            elapsed += rng.expovariate(per_day)
+        self.la.events.sort(key=lambda item: (item[0], item[1]))
+        return [event for _, _, event in self.la.events]
+
+
+def generate(
+    seed: int, children: int = DEFAULT_CHILDREN, months: int = 12, start: date = date(2025, 4, 1),
+    *, bad_share: float = 0.01,
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Events of a synthetic authority over ``months`` from ``start``, in occurred order.
+
+    The same arguments always give the same events and ids. Events before ``start`` are the history of the
+    children already in care then. About ``bad_share`` of records are deliberately invalid.
+    """
+    if children < 1 or months < 1:
+        raise ValueError("children and months must be at least 1")
+    yield from _Population(seed, children, months, start, bad_share).run()
+
+
+def write_ndjson(events: Iterable[dict[str, Any]], out: Path | TextIO) -> int:
+    """Write events one per line; returns how many were written."""
+    if isinstance(out, Path):
+        with out.open("w", encoding="utf-8") as handle:
+            return write_ndjson(events, handle)
+    count = 0
+    for event in events:
+        out.write(orjson.dumps(event).decode() + "\n")
+        count += 1
+    return count

@@ -1,0 +1,273 @@
+"""The ingest HTTP service: ``POST /v1/events``, ``GET /healthz``, ``GET /metrics``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from carewatch.settings import Settings
+from services.ingest.metrics import IngestMetrics
+from services.ingest.payload import EmptyBody, MalformedBody, split_body
+from services.ingest.producer import IngestProducer, PublishError, write_outcomes
+from services.ingest.records import Origin
+from services.ingest.validation import Accepted, BatchValidator, Outcome
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/v1/events"
+Authorizer = Callable[[str], bool]
+"""Given a bearer token, does it carry the ingest role?"""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def token_authorizer(tokens: Sequence[SecretStr]) -> Authorizer:
+    """Tokens from settings. Digests are compared so every comparison takes the same time whatever the
+    token's length, and every configured token is compared (no early exit on a match)."""
+    expected = [hashlib.sha256(token.get_secret_value().encode()).digest() for token in tokens]
+
+    def authorize(token: str) -> bool:
+        given = hashlib.sha256(token.encode()).digest()
+        matched = False
+        for digest in expected:
+            matched |= hmac.compare_digest(given, digest)
+        return matched
+
+    return authorize
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token with the ingest role")
+
+
+def require_ingest_role(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """The one place ingest checks who is calling (swap ``app.state.authorize`` for a user store)."""
+    authorize: Authorizer = request.app.state.authorize
+    if (
+        credentials is None
+        or credentials.scheme.lower() != "bearer"
+        or not authorize(credentials.credentials)
+    ):
+        raise HTTPException(
+            status_code=401,
+            detail="a valid bearer token with the ingest role is required (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class _RequestMetrics:
+    """Times every events request and counts it by status code, 401 and 413 included."""
+
+    def __init__(self, app: ASGIApp, metrics: IngestMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != EVENTS_PATH:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self.metrics.request_seconds.observe(time.perf_counter() - started)
+            self.metrics.requests.labels(code=str(status)).inc()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and abandoned as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
+def _result(index: int, outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, Accepted):
+        return {"index": index, "status": "accepted", "event_id": outcome.event.event_id}
+    return {"index": index, "status": "rejected", "errors": [error.to_json() for error in outcome.errors]}
+
+
+def _summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    accepted = sum(isinstance(outcome, Accepted) for outcome in outcomes)
+    return {
+        "received": len(outcomes),
+        "accepted": accepted,
+        "rejected": len(outcomes) - accepted,
+        "results": [_result(index, outcome) for index, outcome in enumerate(outcomes)],
+    }
+
+
+def _json(content: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(content), status_code=status_code, media_type="application/json", headers=headers
+    )
+
+
+def create_app(
+    settings: Settings,
+    producer: IngestProducer | None = None,
+    *,
+    authorize: Authorizer | None = None,
+    metrics: IngestMetrics | None = None,
+) -> FastAPI:
+    """The ingest app. Without ``producer`` one is built from ``settings.kafka_bootstrap`` at start-up and
+    closed at shutdown; a producer passed in stays the caller's to close."""
+    metrics = metrics if metrics is not None else IngestMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.producer is not None:
+            yield
+            return
+        if not settings.kafka_bootstrap:
+            raise RuntimeError("ingest needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP=host:port")
+        app.state.producer = IngestProducer(settings.kafka_bootstrap)
+        try:
+            yield
+        finally:
+            app.state.producer.close()
+            app.state.producer = None
+
+    app = FastAPI(
+        title="carewatch ingest",
+        summary="Case events in (CONTRACT §1): validated, then written to the events or dead-letter topic",
+        lifespan=lifespan,
+    )
+    app.state.producer = producer
+    app.state.metrics = metrics
+    app.state.authorize = authorize if authorize is not None else token_authorizer(settings.ingest_tokens)
+    if authorize is None and not settings.ingest_tokens:
+        log.warning(
+            "no ingest tokens configured (CAREWATCH_INGEST_TOKENS): every ingest request will get 401"
+        )
+    app.add_middleware(_RequestMetrics, metrics=metrics)
+
+    def ingest_batch(body: bytes, content_type: str | None) -> Response:
+        received_at = datetime.now(UTC)
+        request_id = uuid.uuid4().hex
+        validator = BatchValidator(received_at)
+        malformed: MalformedBody | None = None
+        try:
+            items = split_body(body, content_type).items
+        except EmptyBody as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        except MalformedBody as exc:
+            malformed = exc
+            outcomes = [validator.check_bytes(body)]  # kept whole on the DLQ: nothing rejected is lost
+        else:
+            if len(items) > settings.ingest_max_batch_items:
+                raise HTTPException(
+                    status_code=413,
+                    detail=(
+                        f"{len(items)} items in one request; at most {settings.ingest_max_batch_items} "
+                        "(CAREWATCH_INGEST_MAX_BATCH_ITEMS) are accepted: split the batch. "
+                        "Nothing was written."
+                    ),
+                )
+            outcomes = [
+                validator.check_object(item.value, item.original)
+                if item.decoded
+                else validator.check_bytes(item.original)
+                for item in items
+            ]
+        metrics.count_received(outcomes)
+        try:
+            write_outcomes(
+                app.state.producer,
+                [(outcome, Origin.http(request_id, index)) for index, outcome in enumerate(outcomes)],
+                received_at=received_at,
+            )
+        except PublishError as exc:
+            metrics.publish_failures.inc()
+            log.warning("ingest request %s not acknowledged by the broker: %s", request_id, exc)
+            return _json(
+                {
+                    "detail": (
+                        "the broker did not acknowledge this batch, so none of it can be taken as received: "
+                        "resend the whole batch later (a repeated event_id is ignored, so resending is safe)"
+                    )
+                },
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        metrics.count_written(outcomes)
+        summary = _summary(outcomes)
+        log.info(
+            "ingest request %s: received %d = accepted %d + rejected %d",
+            request_id,
+            summary["received"],
+            summary["accepted"],
+            summary["rejected"],
+        )
+        if malformed is not None:
+            return _json(
+                {"detail": f"{malformed} (kept on the dead-letter topic)", **summary}, status_code=400
+            )
+        return _json(summary)
+
+    @app.post(
+        EVENTS_PATH,
+        dependencies=[Depends(require_ingest_role)],
+        summary="Send events: one JSON object, a JSON array, or NDJSON (application/x-ndjson)",
+    )
+    async def post_events(request: Request) -> Response:
+        """Validate every item; write valid ones to the case-events topic and rejected ones, with their
+        reasons, to the dead-letter topic. Answers 200 with a result per item only once the broker has
+        acknowledged all of them. On 503 the client must resend the whole batch: events are deduplicated on
+        ``event_id``, so items that did get through are not applied twice."""
+        try:
+            body = await _read_body(request, settings.ingest_max_body_bytes)
+        except _TooLarge:
+            raise HTTPException(
+                status_code=413,
+                detail=(
+                    f"the body is larger than {settings.ingest_max_body_bytes} bytes "
+                    "(CAREWATCH_INGEST_MAX_BODY_BYTES): split the batch. Nothing was written."
+                ),
+            ) from None
+        return await run_in_threadpool(ingest_batch, body, request.headers.get("content-type"))
+
+    @app.get("/healthz", summary="Is the broker reachable and are the topics there?")
+    async def healthz() -> Response:
+        ok, detail = await run_in_threadpool(app.state.producer.reachable)
+        return _json(
+            {"status": "ok" if ok else "unavailable", "detail": detail}, status_code=200 if ok else 503
+        )
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics_page() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,139 @@
+"""``carewatch ingest FILE...`` and the ingest service runner (``serve``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from carewatch.settings import Settings
+
+NO_BROKER = (
+    "no broker to write to: pass --bootstrap HOST:PORT or set CAREWATCH_KAFKA_BOOTSTRAP=HOST:PORT "
+    "(an embedded broker would forget the events as soon as the command ends)"
+)
+NO_BROKER_TO_SERVE = (
+    "no broker to write to: set CAREWATCH_KAFKA_BOOTSTRAP=HOST:PORT "
+    "(an embedded broker would forget the events as soon as the service stops)"
+)
+EXIT_REJECTS = 1
+EXIT_USAGE = 2
+EXIT_BROKER = 3
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="NDJSON (.ndjson, .jsonl) or CSV (.csv) event files")],
+    allow_rejects: Annotated[
+        bool, typer.Option("--allow-rejects", help="Exit 0 even when lines were rejected.")
+    ] = False,
+    reject_file: Annotated[
+        Path | None,
+        typer.Option(help="Where rejected lines go (default: <file>.rejects.ndjson beside each file)."),
+    ] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka HOST:PORT (default: CAREWATCH_KAFKA_BOOTSTRAP).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Lines written per acknowledged batch.")] = 1000,
+) -> None:
+    """Validate event files and write them to the broker; rejected lines go to a reject file and the DLQ.
+
+    Prints `received N = accepted A + rejected R`. Exit codes: 0 done, 1 lines rejected (unless
+    --allow-rejects), 2 bad usage, 3 broker failure (run the command again: repeats are ignored).
+    """
+    from tqdm import tqdm
+
+    from carewatch.broker import ensure_topics
+    from carewatch.settings import get_settings
+    from services.ingest.files import EventFile
+    from services.ingest.loader import Counts, LoadInterrupted, RejectLog, load_file
+    from services.ingest.producer import INGEST_TOPICS, IngestProducer
+
+    settings = get_settings()
+    bootstrap = bootstrap or settings.kafka_bootstrap
+    if not bootstrap:
+        raise _fail(NO_BROKER, EXIT_USAGE)
+    event_files: list[EventFile] = []
+    for path in files:
+        if not path.is_file():
+            raise _fail(f"{path}: no such file", EXIT_USAGE)
+        try:
+            event_files.append(EventFile(path))
+        except ValueError as exc:
+            raise _fail(str(exc), EXIT_USAGE) from None
+
+    ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS)
+    producer = IngestProducer(bootstrap)
+    shared_rejects = RejectLog(reject_file) if reject_file is not None else None
+    total = Counts()
+    reject_paths: list[Path] = []
+    try:
+        for event_file in event_files:
+            rejects = shared_rejects or RejectLog(
+                event_file.path.with_name(event_file.path.name + ".rejects.ndjson")
+            )
+            with tqdm(
+                total=event_file.path.stat().st_size,
+                unit="B",
+                unit_scale=True,
+                desc=event_file.path.name,
+                file=sys.stderr,
+                disable=None,  # only on a terminal
+                leave=False,
+            ) as bar:
+
+                def advance(done: int, bar: tqdm[None] = bar) -> None:
+                    bar.update(done - bar.n)
+
+                try:
+                    counts = load_file(
+                        event_file, producer, rejects, batch_size=batch_size, on_progress=advance
+                    )
+                except LoadInterrupted as exc:
+                    raise _fail(str(exc), EXIT_BROKER) from None
+                finally:
+                    if rejects is not shared_rejects:
+                        rejects.close()
+            total.add(counts)
+            if len(event_files) > 1:
+                typer.echo(f"{event_file.path}: {counts.line()}")
+            if rejects.written and rejects.path not in reject_paths:
+                reject_paths.append(rejects.path)
+    finally:
+        if shared_rejects is not None:
+            shared_rejects.close()
+        producer.close()
+    for path in reject_paths:
+        typer.echo(f"rejected lines (with reasons) written to {path}")
+    typer.echo(total.line())
+    if total.rejected and not allow_rejects:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Run the ingest HTTP service with uvicorn until interrupted."""
+    import uvicorn
+
+    from carewatch.broker import ensure_topics
+    from carewatch.settings import get_settings
+    from services.ingest.app import create_app
+    from services.ingest.producer import INGEST_TOPICS, IngestProducer
+
+    settings = settings if settings is not None else get_settings()
+    if not settings.kafka_bootstrap:
+        raise _fail(NO_BROKER_TO_SERVE, EXIT_USAGE)
+    ensure_topics(
+        settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS
+    )
+    producer = IngestProducer(settings.kafka_bootstrap)
+    try:
+        uvicorn.run(create_app(settings, producer), host=settings.ingest_host, port=settings.ingest_port)
+    finally:
+        producer.close()

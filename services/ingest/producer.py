@@ -1,0 +1,120 @@
+"""A thin kafka-python producer for ingest: a send is complete only once the broker acknowledged it.
+
+No idempotent or transactional producer (Tansu rejects both): delivery is at-least-once, and a resend is
+made safe by the rules engine ignoring an ``event_id`` it has already applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError
+
+from schemas import topics
+from services.ingest.records import Origin, Record, dead_letter_record, event_record
+from services.ingest.validation import Accepted, Outcome, Rejected
+
+log = logging.getLogger(__name__)
+
+INGEST_TOPICS: Final = (topics.CASE_EVENTS, topics.CASE_EVENTS_DLQ)
+
+
+class PublishError(RuntimeError):
+    """The broker did not acknowledge every record: the caller must treat the whole batch as not written."""
+
+
+class IngestProducer:
+    """Writes validated events to ``CASE_EVENTS`` and dead letters to ``CASE_EVENTS_DLQ``.
+
+    Thread-safe (kafka-python's producer is): one instance serves every HTTP worker thread.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        linger_ms: int = 5,
+        ack_timeout_s: float = 30.0,
+        client_id: str = "carewatch-ingest",
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.ack_timeout_s = ack_timeout_s
+        timeout_ms = int(ack_timeout_s * 1000)
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=linger_ms,
+            enable_idempotence=False,  # Tansu answers InitProducerId with an error
+            max_block_ms=timeout_ms,
+            request_timeout_ms=min(timeout_ms // 2, 15_000),  # leaves time for a retry within the deadline
+            delivery_timeout_ms=timeout_ms,
+        )
+
+    def publish(self, events: Iterable[Record], dead_letters: Iterable[Record] = ()) -> int:
+        """Send every record and wait until all are acknowledged; returns how many were written.
+
+        Raises :class:`PublishError` when any record failed or the acknowledgements did not arrive in time
+        (some records may then have been written: resending the batch is the remedy).
+        """
+        deadline = time.monotonic() + self.ack_timeout_s
+        try:
+            futures: list[Any] = [
+                self._producer.send(topics.CASE_EVENTS, key=key, value=value) for key, value in events
+            ]
+            futures += [
+                self._producer.send(topics.CASE_EVENTS_DLQ, key=key, value=value)
+                for key, value in dead_letters
+            ]
+            for future in futures:
+                future.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except KafkaError as exc:
+            raise PublishError(f"broker at {self.bootstrap} did not acknowledge the batch: {exc}") from exc
+        return len(futures)
+
+    def reachable(self, timeout_s: float = 3.0) -> tuple[bool, str]:
+        """A real round trip: the broker must accept a connection and list the ingest topics."""
+        # A plain connect first: kafka-python's admin client spends its whole bootstrap timeout (and
+        # leaks sockets) on an address where nothing listens.
+        for address in self.bootstrap.split(","):
+            host, _, port = address.strip().rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+            except (OSError, ValueError) as exc:
+                return False, f"broker at {address} unreachable: {exc}"
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=int(timeout_s * 1000))
+        except KafkaError as exc:
+            return False, f"broker at {self.bootstrap} unreachable: {exc}"
+        try:
+            existing = set(admin.list_topics())
+        except KafkaError as exc:
+            return False, f"broker at {self.bootstrap} unreachable: {exc}"
+        finally:
+            admin.close()
+        missing = [name for name in INGEST_TOPICS if name not in existing]
+        if missing:
+            return False, f"topics missing on {self.bootstrap}: {', '.join(missing)}"
+        return True, "ok"
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._producer.close(timeout=timeout_s)
+
+
+def write_outcomes(
+    producer: IngestProducer, outcomes: Sequence[tuple[Outcome, Origin]], *, received_at: datetime
+) -> None:
+    """Write a validated batch: accepted events to the topic, rejections to the DLQ, all acknowledged."""
+    events = [event_record(outcome.event) for outcome, _ in outcomes if isinstance(outcome, Accepted)]
+    dead_letters = [
+        dead_letter_record(outcome, received_at=received_at, origin=origin)
+        for outcome, origin in outcomes
+        if isinstance(outcome, Rejected)
+    ]
+    producer.publish(events, dead_letters)

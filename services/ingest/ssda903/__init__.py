@@ -1,0 +1,1 @@
+"""SSDA903 (children looked after return) import: CSV or XML return → validated carewatch events."""

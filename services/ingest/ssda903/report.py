@@ -1,0 +1,88 @@
+"""The import report: one record per row not converted (with file, row, field and reason) and one closing
+count per file and table, as NDJSON (``.ndjson``/``.jsonl``) or CSV (any other suffix).
+
+Child ids are left out on purpose: the file and row number find the row, and the report may travel
+further than the return itself.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import orjson
+
+from services.ingest.ssda903.convert import ImportResult, Tally
+from services.ingest.ssda903.source import SourceFile
+
+COLUMNS: Final = (
+    "kind", "file", "table", "row", "locator", "status", "field", "reason",
+    "read", "converted", "rejected", "skipped", "events",
+)  # fmt: skip
+
+
+def records(result: ImportResult, files: list[SourceFile]) -> Iterator[dict[str, Any]]:
+    for outcome in result.outcomes:
+        if outcome.status == "converted":
+            continue
+        yield {
+            "kind": "row",
+            "file": outcome.file,
+            "table": outcome.table,
+            "row": outcome.row,
+            "locator": outcome.locator,
+            "status": outcome.status,
+            "field": outcome.field,
+            "reason": outcome.reason,
+        }
+    for source in files:
+        if source.note:
+            yield {"kind": "file", "file": source.name, "reason": source.note}
+    for tally in result.tallies():
+        yield {
+            "kind": "count",
+            "file": tally.file,
+            "table": tally.table,
+            "read": tally.read,
+            "converted": tally.converted,
+            "rejected": tally.rejected,
+            "skipped": tally.skipped,
+            "events": tally.events,
+        }
+
+
+def write_report(path: Path, result: ImportResult, files: list[SourceFile]) -> None:
+    rows = records(result, files)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        if path.suffix.lower() in {".ndjson", ".jsonl", ".json"}:
+            for record in rows:
+                handle.write(orjson.dumps({k: v for k, v in record.items() if v is not None}).decode() + "\n")
+        else:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def print_counts(tallies: list[Tally], stream: TextIO) -> None:
+    """The closing count per file and table: read = converted + rejected + skipped."""
+    print(
+        f"{'file':<28} {'table':<20} {'read':>7} {'converted':>9} {'rejected':>8} {'skipped':>7} "
+        f"{'events':>7}",
+        file=stream,
+    )
+    total = Tally("total", "")
+    for tally in tallies:
+        print(
+            f"{tally.file:<28} {tally.table:<20} {tally.read:>7} {tally.converted:>9} {tally.rejected:>8} "
+            f"{tally.skipped:>7} {tally.events:>7}",
+            file=stream,
+        )
+        for name in ("read", "converted", "rejected", "skipped", "events"):
+            setattr(total, name, getattr(total, name) + getattr(tally, name))
+    print(
+        f"{'total':<28} {'':<20} {total.read:>7} {total.converted:>9} {total.rejected:>8} {total.skipped:>7} "
+        f"{total.events:>7}",
+        file=stream,
+    )

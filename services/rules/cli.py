@@ -1,0 +1,129 @@
+"""``carewatch replay`` and ``carewatch rules list``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from schemas.alerts import AlertTransition
+    from services.rules.core.config import RulesConfig
+    from services.rules.replay import ReplayResult
+
+rules_app = typer.Typer(help="The rule catalogue.", no_args_is_help=True)
+
+
+def _load_config(path: Path | None) -> RulesConfig:
+    from services.rules.core.config import ConfigError, RulesConfig
+
+    try:
+        return RulesConfig.load(path) if path is not None else RulesConfig.default()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def replay(
+    events_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON file of case events.")
+    ],
+    until: Annotated[str, typer.Option("--until", help="Last day of the replay (YYYY-MM-DD).")],
+    rules: Annotated[Path | None, typer.Option("--rules", help="TOML/YAML rule overrides.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write alert transitions here (NDJSON).")] = None,
+    summary: Annotated[
+        Path | None, typer.Option("--summary", help="Write board indicator values here (JSON).")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="A second rules file: print the alerts each configuration raises."),
+    ] = None,
+) -> None:
+    """Run the rules over EVENTS_FILE with a daily clock up to --until, without a broker."""
+    from tqdm import tqdm
+
+    from carewatch.settings import get_settings
+    from services.rules.replay import read_events, summarise, transitions_ndjson
+    from services.rules.replay import replay as run
+
+    until_day = _parse_day(until)
+    config = _load_config(rules)
+    events, rejected = read_events(events_file)
+    for bad in rejected[:20]:
+        typer.echo(f"{events_file}:{bad.line}: rejected: {bad.reason}", err=True)
+    if len(rejected) > 20:
+        typer.echo(f"... and {len(rejected) - 20} more rejected lines", err=True)
+
+    def runner(cfg: RulesConfig, label: str) -> ReplayResult:
+        with tqdm(total=0, unit="day", desc=label, file=sys.stderr, disable=None) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            return run(events, until_day, cfg, progress=progress)
+
+    result = runner(config, "replay")
+    raised = Counter(t.rule for t in result.transitions if t.state == "raised")
+    typer.echo(
+        f"{len(events)} events read, {len(rejected)} rejected, {result.events_applied} applied, "
+        f"{result.events_after_until} after --until; {len(result.states)} children; "
+        f"{len(result.transitions)} transitions ({sum(raised.values())} raised)"
+    )
+    if out is not None:
+        out.write_bytes(transitions_ndjson(result.transitions))
+    if summary is not None:
+        values = summarise(result.states.values(), until_day, get_settings().suppression_threshold)
+        summary.write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    if compare is not None:
+        other = runner(_load_config(compare), "compare")
+        _print_comparison(result.transitions, other.transitions, rules, compare)
+
+
+def _print_comparison(
+    first: list[AlertTransition], second: list[AlertTransition], first_name: Path | None, second_name: Path
+) -> None:
+    def raised(transitions: Iterable[AlertTransition]) -> dict[tuple[str, date], AlertTransition]:
+        # An alert raised on a different day under the other rules counts as a difference too.
+        return {(t.fingerprint, t.at): t for t in transitions if t.state == "raised"}
+
+    a, b = raised(first), raised(second)
+    count_a = Counter(t.rule for t in first if t.state == "raised")
+    count_b = Counter(t.rule for t in second if t.state == "raised")
+    name_a, name_b = str(first_name or "defaults"), str(second_name)
+    typer.echo(f"{'rule':40} {name_a[-20:]:>20} {name_b[-20:]:>20}")
+    for rule in sorted(set(count_a) | set(count_b)):
+        typer.echo(f"{rule:40} {count_a[rule]:>20} {count_b[rule]:>20}")
+    for label, mine, theirs in ((name_a, a, b), (name_b, b, a)):
+        only = sorted((t.at, t.rule, t.child_id) for key, t in mine.items() if key not in theirs)
+        typer.echo(f"only under {label}: {len(only)}")
+        for at, rule, child in only:
+            typer.echo(f"  {at.isoformat()} {rule} {child}")
+
+
+@rules_app.command("list")
+def list_rules() -> None:
+    """The catalogue: id, severity, default thresholds, statutory basis."""
+    from services.rules.core.config import RulesConfig
+    from services.rules.core.registry import RULES
+
+    config = RulesConfig.default()
+    for rule_id, spec in RULES.items():
+        params = config.rules[rule_id].model_dump(mode="json")
+        enabled = params.pop("enabled")
+        thresholds = ", ".join(f"{key}={value}" for key, value in params.items())
+        typer.echo(f"{rule_id:38} {spec.severity:7} {'on ' if enabled else 'off'} {thresholds}")
+        typer.echo(f"{'':38} {spec.basis}")

@@ -1,0 +1,96 @@
+"""The rules engine API used by the stream adapter and by replay.
+
+``on_event`` folds an event into the child's state and ``on_tick`` only moves time; both then evaluate
+every enabled rule as of ``as_of`` and compare the findings now true with those true before
+(level-triggered): a new finding is *raised*, a finding gone is *resolved*, a finding whose severity
+changed is raised again under the same fingerprint (the alerts service treats it as an update).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+from schemas.alerts import AlertTransition, fingerprint
+from schemas.events import CaseEvent
+
+from .config import RulesConfig
+from .fold import apply
+from .registry import RULES
+from .rules.base import RuleSpec, earliest
+from .state import ChildState, Finding
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: ChildState
+    """The child's state, with the findings now active (for the next level-triggered comparison)."""
+    transitions: tuple[AlertTransition, ...]
+    next_due: date | None
+    """Earliest date at which a tick could change this child's findings (None: only an event can)."""
+
+
+class Engine:
+    def __init__(self, config: RulesConfig) -> None:
+        self.config = config
+        self.rules: tuple[RuleSpec, ...] = tuple(
+            spec for rule_id, spec in sorted(RULES.items()) if config.enabled(rule_id)
+        )
+
+    def on_event(self, state: ChildState | None, event: CaseEvent, as_of: date) -> Outcome:
+        """Apply ``event`` (a repeat of a processed event id changes nothing) and evaluate as of ``as_of``.
+
+        ``as_of`` is the stream's clock: the latest tick date, or the event's own date when later.
+        A finding that clears because of the event is resolved at the event's date (never before it was
+        raised).
+        """
+        folded, _ = apply(state, event)
+        return self._evaluate(folded, max(as_of, event.occurred_on), resolved_at=event.occurred_on)
+
+    def on_tick(self, state: ChildState, as_of: date) -> Outcome:
+        """Let time pass: findings whose clocks ran out by ``as_of`` are raised, and those whose window
+        passed are resolved at ``as_of``."""
+        return self._evaluate(state, as_of, resolved_at=as_of)
+
+    def findings(self, state: ChildState, as_of: date) -> tuple[tuple[Finding, ...], date | None]:
+        """The findings true for the child as of ``as_of`` (sorted by rule, subject) and the next due date."""
+        found: list[Finding] = []
+        next_due: date | None = None
+        for spec in self.rules:
+            verdict = spec.evaluate(state, as_of, self.config)
+            found.extend(verdict.findings)
+            next_due = earliest(next_due, verdict.next_due)
+        return tuple(sorted(found, key=lambda f: f.key)), next_due
+
+    def _evaluate(self, state: ChildState, as_of: date, *, resolved_at: date) -> Outcome:
+        now, next_due = self.findings(state, as_of)
+        before = {finding.key: finding for finding in state.findings}
+        after = {finding.key: finding for finding in now}
+        transitions: list[AlertTransition] = []
+        for key, finding in after.items():
+            previous = before.get(key)
+            if previous is None or previous.severity != finding.severity:
+                transitions.append(self._transition(state, finding, "raised", finding.since))
+        for key, finding in before.items():
+            if key not in after:
+                at = max(resolved_at, finding.since)
+                transitions.append(self._transition(state, finding, "resolved", at))
+        transitions.sort(key=AlertTransition.sort_key)
+        evaluated = replace(state, findings=now, evaluated_as_of=as_of)
+        return Outcome(state=evaluated, transitions=tuple(transitions), next_due=next_due)
+
+    @staticmethod
+    def _transition(state: ChildState, finding: Finding, kind: str, at: date) -> AlertTransition:
+        summary = finding.summary if kind == "raised" else f"Resolved: {finding.summary}"
+        return AlertTransition(
+            fingerprint=fingerprint(finding.rule, state.child_id, finding.subject),
+            rule=finding.rule,
+            child_id=state.child_id,
+            state="raised" if kind == "raised" else "resolved",
+            at=at,
+            severity=finding.severity,
+            summary=summary,
+            evidence=finding.evidence,
+            dates=finding.dates,
+            team=state.team,
+        )

@@ -1,0 +1,69 @@
+"""review-overdue: statutory looked-after review not held on time."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Final
+
+from ..calendar import add_months, add_working_days
+from ..state import ChildState
+from .base import RuleParams, RuleSpec, Verdict, looked_after, overdue, period_subject
+
+if TYPE_CHECKING:
+    from ..config import RulesConfig
+
+ID: Final = "review-overdue"
+
+
+class Params(RuleParams):
+    first_working_days: int
+    second_months: int
+    later_months: int
+
+
+def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
+    """First review later than 20 working days after care started, second later than 3 months after the
+    first, then later than 6 months after the previous.
+
+    Basis: CPPCR 2010 reg 33. Boundary: the first deadline is the 20th working day after the start (start
+    day not counted); the second is the first review's date plus 3 calendar months, later ones the previous
+    review's date plus 6 months; a review on the deadline day is on time; overdue from the day after.
+    Reviews count from the start of the current period of care. Short breaks (LS V3/V4) are excluded.
+    """
+    params = config.params(ID, Params)
+    period = looked_after(state, as_of, include_short_breaks=False)
+    if period is None:
+        return Verdict()
+    held = [r for r in state.reviews if period.start <= r.on <= as_of]
+    if not held:
+        deadline = add_working_days(period.start, params.first_working_days)
+        which, last_id = "first", period.start_event_id
+    elif len(held) == 1:
+        deadline = add_months(held[0].on, params.second_months)
+        which, last_id = "second", held[0].event_id
+    else:
+        deadline = add_months(held[-1].on, params.later_months)
+        which, last_id = f"number {len(held) + 1}", held[-1].event_id
+    return overdue(
+        state,
+        rule=ID,
+        severity=SPEC.severity,
+        subject=period_subject(period),
+        deadline=deadline,
+        as_of=as_of,
+        summary=(
+            f"Child {state.child_id}'s {which} looked-after review was due by {deadline.isoformat()} "
+            "and has not been held."
+        ),
+        event_ids=[last_id],
+        dates={"care_started": period.start},
+    )
+
+
+SPEC: Final = RuleSpec(
+    id=ID,
+    severity="high",
+    basis="CPPCR 2010 reg 33 (20 WD, then 3 months, then 6 months)",
+    params=Params,
+    evaluate=evaluate,
+)

@@ -1,0 +1,273 @@
+"""Per-child state: the child's accepted events, and the facts the rules and the board read, folded from them.
+
+The state is derived by folding the child's accepted events in the order (occurred date, same-day rank,
+recorded_at, event_id), where the same-day rank puts ``care.started`` first and ``care.ended`` last so a
+placement recorded on the day care starts belongs to that period. A late (out-of-order) event or a
+retraction therefore simply re-folds; the common case, an event later than every other, is applied to the
+current state without re-folding.
+
+Cost: every accepted event of the child is kept (as its JSON dict) so that any re-fold is possible and
+long-term indicators (2.5 years of a period of care) can be computed. A child with a long history holds a
+few hundred events, a few tens of kilobytes in the table.
+
+Everything here is immutable and JSON-safe through :meth:`ChildState.to_dict` / :meth:`ChildState.from_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+
+from schemas.alerts import EvidenceEvent, Severity
+from schemas.events import CaseEvent, EventBase, event_to_json, parse_event
+
+IN_CARE_TYPES: Final = frozenset(
+    {
+        "legal_status.changed",
+        "placement.started",
+        "pep.completed",
+        "health_assessment.completed",
+        "dental_check.completed",
+        "sdq.recorded",
+        "visit.completed",
+        "review.held",
+        "missing.started",
+    }
+)
+"""Events that only make sense while the child is looked after (flagged when outside a period of care)."""
+
+LEAVING_CARE_TYPES: Final = frozenset({"care_leaver.contact", "pathway_plan.reviewed"})
+"""Events that need a period of care to have started (flagged when the child was never looked after)."""
+
+_SAME_DAY_RANK: Final = {"care.started": 0, "care.ended": 2}
+
+
+@dataclass(frozen=True)
+class Period:
+    """One period of care: from ``care.started`` to ``care.ended`` (``end`` None while looked after)."""
+
+    start: date
+    start_event_id: str
+    date_of_birth: date
+    sex: str
+    uasc: bool
+    legal_status: str
+    end: date | None = None
+    end_reason: str | None = None
+    end_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LegalStatusSpell:
+    since: date
+    code: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    event_id: str
+    start: date
+    placement_type: str
+    provider: str | None = None
+    reason_for_change: str | None = None
+    distance_miles: float | None = None
+    intended_until_18: bool | None = None
+
+
+@dataclass(frozen=True)
+class SocialWorker:
+    event_id: str
+    worker_id: str
+    start: date
+    team: str | None = None
+    employment: str | None = None
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A dated happening with an optional kind: PEPs, health assessments, dental checks, visits, reviews,
+    pathway-plan reviews."""
+
+    event_id: str
+    on: date
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class SdqScore:
+    event_id: str
+    on: date
+    score: int
+
+
+@dataclass(frozen=True)
+class MissingEpisode:
+    episode_id: str
+    start: date | None = None
+    start_event_id: str | None = None
+    end: date | None = None
+    end_event_id: str | None = None
+    return_interviews: tuple[Occurrence, ...] = ()
+
+
+@dataclass(frozen=True)
+class CareLeaverContact:
+    event_id: str
+    on: date
+    in_touch: bool
+    activity: str | None = None
+    accommodation: str | None = None
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """An accepted event that does not fit the child's history (kept, never fatal)."""
+
+    event_id: str
+    type: str
+    on: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A condition now true for the child (one rule, one subject). Level-triggered: compared between
+    evaluations to produce raised/resolved transitions."""
+
+    rule: str
+    subject: str
+    severity: Severity
+    summary: str
+    since: date
+    evidence: tuple[EvidenceEvent, ...] = ()
+    dates: dict[str, date] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.rule, self.subject)
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An accepted event as kept in the state: its fold-order key and its JSON form."""
+
+    occurred_on: date
+    rank: int
+    recorded_at: str
+    event_id: str
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def order(self) -> tuple[date, int, str, str]:
+        return (self.occurred_on, self.rank, self.recorded_at, self.event_id)
+
+    @classmethod
+    def of(cls, event: EventBase) -> LoggedEvent:
+        recorded = event.recorded_at
+        type_ = str(event.model_dump(include={"type"})["type"])
+        return cls(
+            occurred_on=event.occurred_on,
+            rank=_SAME_DAY_RANK.get(type_, 1),
+            recorded_at=_utc_iso(recorded) if recorded is not None else "",
+            event_id=event.event_id,
+            type=type_,
+            data=event_to_json(event),
+        )
+
+    def event(self) -> CaseEvent:
+        return parse_event(self.data, received_at=None)
+
+    def evidence(self) -> EvidenceEvent:
+        occurred_at = str(self.data["occurred_at"])
+        return EvidenceEvent(event_id=self.event_id, type=self.type, occurred_at=occurred_at)
+
+
+def _utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class ChildState:
+    """Everything carewatch knows about one child, in date order within each collection."""
+
+    child_id: str
+    team: str | None = None
+    periods: tuple[Period, ...] = ()
+    legal_statuses: tuple[LegalStatusSpell, ...] = ()
+    placements: tuple[Placement, ...] = ()
+    social_workers: tuple[SocialWorker, ...] = ()
+    peps: tuple[Occurrence, ...] = ()
+    health_assessments: tuple[Occurrence, ...] = ()
+    dental_checks: tuple[Occurrence, ...] = ()
+    sdq_scores: tuple[SdqScore, ...] = ()
+    visits: tuple[Occurrence, ...] = ()
+    reviews: tuple[Occurrence, ...] = ()
+    missing_episodes: tuple[MissingEpisode, ...] = ()
+    care_leaver_contacts: tuple[CareLeaverContact, ...] = ()
+    pathway_plan_reviews: tuple[Occurrence, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
+    events: tuple[LoggedEvent, ...] = ()
+    """Accepted events (retractions excluded) in fold order."""
+    processed_ids: frozenset[str] = frozenset()
+    """Every event id ever received for the child, retractions included: the idempotency set."""
+    retracted_ids: frozenset[str] = frozenset()
+    findings: tuple[Finding, ...] = ()
+    """The findings active after the last evaluation, sorted by (rule, subject)."""
+    evaluated_as_of: date | None = None
+
+    # -- derived views -------------------------------------------------------------------------------
+    @property
+    def current_period(self) -> Period | None:
+        """The latest period of care (ended or not); None if the child was never looked after."""
+        return self.periods[-1] if self.periods else None
+
+    @property
+    def date_of_birth(self) -> date | None:
+        period = self.current_period
+        return period.date_of_birth if period else None
+
+    def looked_after_on(self, day: date) -> Period | None:
+        """The period of care covering ``day`` (the end date itself is not looked after)."""
+        for period in reversed(self.periods):
+            if period.start <= day and (period.end is None or day < period.end):
+                return period
+        return None
+
+    def current_placement(self) -> Placement | None:
+        period = self.current_period
+        if period is None or period.end is not None:
+            return None
+        in_period = [p for p in self.placements if p.start >= period.start]
+        return in_period[-1] if in_period else None
+
+    def legal_status_on(self, day: date) -> str | None:
+        latest = [spell for spell in self.legal_statuses if spell.since <= day]
+        return latest[-1].code if latest else None
+
+    def logged(self, event_id: str) -> LoggedEvent | None:
+        return self._events_by_id.get(event_id)
+
+    @cached_property
+    def _events_by_id(self) -> dict[str, LoggedEvent]:
+        # Built once per state value (states are immutable): evidence lookups run on every evaluation.
+        return {logged.event_id: logged for logged in self.events}
+
+    # -- JSON ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = _STATE_ADAPTER.dump_python(self, mode="json")
+        data["processed_ids"] = sorted(self.processed_ids)
+        data["retracted_ids"] = sorted(self.retracted_ids)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChildState:
+        return _STATE_ADAPTER.validate_python(data)
+
+
+_STATE_ADAPTER: Final[TypeAdapter[ChildState]] = TypeAdapter(ChildState)

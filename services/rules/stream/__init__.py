@@ -1,0 +1,1 @@
+"""The rules stream package."""

@@ -1,0 +1,120 @@
+"""The faust app of the rules stream: case events and clock ticks in, alert transitions out.
+
+One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class), lets
+:class:`~services.rules.stream.processor.Processor` decode and evaluate each record, publishes the
+transitions to ``ALERTS`` (key = child id) and waits for the broker's acknowledgement, then writes the
+child's state: at most one table write per event. Bad records are counted, logged without their content
+and skipped. Delivery is at-least-once (Tansu has no transactions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+import orjson
+from prometheus_client import CollectorRegistry
+
+from carewatch.settings import Settings
+from schemas import topics
+from services.rules.core.config import RulesConfig
+from services.rules.core.engine import Engine
+from services.rules.stream.metrics import RulesMetrics
+from services.rules.stream.processor import Processor, Step
+
+log = logging.getLogger(__name__)
+
+APP_ID = "carewatch-rules"
+CHILDREN_TABLE = "rules-children"
+CLOCKS_TABLE = "rules-clocks"
+AGENT_NAME = "rules"
+# Small linger: a record with transitions waits for their acknowledgement before its state is written.
+PRODUCER_LINGER_SECONDS = 0.005
+
+
+def build_app(
+    settings: Settings,
+    *,
+    store: str = "memory://",
+    config: RulesConfig | None = None,
+    metrics: RulesMetrics | None = None,
+    web_enabled: bool = False,
+) -> faust.App:
+    """The rules faust app for ``settings.kafka_bootstrap`` (``host:port``); topics must exist already.
+
+    ``metrics`` defaults to a private registry so that several apps can be built in one process; the
+    service passes the process-wide one it exposes.
+    """
+    if not settings.kafka_bootstrap:
+        raise ValueError("the rules stream needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP (host:port)")
+    engine = Engine(config or _load_config(settings))
+    metrics = metrics or RulesMetrics(CollectorRegistry())
+    datadir = settings.data_dir / "rules-stream"
+    datadir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
+    app = faust.App(
+        APP_ID,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=store,
+        datadir=str(datadir),
+        autodiscover=False,
+        # Tansu holds a group join for about half the session timeout: ready in ~5 s instead of ~30 s.
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+        producer_linger=PRODUCER_LINGER_SECONDS,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        web_enabled=web_enabled,
+        # Tansu rejects transactional producers; idempotence comes from event ids and fingerprints.
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+    )
+    source = app.topic(topics.CASE_EVENTS, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
+    children = app.Table(CHILDREN_TABLE)
+    clocks = app.Table(CLOCKS_TABLE)
+    processor = Processor(engine, children, clocks)
+
+    @app.agent(source, name=AGENT_NAME)
+    async def rules(stream: faust.StreamT[Any]) -> AsyncIterator[Step]:
+        async for event in stream.events():
+            started = time.perf_counter()
+            message = event.message
+            step = processor.plan(message.partition, message.key, message.value)
+            if step.kind == "bad":
+                # Where and why only: a record's content may identify a child.
+                log.warning(
+                    "skipped a bad record at %s[%d] offset %d: %s: %s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    step.bad_reason,
+                    step.detail if step.bad_reason != "engine" else step.detail.split("(", 1)[0],
+                )
+            if step.transitions:
+                pending = [
+                    await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
+                    for t in step.transitions
+                ]
+                await asyncio.gather(*pending)
+            processor.commit(step)
+            metrics.observe(step, time.perf_counter() - started)
+            yield step  # lets agent.test_context() see the plan
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: faust.App, revoked: set[Any], **_: Any) -> None:
+        processor.forget({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: faust.App, assigned: set[Any], **_: Any) -> None:
+        # A partition that comes back may have been changed by another worker meanwhile.
+        processor.forget({tp.partition for tp in assigned if tp.topic == topics.CASE_EVENTS})
+
+    return app
+
+
+def _load_config(settings: Settings) -> RulesConfig:
+    return RulesConfig.load(settings.rules_config) if settings.rules_config else RulesConfig.default()

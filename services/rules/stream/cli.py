@@ -1,0 +1,37 @@
+"""``serve rules``: provision topics, expose /metrics and run the rules faust worker in the foreground."""
+
+from __future__ import annotations
+
+import logging
+
+from carewatch.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Run the rules stream until SIGINT/SIGTERM. Without ``CAREWATCH_KAFKA_BOOTSTRAP`` it starts the
+    embedded broker (useful for a try-out; it forgets everything when it stops)."""
+    import faust
+    from prometheus_client import start_http_server
+
+    from carewatch.broker import broker_from_settings, ensure_topics
+    from services.rules.stream.app import build_app
+    from services.rules.stream.metrics import RulesMetrics
+
+    settings = settings or get_settings()
+    with broker_from_settings(settings.kafka_bootstrap) as bootstrap:
+        created = ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
+        if created:
+            log.info("created topics %s", ", ".join(created))
+        app = build_app(settings.model_copy(update={"kafka_bootstrap": bootstrap}), metrics=RulesMetrics())
+        start_http_server(settings.rules_metrics_port, addr="127.0.0.1")
+        log.info("rules metrics on http://127.0.0.1:%d/metrics", settings.rules_metrics_port)
+        worker = faust.Worker(app, loglevel="info", redirect_stdouts=False)
+        worker.execute_from_commandline()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # connection chatter at INFO
+    serve()

@@ -1,0 +1,146 @@
+"""Running the rules worker as a process and reading what it published: for tests, the bench and demos.
+
+:class:`WorkerProcess` starts ``python -m services.rules.stream`` against a broker; :func:`read_alerts`
+consumes the alerts topic from the beginning until a condition holds or a deadline passes. Both poll with
+deadlines (never sleep-and-hope) and leave no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from carewatch.broker import free_port
+from schemas import topics
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class WorkerProcess:
+    """One rules worker process; its output goes to ``log_path``."""
+
+    bootstrap: str
+    partitions: int
+    data_dir: Path
+    log_path: Path
+    metrics_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "CAREWATCH_KAFKA_BOOTSTRAP": self.bootstrap,
+            "CAREWATCH_TOPIC_PARTITIONS": str(self.partitions),
+            "CAREWATCH_DATA_DIR": str(self.data_dir),
+            "CAREWATCH_RULES_METRICS_PORT": str(self.metrics_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.rules.stream"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait_metrics(self, timeout: float = 60.0) -> str:
+        """Poll /metrics until it answers (the process is up); returns the exposition text."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                return self.metrics()
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        raise TimeoutError(f"rules worker metrics did not answer within {timeout:.0f}s; log: {self.log_path}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(
+                f"rules worker exited with code {self.process.returncode}; log:\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit (a crash)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            self.process = None
+        self._close_log()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None:
+            self._close_log()
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self.process = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def read_alerts(
+    bootstrap: str,
+    done: Callable[[list[dict[str, Any]]], bool],
+    timeout: float,
+    *,
+    alive: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every record on ``ALERTS`` (decoded JSON) from the beginning, read until ``done(records)`` or the
+    deadline; ``alive`` is called between polls (to fail fast if the worker died)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    try:
+        partitions = consumer.partitions_for_topic(topics.ALERTS) or set()
+        assignment = [TopicPartition(topics.ALERTS, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        consumer.seek_to_beginning(*assignment)
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=250).values():
+                records.extend(orjson.loads(message.value) for message in batch)
+            if done(records):
+                return records
+            if alive is not None:
+                alive()
+        return records
+    finally:
+        consumer.close()

@@ -1,0 +1,151 @@
+"""The rules stream's record handling without a broker: decoding, bad records, the clock, the deadline
+index and restarts, held against replay (the same core, no stream)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas.events import ClockTick, event_to_json
+from services.rules.core.config import RulesConfig
+from services.rules.core.engine import Engine
+from services.rules.replay import replay
+from services.rules.stream.clock import interleave, tick_value
+from services.rules.stream.processor import DeadlineIndex, Processor, Step
+from services.rules.stream.tests.history import UNTIL, hand_made, history
+
+PARTITIONS = 3
+CONFIG = RulesConfig.default()
+
+
+def records(events: list[Any], until: date) -> list[tuple[int, bytes | None, bytes]]:
+    """(partition, key, value) in feed order; a child's partition is a stable function of its id."""
+    out: list[tuple[int, bytes | None, bytes]] = []
+    for item in interleave(events, until):
+        if isinstance(item, ClockTick):
+            out += [(p, None, tick_value(item.as_of)) for p in range(PARTITIONS)]
+        else:
+            partition = sum(item.child_id.encode()) % PARTITIONS
+            out.append((partition, item.child_id.encode(), orjson.dumps(event_to_json(item))))
+    return out
+
+
+def run(processor: Processor, batch: list[tuple[int, bytes | None, bytes]]) -> list[Step]:
+    steps = []
+    for partition, key, value in batch:
+        step = processor.plan(partition, key, value)
+        processor.commit(step)
+        steps.append(step)
+    return steps
+
+
+def dumped(steps: list[Step]) -> list[dict[str, Any]]:
+    return sorted(
+        (t.model_dump(mode="json") for s in steps for t in s.transitions), key=lambda d: orjson.dumps(d)
+    )
+
+
+def expected(events: list[Any]) -> list[dict[str, Any]]:
+    result = replay(events, UNTIL, CONFIG)
+    return sorted((t.model_dump(mode="json") for t in result.transitions), key=lambda d: orjson.dumps(d))
+
+
+def new_processor(children: dict[str, Any] | None = None, clocks: dict[int, str] | None = None) -> Processor:
+    return Processor(Engine(CONFIG), {} if children is None else children, {} if clocks is None else clocks)
+
+
+def test_stream_order_gives_exactly_the_transitions_of_replay() -> None:
+    events = history()
+    steps = run(new_processor(), records(events, UNTIL))
+    assert dumped(steps) == expected(events)
+    assert len(dumped(steps)) > 20
+
+
+def test_a_restarted_processor_rebuilds_its_index_from_the_tables_and_carries_on() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    half = len(batch) // 2
+    first = run(new_processor(children, clocks), batch[:half])
+    # A new process: only the tables survive (JSON round trip, as from a changelog).
+    children = orjson.loads(orjson.dumps(children))
+    clocks = {int(k): v for k, v in orjson.loads(orjson.dumps({str(k): v for k, v in clocks.items()})).items()}
+    second = run(new_processor(children, clocks), batch[half:])
+    assert dumped(first + second) == expected(events)
+
+
+def test_records_processed_again_after_a_crash_repeat_identical_transitions_only() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    cut = len(batch) * 2 // 3
+    first = run(new_processor(children, clocks), batch[:cut])
+    # The committed offset lagged: the last 200 records are delivered again to a new process.
+    again = run(new_processor(children, clocks), batch[cut - 200 :])
+    everything = dumped(first + again)
+    distinct = sorted({orjson.dumps(d): d for d in everything}.values(), key=lambda d: orjson.dumps(d))
+    assert distinct == expected(events)
+
+
+def test_a_tick_evaluates_only_the_children_that_are_due() -> None:
+    processor = new_processor()
+    run(processor, records(hand_made(), date(2026, 1, 20)))
+    # Nothing is due the day after a tick that evaluated everything due.
+    quiet = processor.plan(0, None, tick_value(date(2026, 1, 21)))
+    assert quiet.kind == "tick" and quiet.writes == {}
+    # a1 (care started 5 Jan) reaches its IHA deadline on 2 Feb: its partition's tick evaluates it.
+    partition = sum(b"a1") % PARTITIONS
+    due = processor.plan(partition, None, tick_value(date(2026, 2, 3)))
+    assert "a1" in due.writes
+    assert "iha-overdue" in {t.rule for t in due.transitions if t.child_id == "a1"}
+
+
+def test_an_old_tick_changes_nothing() -> None:
+    processor = new_processor()
+    run(processor, records(hand_made(), date(2026, 3, 1)))
+    step = processor.plan(0, None, tick_value(date(2026, 2, 1)))
+    assert (step.kind, step.writes, step.transitions, step.clock) == ("tick", {}, [], None)
+    assert processor.clock(0) == date(2026, 3, 1)
+
+
+def test_an_event_is_evaluated_as_of_the_partition_clock_when_it_is_later() -> None:
+    processor = new_processor()
+    run(processor, [(0, None, tick_value(date(2026, 5, 1)))])
+    event = hand_made()[0]  # care started 5 Jan: by 1 May the IHA is long overdue
+    step = processor.plan(0, b"a1", orjson.dumps(event_to_json(event)))
+    assert step.as_of == date(2026, 5, 1)
+    assert "iha-overdue" in {t.rule for t in step.transitions}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (b"a1", b"{not json", "json"),
+        (b"a1", b"", "json"),
+        (b"a1", b'{"type": "care.started", "child_id": "a1"}', "invalid"),
+        (b"a1", b'{"type": "clock.tick", "as_of": "yesterday"}', "invalid"),
+        (b"a1", b"[1, 2]", "invalid"),
+        (b"zz", orjson.dumps(event_to_json(hand_made()[0])), "key"),
+        (None, orjson.dumps(event_to_json(hand_made()[0])), "key"),
+    ],
+)
+def test_a_bad_record_is_reported_and_changes_nothing(key: bytes | None, value: bytes, reason: str) -> None:
+    processor = new_processor()
+    step = processor.plan(0, key, value)
+    assert (step.kind, step.bad_reason, step.writes, step.transitions) == ("bad", reason, {}, [])
+    assert "a1" not in step.detail  # no child id in what gets logged
+    processor.commit(step)
+    assert processor.children == {} and processor.clocks == {}
+
+
+def test_the_deadline_index_yields_due_entries_in_date_order() -> None:
+    index = DeadlineIndex()
+    for due, child in [(date(2026, 3, 1), "b"), (date(2026, 1, 1), "a"), (date(2026, 2, 1), "c")]:
+        index.push(due, child)
+    assert [child for _, child in index.pop_due(date(2026, 2, 15))] == ["a", "c"]
+    assert len(index) == 1

@@ -1,0 +1,234 @@
+"""POST /v1/events against a real broker: topics, dead letters, limits, auth, broker failure, metrics."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from carewatch.broker import EmbeddedBroker, ensure_topics
+from carewatch.settings import Settings
+from schemas import topics
+from schemas.events import event_to_json, parse_event
+from services.ingest.app import create_app
+from services.ingest.producer import IngestProducer
+from services.ingest.readback import read_topic
+from services.ingest.samples import good_event, good_line
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "s3cret-ingest-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BAD_SCORE = {**good_event(2), "event_id": "bad-score", "score": 99}
+NOT_AN_EVENT = [1, 2]
+UNKNOWN_TYPE = {**good_event(3), "event_id": "bad-type", "type": "tea.drunk"}
+
+
+def make_client(bootstrap: str, **overrides: Any) -> tuple[TestClient, IngestProducer]:
+    settings = Settings(kafka_bootstrap=bootstrap, ingest_tokens=[SecretStr(TOKEN)], **overrides)
+    producer = IngestProducer(bootstrap, ack_timeout_s=overrides.pop("ack_timeout_s", 30.0))
+    return TestClient(create_app(settings, producer)), producer
+
+
+@pytest.fixture
+def fresh_client(fresh_broker: str) -> Iterator[TestClient]:
+    client, producer = make_client(fresh_broker)
+    with client:
+        yield client
+    producer.close()
+
+
+def values(records: list[Any]) -> list[dict[str, Any]]:
+    return [orjson.loads(record.value) for record in records]
+
+
+def test_mixed_array_batch_lands_on_topic_and_dead_letter_topic(fresh_client: TestClient, fresh_broker: str) -> None:
+    good = [good_event(n) for n in range(6)]
+    batch = [good[0], BAD_SCORE, good[1], good[2], NOT_AN_EVENT, good[3], good[4], good[1], UNKNOWN_TYPE, good[5]]
+    response = fresh_client.post("/v1/events", json=batch, headers=AUTH)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["received"], body["accepted"], body["rejected"]) == (10, 6, 4)
+    statuses = [(result["index"], result["status"]) for result in body["results"]]
+    assert [index for index, status in statuses if status == "rejected"] == [1, 4, 7, 8]
+    assert body["results"][0] == {"index": 0, "status": "accepted", "event_id": "ev-00000000"}
+    assert body["results"][1]["errors"] == [{"path": "$.score", "message": "Input should be less than or equal to 40"}]
+    assert body["results"][7]["errors"][0]["path"] == "$.event_id"
+
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 6)
+    assert len(events) == 6
+    by_id = {orjson.loads(record.value)["event_id"]: record for record in events}
+    assert set(by_id) == {event["event_id"] for event in good}
+    for event in good:
+        record = by_id[event["event_id"]]
+        assert record.key == event["child_id"].encode()
+        written = orjson.loads(record.value)
+        assert written.pop("recorded_at")  # filled with the receive time when the sender left it out
+        expected = event_to_json(parse_event(event, received_at=None))
+        expected.pop("recorded_at", None)
+        assert written == expected
+
+    dead = values(read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 4))
+    assert sorted(letter["source"]["index"] for letter in dead) == [1, 4, 7, 8]
+    by_index = {letter["source"]["index"]: letter for letter in dead}
+    assert orjson.loads(base64.b64decode(by_index[1]["original_base64"])) == BAD_SCORE
+    assert by_index[1]["reason"] == "validation"
+    assert by_index[4]["reason"] == "json"
+    assert by_index[7]["reason"] == "duplicate"
+    assert by_index[8]["errors"][0]["path"] == "$.type"
+    assert len({letter["source"]["request_id"] for letter in dead}) == 1
+
+
+def test_ndjson_and_single_object_forms(fresh_client: TestClient, fresh_broker: str) -> None:
+    lines = [good_line(10), b'{"event_id": "half', good_line(11)]
+    ndjson = fresh_client.post(
+        "/v1/events", content=b"\n".join(lines) + b"\n", headers={**AUTH, "Content-Type": "application/x-ndjson"}
+    )
+    assert ndjson.status_code == 200, ndjson.text
+    assert [r["status"] for r in ndjson.json()["results"]] == ["accepted", "rejected", "accepted"]
+
+    single = fresh_client.post("/v1/events", json=good_event(12), headers=AUTH)
+    assert single.json() == {
+        "received": 1,
+        "accepted": 1,
+        "rejected": 0,
+        "results": [{"index": 0, "status": "accepted", "event_id": "ev-00000012"}],
+    }
+    single_bad = fresh_client.post("/v1/events", json=BAD_SCORE, headers=AUTH)
+    assert single_bad.status_code == 200
+    assert single_bad.json()["rejected"] == 1
+
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 3)
+    assert sorted(v["event_id"] for v in values(events)) == ["ev-00000010", "ev-00000011", "ev-00000012"]
+    dead = values(read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 2))
+    assert sorted(letter["original_text"] for letter in dead) == sorted(
+        ['{"event_id": "half', orjson.dumps(BAD_SCORE).decode()]
+    )
+
+
+def test_a_body_that_is_not_json_is_kept_whole_and_answered_400(fresh_client: TestClient, fresh_broker: str) -> None:
+    response = fresh_client.post("/v1/events", content=b"<xml/>", headers={**AUTH, "Content-Type": "text/xml"})
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["detail"]
+    assert response.json()["rejected"] == 1
+    [letter] = values(read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 1))
+    assert letter["original_text"] == "<xml/>"
+    empty = fresh_client.post("/v1/events", content=b"", headers=AUTH)
+    assert empty.status_code == 400
+    assert "empty" in empty.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}],
+)
+def test_requests_without_a_valid_token_get_401(kafka_bootstrap: str, headers: dict[str, str]) -> None:
+    client, producer = make_client(kafka_bootstrap)
+    with client:
+        response = client.post("/v1/events", json=good_event(1), headers=headers)
+    producer.close()
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "bearer token" in response.json()["detail"]
+
+
+def test_no_configured_tokens_means_no_access(kafka_bootstrap: str) -> None:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap)
+    producer = IngestProducer(kafka_bootstrap)
+    with TestClient(create_app(settings, producer)) as client:
+        assert client.post("/v1/events", json=good_event(1), headers={"Authorization": "Bearer "}).status_code == 401
+    producer.close()
+
+
+def test_oversized_requests_get_413_and_write_nothing(fresh_broker: str) -> None:
+    client, producer = make_client(fresh_broker, ingest_max_body_bytes=2048, ingest_max_batch_items=3)
+    big_array = [good_event(n) for n in range(30)]
+    with client:
+        too_big = client.post("/v1/events", json=big_array, headers=AUTH)
+        assert too_big.status_code == 413
+        assert "larger than 2048 bytes" in too_big.json()["detail"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must hold while streaming
+            for n in range(30):
+                yield good_line(n) + b"\n"
+
+        streamed = client.post("/v1/events", content=chunks(), headers={**AUTH, "Content-Type": "application/x-ndjson"})
+        assert streamed.status_code == 413
+        assert "content-length" not in streamed.request.headers
+
+        too_many = client.post("/v1/events", json=[good_event(n) for n in range(4)], headers=AUTH)
+        assert too_many.status_code == 413
+        assert "4 items in one request; at most 3" in too_many.json()["detail"]
+        too_many_lines = client.post(
+            "/v1/events", content=b"\n".join([good_line(1), b"junk", b"junk", b"junk"]), headers=AUTH
+        )
+        assert too_many_lines.status_code == 413
+
+        # a sentinel batch afterwards: once it is read back, nothing else can be on either topic
+        sentinel = client.post("/v1/events", json=[good_event(99), BAD_SCORE], headers=AUTH)
+        assert sentinel.json()["accepted"] == 1
+    producer.close()
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 1)
+    assert [v["event_id"] for v in values(events)] == ["ev-00000099"]
+    dead = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 1)
+    assert [v["source"]["index"] for v in values(dead)] == [1]
+
+
+def test_broker_failure_gives_503_and_unhealthy() -> None:
+    broker = EmbeddedBroker().start()
+    try:
+        ensure_topics(broker.bootstrap, partitions=2)
+        client, producer = make_client(broker.bootstrap, ack_timeout_s=3.0)
+        with client:
+            assert client.get("/healthz").json() == {"status": "ok", "detail": "ok"}
+            assert client.post("/v1/events", json=good_event(1), headers=AUTH).status_code == 200
+            broker.stop()
+            response = client.post("/v1/events", json=[good_event(2), BAD_SCORE], headers=AUTH)
+            assert response.status_code == 503
+            assert "resend the whole batch" in response.json()["detail"]
+            assert response.headers["Retry-After"]
+            health = client.get("/healthz")
+            assert health.status_code == 503
+            assert health.json()["status"] == "unavailable"
+            metrics = client.app.state.metrics  # type: ignore[attr-defined]
+            assert metrics.registry.get_sample_value("carewatch_ingest_publish_failures_total") == 1
+            assert (
+                metrics.registry.get_sample_value("carewatch_ingest_events_accepted_total", {"type": "sdq.recorded"})
+                == 0
+            )
+        producer.close(timeout_s=1)
+    finally:
+        broker.stop()
+
+
+def test_metrics_count_items_and_pass_promtool(fresh_client: TestClient) -> None:
+    fresh_client.post("/v1/events", json=[good_event(2), BAD_SCORE, NOT_AN_EVENT, good_event(2)], headers=AUTH)
+    fresh_client.post("/v1/events", json=good_event(1))  # 401
+    scrape = fresh_client.get("/metrics")
+    assert scrape.status_code == 200
+    registry = fresh_client.app.state.metrics.registry  # type: ignore[attr-defined]
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("carewatch_ingest_events_received_total", type="sdq.recorded") == 3
+    assert sample("carewatch_ingest_events_received_total", type="unknown") == 1
+    assert sample("carewatch_ingest_events_accepted_total", type="sdq.recorded") == 1
+    assert sample("carewatch_ingest_events_rejected_total", type="sdq.recorded", reason="validation") == 1
+    assert sample("carewatch_ingest_events_rejected_total", type="sdq.recorded", reason="duplicate") == 1
+    assert sample("carewatch_ingest_events_rejected_total", type="unknown", reason="json") == 1
+    assert sample("carewatch_ingest_http_requests_total", code="200") == 1
+    assert sample("carewatch_ingest_http_requests_total", code="401") == 1
+    assert sample("carewatch_ingest_request_seconds_count") == 2
+    assert "child-" not in scrape.text  # no child id ever becomes a label
+
+    check = subprocess.run(["promtool", "check", "metrics"], input=scrape.content, capture_output=True, check=False)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+    assert check.stdout.strip() == b"" and check.stderr.strip() == b"", "promtool reported lint problems"

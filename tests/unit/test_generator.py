@@ -1,0 +1,203 @@
+"""The synthetic authority: reproducible, valid, in order, and shaped like the county it imitates.
+
+The cohort figures are counted here from the events themselves, not taken from the generator.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from schemas.events import LONDON, parse_event
+from services.demo.generator import generate, write_ndjson
+
+START = date(2024, 4, 1)
+Events = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def county() -> Events:
+    return list(generate(seed=11, children=396, months=12, start=START))
+
+
+def valid(events: Events) -> Events:
+    kept = []
+    for event in events:
+        try:
+            parse_event(event, received_at=None)
+        except ValidationError:
+            continue
+        kept.append(event)
+    return kept
+
+
+def test_same_seed_same_events_and_a_different_seed_differs(county: Events) -> None:
+    assert list(generate(seed=11, children=396, months=12, start=START)) == county
+    other = list(generate(seed=12, children=396, months=12, start=START))
+    assert other != county
+    assert {e["event_id"] for e in other}.isdisjoint({e["event_id"] for e in county})
+
+
+def test_ids_unique_and_events_in_occurred_order(county: Events) -> None:
+    assert len({e["event_id"] for e in county}) == len(county)
+
+    def instant(event: dict[str, Any]) -> datetime:
+        when = datetime.fromisoformat(event["occurred_at"])
+        return when.replace(tzinfo=LONDON)
+
+    moments = [instant(e) for e in county]
+    assert moments == sorted(moments)
+    assert county[-1]["occurred_at"][:10] < (START + timedelta(days=366)).isoformat()
+
+
+def test_without_bad_share_every_record_validates() -> None:
+    events = list(generate(seed=3, children=150, months=6, start=START, bad_share=0.0))
+    assert len(events) > 3000
+    assert len(valid(events)) == len(events)
+
+
+def test_about_one_percent_is_bad_in_the_three_intended_ways(county: Events) -> None:
+    failures: Counter[str] = Counter()
+    for event in county:
+        try:
+            parse_event(event, received_at=None)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            if error["type"] == "extra_forbidden":
+                failures["unknown field"] += 1
+            elif error["loc"][-1] == "score":
+                failures["sdq out of range"] += 1
+            elif error["loc"][-1] == "placement_type":
+                failures["unknown code"] += 1
+            else:
+                failures[f"unexpected: {error}"] += 1
+    assert set(failures) == {"unknown field", "sdq out of range", "unknown code"}
+    share = sum(failures.values()) / len(county)
+    assert 0.006 <= share <= 0.014, share
+
+
+def in_care_on(events: Events, day: date) -> dict[str, dict[str, Any]]:
+    """child → {uasc, placement_type, provider} for children looked after on ``day``."""
+    state: dict[str, dict[str, Any]] = {}
+    looked_after: set[str] = set()
+    for event in events:
+        if event["occurred_at"][:10] > day.isoformat():
+            break
+        child = event["child_id"]
+        if event["type"] == "care.started":
+            looked_after.add(child)
+            state[child] = {"uasc": event["uasc"]}
+        elif event["type"] == "care.ended":
+            looked_after.discard(child)
+        elif event["type"] == "placement.started":
+            state[child] |= {"placement_type": event["placement_type"], "provider": event.get("provider")}
+    return {child: state[child] for child in looked_after}
+
+
+@pytest.mark.parametrize("seed", [11, 29])
+def test_cohort_mix_is_near_the_county(seed: int, county: Events) -> None:
+    events = county if seed == 11 else list(generate(seed=seed, children=396, months=12, start=START))
+    on = START + timedelta(days=182)
+    cohort = in_care_on(valid(events), on)
+    foster = {"U4", "U5", "U6"}
+    counts = {
+        "looked after": len(cohort),
+        "external foster": sum(
+            c["placement_type"] in foster and c["provider"] in {"PR4", "PR5"} for c in cohort.values()
+        ),
+        "in-house foster": sum(
+            c["placement_type"] in foster and c["provider"] == "PR1" for c in cohort.values()
+        ),
+        "residential": sum(c["placement_type"] in {"K2", "R1"} for c in cohort.values()),
+        "placed with parents": sum(c["placement_type"] == "P1" for c in cohort.values()),
+        "uasc": sum(c["uasc"] for c in cohort.values()),
+    }
+    targets = {"looked after": 396, "external foster": 111, "in-house foster": 92, "residential": 44,
+               "placed with parents": 29, "uasc": 38}  # fmt: skip
+    tolerance = {"looked after": 0.1, "external foster": 0.2, "in-house foster": 0.2, "residential": 0.35,
+                 "placed with parents": 0.4, "uasc": 0.35}  # fmt: skip
+    for name, target in targets.items():
+        assert abs(counts[name] - target) <= tolerance[name] * target, (name, counts[name], target)
+
+
+def test_year_indicators_land_near_national_figures() -> None:
+    events = valid(list(generate(seed=5, children=396, months=24, start=START)))
+    year_start, year_end = START + timedelta(days=365), START + timedelta(days=729)
+    cohort = in_care_on(events, year_end)
+    placements: dict[str, int] = defaultdict(int)
+    workers: dict[str, set[str]] = defaultdict(set)
+    missing_children: set[str] = set()
+    looked_after_in_year: set[str] = set()
+    ended: dict[str, datetime] = {}
+    interviews: dict[str, datetime] = {}
+    for event in events:
+        day, child, kind = event["occurred_at"][:10], event["child_id"], event["type"]
+        if day > year_end.isoformat():
+            break
+        in_year = day >= year_start.isoformat()
+        if kind == "placement.started":
+            # the placement held when the year began counts as one of the year's placements
+            placements[child] = placements[child] + 1 if in_year else 1
+        elif kind == "social_worker.changed":
+            workers[child] = (workers[child] | {event["worker_id"]}) if in_year else {event["worker_id"]}
+        elif kind == "care.started":
+            looked_after_in_year.add(child)
+        elif kind == "care.ended" and not in_year:
+            looked_after_in_year.discard(child)
+        elif kind == "missing.started" and in_year:
+            missing_children.add(child)
+        elif kind == "missing.ended" and in_year:
+            ended[event["episode_id"]] = datetime.fromisoformat(event["occurred_at"])
+        elif kind == "return_interview.completed":
+            interviews[event["episode_id"]] = datetime.fromisoformat(event["occurred_at"])
+    three_placements = sum(placements[c] >= 3 for c in cohort) / len(cohort)
+    three_workers = sum(len(workers[c]) >= 3 for c in cohort) / len(cohort)
+    missing_share = len(missing_children) / len(looked_after_in_year)
+    within_72h = sum(
+        1
+        for episode, back in ended.items()
+        if episode in interviews and interviews[episode] - back <= timedelta(hours=72)
+    ) / len(ended)
+    assert 0.06 <= three_placements <= 0.15, three_placements  # national ≈ 10%
+    assert 0.17 <= three_workers <= 0.32, three_workers  # national 24%
+    assert 0.06 <= missing_share <= 0.15, missing_share  # national ≈ 10–11%
+    assert 0.5 <= within_72h <= 0.75, within_72h  # national average 63%
+
+
+def test_teams_lateness_and_care_leavers(county: Events) -> None:
+    events = valid(county)
+    assert len({e["team"] for e in events if e["type"] == "care.started"}) == 4
+    lags = [
+        datetime.fromisoformat(e["recorded_at"]) - datetime.fromisoformat(e["occurred_at"][:10])
+        for e in events
+        if e["occurred_at"][:10] >= START.isoformat()
+    ]
+    late = sum(lag > timedelta(days=2) for lag in lags) / len(lags)
+    assert 0.15 <= late <= 0.4, late
+    assert all(lag >= timedelta(0) for lag in lags)
+    kinds = Counter(e["type"] for e in events if e["occurred_at"][:10] >= START.isoformat())
+    for kind in ("care.started", "care.ended", "placement.started", "pep.completed", "health_assessment.completed",
+                 "dental_check.completed", "sdq.recorded", "visit.completed", "review.held", "missing.started",
+                 "return_interview.completed", "care_leaver.contact", "pathway_plan.reviewed",
+                 "social_worker.changed"):  # fmt: skip
+        assert kinds[kind] > 0, kind
+    reasons = Counter(e.get("reason_for_change") for e in events if e["type"] == "placement.started")
+    assert reasons.most_common(2)[1][0] in {"CARPL", "PLACE"}  # after None (first placements)
+
+
+def test_write_ndjson_round_trips() -> None:
+    events = list(generate(seed=1, children=20, months=2, start=START))
+    buffer = io.StringIO()
+    assert write_ndjson(events, buffer) == len(events)
+    assert [orjson.loads(line) for line in buffer.getvalue().splitlines()] == events
+
+
+def test_nonsense_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        list(generate(seed=1, children=0, months=12, start=START))

@@ -1,0 +1,190 @@
+"""Properties of the rules core over generated case histories."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.events import parse_event
+from services.rules.core.calendar import add_months, add_working_days
+from services.rules.core.config import RulesConfig
+from services.rules.core.engine import Engine
+from services.rules.core.state import ChildState
+from services.rules.replay import replay, transitions_ndjson
+
+CONFIG = RulesConfig.default()
+START = date(2025, 1, 6)
+UNTIL = date(2026, 6, 30)
+KINDS = (
+    "visit",
+    "review",
+    "placement",
+    "pep",
+    "health",
+    "dental",
+    "sdq",
+    "sw",
+    "missing",
+    "ended",
+    "retract",
+)
+
+
+@st.composite
+def histories(draw: st.DrawFn, distinct_dates: bool = False) -> list[dict[str, Any]]:
+    children = draw(st.integers(min_value=1, max_value=3))
+    events: list[dict[str, Any]] = []
+    used: set[tuple[str, int]] = set()
+    for c in range(children):
+        child = f"child-{c}"
+        dob = date(2008 + c * 4, 3, 1)
+        events.append(
+            _event(
+                child,
+                f"{child}-start",
+                0,
+                "care.started",
+                date_of_birth=dob.isoformat(),
+                sex="M",
+                legal_status="C2",
+                team=f"team-{c}",
+            )
+        )
+        used.add((child, 0))
+        items = draw(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(1, 420)), max_size=25))
+        for n, (kind, offset) in enumerate(items):
+            if distinct_dates and (child, offset) in used:
+                continue
+            used.add((child, offset))
+            eid = f"{child}-{n}"
+            if kind == "visit":
+                events.append(_event(child, eid, offset, "visit.completed"))
+            elif kind == "review":
+                events.append(_event(child, eid, offset, "review.held"))
+            elif kind == "placement":
+                ptype = draw(st.sampled_from(["U4", "U6", "K2", "T1", "K3"]))
+                events.append(
+                    _event(
+                        child,
+                        eid,
+                        offset,
+                        "placement.started",
+                        placement_type=ptype,
+                        distance_miles=draw(st.sampled_from([None, 5.0, 35.0])),
+                    )
+                )
+            elif kind == "pep":
+                events.append(_event(child, eid, offset, "pep.completed", kind="review"))
+            elif kind == "health":
+                events.append(_event(child, eid, offset, "health_assessment.completed", kind="initial"))
+            elif kind == "dental":
+                events.append(_event(child, eid, offset, "dental_check.completed"))
+            elif kind == "sdq":
+                events.append(_event(child, eid, offset, "sdq.recorded", score=draw(st.integers(0, 40))))
+            elif kind == "sw":
+                events.append(
+                    _event(
+                        child,
+                        eid,
+                        offset,
+                        "social_worker.changed",
+                        worker_id=draw(st.sampled_from(["w1", "w2", "w3", "w4"])),
+                    )
+                )
+            elif kind == "missing":
+                events.append(_event(child, eid, offset, "missing.started", episode_id=eid))
+                if not distinct_dates or (child, offset + 2) not in used:
+                    used.add((child, offset + 2))
+                    events.append(_event(child, f"{eid}-end", offset + 2, "missing.ended", episode_id=eid))
+            elif kind == "ended":
+                events.append(_event(child, eid, offset, "care.ended", reason="E5"))
+            elif kind == "retract" and n > 0:
+                events.append(
+                    _event(child, eid, offset, "event.retracted", retracted_event_id=f"{child}-{n - 1}")
+                )
+    return events
+
+
+def _event(child: str, event_id: str, offset: int, event_type: str, **fields: Any) -> dict[str, Any]:
+    on = START + timedelta(days=offset)
+    return {
+        "event_id": event_id,
+        "type": event_type,
+        "child_id": child,
+        "occurred_at": on.isoformat(),
+        **{k: v for k, v in fields.items() if v is not None},
+    }
+
+
+def _output(events: list[dict[str, Any]]) -> bytes:
+    parsed = [parse_event(e, received_at=None) for e in events]
+    return transitions_ndjson(replay(parsed, UNTIL, CONFIG).transitions)
+
+
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(histories(), st.randoms(use_true_random=False))
+def test_duplicates_change_nothing(events: list[dict[str, Any]], rnd: random.Random) -> None:
+    duplicated = events + [dict(e) for e in rnd.sample(events, k=min(len(events), 5))]
+    assert _output(duplicated) == _output(events)
+
+
+@FAST
+@given(histories())
+def test_replay_is_byte_identical(events: list[dict[str, Any]]) -> None:
+    assert _output(events) == _output(list(events))
+
+
+@FAST
+@given(histories(distinct_dates=True), st.randoms(use_true_random=False))
+def test_arrival_order_does_not_matter(events: list[dict[str, Any]], rnd: random.Random) -> None:
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    assert _output(shuffled) == _output(events)
+    # Live: the same events arriving in any order end in the same state and findings.
+    engine = Engine(CONFIG)
+
+    def final(order: list[dict[str, Any]]) -> dict[str, ChildState]:
+        states: dict[str, ChildState] = {}
+        clock = START
+        for data in order:
+            event = parse_event(data, received_at=None)
+            clock = max(clock, event.occurred_on)
+            states[event.child_id] = engine.on_event(states.get(event.child_id), event, clock).state
+        return {cid: engine.on_tick(s, UNTIL).state for cid, s in sorted(states.items())}
+
+    first, second = final(events), final(shuffled)
+    assert {c: s.findings for c, s in first.items()} == {c: s.findings for c, s in second.items()}
+    assert {c: s.to_dict()["periods"] for c, s in first.items()} == {
+        c: s.to_dict()["periods"] for c, s in second.items()
+    }
+
+
+@FAST
+@given(histories())
+def test_no_overdue_alert_for_a_deadline_that_was_met(events: list[dict[str, Any]]) -> None:
+    parsed = [parse_event(e, received_at=None) for e in events]
+    result = replay(parsed, UNTIL, CONFIG)
+    for transition in result.transitions:
+        if transition.state != "raised":
+            continue
+        state = result.states[transition.child_id]
+        deadline = transition.dates.get("deadline")
+        if transition.rule == "iha-overdue":
+            start = transition.dates["care_started"]
+            assert deadline == add_working_days(start, 20)
+            assert not [a for a in state.health_assessments if add_months(start, -3) <= a.on <= deadline]
+        elif transition.rule == "review-overdue" and "first" in transition.summary:
+            start = transition.dates["care_started"]
+            assert not [r for r in state.reviews if start <= r.on <= add_working_days(start, 20)]
+        elif transition.rule == "visit-overdue" and "a first visit" in transition.summary:
+            placed = transition.dates["placement_start"]
+            assert not [v for v in state.visits if placed <= v.on <= placed + timedelta(days=7)]
+        elif transition.rule == "rhi-overdue":
+            assert deadline is not None and transition.at == deadline + timedelta(days=1)
