@@ -11,7 +11,9 @@ import pytest
 
 from carewatch.broker import EmbeddedBroker, ensure_topics
 
-POSTGRES_ADMIN_URL = os.environ.get("CAREWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CAREWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 SHARED_DIR = Path(__file__).resolve().parent.parent / "shared"
 
 

@@ -23,7 +23,11 @@ from schemas import topics
 log = logging.getLogger(__name__)
 
 # Tansu waits about half the session timeout on a group join: short timeouts make joins take seconds.
-FAST_GROUP_SETTINGS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 3000}
+FAST_GROUP_SETTINGS = {
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000,
+    "max_poll_interval_ms": 3000,
+}
 
 
 def free_port() -> int:
@@ -132,7 +136,9 @@ def ensure_topics(
         created: list[str] = []
         for name in wanted:
             try:
-                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication)])
+                admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=replication)]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -42,7 +42,8 @@ class Service(enum.StrEnum):
 @app.command()
 def serve(
     service: Service = typer.Argument(
-        ..., help="ingest: HTTP intake; rules: the faust worker; alerts: consumer, notifier, API, pages and board."
+        ...,
+        help="ingest: HTTP intake; rules: the faust worker; alerts: consumer, notifier, API, pages and board.",
     ),
 ) -> None:
     """Run one service in the foreground, configured from CAREWATCH_* settings (for deployment)."""

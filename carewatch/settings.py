@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     # Alerts service: consumer, routing, digests (Alertmanager's group_wait/group_interval/repeat_interval)
     alerts_group_id: str = "carewatch-alerts"
     alerts_batch_size: int = Field(default=500, ge=1, description="Transitions written per DB transaction")
-    alerts_routes: Path | None = Field(default=None, description="YAML file: team → e-mail/webhook recipients")
+    alerts_routes: Path | None = Field(
+        default=None, description="YAML file: team → e-mail/webhook recipients"
+    )
     alerts_escalation_working_days: dict[str, int] = Field(
         default_factory=lambda: {"high": 2, "medium": 5, "low": 10},
         description="Working days a raised alert may stay unacknowledged before the head of service hears",

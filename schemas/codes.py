@@ -243,6 +243,23 @@ REVIEW_PARTICIPATION: Final = MappingProxyType(
     }
 )
 
+# Reason for a new social-worker episode (SSDA903 SWEpisodes, validator SW13). Labels for LEFTRL, ORGRST, PCCHAN
+# and SWDIED are inferred (reference §2.3).
+SOCIAL_WORKER_CHANGE_REASON: Final = MappingProxyType(
+    {
+        "MANAGE": "Managing caseloads",
+        "FCONTA": "First contact or re-referral",
+        "LEFTRL": "Social worker left role or authority",
+        "ORGRST": "Organisational restructure",
+        "TSPROC": "Transfer following the standard process",
+        "ABSENC": "Absence cover or return from absence",
+        "CHCHAN": "Child requested a change of social worker",
+        "PCCHAN": "Parent or carer requested a change",
+        "SWDIED": "Social worker died",
+        "OTHERS": "Other",
+    }
+)
+
 
 def describe(code_list: MappingProxyType[str, str], code: str) -> str:
     """The plain-English meaning of ``code``, or the code itself when unknown."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -48,13 +48,24 @@ def _code(code_list: Mapping[str, str], list_name: str) -> Any:
     ]
 
 
-LegalStatus = _code(codes.LEGAL_STATUS, "legal status")
-PlacementType = _code(codes.PLACEMENT_TYPE, "placement type")
-PlacementProvider = _code(codes.PLACEMENT_PROVIDER, "placement provider")
-ReasonPlaceChange = _code(codes.REASON_PLACE_CHANGE, "reason for placement change")
-CareEndedReason = _code({c: codes.REASON_EPISODE_CEASED[c] for c in codes.CARE_ENDED_REASONS}, "reason ceased")
-Activity = _code(codes.ACTIVITY, "activity")
-Accommodation = _code(codes.ACCOMMODATION, "accommodation")
+if TYPE_CHECKING:  # to the type checker each is a str; at run time a validated, documented str
+    LegalStatus: TypeAlias = str
+    PlacementType: TypeAlias = str
+    PlacementProvider: TypeAlias = str
+    ReasonPlaceChange: TypeAlias = str
+    CareEndedReason: TypeAlias = str
+    Activity: TypeAlias = str
+    Accommodation: TypeAlias = str
+else:
+    LegalStatus = _code(codes.LEGAL_STATUS, "legal status")
+    PlacementType = _code(codes.PLACEMENT_TYPE, "placement type")
+    PlacementProvider = _code(codes.PLACEMENT_PROVIDER, "placement provider")
+    ReasonPlaceChange = _code(codes.REASON_PLACE_CHANGE, "reason for placement change")
+    CareEndedReason = _code(
+        {c: codes.REASON_EPISODE_CEASED[c] for c in codes.CARE_ENDED_REASONS}, "reason ceased"
+    )
+    Activity = _code(codes.ACTIVITY, "activity")
+    Accommodation = _code(codes.ACCOMMODATION, "accommodation")
 
 PSEUDONYM_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 Pseudonym = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
@@ -315,4 +326,3 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February in a non-leap target year: the birthday is taken as 1 March
         return date(day.year + years, 3, 1)
-

@@ -35,11 +35,15 @@ def documents() -> dict[str, dict[str, Any]]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "carewatch dead letter v1",
         "type": "object",
-        "required": ["original_base64", "reasons", "received_at", "source"],
+        "required": ["received_at", "source", "reason", "errors", "original_base64"],
         "properties": {
-            "original_base64": {"type": "string", "description": "The bytes as received"},
-            "original_text": {"type": ["string", "null"], "description": "The same bytes as UTF-8, if decodable"},
-            "reasons": {
+            "received_at": {"type": "string", "format": "date-time"},
+            "source": {
+                "type": "object",
+                "description": "Where it came from: {kind: file, file, line} or {kind: http, request_id, index}",
+            },
+            "reason": {"type": "string", "description": "Low-cardinality class: validation, json, duplicate…"},
+            "errors": {
                 "type": "array",
                 "items": {
                     "type": "object",
@@ -47,8 +51,9 @@ def documents() -> dict[str, dict[str, Any]]:
                     "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
                 },
             },
-            "received_at": {"type": "string", "format": "date-time"},
-            "source": {"type": "string", "description": "http, or file name and line"},
+            "event_type": {"type": ["string", "null"]},
+            "original_base64": {"type": "string", "description": "The bytes as received (the faithful copy)"},
+            "original_text": {"type": "string", "description": "The same bytes as UTF-8, when decodable"},
         },
     }
     asyncapi = {
@@ -56,8 +61,10 @@ def documents() -> dict[str, dict[str, Any]]:
         "info": {
             "title": "carewatch",
             "version": "1.0.0",
-            "description": "Case events in, alert transitions and indicator deltas out. Keys are pseudonymous "
-            "child ids; one child's events are on one partition and processed in order.",
+            "description": (
+                "Case events in, alert transitions and indicator deltas out. Keys are pseudonymous "
+                "child ids; one child's events are on one partition and processed in order."
+            ),
         },
         "channels": {
             "caseEvents": {
@@ -84,10 +91,13 @@ def documents() -> dict[str, dict[str, Any]]:
         "components": {
             "messages": {
                 "caseEvent": _message("A validated case event, key = child_id", "case-event.schema.json"),
-                "clockTick": _message("Time as an event, one per partition, no key", "clock-tick.schema.json"),
+                "clockTick": _message(
+                    "Time as an event, one per partition, no key", "clock-tick.schema.json"
+                ),
                 "deadLetter": _message("Rejected input with reasons", "dead-letter.schema.json"),
-                "alertTransition": _message("An alert raised or resolved, key = child_id",
-                                            "alert-transition.schema.json"),
+                "alertTransition": _message(
+                    "An alert raised or resolved, key = child_id", "alert-transition.schema.json"
+                ),
             }
         },
     }
