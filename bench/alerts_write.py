@@ -47,9 +47,7 @@ def workload(n: int, seed: int = 1) -> list[AlertTransition]:
                 team=f"team-{i % 7}",
             )
         )
-    resolved = [
-        t.model_copy(update={"state": "resolved", "at": t.at + timedelta(days=9)}) for t in raised[::2]
-    ]
+    resolved = [t.model_copy(update={"state": "resolved", "at": t.at + timedelta(days=9)}) for t in raised[::2]]
     repeats = rng.sample(raised, len(raised) // 2)
     return raised + resolved + repeats
 

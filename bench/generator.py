@@ -6,14 +6,10 @@ Run: ``.venv/bin/python bench/generator.py``. Prints figures only; nothing passe
 from __future__ import annotations
 
 import resource
-import sys
 import time
 from datetime import date
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from services.demo.generator import generate  # noqa: E402
+from services.demo.generator import generate
 
 SIZES = ((396, 12), (396, 36), (4000, 12))
 

@@ -53,9 +53,7 @@ class AlertOut(BaseModel):
     raised_at: date | None
     resolved_at: date | None
     age_days: int
-    deadline: str | None = Field(
-        description="Plain English, e.g. 'PEP due by 3 March 2025 — 12 days overdue'"
-    )
+    deadline: str | None = Field(description="Plain English, e.g. 'PEP due by 3 March 2025 — 12 days overdue'")
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     closed_by: str | None

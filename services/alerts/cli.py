@@ -90,6 +90,7 @@ def users_revoke(name: str = typer.Argument(..., help="The user whose tokens sto
 
 def serve(settings: Settings) -> None:
     """Run the alerts service: the topic consumer, the notifier loop and the web app, until interrupted."""
+    import signal
     import threading
     from datetime import UTC, datetime
 
@@ -142,12 +143,23 @@ def serve(settings: Settings) -> None:
         ]
         for thread in threads:
             thread.start()
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn shuts down gracefully, then re-raises SIGTERM: turn it into a normal exit so the
+            # consumer and notifier are stopped below and the exit status is 0.
+            signal.signal(signal.SIGTERM, _exit_quietly)
         try:
             app = create_app(settings, engine, consumer_stats=stats)
             uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
         finally:
             stop.set()
             for thread in threads:
                 thread.join(timeout=15)
             consumer.close()
             engine.dispose()
+
+
+def _exit_quietly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)

@@ -74,9 +74,7 @@ class AlertConsumer:
                 transitions.append(TRANSITION_ADAPTER.validate_json(record.value or b""))
             except ValidationError as exc:
                 # Field paths only: the input values could include a child id.
-                paths = sorted(
-                    {".".join(str(p) for p in error["loc"]) or "<record>" for error in exc.errors()}
-                )
+                paths = sorted({".".join(str(p) for p in error["loc"]) or "<record>" for error in exc.errors()})
                 log.error(
                     "undecodable alert transition at %s[%d]@%d: %s",
                     record.topic,

@@ -94,9 +94,7 @@ def apply_transition(latest: Occurrence | None, transition: AlertTransition) -> 
         if latest.is_open:
             moved = replace(latest, engine_state="raised", last_at=transition.at, last_state="raised")
             return Outcome("updated", moved, "still raised: details refreshed")
-        return Outcome(
-            "opened", _new_occurrence(latest.number + 1, transition), "raised again after it cleared"
-        )
+        return Outcome("opened", _new_occurrence(latest.number + 1, transition), "raised again after it cleared")
     if latest.engine_state == "resolved":
         moved = replace(latest, last_at=transition.at, last_state="resolved")
         return Outcome("updated", moved, "already resolved")

@@ -35,9 +35,7 @@ class AlertsCollector(Collector):
             "Raised alerts nobody has acknowledged yet",
             labels=["severity"],
         )
-        sent = CounterMetricFamily(
-            "carewatch_alerts_notifications_sent", "Digests delivered", labels=["channel"]
-        )
+        sent = CounterMetricFamily("carewatch_alerts_notifications_sent", "Digests delivered", labels=["channel"])
         failed = CounterMetricFamily(
             "carewatch_alerts_notification_failures", "Failed delivery attempts", labels=["channel"]
         )
@@ -55,9 +53,7 @@ class AlertsCollector(Collector):
             for rule, severity, team, count in rows:
                 open_alerts.add_metric([rule, severity, team or "none"], count)
             for severity, count in session.execute(
-                select(Alert.severity, func.count(Alert.id))
-                .where(Alert.state == "raised")
-                .group_by(Alert.severity)
+                select(Alert.severity, func.count(Alert.id)).where(Alert.state == "raised").group_by(Alert.severity)
             ):
                 unacknowledged.add_metric([severity], count)
             log = session.execute(

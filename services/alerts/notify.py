@@ -67,9 +67,7 @@ class Sender(Protocol):
 
 
 class EmailSender:
-    def __init__(
-        self, host: str, port: int, sender: str, user: str | None = None, password: str | None = None
-    ) -> None:
+    def __init__(self, host: str, port: int, sender: str, user: str | None = None, password: str | None = None) -> None:
         self._host, self._port, self._sender = host, port, sender
         self._user, self._password = user, password
 
@@ -141,9 +139,7 @@ class Notifier:
         now = now.astimezone(UTC)  # SQLite keeps no offset: store and compare in UTC only
         result = TickResult()
         with self._sessions.begin() as session:
-            result.escalated = len(
-                escalate_due(session, self._escalation, now.astimezone(LONDON).date(), now)
-            )
+            result.escalated = len(escalate_due(session, self._escalation, now.astimezone(LONDON).date(), now))
         with self._sessions.begin() as session:
             result.planned = self._plan(session, now)
         result.sent, result.failed = self._deliver(now)

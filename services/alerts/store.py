@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from schemas.alerts import SEVERITY_ORDER, AlertTransition
 from services.alerts.lifecycle import (
@@ -26,6 +27,7 @@ from services.alerts.lifecycle import (
 from services.alerts.models import Alert, AlertHistory, AuditLog
 
 ENGINE_ACTOR = "engine"
+LONDON = ZoneInfo("Europe/London")
 
 
 @dataclass
@@ -69,8 +71,10 @@ def _details(row: Alert, transition: AlertTransition) -> None:
 
 
 def _history(row: Alert, action: str, actor: str, now: datetime, on: date | None, **detail: Any) -> None:
-    entry = AlertHistory(recorded_at=now, event_date=on, action=action, actor=actor, detail=detail)
-    row.history.append(entry)
+    session = object_session(row)
+    assert session is not None, "history is written for rows already in a session"
+    # Linking from the history side never loads the alert's existing history: one INSERT, no SELECT.
+    session.add(AlertHistory(alert=row, recorded_at=now, event_date=on, action=action, actor=actor, detail=detail))
 
 
 def _latest_by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dict[str, Alert]:
@@ -79,10 +83,7 @@ def _latest_by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dic
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         rows = session.scalars(
-            select(Alert)
-            .where(Alert.fingerprint.in_(chunk))
-            .order_by(Alert.fingerprint, Alert.occurrence.desc())
-            .options(selectinload(Alert.history))
+            select(Alert).where(Alert.fingerprint.in_(chunk)).order_by(Alert.fingerprint, Alert.occurrence.desc())
         )
         for row in rows:
             latest.setdefault(row.fingerprint, row)
@@ -112,7 +113,6 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
                 team=transition.team if transition.team is not None else (current.team if current else None),
                 previous_id=None if current is None else current.id,
                 created_at=now,
-                history=[],
             )
             _details(row, transition)
             _store_occurrence(row, outcome.occurrence)
@@ -151,9 +151,7 @@ def reroute(session: Session, team_of_child: dict[str, str], now: datetime) -> i
     children = sorted(team_of_child)
     for start in range(0, len(children), 500):
         rows = session.scalars(
-            select(Alert).where(
-                Alert.child_id.in_(children[start : start + 500]), Alert.state.in_(OPEN_STATES)
-            )
+            select(Alert).where(Alert.child_id.in_(children[start : start + 500]), Alert.state.in_(OPEN_STATES))
         )
         for row in rows:
             team = team_of_child[row.child_id]
@@ -187,17 +185,30 @@ def close(session: Session, alert: Alert, user: str, reason: str, note: str, now
 
 
 def escalate_due(session: Session, policy: EscalationPolicy, today: date, now: datetime) -> list[Alert]:
-    """Mark every raised, unacknowledged alert past its working-day allowance as escalated."""
+    """Mark every raised, unacknowledged alert past its working-day allowance as escalated.
+
+    The allowance runs from when managers could first see the alert: the later of its event date and the
+    day it was stored, so replaying old history does not escalate everything at once.
+    """
     rows = session.scalars(select(Alert).where(Alert.state == "raised", Alert.escalated_at.is_(None))).all()
     escalated = []
     for row in rows:
-        if row.raised_at is not None and policy.is_due(row.state, row.raised_at, row.severity, today):
+        if row.raised_at is None:
+            continue
+        visible_from = max(row.raised_at, _local_date(row.created_at))
+        if policy.is_due(row.state, visible_from, row.severity, today):
             row.escalated_at = now
             row.updated_at = now
-            due_on = policy.due_on(row.raised_at, row.severity).isoformat()
+            due_on = policy.due_on(visible_from, row.severity).isoformat()
             _history(row, "escalated", "notifier", now, None, due_on=due_on)
             escalated.append(row)
     return escalated
+
+
+def _local_date(moment: datetime) -> date:
+    # SQLite returns stored UTC datetimes without their offset.
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(LONDON).date()
 
 
 @dataclass(frozen=True)

@@ -180,9 +180,7 @@ def _back(alert_id: int, back: str, **query: str) -> RedirectResponse:
     return RedirectResponse(f"{target}?{urlencode(query)}", status_code=status.HTTP_303_SEE_OTHER)
 
 
-def _post(
-    request: Request, session: Session, alert_id: int, csrf: str, back: str, act: str, **fields: str
-) -> Response:
+def _post(request: Request, session: Session, alert_id: int, csrf: str, back: str, act: str, **fields: str) -> Response:
     signed = _signed_in(request, session)
     if signed is None:
         return _to_login()

@@ -67,13 +67,9 @@ EventsOption = Annotated[
 
 def board_pack(
     as_of: Annotated[str, typer.Option("--as-of", help="Date of the figures (YYYY-MM-DD).")],
-    out: Annotated[
-        Path, typer.Option("--out", file_okay=False, help="Directory for the HTML, CSV and XLSX.")
-    ],
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory for the HTML, CSV and XLSX.")],
     events: EventsOption = None,
-    months: Annotated[
-        int, typer.Option("--months", min=1, max=60, help="Months of trend before --as-of.")
-    ] = 12,
+    months: Annotated[int, typer.Option("--months", min=1, max=60, help="Months of trend before --as-of.")] = 12,
 ) -> None:
     """Write the Corporate Parenting Board pack (HTML + CSV + XLSX) as of --as-of.
 
@@ -106,7 +102,7 @@ def board_pack(
         pack = Pack(settings.board_authority_name, trend[max(trend)], trend, origin)
     else:
         engine = _engine(settings)
-        pack = from_snapshots(
+        stored = from_snapshots(
             engine,
             settings.board_authority_name,
             day,
@@ -116,19 +112,16 @@ def board_pack(
             comparators,
         )
         engine.dispose()
-        if pack is None:
-            raise _fail(
-                f"no board snapshot on or before {day}: run `carewatch board-snapshots` or pass --events"
-            )
+        if stored is None:
+            raise _fail(f"no board snapshot on or before {day}: run `carewatch board-snapshots` or pass --events")
+        pack = stored
     paths = write_pack(out, pack)
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
 
 
 def board_snapshots(
-    events: Annotated[
-        Path, typer.Option("--events", exists=True, dir_okay=False, help="NDJSON events file.")
-    ],
+    events: Annotated[Path, typer.Option("--events", exists=True, dir_okay=False, help="NDJSON events file.")],
     first: Annotated[str, typer.Option("--from", help="First day to snapshot (YYYY-MM-DD).")],
     last: Annotated[str, typer.Option("--to", help="Last day to snapshot (YYYY-MM-DD).")],
 ) -> None:

@@ -78,8 +78,6 @@ def latest_snapshot(engine: Engine, settings: Settings) -> SummaryProvider:
         stored = store.dates(engine)
         if not stored:
             return None
-        return store.summary_on(
-            engine, stored[-1], settings.suppression_threshold, settings.board_population_0_17
-        )
+        return store.summary_on(engine, stored[-1], settings.suppression_threshold, settings.board_population_0_17)
 
     return provide

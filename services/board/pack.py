@@ -162,7 +162,9 @@ def chart_svg(pack: Pack, id_: str) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
 
     indicator = INDICATORS[id_]
     days = sorted(pack.trend)
@@ -173,7 +175,7 @@ def chart_svg(pack: Pack, id_: str) -> str | None:
     figure, axes = plt.subplots(figsize=(5.2, 2.2), dpi=100)
     try:
         axes.plot(
-            days,
+            mdates.date2num(days),  # type: ignore[no-untyped-call]
             [float("nan") if v is None else v for v in values],
             color="#1d4f91",
             marker="o",
@@ -186,10 +188,12 @@ def chart_svg(pack: Pack, id_: str) -> str | None:
         axes.spines[["top", "right"]].set_visible(False)
         axes.tick_params(labelsize=8)
         axes.grid(axis="y", color="#e5e9ed", linewidth=0.8)
-        axes.set_ylim(bottom=0)
-        axes.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b %y"))
+        references = [entry["target"], entry["national"]["value"] if entry["national"] else None]
+        highest = max((v for v in (*values, *references) if v is not None), default=0.0)
+        axes.set_ylim(bottom=0, top=max(1.0, highest * 1.15))
+        axes.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))  # type: ignore[no-untyped-call]
         if indicator.unit == "percent":
-            axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}%"))
+            axes.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}%"))
         figure.autofmt_xdate(rotation=0, ha="center")
         figure.tight_layout(pad=0.4)
         buffer = io.StringIO()
@@ -207,8 +211,7 @@ def render_html(pack: Pack) -> str:
     rows, notes = _rows_and_notes(pack)
     by_id = {row["id"]: row for row in rows}
     cards = [
-        {"value": HIDDEN if by_id[i]["hidden"] else by_id[i]["value"], "label": INDICATORS[i].title}
-        for i in _CARDS
+        {"value": HIDDEN if by_id[i]["hidden"] else by_id[i]["value"], "label": INDICATORS[i].title} for i in _CARDS
     ]
     rags = [row["rag"] for row in rows if row["rag"]]
     rag_counts = (
@@ -244,7 +247,7 @@ def render_html(pack: Pack) -> str:
         rows=rows,
         charts=charts,
         trend_span=f"{_long_date(days[0])} to {_long_date(days[-1])}" if days else "no dates",
-        notes=notes or ["No figure is hidden on this date."],
+        notes=notes,
         disclosure_rule=(
             f"Counts from 1 to {threshold - 1} are never shown, nor percentages of groups that small, nor "
             f"percentages where all but fewer than {threshold} children share the outcome; one figure more "
@@ -280,9 +283,7 @@ def csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "better": entry["better"],
                 "value": HIDDEN if hidden else _blank(entry["value"]),
                 "numerator": HIDDEN if hidden else _blank(entry["numerator"]),
-                "denominator": HIDDEN
-                if entry["denominator"] is None and hidden
-                else _blank(entry["denominator"]),
+                "denominator": HIDDEN if entry["denominator"] is None and hidden else _blank(entry["denominator"]),
                 "suppressed": "true" if hidden else "false",
                 "suppression": entry["suppression"] or "",
                 "national": "" if national is None else national["value"],
@@ -342,9 +343,7 @@ def write_xlsx(path: Path, pack: Pack) -> None:
         trend.append([id_, indicator.title, *values])
 
     definitions = workbook.create_sheet("Definitions")
-    sheet_header(
-        definitions, ["indicator", "title", "definition", "better", "source"], {1: 36, 2: 40, 3: 90, 5: 60}
-    )
+    sheet_header(definitions, ["indicator", "title", "definition", "better", "source"], {1: 36, 2: 40, 3: 90, 5: 60})
     for id_, indicator in INDICATORS.items():
         definitions.append([id_, indicator.title, indicator.definition, indicator.better, indicator.source])
         definitions.cell(definitions.max_row, 3).alignment = Alignment(wrap_text=True, vertical="top")

@@ -19,9 +19,7 @@ from services.rules.core.fold import apply
 from services.rules.core.state import ChildState
 
 
-def snapshots(
-    events: Iterable[CaseEvent], days: Iterable[date], progress: bool = False
-) -> dict[date, Aggregate]:
+def snapshots(events: Iterable[CaseEvent], days: Iterable[date], progress: bool = False) -> dict[date, Aggregate]:
     """The totals as of each of ``days``, replaying ``events`` in the order they happened.
 
     Events before the first day are folded first and every child evaluated once on it; from there a tick
@@ -44,9 +42,7 @@ def snapshots(
     result: dict[date, Aggregate] = {}
     remaining = set(wanted)
     day = first
-    with tqdm(
-        total=(last - first).days + 1, desc="replaying days", unit=" days", disable=not progress
-    ) as bar:
+    with tqdm(total=(last - first).days + 1, desc="replaying days", unit=" days", disable=not progress) as bar:
         while day <= last:
             tracker.tick(day, states.get)
             while index < len(ordered) and ordered[index].occurred_on <= day:

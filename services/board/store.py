@@ -76,15 +76,14 @@ def load(engine: Engine, first: date | None = None, last: date | None = None) ->
 
 def dates(engine: Engine) -> list[date]:
     with session_factory(engine)() as session:
-        return list(
-            session.scalars(select(IndicatorSnapshot.as_of).distinct().order_by(IndicatorSnapshot.as_of))
-        )
+        return list(session.scalars(select(IndicatorSnapshot.as_of).distinct().order_by(IndicatorSnapshot.as_of)))
 
 
 def latest_on_or_before(engine: Engine, as_of: date) -> date | None:
     with session_factory(engine)() as session:
         query = select(IndicatorSnapshot.as_of).where(IndicatorSnapshot.as_of <= as_of)
-        return session.scalars(query.order_by(IndicatorSnapshot.as_of.desc()).limit(1)).first()
+        found: date | None = session.scalars(query.order_by(IndicatorSnapshot.as_of.desc()).limit(1)).first()
+        return found
 
 
 def summary_on(

@@ -77,7 +77,7 @@ MISSING_PER_YEAR: Final = 6.5
 RHI_WITHIN_72H: Final = 0.66
 RHI_LATE: Final = 0.22  # the rest have no recorded return interview
 CARE_LEAVERS_PER_CHILD: Final = 0.3
-MEAN_STAY_DAYS: Final = 820
+MEAN_STAY_DAYS: Final = 700
 """Entrants per day = children / this: replaces leavers so the number in care stays about steady."""
 
 DAY: Final = timedelta(days=1)
@@ -169,7 +169,7 @@ class Authority:
 
 @dataclass
 class Child:
-    """One child's life in care, simulated from entry (or from their state at ``start``) to the window's end."""
+    """One child's life in care, simulated from entry to leaving care (or the end of the window)."""
 
     la: Authority
     rng: random.Random
@@ -472,7 +472,7 @@ class _Population:
             if child.setting in {"adoption", "with-parents"}:
                 child.setting = "in-house-foster"
             child.simulate()
-        # Entrants: a steady flow that replaces leavers (mean stay ≈ 2 years; UASC and older children shorter).
+        # Entrants: a steady flow replacing leavers (UASC and older children stay shorter).
         per_day = self.children / MEAN_STAY_DAYS
         window = (self.end - self.start).days
         elapsed = rng.expovariate(per_day)  # in fractional days: whole-day steps would bunch entrants

@@ -89,7 +89,11 @@ class IngestProducer:
             except (OSError, ValueError) as exc:
                 return False, f"broker at {address} unreachable: {exc}"
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=int(timeout_s * 1000))
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap,
+                request_timeout_ms=int(timeout_s * 1000),
+                bootstrap_timeout_ms=int(timeout_s * 1000),
+            )
         except KafkaError as exc:
             return False, f"broker at {self.bootstrap} unreachable: {exc}"
         try:

@@ -35,7 +35,7 @@ class Rejected:
 @dataclass
 class ReplayResult:
     transitions: list[AlertTransition]
-    """Every transition, sorted by (at, fingerprint, state)."""
+    """Every transition, sorted by (at, fingerprint), same-day transitions of one alert in order."""
     states: dict[str, ChildState]
     """Each child's final state, by child id (sorted)."""
     events_applied: int = 0
@@ -56,8 +56,7 @@ def read_events(path: Path) -> tuple[list[CaseEvent], list[Rejected]]:
                 events.append(parse_event(raw, received_at=None))
             except ValidationError as exc:
                 problems = "; ".join(
-                    f"{'.'.join(str(p) for p in err['loc']) or '(line)'}: {err['msg']}"
-                    for err in exc.errors()
+                    f"{'.'.join(str(p) for p in err['loc']) or '(line)'}: {err['msg']}" for err in exc.errors()
                 )
                 rejected.append(Rejected(number, problems))
     return events, rejected
@@ -113,7 +112,9 @@ def replay(
             record(child_id, outcome)
         if progress is not None:
             progress(offset + 1, total_days)
-    result.transitions.sort(key=AlertTransition.sort_key)
+    # Stable sort on (at, fingerprint) only: one alert's transitions on the same day keep the order in
+    # which they happened (a resolution and a new raise of the same alert on one day).
+    result.transitions.sort(key=lambda t: (t.at, t.fingerprint))
     result.states = dict(sorted(states.items()))
     return result
 

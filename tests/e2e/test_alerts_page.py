@@ -48,9 +48,7 @@ def seed(url: str) -> str:
             at=on - timedelta(days=age),
             severity=severity,  # type: ignore[arg-type]
             summary=summary,
-            evidence=(
-                EvidenceEvent(event_id=f"ev-{child}-1", type="care.started", occurred_at="2024-11-04"),
-            ),
+            evidence=(EvidenceEvent(event_id=f"ev-{child}-1", type="care.started", occurred_at="2024-11-04"),),
             dates={"deadline": on - timedelta(days=age)},
             team=team,
         )
@@ -67,12 +65,8 @@ def seed(url: str) -> str:
                     "north",
                     "No statutory visit in the last six weeks.",
                 ),
-                raised(
-                    "C-19XK", "pep-overdue", "high", 12, "north", "No initial PEP within 20 working days."
-                ),
-                raised(
-                    "C-33LB", "sdq-concern", "low", 3, "north", "Latest SDQ score is 19 (borderline 17+)."
-                ),
+                raised("C-19XK", "pep-overdue", "high", 12, "north", "No initial PEP within 20 working days."),
+                raised("C-33LB", "sdq-concern", "low", 3, "north", "Latest SDQ score is 19 (borderline 17+)."),
                 raised("C-55ZZ", "pep-overdue", "high", 30, "south", "Another team's child."),
             ],
             now,

@@ -155,24 +155,14 @@ def test_filters_pagination_detail_and_actions(world: World) -> None:
     assert q(limit=1, offset=1) == [mid]
     assert world.call("north", "GET", "/v1/alerts", params={"severity": "urgent"}).status_code == 422
 
-    ack = world.call(
-        "north", "POST", f"/v1/alerts/{old_high}/acknowledge", json={"note": "PEP meeting booked"}
-    )
+    ack = world.call("north", "POST", f"/v1/alerts/{old_high}/acknowledge", json={"note": "PEP meeting booked"})
     assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
-    assert (
-        world.call("north", "POST", f"/v1/alerts/{old_high}/acknowledge", json={"note": "x"}).status_code
-        == 409
-    )
-    assert (
-        world.call("north", "POST", f"/v1/alerts/{old_high}/acknowledge", json={"note": ""}).status_code
-        == 422
-    )
+    assert world.call("north", "POST", f"/v1/alerts/{old_high}/acknowledge", json={"note": "x"}).status_code == 409
+    assert world.call("north", "POST", f"/v1/alerts/{old_high}/acknowledge", json={"note": ""}).status_code == 422
     assert q(state="acknowledged") == [old_high]
     bad = world.call("north", "POST", f"/v1/alerts/{mid}/close", json={"reason": "bored"})
     assert bad.status_code == 422 and "unknown reason" in bad.text
-    closed = world.call(
-        "north", "POST", f"/v1/alerts/{mid}/close", json={"reason": "recorded-late", "note": "fine"}
-    )
+    closed = world.call("north", "POST", f"/v1/alerts/{mid}/close", json={"reason": "recorded-late", "note": "fine"})
     assert closed.json()["state"] == "closed"
     detail = world.call("north", "GET", f"/v1/alerts/{mid}").json()
     assert [h["action"] for h in detail["history"]] == ["raised", "closed"]
@@ -239,3 +229,23 @@ def test_users_command(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None
         assert response.status_code == 401
     finally:
         get_settings.cache_clear()
+
+
+def test_ensure_demo_user_gives_a_working_token_each_time(sqlite_url: str) -> None:
+    from services.alerts.auth import UserError
+    from services.alerts.users import ensure_demo_user
+
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        first = ensure_demo_user(engine, "demo-board", role="board")
+        second = ensure_demo_user(engine, "demo-board", role="board")
+        assert first != second
+        with pytest.raises(UserError, match="role board"):
+            ensure_demo_user(engine, "demo-board", role="admin")
+        with TestClient(create_app(Settings(), engine)) as client:
+            for token in (first, second):
+                response = client.get("/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+                assert response.status_code == 403  # known user, board role: no case-level data
+    finally:
+        engine.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import pytest
@@ -40,7 +40,7 @@ def transitions(children: int) -> list[AlertTransition]:
     return out
 
 
-def publish(bootstrap: str, items: list[AlertTransition], extra: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+def publish(bootstrap: str, items: list[AlertTransition], extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     for item in items:
         producer.send(ALERTS, key=item.child_id.encode(), value=item.model_dump_json().encode())
@@ -104,9 +104,7 @@ def test_crash_after_db_commit_before_offset_commit_loses_and_duplicates_nothing
         if calls["n"] == 2:
             raise Crash("stopped between the DB commit and the offset commit")
 
-    first = AlertConsumer(
-        fresh_broker, engine, "alerts-crash", batch_size=20, after_db_commit=crash_on_second_batch
-    )
+    first = AlertConsumer(fresh_broker, engine, "alerts-crash", batch_size=20, after_db_commit=crash_on_second_batch)
     try:
         with pytest.raises(Crash):
             for _ in range(200):

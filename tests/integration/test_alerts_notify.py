@@ -20,6 +20,7 @@ from carewatch.broker import free_port
 from carewatch.db import make_engine, migrate, session_factory
 from schemas.alerts import AlertTransition, fingerprint
 from services.alerts.lifecycle import EscalationPolicy
+from services.alerts.metrics import build_registry
 from services.alerts.models import Alert, NotificationLog
 from services.alerts.notify import DigestTiming, EmailSender, Notifier, WebhookSender
 from services.alerts.routing import RecipientSpec, RoutingConfig, seed_routes
@@ -119,9 +120,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def raised(
-    child: str, rule: str = "pep-overdue", team: str = "north", at: date = date(2025, 3, 10)
-) -> AlertTransition:
+def raised(child: str, rule: str = "pep-overdue", team: str = "north", at: date = date(2025, 3, 10)) -> AlertTransition:
     return AlertTransition(
         fingerprint=fingerprint(rule, child),
         rule=rule,
@@ -155,9 +154,9 @@ def make_notifier(engine: Engine, smtp_port: int) -> Notifier:
     return Notifier(engine, TIMING, POLICY, senders, public_url="https://carewatch.example.org")
 
 
-def add(engine: Engine, *transitions: AlertTransition) -> None:
+def add(engine: Engine, *transitions: AlertTransition, now: datetime = T0) -> None:
     with session_factory(engine).begin() as session:
-        apply_transitions(session, list(transitions), T0)
+        apply_transitions(session, list(transitions), now)
 
 
 def test_burst_becomes_one_digest_then_interval_repeat_and_restart(
@@ -213,13 +212,15 @@ def test_escalation_reaches_the_head_of_service(
 ) -> None:
     box, port = mailbox
     notifier = setup(engine, receiver, port)
-    add(engine, raised("E1", at=date(2025, 3, 3)))  # high: 2 working days → due Wednesday 5 March
     monday = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    add(engine, raised("E1", at=date(2025, 3, 3)), now=monday)  # high: 2 working days → due Wednesday 5 March
+    # Replayed history: raised long ago but stored today, so the allowance starts today.
+    add(engine, raised("E2", at=date(2025, 1, 6)), now=monday)
     notifier.tick(monday)
     notifier.tick(monday + timedelta(minutes=1))
     assert box.to("hos@example.org") == []
     wednesday = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
-    assert notifier.tick(wednesday).escalated == 1
+    assert notifier.tick(wednesday).escalated == 2
     notifier.tick(wednesday + timedelta(minutes=1))
     assert len(box.to("hos@example.org")) == 1
     assert "(escalated)" in box.text("hos@example.org")
@@ -231,9 +232,16 @@ def test_failing_webhook_is_retried_with_backoff_and_counted(
     _, port = mailbox
     receiver.fail_first = 2
     notifier = setup(engine, receiver, port)
+    registry = build_registry(engine)
+
+    def webhook_failures() -> float | None:
+        return registry.get_sample_value("carewatch_alerts_notification_failures_total", {"channel": "webhook"})
+
     add(engine, raised("W1"))
     notifier.tick(T0)
+    assert webhook_failures() == 0
     first = notifier.tick(T0 + timedelta(seconds=30))
+    assert webhook_failures() == 1
     assert first.failed == 1 and first.sent == 1  # the e-mail went, the webhook failed
     assert notifier.tick(T0 + timedelta(seconds=39)).failed == 0  # backoff: 10 s
     assert notifier.tick(T0 + timedelta(seconds=40)).failed == 1
@@ -243,11 +251,12 @@ def test_failing_webhook_is_retried_with_backoff_and_counted(
         hook = session.scalars(select(NotificationLog).where(NotificationLog.channel == "webhook")).one()
         assert (hook.status, hook.attempts, hook.failures) == ("sent", 3, 2)
     assert len(receiver.bodies) == 1
+    assert webhook_failures() == 2
+    sent = registry.get_sample_value("carewatch_alerts_notifications_sent_total", {"channel": "webhook"})
+    assert sent == 1
 
 
-def test_gives_up_after_max_attempts(
-    engine: Engine, mailbox: tuple[Mailbox, int], receiver: Receiver
-) -> None:
+def test_gives_up_after_max_attempts(engine: Engine, mailbox: tuple[Mailbox, int], receiver: Receiver) -> None:
     _, port = mailbox
     receiver.fail_first = 100
     notifier = setup(engine, receiver, port)

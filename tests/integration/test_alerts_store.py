@@ -37,9 +37,7 @@ ALERTS_TABLES = {t for t in Base.metadata.tables if t.startswith(("alert", "noti
 }
 
 
-def transition(
-    child: str, state: str, at: date, rule: str = "pep-overdue", team: str | None = "north"
-) -> Any:
+def transition(child: str, state: str, at: date, rule: str = "pep-overdue", team: str | None = "north") -> Any:
     return AlertTransition(
         fingerprint=fingerprint(rule, child, ""),
         rule=rule,
@@ -85,8 +83,7 @@ def _rows(engine: Engine) -> list[tuple[Any, ...]]:
     with session_factory(engine)() as session:
         rows = session.scalars(select(Alert).order_by(Alert.fingerprint, Alert.occurrence)).all()
         return [
-            (r.fingerprint, r.occurrence, r.state, r.raised_at, r.resolved_at, r.previous_id is not None)
-            for r in rows
+            (r.fingerprint, r.occurrence, r.state, r.raised_at, r.resolved_at, r.previous_id is not None) for r in rows
         ]
 
 
@@ -164,6 +161,7 @@ def test_team_change_reroutes_the_childs_open_alerts(engine: Engine) -> None:
 
 def test_acknowledge_close_escalate_and_read_back(engine: Engine) -> None:
     d = date(2025, 2, 3)
+    stored = datetime(2025, 2, 3, 23, 30, tzinfo=UTC)  # 23:30 UTC is still 3 February in London
     with session_factory(engine).begin() as session:
         apply_transitions(
             session,
@@ -172,7 +170,7 @@ def test_acknowledge_close_escalate_and_read_back(engine: Engine) -> None:
                 transition("C7", "raised", d, team="south"),
                 transition("C8", "raised", d, rule="sdq-concern"),
             ],
-            NOW,
+            stored,
         )
     with session_factory(engine).begin() as session:
         c6, c7 = (session.scalars(select(Alert).where(Alert.child_id == c)).one() for c in ("C6", "C7"))
@@ -186,9 +184,7 @@ def test_acknowledge_close_escalate_and_read_back(engine: Engine) -> None:
         assert [a.child_id for a in escalated] == ["C8"]
         assert escalate_due(session, POLICY, date(2025, 2, 18), NOW) == []
     with session_factory(engine)() as session:
-        rows, total = list_alerts(
-            session, AlertFilter(state="open"), frozenset({"north"}), date(2025, 3, 1), 10, 0
-        )
+        rows, total = list_alerts(session, AlertFilter(state="open"), frozenset({"north"}), date(2025, 3, 1), 10, 0)
         assert total == 2
         assert [r.child_id for r in rows] == ["C6", "C8"]  # high before low
         rows, total = list_alerts(session, AlertFilter(), None, date(2025, 3, 1), 1, 1)

@@ -55,9 +55,7 @@ def fold(occurrences: list[Occurrence], transitions: list[AlertTransition]) -> l
 
 def test_raise_then_resolve_then_raise_opens_a_second_occurrence() -> None:
     occ: list[Occurrence] = []
-    actions = fold(
-        occ, [tr("raised", DAY0), tr("resolved", DAY0 + timedelta(3)), tr("raised", DAY0 + timedelta(9))]
-    )
+    actions = fold(occ, [tr("raised", DAY0), tr("resolved", DAY0 + timedelta(3)), tr("raised", DAY0 + timedelta(9))])
     assert actions == ["opened", "resolved", "opened"]
     assert [(o.number, o.state) for o in occ] == [(1, "resolved"), (2, "raised")]
     assert occ[0].resolved_at == DAY0 + timedelta(3)
@@ -73,9 +71,7 @@ def test_resolved_before_its_raised_is_backfilled() -> None:
     occ: list[Occurrence] = []
     actions = fold(occ, [tr("resolved", DAY0 + timedelta(2)), tr("raised", DAY0)])
     assert actions == ["opened", "backfilled"]
-    assert occ == [
-        Occurrence(1, "resolved", "resolved", DAY0 + timedelta(2), "resolved", DAY0, DAY0 + timedelta(2))
-    ]
+    assert occ == [Occurrence(1, "resolved", "resolved", DAY0 + timedelta(2), "resolved", DAY0, DAY0 + timedelta(2))]
 
 
 def test_same_day_resolved_wins_over_raised_whatever_the_order() -> None:

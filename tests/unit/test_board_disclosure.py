@@ -32,7 +32,11 @@ def aggregate(**totals: tuple[int, int]) -> Aggregate:
 
 def test_small_counts_are_hidden_zero_is_shown() -> None:
     figures = {"cla-count": Figure(4, None), "uasc-count": Figure(0, None), "left-care-12m": Figure(5, None)}
-    assert suppress(figures, threshold=5) == {"cla-count": "small-count", "uasc-count": None, "left-care-12m": None}
+    assert suppress(figures, threshold=5) == {
+        "cla-count": "small-count",
+        "uasc-count": None,
+        "left-care-12m": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -104,13 +108,23 @@ def test_summary_drops_hidden_values_and_keeps_flags() -> None:
     totals = aggregate(cla_count=(3, 0), rha_in_date=(2, 3), dental_in_date=(20, 25))
     summary = build_summary(totals, date(2026, 3, 31), threshold=5, population=30_000)
     cla = summary["indicators"]["cla-count"]
-    assert (cla["value"], cla["numerator"], cla["suppressed"], cla["suppression"]) == (None, None, True, "small-count")
+    assert (cla["value"], cla["numerator"], cla["suppressed"], cla["suppression"]) == (
+        None,
+        None,
+        True,
+        "small-count",
+    )
     rate = summary["indicators"]["cla-rate-per-10k"]
     assert (rate["value"], rate["suppression"], rate["denominator"]) == (None, "linked", 30_000)
     rha = summary["indicators"]["rha-in-date"]
     assert (rha["value"], rha["numerator"], rha["denominator"]) == (None, None, None)
     dental = summary["indicators"]["dental-in-date"]
-    assert (dental["value"], dental["numerator"], dental["denominator"], dental["suppressed"]) == (80.0, 20, 25, False)
+    assert (dental["value"], dental["numerator"], dental["denominator"], dental["suppressed"]) == (
+        80.0,
+        20,
+        25,
+        False,
+    )
     assert summary["as_of"] == "2026-03-31"
     assert set(summary["indicators"]) == set(INDICATORS)
 

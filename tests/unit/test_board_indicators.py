@@ -26,7 +26,13 @@ def child(child_id: str, dob: str, *events: tuple[Any, ...]) -> ChildState:
         fields: dict[str, Any] = dict(rest[0]) if rest else {}
         if type_ == "care.started":
             fields = {"date_of_birth": dob, "sex": "F", "legal_status": "C2", **fields}
-        raw = {"event_id": f"e{next(_ids)}", "type": type_, "child_id": child_id, "occurred_at": when, **fields}
+        raw = {
+            "event_id": f"e{next(_ids)}",
+            "type": type_,
+            "child_id": child_id,
+            "occurred_at": when,
+            **fields,
+        }
         state, _ = apply(state, parse_event(raw, received_at=None))
     assert state is not None
     return state
@@ -65,7 +71,9 @@ def test_counts_of_children_looked_after_entering_and_leaving() -> None:
 
 
 def test_short_break_legal_status_takes_a_child_out_of_the_count() -> None:
-    state = child("a", "2012-01-01", start("2024-01-01"), ("legal_status.changed", "2025-11-01", {"legal_status": "V4"}))
+    state = child(
+        "a", "2012-01-01", start("2024-01-01"), ("legal_status.changed", "2025-11-01", {"legal_status": "V4"})
+    )
     assert "cla-count" in contributions(state, date(2025, 10, 31))
     assert "cla-count" not in contributions(state, date(2025, 11, 1))
 
@@ -210,7 +218,9 @@ def test_missing_children_and_return_interviews() -> None:
     assert total(cohort, "rhi-within-72h") == Contribution(1, 2)
 
 
-def contact(when: str, in_touch: bool, activity: str | None = None, accommodation: str | None = None) -> tuple[Any, ...]:
+def contact(
+    when: str, in_touch: bool, activity: str | None = None, accommodation: str | None = None
+) -> tuple[Any, ...]:
     fields: dict[str, Any] = {"in_touch": in_touch}
     if activity:
         fields["activity"] = activity
@@ -221,9 +231,12 @@ def contact(when: str, in_touch: bool, activity: str | None = None, accommodatio
 
 def test_care_leavers_aged_19_to_21() -> None:
     cohort = [
-        child("a", "2005-06-01", start("2019-06-01"), end("2023-06-01", "E5"), contact("2025-06-01", True, "F5", "U1")),
-        child("b", "2006-01-15", start("2021-01-01"), end("2023-01-15", "E5"), contact("2025-03-01", True, "G5", "W2")),
-        child("c", "2004-03-01", start("2019-01-01"), end("2022-03-01", "E5"), contact("2024-11-01", True, "F5", "U1")),
+        child("a", "2005-06-01", start("2019-06-01"), end("2023-06-01", "E5"),
+              contact("2025-06-01", True, "F5", "U1")),
+        child("b", "2006-01-15", start("2021-01-01"), end("2023-01-15", "E5"),
+              contact("2025-03-01", True, "G5", "W2")),
+        child("c", "2004-03-01", start("2019-01-01"), end("2022-03-01", "E5"),
+              contact("2024-11-01", True, "F5", "U1")),
         child("d", "2005-06-01", start("2021-06-01"), end("2021-07-01")),  # 30 days in care at 16
         child("e", "2003-12-01", start("2019-01-01"), end("2021-12-01", "E5")),  # 22 since 1 Dec
         child("f", "2005-06-01", start("2018-01-01"), end("2021-05-01")),  # left care at 15

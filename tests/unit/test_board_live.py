@@ -96,5 +96,7 @@ def test_live_totals_equal_recomputation_on_a_synthetic_authority() -> None:
     lag_days=st.integers(min_value=0, max_value=40),
     tick_every=st.sampled_from([1, 7]),
 )
-def test_live_totals_equal_recomputation_for_any_stream(children: int, seed: int, lag_days: int, tick_every: int) -> None:
+def test_live_totals_equal_recomputation_for_any_stream(
+    children: int, seed: int, lag_days: int, tick_every: int
+) -> None:
     assert _replay_and_compare(children, seed, lag_days, tick_every) > 0

@@ -182,10 +182,12 @@ def test_teams_lateness_and_care_leavers(county: Events) -> None:
     assert 0.15 <= late <= 0.4, late
     assert all(lag >= timedelta(0) for lag in lags)
     kinds = Counter(e["type"] for e in events if e["occurred_at"][:10] >= START.isoformat())
-    for kind in ("care.started", "care.ended", "placement.started", "pep.completed", "health_assessment.completed",
-                 "dental_check.completed", "sdq.recorded", "visit.completed", "review.held", "missing.started",
-                 "return_interview.completed", "care_leaver.contact", "pathway_plan.reviewed",
-                 "social_worker.changed"):  # fmt: skip
+    expected = (
+        "care.started", "care.ended", "placement.started", "pep.completed", "health_assessment.completed",
+        "dental_check.completed", "sdq.recorded", "visit.completed", "review.held", "missing.started",
+        "return_interview.completed", "care_leaver.contact", "pathway_plan.reviewed", "social_worker.changed",
+    )  # fmt: skip
+    for kind in expected:
         assert kinds[kind] > 0, kind
     reasons = Counter(e.get("reason_for_change") for e in events if e["type"] == "placement.started")
     assert reasons.most_common(2)[1][0] in {"CARPL", "PLACE"}  # after None (first placements)

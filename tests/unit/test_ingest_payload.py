@@ -83,7 +83,13 @@ def test_csv_rows_become_event_objects_with_typed_cells(tmp_path: Path) -> None:
     items = list(EventFile(path))
     assert [line for line, _ in items] == [2, 3, 4, 7, 8]
     values = [item.value for _, item in items[:4] if not isinstance(item, Rejected)]
-    assert values[0] == {"type": "sdq.recorded", "event_id": "e1", "child_id": "c1", "occurred_at": "2024-03-01", "score": 17}
+    assert values[0] == {
+        "type": "sdq.recorded",
+        "event_id": "e1",
+        "child_id": "c1",
+        "occurred_at": "2024-03-01",
+        "score": 17,
+    }
     assert values[1]["seen_alone"] is False
     assert values[2]["distance_miles"] == 12.5
     assert values[2]["team"] == "007, north\r\nside"  # text fields stay text, even when they look numeric
@@ -98,7 +104,10 @@ def test_csv_rows_become_event_objects_with_typed_cells(tmp_path: Path) -> None:
 
 def test_csv_booleans_accept_true_false_1_0() -> None:
     header = ["type", "in_touch", "uasc"]
-    assert csv_row_object(header, ["care_leaver.contact", "TRUE", ""]) == {"type": "care_leaver.contact", "in_touch": True}
+    assert csv_row_object(header, ["care_leaver.contact", "TRUE", ""]) == {
+        "type": "care_leaver.contact",
+        "in_touch": True,
+    }
     assert csv_row_object(header, ["care.started", "", "1"]) == {"type": "care.started", "uasc": True}
     assert csv_row_object(header, ["care_leaver.contact", "maybe", ""])["in_touch"] == "maybe"
 

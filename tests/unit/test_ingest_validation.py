@@ -123,9 +123,7 @@ def test_second_item_with_an_event_id_already_accepted_in_the_batch_is_a_duplica
     duplicate = outcomes[2]
     assert isinstance(duplicate, Rejected)
     assert duplicate.reason == "duplicate"
-    assert duplicate.errors == (
-        FieldError("$.event_id", "duplicate event_id 'ev-00000001' earlier in this batch"),
-    )
+    assert duplicate.errors == (FieldError("$.event_id", "duplicate event_id 'ev-00000001' earlier in this batch"),)
     # another batch starts afresh (dedupe across batches belongs to the rules engine)
     assert isinstance(validate_batch([first], received_at=RECEIVED)[0], Accepted)
 

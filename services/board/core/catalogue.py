@@ -151,8 +151,7 @@ _INDICATORS: tuple[Indicator, ...] = (
         "Children who went missing (12 months)",
         "count",
         "lower",
-        "Children looked after who had at least one missing episode starting in the 12 months up to "
-        "the date.",
+        "Children looked after who had at least one missing episode starting in the 12 months up to the date.",
         _DFE_MISSING,
     ),
     Indicator(
@@ -215,8 +214,9 @@ _INDICATORS: tuple[Indicator, ...] = (
             f"Placement mix: {group.replace('-', ' ')}",
             "percent",
             "neutral",
-            f"Of the children looked after on the date who have a placement, the share placed in "
-            f"{group.replace('-', ' ')} placements (SSDA903 codes {', '.join(sorted(codes))}).",
+            f"Of the children looked after on the date who have a placement, the share whose current "
+            f"placement is in the \u201c{group.replace('-', ' ')}\u201d group (SSDA903 codes "
+            f"{', '.join(sorted(codes))}).",
             _DFE_CLA,
         )
         for group, codes in PLACEMENT_GROUPS.items()

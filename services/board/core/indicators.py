@@ -100,9 +100,7 @@ class _View:
     def placements_of(self, period: Period) -> list[Placement]:
         end = period.end if period.end is not None and period.end <= self.as_of else None
         return [
-            p
-            for p in self.state.placements
-            if period.start <= p.start <= self.as_of and (end is None or p.start < end)
+            p for p in self.state.placements if period.start <= p.start <= self.as_of and (end is None or p.start < end)
         ]
 
     def stays(self) -> list[Stay]:
@@ -124,8 +122,7 @@ class _View:
                 returning = (
                     interrupted
                     and previous is not None
-                    and (previous.placement_type, previous.provider)
-                    == (placement.placement_type, placement.provider)
+                    and (previous.placement_type, previous.provider) == (placement.placement_type, placement.provider)
                 )
                 if returning and period_stays:
                     period_stays[-1] = (period_stays[-1][0], following)
@@ -186,8 +183,7 @@ def _entered_care_12m(view: _View) -> Contribution | None:
     """Children who started to be looked after in the 12 months (DfE "started during the year"); a child
     starting twice counts once; a period starting on a short-break legal status is left out."""
     started = any(
-        in_12_months(p.start, view.as_of) and p.legal_status not in SHORT_BREAK_LEGAL_STATUSES
-        for p in view.periods
+        in_12_months(p.start, view.as_of) and p.legal_status not in SHORT_BREAK_LEGAL_STATUSES for p in view.periods
     )
     return ONE if started else None
 

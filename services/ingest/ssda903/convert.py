@@ -439,7 +439,7 @@ def convert(
         except RowRejected as rejection:
             outcome(index, row, "rejected", rejection.field, rejection.reason)
 
-    # Second pass: events, in each child's episode order so the reason lookup above is meaningful.
+    # Second pass: events. Output is sorted afterwards, so file order does not matter.
     first_seen: dict[str, tuple[dict[str, Any], str]] = {}
     keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for done, (index, row) in enumerate(enumerate(rows), start=1):

@@ -17,7 +17,7 @@ from schemas.events import CaseEvent
 from .config import RulesConfig
 from .fold import apply
 from .registry import RULES
-from .rules.base import RuleSpec, earliest
+from .rules.base import RuleSpec
 from .state import ChildState, Finding
 
 
@@ -41,16 +41,15 @@ class Engine:
         """Apply ``event`` (a repeat of a processed event id changes nothing) and evaluate as of ``as_of``.
 
         ``as_of`` is the stream's clock: the latest tick date, or the event's own date when later.
-        A finding that clears because of the event is resolved at the event's date (never before it was
-        raised).
+        A finding that clears because of the event is resolved at the event's date.
         """
         folded, _ = apply(state, event)
-        return self._evaluate(folded, max(as_of, event.occurred_on), resolved_at=event.occurred_on)
+        return self._evaluate(folded, max(as_of, event.occurred_on), changed_at=event.occurred_on)
 
     def on_tick(self, state: ChildState, as_of: date) -> Outcome:
         """Let time pass: findings whose clocks ran out by ``as_of`` are raised, and those whose window
         passed are resolved at ``as_of``."""
-        return self._evaluate(state, as_of, resolved_at=as_of)
+        return self._evaluate(state, as_of, changed_at=as_of)
 
     def findings(self, state: ChildState, as_of: date) -> tuple[tuple[Finding, ...], date | None]:
         """The findings true for the child as of ``as_of`` (sorted by rule, subject) and the next due date."""
@@ -59,24 +58,44 @@ class Engine:
         for spec in self.rules:
             verdict = spec.evaluate(state, as_of, self.config)
             found.extend(verdict.findings)
-            next_due = earliest(next_due, verdict.next_due)
+            if verdict.next_due is not None and (next_due is None or verdict.next_due < next_due):
+                next_due = verdict.next_due
         return tuple(sorted(found, key=lambda f: f.key)), next_due
 
-    def _evaluate(self, state: ChildState, as_of: date, *, resolved_at: date) -> Outcome:
+    def _evaluate(self, state: ChildState, as_of: date, *, changed_at: date) -> Outcome:
+        """Compare the findings now true with those before.
+
+        ``at`` of a transition, in event time: a raise takes effect on the finding's ``since`` (the first
+        overdue day, the event that completed a pattern) unless that day was already evaluated without
+        the finding (a late event or a retraction changed history): then on ``as_of``, so a raise is never
+        dated before an earlier resolution of the same alert. A resolution takes effect on
+        ``changed_at`` (the resolving event's date, or the tick date) but never before its raise.
+        """
         now, next_due = self.findings(state, as_of)
         before = {finding.key: finding for finding in state.findings}
-        after = {finding.key: finding for finding in now}
+        evaluated_until = state.evaluated_as_of
         transitions: list[AlertTransition] = []
-        for key, finding in after.items():
-            previous = before.get(key)
-            if previous is None or previous.severity != finding.severity:
-                transitions.append(self._transition(state, finding, "raised", finding.since))
+        kept: list[Finding] = []
+        for finding in now:
+            previous = before.get(finding.key)
+            if previous is not None and previous.severity == finding.severity:
+                # Unchanged alert: keep it as raised (its resolution then reports what was raised, and
+                # does not depend on how often the child was evaluated in between).
+                kept.append(previous)
+                continue
+            if previous is None and (evaluated_until is None or finding.since > evaluated_until):
+                at = finding.since
+            else:
+                at = max(finding.since, as_of if previous is None else changed_at)
+            kept.append(replace(finding, raised_at=at))
+            transitions.append(self._transition(state, finding, "raised", at))
+        current = {finding.key for finding in now}
         for key, finding in before.items():
-            if key not in after:
-                at = max(resolved_at, finding.since)
+            if key not in current:
+                at = max(changed_at, finding.raised_at or finding.since)
                 transitions.append(self._transition(state, finding, "resolved", at))
         transitions.sort(key=AlertTransition.sort_key)
-        evaluated = replace(state, findings=now, evaluated_as_of=as_of)
+        evaluated = replace(state, findings=tuple(kept), evaluated_as_of=as_of)
         return Outcome(state=evaluated, transitions=tuple(transitions), next_due=next_due)
 
     @staticmethod

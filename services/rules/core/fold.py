@@ -6,6 +6,7 @@ import bisect
 from dataclasses import replace
 from datetime import date
 from enum import Enum
+from typing import Any
 
 from schemas.events import CaseEvent
 
@@ -58,8 +59,7 @@ def apply(state: ChildState | None, event: CaseEvent) -> tuple[ChildState, Chang
 
     builder = _Builder.resume(state)
     builder.feed(logged)
-    folded = builder.freeze(state)
-    return replace(folded, events=(*state.events, logged), processed_ids=processed), Change.APPENDED
+    return builder.freeze(state, events=(*state.events, logged), processed_ids=processed), Change.APPENDED
 
 
 def refold(state: ChildState) -> ChildState:
@@ -93,8 +93,7 @@ def _refold(
         if entry.event_id in retracted:
             continue
         builder.feed(entry)
-    folded = builder.freeze(blank)
-    return replace(folded, events=log, processed_ids=processed, retracted_ids=retracted)
+    return builder.freeze(blank, events=log, processed_ids=processed, retracted_ids=retracted)
 
 
 class _Builder:
@@ -228,7 +227,8 @@ class _Builder:
                 )
             )
 
-    def freeze(self, base: ChildState) -> ChildState:
+    def freeze(self, base: ChildState, **log: Any) -> ChildState:
+        """The folded facts over ``base``; ``log`` sets the log fields (events, processed/retracted ids)."""
         episodes = sorted(
             self.missing.values(), key=lambda e: (e.start or e.end or e.return_interviews[0].on, e.episode_id)
         )
@@ -250,6 +250,7 @@ class _Builder:
             missing_episodes=tuple(episodes),
             care_leaver_contacts=tuple(self.contacts),
             anomalies=tuple(self.anomalies),
+            **log,
         )
 
 

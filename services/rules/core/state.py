@@ -146,6 +146,8 @@ class Finding:
     since: date
     evidence: tuple[EvidenceEvent, ...] = ()
     dates: dict[str, date] = field(default_factory=dict)
+    raised_at: date | None = field(default=None, compare=False)
+    """Set by the engine: the ``at`` of the raised transition (kept so a resolution is never before it)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -184,8 +186,10 @@ class LoggedEvent:
         return parse_event(self.data, received_at=None)
 
     def evidence(self) -> EvidenceEvent:
-        occurred_at = str(self.data["occurred_at"])
-        return EvidenceEvent(event_id=self.event_id, type=self.type, occurred_at=occurred_at)
+        # model_construct: the fields come from an already validated event (this runs per evaluation).
+        return EvidenceEvent.model_construct(
+            event_id=self.event_id, type=self.type, occurred_at=str(self.data["occurred_at"])
+        )
 
 
 def _utc_iso(moment: datetime) -> str:

@@ -2,9 +2,11 @@
 
 One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class), lets
 :class:`~services.rules.stream.processor.Processor` decode and evaluate each record, publishes the
-transitions to ``ALERTS`` (key = child id) and waits for the broker's acknowledgement, then writes the
-child's state: at most one table write per event. Bad records are counted, logged without their content
-and skipped. Delivery is at-least-once (Tansu has no transactions).
+transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (one
+:class:`~services.board.core.aggregate.DeltaBatch` per record, in the record's partition), waits for the
+broker's acknowledgement, then writes the child's state: at most one table write per event. Bad records
+are counted, logged without their content and skipped. Delivery is at-least-once (Tansu has no
+transactions).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from carewatch.settings import Settings
 from schemas import topics
+from services.board.core.aggregate import DeltaBatch
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine
 from services.rules.stream.metrics import RulesMetrics
@@ -32,8 +35,9 @@ APP_ID = "carewatch-rules"
 CHILDREN_TABLE = "rules-children"
 CLOCKS_TABLE = "rules-clocks"
 AGENT_NAME = "rules"
-# Small linger: a record with transitions waits for their acknowledgement before its state is written.
-PRODUCER_LINGER_SECONDS = 0.005
+# No linger: a record waits for the acknowledgement of its outputs before its state is written, and
+# batching (a longer linger) would add its full length to every record that has outputs.
+PRODUCER_LINGER_SECONDS = 0.0
 
 
 def build_app(
@@ -74,9 +78,24 @@ def build_app(
     )
     source = app.topic(topics.CASE_EVENTS, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
+    deltas = app.topic(topics.INDICATOR_DELTAS, key_serializer="raw", value_serializer="raw")
     children = app.Table(CHILDREN_TABLE)
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(engine, children, clocks)
+
+    async def publish(step: Step) -> None:
+        """Send the step's transitions and indicator deltas and wait until the broker has them all."""
+        pending = [
+            await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
+            for t in step.transitions
+        ]
+        if step.deltas and step.as_of is not None:
+            batch = DeltaBatch.of(step.as_of, step.deltas)
+            # Deltas stay in their source partition's order, so per-partition totals apply them in order.
+            key = step.deltas[0].child.encode() if step.kind == "event" else None
+            pending.append(await deltas.send(key=key, value=batch.model_dump_json().encode(), partition=step.partition))
+        if pending:
+            await asyncio.gather(*pending)
 
     @app.agent(source, name=AGENT_NAME)
     async def rules(stream: faust.StreamT[Any]) -> AsyncIterator[Step]:
@@ -92,14 +111,9 @@ def build_app(
                     message.partition,
                     message.offset,
                     step.bad_reason,
-                    step.detail if step.bad_reason != "engine" else step.detail.split("(", 1)[0],
+                    step.detail,
                 )
-            if step.transitions:
-                pending = [
-                    await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
-                    for t in step.transitions
-                ]
-                await asyncio.gather(*pending)
+            await publish(step)
             processor.commit(step)
             metrics.observe(step, time.perf_counter() - started)
             yield step  # lets agent.test_context() see the plan

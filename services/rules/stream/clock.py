@@ -53,9 +53,7 @@ def case_event_partitions(producer: KafkaProducer) -> list[int]:
     return sorted(found)
 
 
-def send_ticks(
-    producer: KafkaProducer, as_of: date, partitions: int | Iterable[int] | None = None
-) -> list[Any]:
+def send_ticks(producer: KafkaProducer, as_of: date, partitions: int | Iterable[int] | None = None) -> list[Any]:
     """Send one tick for ``as_of`` to every partition; returns the send futures (not yet acknowledged).
 
     ``partitions``: a count (partitions 0..n-1), the partition numbers, or None to ask the broker.
@@ -148,9 +146,7 @@ def feed(
             futures += send_ticks(producer, item.as_of, targets)
             sent_ticks += 1
         else:
-            futures.append(
-                producer.send(topics.CASE_EVENTS, key=item.child_id.encode(), value=event_value(item))
-            )
+            futures.append(producer.send(topics.CASE_EVENTS, key=item.child_id.encode(), value=event_value(item)))
             sent_events += 1
             if bar is not None:
                 bar.update()

@@ -1,7 +1,7 @@
 """Running the rules worker as a process and reading what it published: for tests, the bench and demos.
 
-:class:`WorkerProcess` starts ``python -m services.rules.stream`` against a broker; :func:`read_alerts`
-consumes the alerts topic from the beginning until a condition holds or a deadline passes. Both poll with
+:class:`WorkerProcess` starts ``python -m services.rules.stream`` against a broker; :func:`read_records`
+consumes a topic from the beginning until a condition holds or a deadline passes. Both poll with
 deadlines (never sleep-and-hope) and leave no process behind.
 """
 
@@ -76,9 +76,7 @@ class WorkerProcess:
 
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(
-                f"rules worker exited with code {self.process.returncode}; log:\n{self.log_tail()}"
-            )
+            raise RuntimeError(f"rules worker exited with code {self.process.returncode}; log:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -117,19 +115,20 @@ class WorkerProcess:
         self.stop()
 
 
-def read_alerts(
+def read_records(
     bootstrap: str,
+    topic: str,
     done: Callable[[list[dict[str, Any]]], bool],
     timeout: float,
     *,
     alive: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every record on ``ALERTS`` (decoded JSON) from the beginning, read until ``done(records)`` or the
+    """Every record of ``topic`` (decoded JSON) from the beginning, read until ``done(records)`` or the
     deadline; ``alive`` is called between polls (to fail fast if the worker died)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
     try:
-        partitions = consumer.partitions_for_topic(topics.ALERTS) or set()
-        assignment = [TopicPartition(topics.ALERTS, p) for p in sorted(partitions)]
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assignment)
         consumer.seek_to_beginning(*assignment)
         records: list[dict[str, Any]] = []
@@ -144,3 +143,14 @@ def read_alerts(
         return records
     finally:
         consumer.close()
+
+
+def read_alerts(
+    bootstrap: str,
+    done: Callable[[list[dict[str, Any]]], bool],
+    timeout: float,
+    *,
+    alive: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """The alert transitions published so far (see :func:`read_records`)."""
+    return read_records(bootstrap, topics.ALERTS, done, timeout, alive=alive)

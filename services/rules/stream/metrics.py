@@ -30,6 +30,11 @@ class RulesMetrics:
             ["rule", "state"],
             registry=registry,
         )
+        self.indicator_deltas = Counter(
+            "carewatch_rules_indicator_deltas",
+            "Changes of a child's contribution to a board indicator, published",
+            registry=registry,
+        )
         self.bad_records = Counter(
             "carewatch_rules_bad_records",
             "Records skipped: json (not JSON), invalid (not an event or tick), "
@@ -56,5 +61,6 @@ class RulesMetrics:
             self.events.labels(step.event_type or "unknown").inc()
         if step.errors:
             self.bad_records.labels("engine").inc(step.errors)
+        self.indicator_deltas.inc(len(step.deltas))
         for transition in step.transitions:
             self.transitions.labels(transition.rule, transition.state).inc()

@@ -9,12 +9,20 @@ instead of finding the event already applied and staying silent.
 
 Table layout (both tables are plain mappings here; faust Tables in the app):
 
-* children: child id → ``{"state": ChildState.to_dict(), "next_due": "YYYY-MM-DD" | None, "partition": p}``
-  (one write per event; a tick writes only the children it evaluated);
+* children: child id → ``{"state": ChildState.to_dict(), "next_due": rules' next due date,
+  "indicators_due": the board's next re-check date, "contributions": {indicator: [numerator,
+  denominator]}, "partition": p}`` (dates ``YYYY-MM-DD`` or None). One write per event; a tick writes only
+  the children it re-evaluated;
 * clocks: partition → ``"YYYY-MM-DD"``, the latest tick date of that partition (written only on ticks).
 
-Per partition an in-memory :class:`DeadlineIndex` finds the children due at a tick without scanning the
-table; it is rebuilt from the table the first time a partition is seen after an assignment.
+Per partition an in-memory :class:`DeadlineIndex` finds the children due at a tick (rules or indicators)
+without scanning the table; it is rebuilt from the table the first time a partition is seen after an
+assignment.
+
+Board indicators: each time a child is (re-)evaluated its contributions are recomputed and the change
+(old out, new in) becomes indicator deltas (``services.board.core``), published with the transitions.
+A delta repeated after a crash has an ``old`` that no longer matches the child's last contribution, so a
+consumer that keeps each child's last contribution can skip it.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ from pydantic import ValidationError
 
 from schemas.alerts import AlertTransition
 from schemas.events import CaseEvent, ClockTick, parse_event
-from services.rules.core.engine import Engine, Outcome
+from services.board.core.aggregate import Contribution, Delta, deltas
+from services.board.core.indicators import contributions, next_change
+from services.rules.core.engine import Engine
 from services.rules.core.state import ChildState
 
 Envelope = dict[str, Any]
@@ -68,9 +78,10 @@ class Step:
     bad_reason: BadReason | None = None
     detail: str = ""
     transitions: list[AlertTransition] = field(default_factory=list)
+    deltas: list[Delta] = field(default_factory=list)
     writes: dict[str, Envelope] = field(default_factory=dict)
-    states: dict[str, tuple[ChildState | None, ChildState]] = field(default_factory=dict)
-    """Per written child: the state before and after (for indicator contributions)."""
+    states: dict[str, ChildState] = field(default_factory=dict)
+    """Per written child: its new state (kept decoded beside the stored dict)."""
     errors: int = 0
     """Children whose evaluation failed at a tick (left as they were; their next event re-evaluates)."""
     as_of: date | None = None
@@ -120,8 +131,9 @@ class Processor:
         if index is None:
             index = DeadlineIndex()
             for child_id, envelope in self.children.items():
-                if envelope.get("partition") == partition and envelope.get("next_due"):
-                    index.push(date.fromisoformat(envelope["next_due"]), child_id)
+                wake = _wake(envelope)
+                if envelope.get("partition") == partition and wake is not None:
+                    index.push(wake, child_id)
             self._indexes[partition] = index
         return index
 
@@ -144,21 +156,26 @@ class Processor:
             return self._plan_tick(partition, record.as_of)
         if key is None or key != record.child_id.encode():
             # A case event off its child's partition would split the child's state between workers.
-            return Step(
-                "bad", partition, event_type=record.type, bad_reason="key", detail="key is not the child id"
-            )
+            return Step("bad", partition, event_type=record.type, bad_reason="key", detail="key is not the child id")
         try:
             return self._plan_event(partition, record)
         except Exception as exc:  # a fault in one child's evaluation must not stop the partition
-            return Step("bad", partition, event_type=record.type, bad_reason="engine", detail=repr(exc))
+            # The exception's type only: its message may name the child.
+            return Step("bad", partition, event_type=record.type, bad_reason="engine", detail=type(exc).__name__)
 
     def _plan_event(self, partition: int, event: CaseEvent) -> Step:
-        clock = self.clock(partition)
-        as_of = max(clock, event.occurred_on) if clock else event.occurred_on
         before = self._state(event.child_id)
+        # A child's time never goes back: after a crash the state can be ahead of the re-read records
+        # (and of the clock), and evaluating it earlier would resolve findings only to raise them again.
+        as_of = max(
+            day
+            for day in (self.clock(partition), event.occurred_on, before and before.evaluated_as_of)
+            if day is not None
+        )
         outcome = self.engine.on_event(before, event, as_of)
         step = Step("event", partition, event_type=event.type, as_of=as_of)
-        self._record(step, partition, before, outcome)
+        step.transitions.extend(outcome.transitions)
+        self._record(step, partition, outcome.state, outcome.next_due, as_of)
         return step
 
     def _plan_tick(self, partition: int, as_of: date) -> Step:
@@ -172,26 +189,49 @@ class Processor:
             if child_id in step.writes:
                 continue
             envelope = self.children.get(child_id)
-            if envelope is None or envelope.get("next_due") != due.isoformat():
+            if envelope is None or _wake(envelope) != due:
                 continue  # stale entry: the child was re-evaluated since
-            before = self._state(child_id)
-            if before is None:
+            state = self._state(child_id)
+            if state is None:
                 continue
+            evaluated = state.evaluated_as_of
+            when = max(as_of, evaluated) if evaluated else as_of
+            next_due = _day(envelope.get("next_due"))
             try:
-                outcome = self.engine.on_tick(before, as_of)
+                if next_due is not None and next_due <= as_of:  # the rules' clock ran out, not only the board's
+                    outcome = self.engine.on_tick(state, when)
+                    step.transitions.extend(outcome.transitions)
+                    self._record(step, partition, outcome.state, outcome.next_due, when)
+                else:  # only the board's date: the state is unchanged, and so is its stored form
+                    self._record(step, partition, state, next_due, when, stored=envelope["state"])
             except Exception:  # one child's fault must not stop the partition's clock
                 step.errors += 1
-                continue
-            self._record(step, partition, before, outcome)
         return step
 
-    def _record(self, step: Step, partition: int, before: ChildState | None, outcome: Outcome) -> None:
-        child_id = outcome.state.child_id
-        step.transitions.extend(outcome.transitions)
-        step.states[child_id] = (before, outcome.state)
+    def _record(
+        self,
+        step: Step,
+        partition: int,
+        state: ChildState,
+        next_due: date | None,
+        as_of: date,
+        stored: dict[str, Any] | None = None,
+    ) -> None:
+        child_id = state.child_id
+        previous = self.children.get(child_id)
+        old = {
+            indicator: Contribution(numerator, denominator)
+            for indicator, (numerator, denominator) in (previous or {}).get("contributions", {}).items()
+        }
+        new = contributions(state, as_of)
+        indicators_due = next_change(state, as_of)
+        step.deltas.extend(deltas(child_id, old, new))
+        step.states[child_id] = state
         step.writes[child_id] = {
-            "state": outcome.state.to_dict(),
-            "next_due": outcome.next_due.isoformat() if outcome.next_due else None,
+            "state": state.to_dict() if stored is None else stored,
+            "next_due": next_due.isoformat() if next_due else None,
+            "indicators_due": indicators_due.isoformat() if indicators_due else None,
+            "contributions": {k: [c.numerator, c.denominator] for k, c in sorted(new.items())},
             "partition": partition,
         }
 
@@ -211,15 +251,24 @@ class Processor:
         index = self.index(step.partition) if step.writes else None
         for child_id, envelope in step.writes.items():
             self.children[child_id] = envelope
-            self._decoded[child_id] = (envelope, step.states[child_id][1])
-            if envelope["next_due"] and index is not None:
-                index.push(date.fromisoformat(envelope["next_due"]), child_id)
+            self._decoded[child_id] = (envelope, step.states[child_id])
+            wake = _wake(envelope)
+            if wake is not None and index is not None:
+                index.push(wake, child_id)
         if step.clock is not None:
             self.clocks[step.partition] = step.clock.isoformat()
 
 
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _wake(envelope: Envelope) -> date | None:
+    """When a tick must next look at this child: the earlier of the rules' and the board's dates."""
+    days = [day for day in (_day(envelope.get("next_due")), _day(envelope.get("indicators_due"))) if day]
+    return min(days) if days else None
+
+
 def _validation_summary(exc: ValidationError) -> str:
     # Field paths and messages only: input values may carry a child id.
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
-    )
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors())

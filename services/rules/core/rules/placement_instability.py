@@ -32,22 +32,23 @@ def counted_placements(placements: Sequence[Placement], *, count_temporary: bool
     neither is the return after one to the same kind of placement with the same provider (reference §1.10
     and §2.4: T-placements are returns to the "normal placement"), unless ``count_temporary``.
     """
+    if count_temporary:
+        return list(placements)
     counted: list[Placement] = []
-    for index, placement in enumerate(placements):
-        if count_temporary:
-            counted.append(placement)
-            continue
+    normal: Placement | None = None  # the latest non-temporary placement
+    after_temporary = False
+    for placement in placements:
         if placement.placement_type in codes.TEMPORARY_PLACEMENTS:
+            after_temporary = True
             continue
-        before = placements[:index]
-        if before and before[-1].placement_type in codes.TEMPORARY_PLACEMENTS:
-            normal = [p for p in before if p.placement_type not in codes.TEMPORARY_PLACEMENTS]
-            if normal and (normal[-1].placement_type, normal[-1].provider) == (
-                placement.placement_type,
-                placement.provider,
-            ):
-                continue
-        counted.append(placement)
+        returning = (
+            after_temporary
+            and normal is not None
+            and (normal.placement_type, normal.provider) == (placement.placement_type, placement.provider)
+        )
+        if not returning:
+            counted.append(placement)
+        normal, after_temporary = placement, False
     return counted
 
 

@@ -49,9 +49,28 @@ def test_retraction_brings_back_an_alert() -> None:
     state = ENGINE.on_tick(state, date(2025, 2, 10)).state
     assert not any(f.rule == "review-overdue" for f in state.findings)
     undone = _feed(state, ev("event.retracted", "2025-02-11", retracted_event_id="rev"), date(2025, 2, 11))
-    assert [(t.rule, t.state, t.at) for t in undone.transitions if t.rule == "review-overdue"] == [
-        ("review-overdue", "raised", date(2025, 2, 4))
-    ]
+    # History changed after 4 Feb was evaluated: the alert takes effect on the retraction's day, and
+    # the deadline it missed is in its dates.
+    (raised,) = [t for t in undone.transitions if t.rule == "review-overdue"]
+    assert (raised.state, raised.at, raised.dates["deadline"]) == (
+        "raised",
+        date(2025, 2, 11),
+        date(2025, 2, 3),
+    )
+
+
+def test_a_raise_is_never_dated_before_the_resolution_it_follows() -> None:
+    state = _feed(None, started(date(2025, 1, 6), DOB), date(2025, 1, 6)).state
+    state = ENGINE.on_tick(state, date(2025, 2, 4)).state
+    late_review = _feed(state, ev("review.held", "2025-02-10", event_id="rev"), date(2025, 2, 10))
+    (resolved,) = [t for t in late_review.transitions if t.rule == "review-overdue"]
+    assert (resolved.state, resolved.at) == ("resolved", date(2025, 2, 10))
+    undone = _feed(
+        late_review.state, ev("event.retracted", "2025-02-12", retracted_event_id="rev"), date(2025, 2, 12)
+    )
+    (raised,) = [t for t in undone.transitions if t.rule == "review-overdue"]
+    assert (raised.state, raised.at) == ("raised", date(2025, 2, 12))
+    assert raised.fingerprint == resolved.fingerprint
 
 
 def test_severity_change_is_raised_again_under_the_same_fingerprint() -> None:

@@ -1,6 +1,7 @@
 """visit-overdue, review-overdue, pep-overdue: dates worked out by hand in each comment."""
 
 from datetime import date
+from typing import Any
 
 from services.rules.core.config import RulesConfig
 
@@ -9,7 +10,7 @@ from .factory import ev, fires, started
 DOB = date(2015, 1, 1)
 
 
-def _placed(on: str = "2025-01-06", **fields: object) -> list[dict[str, object]]:
+def _placed(on: str = "2025-01-06", **fields: Any) -> list[dict[str, object]]:
     return [started(date.fromisoformat(on), DOB), ev("placement.started", on, placement_type="U6", **fields)]
 
 

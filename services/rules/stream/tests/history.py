@@ -49,8 +49,7 @@ def hand_made() -> list[CaseEvent]:
 def synthetic(children: int = 12, seed: int = 7) -> list[CaseEvent]:
     """A small synthetic authority (the board's generator), about a year of care histories."""
     return [
-        parse_event(data, received_at=None)
-        for data in authority(children, seed, date(2025, 7, 1), date(2026, 6, 30))
+        parse_event(data, received_at=None) for data in authority(children, seed, date(2025, 7, 1), date(2026, 6, 30))
     ]
 
 

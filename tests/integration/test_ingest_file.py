@@ -1,0 +1,140 @@
+"""``carewatch ingest FILE...`` against a real broker: exact counts, reject files, topics, exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from carewatch.cli import app
+from carewatch.settings import get_settings
+from schemas import topics
+from services.ingest.readback import read_topic
+from services.ingest.samples import BAD_LINES, DUPLICATE, good_line, mixed_lines
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def no_configured_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("CAREWATCH_KAFKA_BOOTSTRAP", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["ingest", *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ten_thousand_lines_with_five_percent_bad(fresh_broker: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    bad_lines: dict[int, str] = {}
+    good_ids: set[str] = set()
+    with path.open("wb") as handle:
+        for number, (line, kind) in enumerate(mixed_lines(10_000, bad_every=20), start=1):
+            handle.write(line + b"\n")
+            if kind is None:
+                good_ids.add(orjson.loads(line)["event_id"])
+            else:
+                bad_lines[number] = kind
+    assert len(bad_lines) == 500
+    assert set(bad_lines.values()) == {*BAD_LINES, DUPLICATE}
+
+    code, out, _ = run(str(path), "--bootstrap", fresh_broker, "--batch-size", "700")
+
+    assert code == 1  # rejects without --allow-rejects
+    assert out.splitlines()[-1] == "received 10000 = accepted 9500 + rejected 500"
+    reject_path = tmp_path / "events.ndjson.rejects.ndjson"
+    assert f"written to {reject_path}" in out
+    rejects = [orjson.loads(line) for line in reject_path.read_bytes().splitlines()]
+    assert [reject["line"] for reject in rejects] == sorted(bad_lines)
+    assert all(reject["file"] == str(path) and reject["errors"] for reject in rejects)
+    lines = path.read_bytes().splitlines()
+    assert all(reject["original"] == lines[reject["line"] - 1].decode("utf-8", "replace") for reject in rejects)
+    assert {reject["reason"] for reject in rejects} == {"json", "validation", "duplicate"}
+    duplicates = [reject["line"] for reject in rejects if reject["reason"] == "duplicate"]
+    assert duplicates == [line for line, kind in sorted(bad_lines.items()) if kind == DUPLICATE]
+
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 9500, timeout_s=60)
+    assert len(events) == 9500
+    assert {orjson.loads(record.value)["event_id"] for record in events} == good_ids
+    assert all(record.key == orjson.loads(record.value)["child_id"].encode() for record in events)
+    dead = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 500)
+    assert sorted(orjson.loads(record.value)["source"]["line"] for record in dead) == sorted(bad_lines)
+
+
+def test_csv_file_and_allow_rejects(fresh_broker: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "type,event_id,child_id,occurred_at,score,seen_alone,distance_miles,placement_type,legal_status\n"
+        "sdq.recorded,c1,kid-1,2024-03-01,17,,,,\n"
+        "visit.completed,c2,kid-1,2024-03-02,,true,,,\n"
+        "placement.started,c3,kid-2,2024-03-03,,,12.5,U1,\n"
+        "sdq.recorded,c4,kid-2,2024-03-04,41,,,,\n"
+        "legal_status.changed,c5,kid-2,2024-03-05,,,,,ZZ\n"
+        "sdq.recorded,c6,kid-3\n"
+        "\n"
+        "visit.completed,c7,kid-3,2024-03-06,,0,,,\n"
+    )
+    reject_path = tmp_path / "out" / "rejected.ndjson"
+    reject_path.parent.mkdir()
+
+    code, out, _ = run(str(path), "--bootstrap", fresh_broker, "--allow-rejects", "--reject-file", str(reject_path))
+
+    assert code == 0
+    assert out.splitlines()[-1] == "received 7 = accepted 4 + rejected 3"
+    rejects = [orjson.loads(line) for line in reject_path.read_bytes().splitlines()]
+    assert [(r["line"], r["errors"][0]["path"]) for r in rejects] == [(5, "$.score"), (6, "$.legal_status"), (7, "$")]
+    assert rejects[2]["original"] == "sdq.recorded,c6,kid-3"
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 4)
+    by_id = {orjson.loads(record.value)["event_id"]: orjson.loads(record.value) for record in events}
+    assert sorted(by_id) == ["c1", "c2", "c3", "c7"]
+    assert by_id["c1"]["score"] == 17
+    assert by_id["c2"]["seen_alone"] is True
+    assert by_id["c3"]["distance_miles"] == 12.5
+    assert by_id["c7"]["seen_alone"] is False
+
+
+def test_several_files_each_get_counts_and_a_clean_file_leaves_no_reject_file(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(b"\n".join(good_line(n) for n in range(5)) + b"\n")
+    dirty = tmp_path / "dirty.ndjson"
+    dirty.write_bytes(good_line(7) + b"\n" + b"{oops\n")
+
+    code, out, _ = run(str(clean), str(dirty), "--bootstrap", kafka_bootstrap)
+
+    assert code == 1
+    assert f"{clean}: received 5 = accepted 5 + rejected 0" in out
+    assert f"{dirty}: received 2 = accepted 1 + rejected 1" in out
+    assert out.splitlines()[-1] == "received 7 = accepted 6 + rejected 1"
+    assert not (tmp_path / "clean.jsonl.rejects.ndjson").exists()
+    assert (tmp_path / "dirty.ndjson.rejects.ndjson").exists()
+
+
+def test_without_a_broker_the_command_says_how_to_point_at_one(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(good_line(1) + b"\n")
+    code, _, err = run(str(path))
+    assert code == 2
+    assert "--bootstrap HOST:PORT" in err
+    assert "CAREWATCH_KAFKA_BOOTSTRAP" in err
+
+
+def test_bad_paths_are_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    text = tmp_path / "events.txt"
+    text.write_text("{}")
+    code, _, err = run(str(text), "--bootstrap", "127.0.0.1:1")
+    assert code == 2
+    assert "unsupported file type '.txt'" in err
+    code, _, err = run(str(tmp_path / "missing.ndjson"), "--bootstrap", "127.0.0.1:1")
+    assert code == 2
+    assert "no such file" in err

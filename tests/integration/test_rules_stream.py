@@ -1,0 +1,145 @@
+"""The rules faust worker on a real broker (Tansu), held against replay: same input, same transitions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas import topics
+from schemas.events import CaseEvent, parse_event
+from services.board.core.aggregate import Aggregate, DeltaBatch
+from services.board.core.indicators import contributions
+from services.board.synthetic import authority
+from services.rules.core.config import RulesConfig
+from services.rules.replay import replay
+from services.rules.stream.clock import feed, make_producer
+from services.rules.stream.harness import WorkerProcess, read_alerts, read_records
+from services.rules.stream.tests.history import UNTIL, history
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4  # the fresh_broker fixture's topics
+DEADLINE_SECONDS = 180.0
+
+
+def canonical(records: list[dict[str, Any]]) -> list[bytes]:
+    return sorted(orjson.dumps(record, option=orjson.OPT_SORT_KEYS) for record in records)
+
+
+def difference(got: list[bytes], want: list[bytes]) -> str:
+    extra, missing = sorted(set(got) - set(want)), sorted(set(want) - set(got))
+    return f"extra {len(extra)}: {extra[:5]}\nmissing {len(missing)}: {missing[:5]}"
+
+
+def expected(events: list[CaseEvent]) -> list[bytes]:
+    result = replay(events, UNTIL, RulesConfig.default())
+    return canonical([t.model_dump(mode="json") for t in result.transitions])
+
+
+@pytest.fixture
+def worker(fresh_broker: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(fresh_broker, PARTITIONS, tmp_path / "data", tmp_path / "worker.log").start()
+    try:
+        process.wait_metrics()
+        yield process
+    finally:
+        process.stop()
+
+
+def metric(process: WorkerProcess, line_prefix: str) -> float:
+    for line in process.metrics().splitlines():
+        if line.startswith(line_prefix + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_the_stream_publishes_exactly_what_replay_computes(fresh_broker: str, worker: WorkerProcess) -> None:
+    events = history()
+    want = expected(events)
+    producer = make_producer(fresh_broker)
+    try:
+        # A record that is not JSON, ahead of the history: counted, skipped, and nothing else changes.
+        producer.send(topics.CASE_EVENTS, key=b"a1", value=b"\x00 not an event").get(timeout=30)
+        sent_events, _ = feed(producer, events, UNTIL)
+    finally:
+        producer.close()
+    assert sent_events == len(events)
+
+    got = read_alerts(
+        fresh_broker, lambda records: len(records) >= len(want), DEADLINE_SECONDS, alive=worker.check_alive
+    )
+    assert canonical(got) == want, difference(canonical(got), want)
+    # Nothing more arrives once every transition is in (no duplicates without a crash).
+    assert len(read_alerts(fresh_broker, lambda _: False, 3.0)) == len(want)
+
+    # The indicator deltas add up to every child's contribution as of the last day.
+    final_states = replay(events, UNTIL, RulesConfig.default()).states.values()
+    want_totals = Aggregate.of(contributions(state, UNTIL) for state in final_states).totals
+
+    def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+        aggregate = Aggregate()
+        for record in records:
+            aggregate.apply_all(DeltaBatch.model_validate(record).to_deltas())
+        return aggregate.totals
+
+    batches = read_records(fresh_broker, topics.INDICATOR_DELTAS, lambda r: totals(r) == want_totals, DEADLINE_SECONDS)
+    assert totals(batches) == want_totals
+
+    deadline = time.monotonic() + 30
+    while metric(worker, 'carewatch_rules_bad_records_total{reason="json"}') < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert metric(worker, 'carewatch_rules_bad_records_total{reason="json"}') == 1
+    assert metric(worker, 'carewatch_rules_events_processed_total{type="care.started"}') == sum(
+        e.type == "care.started" for e in events
+    )
+    assert "a1" not in worker.log_path.read_text()  # no child id in the worker's log
+
+
+def test_after_a_crash_mid_stream_nothing_is_missing_and_repeats_are_identical(
+    fresh_broker: str, tmp_path: Path
+) -> None:
+    events = [parse_event(data, received_at=None) for data in authority(150, 11, date(2025, 7, 1), date(2026, 6, 30))]
+    want = expected(events)
+    log = tmp_path / "worker.log"
+    first = WorkerProcess(fresh_broker, PARTITIONS, tmp_path / "data", log).start()
+    second: WorkerProcess | None = None
+    producer = make_producer(fresh_broker)
+    feeder = threading.Thread(target=feed, args=(producer, events, UNTIL), daemon=True)
+    try:
+        first.wait_metrics()
+        feeder.start()
+        seen = read_alerts(
+            fresh_broker,
+            lambda records: len(records) >= len(want) // 4,
+            DEADLINE_SECONDS,
+            alive=first.check_alive,
+        )
+        first.kill()
+        assert len(set(canonical(seen))) < len(want), "the worker finished before it could be killed mid-stream"
+        feeder.join(timeout=DEADLINE_SECONDS)
+        assert not feeder.is_alive()
+
+        second = WorkerProcess(fresh_broker, PARTITIONS, tmp_path / "data", log).start()
+        got: list[dict[str, Any]] = read_alerts(
+            fresh_broker,
+            lambda records: len(set(canonical(records))) >= len(want),
+            DEADLINE_SECONDS,
+            alive=second.check_alive,
+        )
+    finally:
+        first.kill()
+        if second is not None:
+            second.stop()
+        producer.close()
+
+    # Repeats (records read again after the crash) are allowed only as identical copies: any copy that
+    # differed would show up here as a transition replay does not have.
+    distinct = sorted(set(canonical(got)))
+    assert distinct == want, difference(distinct, want)
