@@ -95,8 +95,10 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
 
-    quantiles = statistics.quantiles(latencies, n=100)
-    print(f"ingest over HTTP: {args.events} events in {len(bodies)} NDJSON batches of {args.batch}, {args.clients} clients")
+    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    print(
+        f"ingest over HTTP: {args.events} events in {len(bodies)} NDJSON batches of {args.batch}, {args.clients} clients"
+    )
     print(f"  received {totals['received']} = accepted {totals['accepted']} + rejected {totals['rejected']}")
     print(f"  {elapsed:.2f} s -> {args.events / elapsed:,.0f} events/s")
     print(

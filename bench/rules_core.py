@@ -74,9 +74,7 @@ def rss_mib() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--children", type=int, default=2000)
     parser.add_argument("--events-per-child", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)

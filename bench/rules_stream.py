@@ -20,32 +20,34 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carewatch.broker import EmbeddedBroker, ensure_topics  # noqa: E402
-from schemas import topics  # noqa: E402
-from schemas.events import parse_event  # noqa: E402
-from services.board.synthetic import authority  # noqa: E402
-from services.rules.stream.clock import feed, make_producer  # noqa: E402
-from services.rules.stream.harness import WorkerProcess  # noqa: E402
+from carewatch.broker import EmbeddedBroker, ensure_topics
+from schemas import topics
+from schemas.events import parse_event
+from services.board.synthetic import authority
+from services.rules.stream.clock import feed, make_producer
+from services.rules.stream.harness import WorkerProcess
 
 FIRST, LAST, UNTIL = date(2024, 7, 1), date(2026, 6, 30), date(2026, 7, 31)
 PROBE_DAY = "2026-07-31"
 
 
+COUNTED: Final = (
+    "carewatch_rules_events_processed_total",
+    "carewatch_rules_ticks_total ",
+    "carewatch_rules_bad_records_total",
+)
+
+
 def processed(worker: WorkerProcess) -> float:
-    total = 0.0
-    for line in worker.metrics().splitlines():
-        if line.startswith(("carewatch_rules_events_processed_total", "carewatch_rules_ticks_total ")):
-            total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("carewatch_rules_bad_records_total"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    """Records the worker has handled, from its /metrics."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in worker.metrics().splitlines() if line.startswith(COUNTED))
 
 
 def wait_processed(worker: WorkerProcess, target: float, timeout: float) -> tuple[float, float]:
@@ -127,7 +129,8 @@ def main() -> None:
 
 def measure_latency(bootstrap: str, producer: Any, worker: WorkerProcess, probes: int, rate: float) -> list[float]:
     for number in range(probes):
-        producer.send(topics.CASE_EVENTS, key=f"probe{number:05d}".encode(), value=orjson.dumps(probe_event("care", number)))  # fmt: skip
+        event = probe_event("care", number)
+        producer.send(topics.CASE_EVENTS, key=event["child_id"].encode(), value=orjson.dumps(event))
     producer.flush()
     target = processed(worker) + probes
     wait_processed(worker, target, timeout=600)

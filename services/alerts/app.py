@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
 from fastapi.staticfiles import StaticFiles
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
@@ -209,8 +210,9 @@ def create_app(
     engine: Engine,
     extra_routers: Iterable[APIRouter] = (),
     consumer_stats: ConsumerStats | None = None,
+    extra_collectors: Iterable[Collector] = (),
 ) -> FastAPI:
-    """The alerts service app; ``extra_routers`` (e.g. the board's) are mounted as given."""
+    """The alerts service app; ``extra_routers`` and ``extra_collectors`` (e.g. the board's) are added as given."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from services.alerts.metrics import build_registry
@@ -224,6 +226,8 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     registry = build_registry(engine, consumer_stats)
+    for collector in extra_collectors:
+        registry.register(collector)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

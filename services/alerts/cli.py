@@ -99,10 +99,14 @@ def serve(settings: Settings) -> None:
     from carewatch.broker import broker_from_settings, ensure_topics
     from carewatch.db import make_engine, migrate, session_factory
     from services.alerts.app import create_app
+    from services.alerts.auth import require_role
     from services.alerts.consumer import AlertConsumer, ConsumerStats
     from services.alerts.lifecycle import EscalationPolicy
     from services.alerts.notify import DigestTiming, Notifier, senders_from_settings
     from services.alerts.routing import load_routing, seed_routes
+    from services.board.feed import DeltaFeed
+    from services.board.metrics import BoardCollector, latest_snapshot
+    from services.board.web import build_router
 
     url = settings.sqlalchemy_url()
     migrate(url)
@@ -137,9 +141,11 @@ def serve(settings: Settings) -> None:
         ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         group, batch = settings.alerts_group_id, settings.alerts_batch_size
         consumer = AlertConsumer(bootstrap, engine, group, batch, stats)
+        board_feed = DeltaFeed(bootstrap, engine)
         threads = [
             threading.Thread(target=consumer.run, args=(stop,), name="alerts-consumer", daemon=True),
             threading.Thread(target=notify_loop, name="alerts-notifier", daemon=True),
+            threading.Thread(target=board_feed.run, args=(stop,), name="board-feed", daemon=True),
         ]
         for thread in threads:
             thread.start()
@@ -148,7 +154,13 @@ def serve(settings: Settings) -> None:
             # consumer and notifier are stopped below and the exit status is 0.
             signal.signal(signal.SIGTERM, _exit_quietly)
         try:
-            app = create_app(settings, engine, consumer_stats=stats)
+            app = create_app(
+                settings,
+                engine,
+                consumer_stats=stats,
+                extra_routers=[build_router(engine, settings, require_role("board", "admin"))],
+                extra_collectors=[BoardCollector(latest_snapshot(engine, settings))],
+            )
             uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")
         except SystemExit as exc:
             if exc.code not in (0, None):
@@ -158,6 +170,7 @@ def serve(settings: Settings) -> None:
             for thread in threads:
                 thread.join(timeout=15)
             consumer.close()
+            board_feed.close()
             engine.dispose()
 
 

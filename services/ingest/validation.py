@@ -101,6 +101,9 @@ class BatchValidator:
         label = event_type if isinstance(event_type, str) and event_type in _KNOWN_TYPES else UNKNOWN_TYPE
         child_id = value.get("child_id")
         key = child_id if isinstance(child_id, str) and _PSEUDONYM.match(child_id) else None
+        if value.get("recorded_at") is None:
+            # filled before validation, so the validated (frozen) event needs no copy
+            value = {**value, "recorded_at": self.received_at}
         try:
             event = parse_event(value, received_at=self.received_at)
         except ValidationError as exc:
@@ -112,8 +115,6 @@ class BatchValidator:
             )
             return Rejected(original, "duplicate", (duplicate,), label, key)
         self.seen_event_ids.add(event.event_id)
-        if event.recorded_at is None:
-            event = event.model_copy(update={"recorded_at": self.received_at})
         return Accepted(event)
 
 

@@ -38,15 +38,11 @@ def _parse_day(text: str) -> date:
 
 
 def replay(
-    events_file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON file of case events.")
-    ],
+    events_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON file of case events.")],
     until: Annotated[str, typer.Option("--until", help="Last day of the replay (YYYY-MM-DD).")],
     rules: Annotated[Path | None, typer.Option("--rules", help="TOML/YAML rule overrides.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write alert transitions here (NDJSON).")] = None,
-    summary: Annotated[
-        Path | None, typer.Option("--summary", help="Write board indicator values here (JSON).")
-    ] = None,
+    summary: Annotated[Path | None, typer.Option("--summary", help="Write board indicator values here (JSON).")] = None,
     compare: Annotated[
         Path | None,
         typer.Option("--compare", help="A second rules file: print the alerts each configuration raises."),

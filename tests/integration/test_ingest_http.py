@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import base64
+import os
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+import typer
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from carewatch.broker import EmbeddedBroker, ensure_topics
+from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
 from carewatch.settings import Settings
 from schemas import topics
 from schemas.events import event_to_json, parse_event
 from services.ingest.app import create_app
+from services.ingest.cli import serve
 from services.ingest.producer import IngestProducer
 from services.ingest.readback import read_topic
 from services.ingest.samples import good_event, good_line
@@ -237,3 +244,54 @@ def test_metrics_count_items_and_pass_promtool(fresh_client: TestClient) -> None
     check = subprocess.run(["promtool", "check", "metrics"], input=scrape.content, capture_output=True, check=False)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
     assert check.stdout.strip() == b"" and check.stderr.strip() == b"", "promtool reported lint problems"
+
+
+def test_carewatch_serve_ingest_runs_the_service_on_uvicorn(fresh_broker: str) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "CAREWATCH_KAFKA_BOOTSTRAP": fresh_broker,
+        "CAREWATCH_INGEST_PORT": str(port),
+        "CAREWATCH_INGEST_TOKENS": f'["{TOKEN}"]',
+        "CAREWATCH_INGEST_MAX_BODY_BYTES": "4096",
+    }
+    carewatch = str(Path(sys.executable).with_name("carewatch"))
+    server = subprocess.Popen([carewatch, "serve", "ingest"], env=env, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+        body = b"\n".join([good_line(1), b"not json"])
+        response = httpx.post(
+            f"{url}/v1/events", content=body, headers={**AUTH, "Content-Type": "application/x-ndjson"}
+        )
+        assert response.json()["accepted"] == 1
+        streamed = httpx.post(
+            f"{url}/v1/events",
+            content=iter([good_line(2) + b"\n"] * 40),
+            headers={**AUTH, "Content-Type": "application/x-ndjson"},
+        )
+        assert streamed.status_code == 413
+        assert "carewatch_ingest_events_accepted_total" in httpx.get(f"{url}/metrics").text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stderr:
+            server.stderr.close()
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 1)
+    assert [orjson.loads(record.value)["event_id"] for record in events] == ["ev-00000001"]
+
+
+def test_serve_without_a_broker_says_how_to_configure_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAREWATCH_KAFKA_BOOTSTRAP", raising=False)
+    with pytest.raises(typer.Exit) as exit_info:
+        serve(Settings())
+    assert exit_info.value.exit_code == 2

@@ -66,9 +66,7 @@ def test_replay_writes_sorted_transitions_and_reports_bad_lines(tmp_path: Path) 
     assert f"{source}:5: rejected" in result.output
     assert "5 events read, 2 rejected, 5 applied" in result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["at"], r["fingerprint"]) for r in records] == sorted(
-        (r["at"], r["fingerprint"]) for r in records
-    )
+    assert [(r["at"], r["fingerprint"]) for r in records] == sorted((r["at"], r["fingerprint"]) for r in records)
     raised = {(r["child_id"], r["rule"], r["at"]) for r in records if r["state"] == "raised"}
     # c1: 20 WD from Mon 6 Jan 2025 → 3 Feb; c2: from Wed 8 Jan → Wed 5 Feb (8–10 Jan is 3, +15 to
     # 31 Jan = 18, 3–5 Feb = 20). Visit 10 Jan → next due 21 Feb, overdue 22 Feb.
@@ -85,9 +83,7 @@ def test_compare_shows_alerts_only_under_one_config(tmp_path: Path) -> None:
     source = _write(tmp_path, [json.dumps(e) for e in EVENTS])
     strict = tmp_path / "strict.toml"
     strict.write_text("[rules.visit-overdue]\ninterval_weeks = 2\n[rules.iha-overdue]\nenabled = false\n")
-    result = CliRunner().invoke(
-        app, ["replay", str(source), "--until", "2025-03-01", "--compare", str(strict)]
-    )
+    result = CliRunner().invoke(app, ["replay", str(source), "--until", "2025-03-01", "--compare", str(strict)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     iha = next(line for line in lines if line.startswith("iha-overdue"))
@@ -101,9 +97,7 @@ def test_compare_shows_alerts_only_under_one_config(tmp_path: Path) -> None:
 def test_summary_file(tmp_path: Path) -> None:
     source = _write(tmp_path, [json.dumps(e) for e in EVENTS])
     summary = tmp_path / "summary.json"
-    result = CliRunner().invoke(
-        app, ["replay", str(source), "--until", "2025-03-01", "--summary", str(summary)]
-    )
+    result = CliRunner().invoke(app, ["replay", str(source), "--until", "2025-03-01", "--summary", str(summary)])
     assert result.exit_code == 0, result.output
     data = json.loads(summary.read_text())
     assert data["as_of"] == "2025-03-01"

@@ -79,9 +79,7 @@ def _refold(
     processed: frozenset[str],
     retracted: frozenset[str],
 ) -> ChildState:
-    blank = ChildState(
-        child_id=state.child_id, findings=state.findings, evaluated_as_of=state.evaluated_as_of
-    )
+    blank = ChildState(child_id=state.child_id, findings=state.findings, evaluated_as_of=state.evaluated_as_of)
     builder = _Builder.resume(blank)
     known = {entry.event_id for entry in log}
     for entry in log:

@@ -118,12 +118,13 @@ def build_app(
             metrics.observe(step, time.perf_counter() - started)
             yield step  # lets agent.test_context() see the plan
 
-    @app.on_partitions_revoked.connect
-    async def _revoked(sender: faust.App, revoked: set[Any], **_: Any) -> None:
+    # (faust's annotation of receivers allows only *args; the signal passes the set of partitions)
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         processor.forget({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
 
-    @app.on_partitions_assigned.connect
-    async def _assigned(sender: faust.App, assigned: set[Any], **_: Any) -> None:
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
         # A partition that comes back may have been changed by another worker meanwhile.
         processor.forget({tp.partition for tp in assigned if tp.topic == topics.CASE_EVENTS})
 

@@ -31,7 +31,7 @@ import heapq
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 from pydantic import ValidationError
@@ -44,6 +44,7 @@ from services.rules.core.engine import Engine
 from services.rules.core.state import ChildState
 
 Envelope = dict[str, Any]
+DECODED_CACHE_SIZE: Final = 50_000
 BadReason = Literal["json", "invalid", "key", "engine"]
 
 
@@ -117,12 +118,8 @@ class Processor:
         self._decoded: dict[str, tuple[Envelope, ChildState]] = {}
 
     # -- partitions ------------------------------------------------------------------------------------
-    def forget(self, partitions: set[int] | None = None) -> None:
-        """Drop the deadline indexes (of some partitions) after a revocation; rebuilt on next use."""
-        if partitions is None:
-            self._indexes.clear()
-            self._decoded.clear()
-            return
+    def forget(self, partitions: set[int]) -> None:
+        """Drop these partitions' deadline indexes (after a rebalance); each is rebuilt on next use."""
         for partition in partitions:
             self._indexes.pop(partition, None)
 
@@ -167,11 +164,8 @@ class Processor:
         before = self._state(event.child_id)
         # A child's time never goes back: after a crash the state can be ahead of the re-read records
         # (and of the clock), and evaluating it earlier would resolve findings only to raise them again.
-        as_of = max(
-            day
-            for day in (self.clock(partition), event.occurred_on, before and before.evaluated_as_of)
-            if day is not None
-        )
+        evaluated = before.evaluated_as_of if before is not None else None
+        as_of = max(day for day in (self.clock(partition), event.occurred_on, evaluated) if day is not None)
         outcome = self.engine.on_event(before, event, as_of)
         step = Step("event", partition, event_type=event.type, as_of=as_of)
         step.transitions.extend(outcome.transitions)
@@ -243,15 +237,20 @@ class Processor:
         if cached is not None and cached[0] is envelope:
             return cached[1]
         state = ChildState.from_dict(envelope["state"])
-        self._decoded[child_id] = (envelope, state)
+        self._remember(child_id, envelope, state)
         return state
+
+    def _remember(self, child_id: str, envelope: Envelope, state: ChildState) -> None:
+        if len(self._decoded) >= DECODED_CACHE_SIZE:
+            self._decoded.clear()  # crude, but bounds memory; busy children come back at once
+        self._decoded[child_id] = (envelope, state)
 
     def commit(self, step: Step) -> None:
         """Apply a step's writes (one table write per child) and move the partition's clock."""
         index = self.index(step.partition) if step.writes else None
         for child_id, envelope in step.writes.items():
             self.children[child_id] = envelope
-            self._decoded[child_id] = (envelope, step.states[child_id])
+            self._remember(child_id, envelope, step.states[child_id])
             wake = _wake(envelope)
             if wake is not None and index is not None:
                 index.push(wake, child_id)

@@ -34,9 +34,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         (e for e in state.missing_episodes if e.start is not None and window_start < e.start <= as_of),
         key=lambda e: (e.start, e.episode_id),
     )
-    next_due = later_than(
-        as_of, *(e.start + timedelta(days=params.window_days) for e in recent if e.start is not None)
-    )
+    next_due = later_than(as_of, *(e.start + timedelta(days=params.window_days) for e in recent if e.start is not None))
     if len(recent) < params.count:
         return Verdict(next_due=next_due)
     reached = recent[params.count - 1].start
@@ -45,10 +43,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         rule=ID,
         subject="rolling-window",
         severity=SPEC.severity,
-        summary=(
-            f"Child {state.child_id} has gone missing {len(recent)} times "
-            f"in the last {params.window_days} days."
-        ),
+        summary=(f"Child {state.child_id} has gone missing {len(recent)} times in the last {params.window_days} days."),
         since=reached,
         evidence=evidence(state, [e.start_event_id for e in recent]),
         dates={"window_start": window_start + timedelta(days=1)},

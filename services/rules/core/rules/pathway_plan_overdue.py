@@ -46,9 +46,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         subject=f"leaver:{found.period.start.isoformat()}",
         deadline=add_months(reference, params.interval_months),
         as_of=as_of,
-        summary=(
-            f"Care leaver {state.child_id} has had no pathway plan review since {reference.isoformat()}."
-        ),
+        summary=(f"Care leaver {state.child_id} has had no pathway plan review since {reference.isoformat()}."),
         event_ids=[ref_id],
         dates={"care_ended": found.end},
     )

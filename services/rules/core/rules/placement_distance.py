@@ -40,8 +40,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         subject=f"placement:{current.event_id}",
         severity=SPEC.severity,
         summary=(
-            f"Child {state.child_id} is placed {current.distance_miles:g} miles from home "
-            f"(more than {params.miles:g})."
+            f"Child {state.child_id} is placed {current.distance_miles:g} miles from home (more than {params.miles:g})."
         ),
         since=current.start,
         evidence=evidence(state, [current.event_id]),

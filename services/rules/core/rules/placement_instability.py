@@ -82,8 +82,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         subject="rolling-year",
         severity=severity,
         summary=(
-            f"Child {state.child_id} has had {len(recent)} placements starting in the last "
-            f"{params.window_days} days."
+            f"Child {state.child_id} has had {len(recent)} placements starting in the last {params.window_days} days."
         ),
         since=reached.start,
         evidence=evidence(state, [p.event_id for p in recent]),

@@ -37,8 +37,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         subject="latest",
         severity=SPEC.severity,
         summary=(
-            f"Child {state.child_id}'s latest SDQ score is {latest.score} "
-            f"(concern at {params.threshold} or more)."
+            f"Child {state.child_id}'s latest SDQ score is {latest.score} (concern at {params.threshold} or more)."
         ),
         since=latest.on,
         evidence=evidence(state, [latest.event_id]),

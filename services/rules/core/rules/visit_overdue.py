@@ -62,10 +62,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         subject=f"placement:{placement.event_id}",
         deadline=deadline,
         as_of=as_of,
-        summary=(
-            f"Child {state.child_id} is overdue {what} from their social worker "
-            f"(due by {deadline.isoformat()})."
-        ),
+        summary=(f"Child {state.child_id} is overdue {what} from their social worker (due by {deadline.isoformat()})."),
         event_ids=[placement.event_id, last_id] if last_id != placement.event_id else [placement.event_id],
         dates={"placement_start": placement.start},
     )

@@ -45,16 +45,12 @@ def fold(events: Iterable[dict[str, Any]]) -> ChildState:
     return state
 
 
-def rules_on(
-    events: Iterable[dict[str, Any]], as_of: date, config: RulesConfig | None = None
-) -> dict[str, str]:
+def rules_on(events: Iterable[dict[str, Any]], as_of: date, config: RulesConfig | None = None) -> dict[str, str]:
     """rule id → severity of the findings true on ``as_of``."""
     engine = Engine(config or RulesConfig.default())
     found, _ = engine.findings(fold(events), as_of)
     return {finding.rule: finding.severity for finding in found}
 
 
-def fires(
-    rule: str, events: Iterable[dict[str, Any]], as_of: date, config: RulesConfig | None = None
-) -> bool:
+def fires(rule: str, events: Iterable[dict[str, Any]], as_of: date, config: RulesConfig | None = None) -> bool:
     return rule in rules_on(list(events), as_of, config)

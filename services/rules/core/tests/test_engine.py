@@ -65,9 +65,7 @@ def test_a_raise_is_never_dated_before_the_resolution_it_follows() -> None:
     late_review = _feed(state, ev("review.held", "2025-02-10", event_id="rev"), date(2025, 2, 10))
     (resolved,) = [t for t in late_review.transitions if t.rule == "review-overdue"]
     assert (resolved.state, resolved.at) == ("resolved", date(2025, 2, 10))
-    undone = _feed(
-        late_review.state, ev("event.retracted", "2025-02-12", retracted_event_id="rev"), date(2025, 2, 12)
-    )
+    undone = _feed(late_review.state, ev("event.retracted", "2025-02-12", retracted_event_id="rev"), date(2025, 2, 12))
     (raised,) = [t for t in undone.transitions if t.rule == "review-overdue"]
     assert (raised.state, raised.at) == ("raised", date(2025, 2, 12))
     assert raised.fingerprint == resolved.fingerprint
@@ -91,7 +89,5 @@ def test_next_due_is_the_earliest_clock() -> None:
 
 def test_disabled_rule_never_fires() -> None:
     engine = Engine(RulesConfig.from_mapping({"rules": {"iha-overdue": {"enabled": False}}}))
-    state = engine.on_event(
-        None, parse_event(started(date(2025, 1, 6), DOB), received_at=None), date(2025, 1, 6)
-    )
+    state = engine.on_event(None, parse_event(started(date(2025, 1, 6), DOB), received_at=None), date(2025, 1, 6))
     assert not any(t.rule == "iha-overdue" for t in engine.on_tick(state.state, date(2025, 3, 1)).transitions)

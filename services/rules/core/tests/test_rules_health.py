@@ -102,9 +102,7 @@ def test_dental_from_the_last_check_and_a_late_check_resolves() -> None:
     events = [started(date(2025, 1, 6), SCHOOL_AGE), ev("dental_check.completed", "2025-02-10")]
     assert not fires("dental-overdue", events, date(2026, 2, 10))
     assert fires("dental-overdue", events, date(2026, 2, 11))
-    assert not fires(
-        "dental-overdue", [*events, ev("dental_check.completed", "2026-03-01")], date(2026, 3, 1)
-    )
+    assert not fires("dental-overdue", [*events, ev("dental_check.completed", "2026-03-01")], date(2026, 3, 1))
 
 
 # a baby born 1 Jan 2025 is eligible from 1 Jan 2026: due 1 Jan 2027.

@@ -76,9 +76,7 @@ def test_retraction_undoes_an_event_and_survives_arriving_first() -> None:
 
 
 def test_retraction_of_an_unknown_event_is_flagged_not_fatal() -> None:
-    state = fold(
-        [started(date(2025, 1, 6), DOB), ev("event.retracted", "2025-02-05", retracted_event_id="nope")]
-    )
+    state = fold([started(date(2025, 1, 6), DOB), ev("event.retracted", "2025-02-05", retracted_event_id="nope")])
     assert [a.reason for a in state.anomalies] == ["retracts an event not received (yet)"]
 
 

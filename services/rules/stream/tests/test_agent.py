@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -37,8 +38,9 @@ def test_the_agent_skips_bad_records_counts_them_and_keeps_going(tmp_path: Path)
             assert [s.kind for s in steps] == ["bad", "bad", "bad", "tick"]
             assert [s.bad_reason for s in steps[:3]] == ["json", "invalid", "key"]
             assert "a1" not in " ".join(s.detail for s in steps)
-            assert len(app.tables[CHILDREN_TABLE]) == 0
-            assert app.tables[CLOCKS_TABLE][0] == "2026-01-06"
+            children, clocks = (cast(Any, app.tables[name]) for name in (CHILDREN_TABLE, CLOCKS_TABLE))
+            assert len(children) == 0
+            assert clocks[0] == "2026-01-06"
 
     asyncio.run(drive())
 
