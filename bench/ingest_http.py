@@ -96,9 +96,7 @@ def main() -> None:
             server.wait(timeout=30)
 
     quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    print(
-        f"ingest over HTTP: {args.events} events in {len(bodies)} NDJSON batches of {args.batch}, {args.clients} clients"
-    )
+    print(f"ingest over HTTP: {args.events} events, {len(bodies)} batches of {args.batch}, {args.clients} clients")
     print(f"  received {totals['received']} = accepted {totals['accepted']} + rejected {totals['rejected']}")
     print(f"  {elapsed:.2f} s -> {args.events / elapsed:,.0f} events/s")
     print(

@@ -31,6 +31,9 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at de
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP request or broker reconnect drowns what a person needs to read.
+    for chatty in ("httpx", "kafka", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 class Service(enum.StrEnum):
@@ -78,6 +81,9 @@ def _register() -> None:
     from services.alerts import cli as alerts_cli
 
     app.add_typer(alerts_cli.users, name="users")
+    from services.demo import cli as demo_cli
+
+    app.command("demo")(demo_cli.demo)
 
 
 _register()

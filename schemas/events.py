@@ -74,7 +74,7 @@ EventId = Annotated[str, Field(min_length=1, max_length=64)]
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _parse_when(value: Any) -> Any:
+def parse_when(value: Any) -> Any:
     """ISO date stays a date; an ISO datetime without offset is taken as Europe/London local time."""
     if isinstance(value, str):
         text = value.strip()
@@ -90,7 +90,7 @@ def _parse_when(value: Any) -> Any:
 
 
 def _parse_instant(value: Any) -> Any:
-    parsed = _parse_when(value)
+    parsed = parse_when(value)
     if type(parsed) is date:
         raise ValueError("a datetime is required here, not a date")
     return parsed
@@ -98,7 +98,7 @@ def _parse_instant(value: Any) -> Any:
 
 When = Annotated[
     datetime | date,
-    BeforeValidator(_parse_when),
+    BeforeValidator(parse_when),
     WithJsonSchema({"type": "string", "description": "ISO date or datetime; Europe/London if no offset"}),
 ]
 Instant = Annotated[datetime, BeforeValidator(_parse_instant)]

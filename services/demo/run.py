@@ -11,26 +11,26 @@ every transition, prints a summary and the local URLs, and keeps serving until C
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+from sqlalchemy import Engine
 from tqdm import tqdm
 
-from carewatch.broker import broker_from_settings, ensure_topics, free_port
+from carewatch.broker import broker_from_settings, ensure_topics
 from carewatch.settings import Settings
 from services.demo.supervisor import ServiceProcess
+from services.rules.stream.clock import send_ticks
 
 Echo = Callable[[str], None]
 
@@ -47,15 +47,6 @@ class DemoResult:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
-def _day_of(record: dict[str, Any]) -> str:
-    return str(record.get("occurred_at", ""))[:10]
-
-
-def _days(events: Iterable[dict[str, Any]]) -> Iterator[tuple[date, list[dict[str, Any]]]]:
-    for day, group in groupby(events, key=_day_of):
-        yield date.fromisoformat(day), list(group)
-
-
 def run_demo(
     settings: Settings,
     *,
@@ -66,109 +57,134 @@ def run_demo(
     until: date,
     echo: Echo = print,
 ) -> DemoResult:
+    from kafka import KafkaProducer
+
     from carewatch.db import make_engine, migrate
     from services.demo.generator import generate
-    from services.rules.stream.clock import send_ticks
 
     result = DemoResult()
+    # A SIGTERM must unwind like Ctrl-C, so the services and the broker are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with ExitStack() as stack:
         bootstrap = stack.enter_context(broker_from_settings(settings.kafka_bootstrap))
         ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         database_url = settings.sqlalchemy_url()
         migrate(database_url)
-        echo(f"broker {bootstrap}; database {database_url.split('@')[-1]}")
+        engine = make_engine(database_url)
+        stack.callback(engine.dispose)
+        echo(f"broker {bootstrap}; database {database_url.rpartition('@')[2]}")
 
         ingest_token = secrets.token_urlsafe(24)
-        ingest_port = settings.ingest_port if settings.ingest_port else free_port()
         env = {
             "CAREWATCH_KAFKA_BOOTSTRAP": bootstrap,
             "CAREWATCH_DATABASE_URL": database_url,
             "CAREWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "CAREWATCH_INGEST_TOKENS": json.dumps([ingest_token]),
-            "CAREWATCH_INGEST_PORT": str(ingest_port),
+            "CAREWATCH_INGEST_PORT": str(settings.ingest_port),
             "CAREWATCH_WEB_PORT": str(settings.web_port),
+            "CAREWATCH_RULES_METRICS_PORT": str(settings.rules_metrics_port),
+            "CAREWATCH_BOARD_POPULATION_0_17": str(settings.board_population_0_17 or _population(children)),
         }
         logs = settings.data_dir / "logs"
-        procs = {
+        services = {
             name: stack.enter_context(_running(ServiceProcess(name, env, logs / f"{name}.log")))
             for name in ("rules", "alerts", "ingest")
         }
         web = f"http://{settings.web_host}:{settings.web_port}"
-        ingest_url = f"http://{settings.ingest_host}:{ingest_port}"
-        procs["ingest"].wait_for_http(f"{ingest_url}/healthz")
-        procs["alerts"].wait_for_http(f"{web}/healthz")
+        ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
         rules_metrics = f"http://127.0.0.1:{settings.rules_metrics_port}/metrics"
-        procs["rules"].wait_for_http(rules_metrics, timeout=90)
-        result.tokens = _demo_tokens(make_engine(database_url))
+        echo(f"starting services (logs in {logs})")
+        services["ingest"].wait_for_http(f"{ingest_url}/healthz")
+        services["alerts"].wait_for_http(f"{web}/healthz")
+        services["rules"].wait_for_http(rules_metrics, timeout=90)
+        from services.demo.generator import TEAMS
+
+        result.tokens = _demo_tokens(engine, TEAMS)
 
         start = until - timedelta(days=round(months * 30.44))
-        echo(f"streaming {months} months of a synthetic authority ({children} children, seed {seed})")
-        events = generate(seed=seed, children=children, months=months, start=start)
-        from kafka import KafkaProducer
-
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        records = [r for r in generate(seed=seed, children=children, months=months, start=start) if _day(r) <= until]
+        history = [r for r in records if _day(r) < start]
+        by_day: dict[date, list[dict[str, Any]]] = {}
+        for record in records[len(history) :]:
+            by_day.setdefault(_day(record), []).append(record)
+        echo(
+            f"streaming {len(records)} events: a synthetic authority of about {children} children (seed {seed}),"
+            f" {len(history)} events of earlier history, then {months} months day by day with clock ticks"
+            f" from {start} to {until}"
+        )
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
         stack.callback(producer.close)
-        with httpx.Client(base_url=ingest_url, headers={"Authorization": f"Bearer {ingest_token}"}) as client:
-            progress = tqdm(total=(until - start).days, unit="day", desc="history", file=sys.stderr)
-            last_tick: date | None = None
-            for day, batch in _days(events):
-                if day > until:
-                    break
-                last_tick = _tick_through(producer, last_tick, day - timedelta(days=1), start, settings, result)
-                _post(client, batch, result)
-                progress.update(max(0, (day - start).days - progress.n))
-            _tick_through(producer, last_tick, until, start, settings, result)
-            progress.close()
-        echo("waiting for the rules and alerts services to catch up")
-        _wait_caught_up(procs, rules_metrics, f"{web}/metrics", result)
-        result.alerts_by_rule = _alerts_by_rule(make_engine(database_url))
-        result.indicators = _board_summary(web, result.tokens.get("board"), until)
+        headers = {"Authorization": f"Bearer {ingest_token}"}
+        with (
+            httpx.Client(base_url=ingest_url, headers=headers, timeout=60) as client,
+            tqdm(total=(until - start).days + 1, unit="day", desc="history", file=sys.stderr) as progress,
+        ):
+            for offset in range(0, len(history), HISTORY_BATCH):
+                _post(client, history[offset : offset + HISTORY_BATCH], result)
+            day = start
+            while day <= until:
+                if day in by_day:
+                    _post(client, by_day[day], result)
+                # The day's tick must be on every partition before the next day's events.
+                for sent in send_ticks(producer, day, settings.topic_partitions):
+                    sent.get(timeout=30)
+                result.ticks_sent += 1
+                day += timedelta(days=1)
+                progress.update()
+        echo("waiting for the rules, alerts and board to catch up")
+        _wait_caught_up(services, rules_metrics, f"{web}/metrics", engine, until, result, settings.topic_partitions)
+        result.alerts_by_rule = _alerts_by_rule(engine)
+        result.indicators = _board_headlines(web, result.tokens["board"], until)
         result.urls = {
             "manager page": f"{web}/",
             "board pack": f"{web}/board",
             "metrics": f"{web}/metrics",
             "API docs": f"{web}/docs",
-            "ingest API docs": f"{ingest_url}/docs",
+            "ingest API": f"{ingest_url}/docs",
         }
         _print_summary(result, echo)
         if not once:
             echo("serving; press Ctrl-C to stop")
-            _wait_for_interrupt(procs)
+            _wait_for_interrupt(services)
         echo("stopping services")
     return result
 
 
-def _running(process: ServiceProcess) -> Any:
-    from contextlib import contextmanager
+def _day(record: dict[str, Any]) -> date:
+    """The England date of a record's occurred_at (the generator writes ISO dates or datetimes)."""
+    from schemas.events import local_date, parse_when
 
-    @contextmanager
-    def manage() -> Iterator[ServiceProcess]:
-        process.start()
-        try:
-            yield process
-        finally:
-            process.stop()
-
-    return manage()
+    try:
+        return local_date(parse_when(record.get("occurred_at")))
+    except (TypeError, ValueError):
+        return date.min
 
 
-def _tick_through(
-    producer: Any, last: date | None, through: date, start: date, settings: Settings, result: DemoResult
-) -> date | None:
-    from services.rules.stream.clock import send_ticks
+HISTORY_BATCH = 2000
+DEMO_RATE_PER_10K = 67  # England, 31 March 2025 (reference §3.1): the synthetic authority sits at the national rate
 
-    day = (last + timedelta(days=1)) if last else start
-    while day <= through:
-        send_ticks(producer, day, settings.topic_partitions)
-        result.ticks_sent += 1
-        last = day
-        day += timedelta(days=1)
-    producer.flush()
-    return last
+
+def _population(children: int) -> int:
+    """Children aged 0–17 of the synthetic authority, so its rate per 10,000 is the national one."""
+    return round(children * 10_000 / DEMO_RATE_PER_10K)
+
+
+
+def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _running(process: ServiceProcess) -> Iterator[ServiceProcess]:
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def _post(client: httpx.Client, batch: list[dict[str, Any]], result: DemoResult) -> None:
-    body = "\n".join(json.dumps(record) for record in batch).encode()
+    body = b"\n".join(orjson.dumps(record) for record in batch)
     response = client.post("/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"})
     response.raise_for_status()
     reply = response.json()
@@ -177,25 +193,91 @@ def _post(client: httpx.Client, batch: list[dict[str, Any]], result: DemoResult)
     result.events_rejected += reply["rejected"]
 
 
-def _demo_tokens(engine: Any) -> dict[str, str]:
-    from services.alerts import users
+def _demo_tokens(engine: Engine, teams: Iterable[str]) -> dict[str, str]:
+    from services.alerts.users import ensure_demo_user
 
     return {
-        "manager": users.ensure_demo_user(engine, "demo-manager", role="admin"),
-        "board": users.ensure_demo_user(engine, "demo-board", role="board"),
+        "manager": ensure_demo_user(engine, "demo-manager", role="manager", teams=teams),
+        "board": ensure_demo_user(engine, "demo-board", role="board"),
     }
 
 
-def _wait_caught_up(procs: dict[str, ServiceProcess], rules_metrics: str, alerts_metrics: str, result: DemoResult) -> None:
-    raise NotImplementedError
+def _scrape(url: str) -> dict[str, float]:
+    """Sample name → value summed over labels, from a Prometheus text endpoint."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=10).text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
 
 
-def _alerts_by_rule(engine: Any) -> Counter[str]:
-    raise NotImplementedError
+def _wait_caught_up(
+    services: dict[str, ServiceProcess],
+    rules_metrics: str,
+    alerts_metrics: str,
+    engine: Engine,
+    until: date,
+    result: DemoResult,
+    partitions: int,
+    timeout: float = 600.0,
+) -> None:
+    """Poll until every event and tick is processed, every transition stored and the last day snapshotted."""
+    from services.board import store
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for service in services.values():
+            if not service.running():
+                raise RuntimeError(f"the {service.name} service stopped:\n{service.log_tail()}")
+        rules = _scrape(rules_metrics)
+        alerts = _scrape(alerts_metrics)
+        processed = rules.get("carewatch_rules_events_processed_total", 0)
+        ticks = rules.get("carewatch_rules_ticks_total", 0)
+        published = rules.get("carewatch_rules_transitions_total", 0)
+        consumed = alerts.get("carewatch_alerts_transitions_consumed_total", 0)
+        stored = store.dates(engine)
+        if (
+            processed >= result.events_accepted
+            and ticks >= result.ticks_sent * partitions
+            and consumed >= published
+            and stored
+            and stored[-1] >= until
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the services did not catch up within the time allowed; see the logs under var/logs")
 
 
-def _board_summary(web: str, token: str | None, as_of: date) -> dict[str, Any]:
-    raise NotImplementedError
+def _alerts_by_rule(engine: Engine) -> Counter[str]:
+    from sqlalchemy import func, select
+
+    from services.alerts.models import Alert
+
+    with engine.connect() as connection:
+        rows = connection.execute(select(Alert.rule, Alert.state, func.count()).group_by(Alert.rule, Alert.state))
+        return Counter({f"{rule} ({state})": count for rule, state, count in rows})
+
+
+HEADLINES = (
+    "cla-count",
+    "cla-rate-per-10k",
+    "placements-3plus-12m",
+    "social-workers-3plus-12m",
+    "iha-within-20wd",
+    "rhi-within-72h",
+    "care-leavers-in-touch",
+)
+
+
+def _board_headlines(web: str, token: str, as_of: date) -> dict[str, Any]:
+    response = httpx.get(
+        f"{web}/v1/board/summary", params={"as_of": as_of.isoformat()}, headers={"Authorization": f"Bearer {token}"}
+    )
+    response.raise_for_status()
+    indicators = response.json()["indicators"]
+    return {name: indicators[name] for name in HEADLINES if name in indicators}
 
 
 def _print_summary(result: DemoResult, echo: Echo) -> None:
@@ -227,7 +309,7 @@ def _wait_for_interrupt(procs: dict[str, ServiceProcess]) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     while not stop and all(process.running() for process in procs.values()):
         time.sleep(0.5)
+    for process in procs.values():
+        if not process.running():
+            print(f"the {process.name} service stopped:\n{process.log_tail()}", file=sys.stderr)
 
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("CAREWATCH_DATA_DIR", "var"))

@@ -61,11 +61,7 @@ def require_ingest_role(
 ) -> None:
     """The one place ingest checks who is calling (swap ``app.state.authorize`` for a user store)."""
     authorize: Authorizer = request.app.state.authorize
-    if (
-        credentials is None
-        or credentials.scheme.lower() != "bearer"
-        or not authorize(credentials.credentials)
-    ):
+    if credentials is None or credentials.scheme.lower() != "bearer" or not authorize(credentials.credentials):
         raise HTTPException(
             status_code=401,
             detail="a valid bearer token with the ingest role is required (Authorization: Bearer <token>)",
@@ -130,9 +126,7 @@ def _summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 
 def _json(content: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(content), status_code=status_code, media_type="application/json", headers=headers
-    )
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json", headers=headers)
 
 
 def create_app(
@@ -169,9 +163,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.authorize = authorize if authorize is not None else token_authorizer(settings.ingest_tokens)
     if authorize is None and not settings.ingest_tokens:
-        log.warning(
-            "no ingest tokens configured (CAREWATCH_INGEST_TOKENS): every ingest request will get 401"
-        )
+        log.warning("no ingest tokens configured (CAREWATCH_INGEST_TOKENS): every ingest request will get 401")
     app.add_middleware(_RequestMetrics, metrics=metrics)
 
     def ingest_batch(body: bytes, content_type: str | None) -> Response:
@@ -196,12 +188,7 @@ def create_app(
                         "Nothing was written."
                     ),
                 )
-            outcomes = [
-                validator.check_object(item.value, item.original)
-                if item.decoded
-                else validator.check_bytes(item.original)
-                for item in items
-            ]
+            outcomes = [validator.check(item) for item in items]
         metrics.count_received(outcomes)
         try:
             write_outcomes(
@@ -232,9 +219,7 @@ def create_app(
             summary["rejected"],
         )
         if malformed is not None:
-            return _json(
-                {"detail": f"{malformed} (kept on the dead-letter topic)", **summary}, status_code=400
-            )
+            return _json({"detail": f"{malformed} (kept on the dead-letter topic)", **summary}, status_code=400)
         return _json(summary)
 
     @app.post(
@@ -262,9 +247,7 @@ def create_app(
     @app.get("/healthz", summary="Is the broker reachable and are the topics there?")
     async def healthz() -> Response:
         ok, detail = await run_in_threadpool(app.state.producer.reachable)
-        return _json(
-            {"status": "ok" if ok else "unavailable", "detail": detail}, status_code=200 if ok else 503
-        )
+        return _json({"status": "ok" if ok else "unavailable", "detail": detail}, status_code=200 if ok else 503)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics_page() -> Response:

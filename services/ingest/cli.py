@@ -38,15 +38,15 @@ def ingest(
         Path | None,
         typer.Option(help="Where rejected lines go (default: <file>.rejects.ndjson beside each file)."),
     ] = None,
-    bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka HOST:PORT (default: CAREWATCH_KAFKA_BOOTSTRAP).")
-    ] = None,
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka HOST:PORT (default: CAREWATCH_KAFKA_BOOTSTRAP).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Lines written per acknowledged batch.")] = 1000,
 ) -> None:
     """Validate event files and write them to the broker; rejected lines go to a reject file and the DLQ.
 
-    Prints `received N = accepted A + rejected R`. Exit codes: 0 done, 1 lines rejected (unless
-    --allow-rejects), 2 bad usage, 3 broker failure (run the command again: repeats are ignored).
+    Prints `received N = accepted A + rejected R`.
+
+    Exit codes: 0 done; 1 lines were rejected (unless --allow-rejects); 2 bad usage; 3 the broker failed
+    (run the same command again: events already written are recognised by event_id and ignored).
     """
     from tqdm import tqdm
 
@@ -76,9 +76,7 @@ def ingest(
     reject_paths: list[Path] = []
     try:
         for event_file in event_files:
-            rejects = shared_rejects or RejectLog(
-                event_file.path.with_name(event_file.path.name + ".rejects.ndjson")
-            )
+            rejects = shared_rejects or RejectLog(event_file.path.with_name(event_file.path.name + ".rejects.ndjson"))
             with tqdm(
                 total=event_file.path.stat().st_size,
                 unit="B",
@@ -93,9 +91,7 @@ def ingest(
                     bar.update(done - bar.n)
 
                 try:
-                    counts = load_file(
-                        event_file, producer, rejects, batch_size=batch_size, on_progress=advance
-                    )
+                    counts = load_file(event_file, producer, rejects, batch_size=batch_size, on_progress=advance)
                 except LoadInterrupted as exc:
                     raise _fail(str(exc), EXIT_BROKER) from None
                 finally:
@@ -129,9 +125,7 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings if settings is not None else get_settings()
     if not settings.kafka_bootstrap:
         raise _fail(NO_BROKER_TO_SERVE, EXIT_USAGE)
-    ensure_topics(
-        settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS
-    )
+    ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS)
     producer = IngestProducer(settings.kafka_bootstrap)
     try:
         uvicorn.run(create_app(settings, producer), host=settings.ingest_host, port=settings.ingest_port)

@@ -28,9 +28,7 @@ def file_format(path: Path) -> FileFormat:
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
-        raise ValueError(
-            f"{path}: unsupported file type {path.suffix!r} (expected .ndjson, .jsonl or .csv)"
-        ) from None
+        raise ValueError(f"{path}: unsupported file type {path.suffix!r} (expected .ndjson, .jsonl or .csv)") from None
 
 
 def _json_kind(schema: Mapping[str, Any]) -> str:
@@ -71,11 +69,7 @@ def _convert(text: str, kind: str) -> Any:
 def csv_row_object(header: list[str], cells: list[str]) -> dict[str, Any]:
     """A CSV row as the event object it stands for (cells already checked to match the header)."""
     kinds = FIELD_KINDS.get(dict(zip(header, cells, strict=True)).get("type", ""), {})
-    return {
-        name: _convert(cell, kinds.get(name, "string"))
-        for name, cell in zip(header, cells, strict=True)
-        if cell
-    }
+    return {name: _convert(cell, kinds.get(name, "string")) for name, cell in zip(header, cells, strict=True) if cell}
 
 
 @dataclass

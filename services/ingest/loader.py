@@ -120,12 +120,7 @@ def load_file(
         on_progress(event_file.bytes_read)
 
     for line, item in event_file:
-        if isinstance(item, Rejected):
-            batch.append((line, item))
-        elif item.decoded:
-            batch.append((line, validator.check_object(item.value, item.original)))
-        else:
-            batch.append((line, validator.check_bytes(item.original)))
+        batch.append((line, item if isinstance(item, Rejected) else validator.check(item)))
         if len(batch) >= batch_size:
             flush()
             validator.received_at = now()

@@ -69,8 +69,7 @@ class IngestProducer:
                 self._producer.send(topics.CASE_EVENTS, key=key, value=value) for key, value in events
             ]
             futures += [
-                self._producer.send(topics.CASE_EVENTS_DLQ, key=key, value=value)
-                for key, value in dead_letters
+                self._producer.send(topics.CASE_EVENTS_DLQ, key=key, value=value) for key, value in dead_letters
             ]
             for future in futures:
                 future.get(timeout=max(deadline - time.monotonic(), 0.0))

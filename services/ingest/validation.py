@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.events import EVENT_TYPES, PSEUDONYM_PATTERN, CaseEvent, ClockTick, parse_event
+from services.ingest.payload import Item
 
 RejectReason = Literal["json", "validation", "duplicate"]
 """Low-cardinality class of a rejection (a metric label). ``json``: the item cannot be read as an object
@@ -82,6 +83,10 @@ class BatchValidator:
     received_at: datetime
     seen_event_ids: set[str] = field(default_factory=set)
 
+    def check(self, item: Item) -> Outcome:
+        """One item of a body or file, decoded already or not."""
+        return self.check_object(item.value, item.original) if item.decoded else self.check_bytes(item.original)
+
     def check_bytes(self, original: bytes) -> Outcome:
         """One item as JSON text (an NDJSON line, a single-object body)."""
         try:
@@ -94,9 +99,7 @@ class BatchValidator:
         """One item already decoded (an element of a JSON array, a CSV row); ``original`` is kept as is."""
         if not isinstance(value, Mapping):
             kind = type(value).__name__ if value is not None else "null"
-            return Rejected(
-                original, "json", (FieldError("$", f"an event must be a JSON object, not {kind}"),)
-            )
+            return Rejected(original, "json", (FieldError("$", f"an event must be a JSON object, not {kind}"),))
         event_type = value.get("type")
         label = event_type if isinstance(event_type, str) and event_type in _KNOWN_TYPES else UNKNOWN_TYPE
         child_id = value.get("child_id")
@@ -110,9 +113,7 @@ class BatchValidator:
             errors = tuple(_field_error(detail, value) for detail in exc.errors(include_url=False))
             return Rejected(original, "validation", errors, label, key)
         if event.event_id in self.seen_event_ids:
-            duplicate = FieldError(
-                "$.event_id", f"duplicate event_id {event.event_id!r} earlier in this batch"
-            )
+            duplicate = FieldError("$.event_id", f"duplicate event_id {event.event_id!r} earlier in this batch")
             return Rejected(original, "duplicate", (duplicate,), label, key)
         self.seen_event_ids.add(event.event_id)
         return Accepted(event)

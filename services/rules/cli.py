@@ -21,8 +21,11 @@ rules_app = typer.Typer(help="The rule catalogue.", no_args_is_help=True)
 
 
 def _load_config(path: Path | None) -> RulesConfig:
+    """The given rules file, else ``CAREWATCH_RULES_CONFIG``, else the packaged defaults."""
+    from carewatch.settings import get_settings
     from services.rules.core.config import ConfigError, RulesConfig
 
+    path = path or get_settings().rules_config
     try:
         return RulesConfig.load(path) if path is not None else RulesConfig.default()
     except ConfigError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +10,13 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from carewatch.broker import EmbeddedBroker, ensure_topics
 from carewatch.cli import app
 from carewatch.settings import get_settings
 from schemas import topics
+from services.ingest.files import EventFile
+from services.ingest.loader import LoadInterrupted, RejectLog, load_file
+from services.ingest.producer import IngestProducer
 from services.ingest.readback import read_topic
 from services.ingest.samples import BAD_LINES, DUPLICATE, good_line, mixed_lines
 
@@ -138,3 +143,38 @@ def test_bad_paths_are_refused_before_anything_is_sent(tmp_path: Path) -> None:
     code, _, err = run(str(tmp_path / "missing.ndjson"), "--bootstrap", "127.0.0.1:1")
     assert code == 2
     assert "no such file" in err
+
+
+def test_a_broker_failure_mid_file_says_which_lines_are_written(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"".join(good_line(n) + b"\n" for n in range(25)))
+    broker = EmbeddedBroker().start()
+    assert broker.process is not None
+    try:
+        ensure_topics(broker.bootstrap, partitions=2)
+        producer = IngestProducer(broker.bootstrap, ack_timeout_s=2.0)
+        frozen = False
+
+        def freeze_after_first_batch(_bytes_read: int) -> None:
+            nonlocal frozen
+            if not frozen and broker.process is not None:
+                broker.process.send_signal(signal.SIGSTOP)  # frozen, not killed: see test_ingest_http
+                frozen = True
+
+        try:
+            with pytest.raises(LoadInterrupted) as interrupted:
+                load_file(
+                    EventFile(path),
+                    producer,
+                    RejectLog(tmp_path / "r.ndjson"),
+                    batch_size=10,
+                    on_progress=freeze_after_first_batch,
+                )
+        finally:
+            broker.process.send_signal(signal.SIGCONT)
+        producer.close()
+    finally:
+        broker.stop()
+    assert interrupted.value.confirmed_through == 10
+    assert "Lines up to 10 are written" in str(interrupted.value)
+    assert "Run the same command again" in str(interrupted.value)

@@ -38,9 +38,9 @@ NOT_AN_EVENT = [1, 2]
 UNKNOWN_TYPE = {**good_event(3), "event_id": "bad-type", "type": "tea.drunk"}
 
 
-def make_client(bootstrap: str, **overrides: Any) -> tuple[TestClient, IngestProducer]:
+def make_client(bootstrap: str, *, ack_timeout_s: float = 30.0, **overrides: Any) -> tuple[TestClient, IngestProducer]:
     settings = Settings(kafka_bootstrap=bootstrap, ingest_tokens=[SecretStr(TOKEN)], **overrides)
-    producer = IngestProducer(bootstrap, ack_timeout_s=overrides.pop("ack_timeout_s", 30.0))
+    producer = IngestProducer(bootstrap, ack_timeout_s=ack_timeout_s)
     return TestClient(create_app(settings, producer)), producer
 
 

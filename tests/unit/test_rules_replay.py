@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from carewatch.cli import app
@@ -120,3 +121,22 @@ def test_rules_list_shows_every_rule() -> None:
         assert rule_id in result.output
         assert spec.basis in result.output
     assert "working_days=20" in result.output
+
+
+def test_rules_file_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from carewatch.settings import get_settings
+
+    source = _write(tmp_path, [json.dumps(e) for e in EVENTS])
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[rules.iha-overdue]\nenabled = false\n")
+    monkeypatch.setenv("CAREWATCH_RULES_CONFIG", str(rules))
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "alerts.ndjson"
+        result = CliRunner().invoke(app, ["replay", str(source), "--until", "2025-03-01", "--out", str(out)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    rules_raised = {json.loads(line)["rule"] for line in out.read_text().splitlines()}
+    assert "iha-overdue" not in rules_raised
+    assert "review-overdue" in rules_raised

@@ -15,7 +15,7 @@ from schemas.alerts import AlertTransition, fingerprint
 from schemas.events import CaseEvent
 
 from .config import RulesConfig
-from .fold import apply
+from .fold import Change, apply
 from .registry import RULES
 from .rules.base import RuleSpec
 from .state import ChildState, Finding
@@ -43,13 +43,18 @@ class Engine:
         ``as_of`` is the stream's clock: the latest tick date, or the event's own date when later.
         A finding that clears because of the event is resolved at the event's date.
         """
-        folded, _ = apply(state, event)
-        return self._evaluate(folded, max(as_of, event.occurred_on), changed_at=event.occurred_on)
+        folded, change = apply(state, event)
+        return self._evaluate(
+            folded,
+            max(as_of, event.occurred_on),
+            changed_at=event.occurred_on,
+            history_changed=change is Change.REFOLDED,
+        )
 
     def on_tick(self, state: ChildState, as_of: date) -> Outcome:
         """Let time pass: findings whose clocks ran out by ``as_of`` are raised, and those whose window
         passed are resolved at ``as_of``."""
-        return self._evaluate(state, as_of, changed_at=as_of)
+        return self._evaluate(state, as_of, changed_at=as_of, history_changed=False)
 
     def findings(self, state: ChildState, as_of: date) -> tuple[tuple[Finding, ...], date | None]:
         """The findings true for the child as of ``as_of`` (sorted by rule, subject) and the next due date."""
@@ -62,18 +67,19 @@ class Engine:
                 next_due = verdict.next_due
         return tuple(sorted(found, key=lambda f: f.key)), next_due
 
-    def _evaluate(self, state: ChildState, as_of: date, *, changed_at: date) -> Outcome:
+    def _evaluate(self, state: ChildState, as_of: date, *, changed_at: date, history_changed: bool) -> Outcome:
         """Compare the findings now true with those before.
 
         ``at`` of a transition, in event time: a raise takes effect on the finding's ``since`` (the first
-        overdue day, the event that completed a pattern) unless that day was already evaluated without
-        the finding (a late event or a retraction changed history): then on ``as_of``, so a raise is never
-        dated before an earlier resolution of the same alert. A resolution takes effect on
-        ``changed_at`` (the resolving event's date, or the tick date) but never before its raise.
+        overdue day, the event that completed a pattern); when a late event or a retraction changed the
+        child's history, not before that event's date (the alert could not be known earlier, and it may
+        follow a resolution of the same alert). A severity change takes effect on ``changed_at`` (the
+        event's or the tick's date). A resolution takes effect on ``changed_at`` but never before its
+        raise. None of this depends on how often the child was evaluated, so replay with a deadline
+        index gives the same output as evaluating every child every day.
         """
         now, next_due = self.findings(state, as_of)
         before = {finding.key: finding for finding in state.findings}
-        evaluated_until = state.evaluated_as_of
         transitions: list[AlertTransition] = []
         kept: list[Finding] = []
         for finding in now:
@@ -83,10 +89,8 @@ class Engine:
                 # does not depend on how often the child was evaluated in between).
                 kept.append(previous)
                 continue
-            if previous is None and (evaluated_until is None or finding.since > evaluated_until):
-                at = finding.since
-            else:
-                at = max(finding.since, as_of if previous is None else changed_at)
+            dated_by_change = previous is not None or history_changed
+            at = max(finding.since, changed_at) if dated_by_change else finding.since
             kept.append(replace(finding, raised_at=at))
             transitions.append(self._transition(state, finding, "raised", at))
         current = {finding.key for finding in now}

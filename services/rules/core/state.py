@@ -217,7 +217,8 @@ class ChildState:
     pathway_plan_reviews: tuple[Occurrence, ...] = ()
     anomalies: tuple[Anomaly, ...] = ()
     events: tuple[LoggedEvent, ...] = ()
-    """Accepted events (retractions excluded) in fold order."""
+    """Every accepted event in fold order, retractions and retracted events included (the fold skips
+    them); a retraction of a retraction is not supported (it is kept and has no effect)."""
     processed_ids: frozenset[str] = frozenset()
     """Every event id ever received for the child, retractions included: the idempotency set."""
     retracted_ids: frozenset[str] = frozenset()

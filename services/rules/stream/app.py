@@ -2,8 +2,9 @@
 
 One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class), lets
 :class:`~services.rules.stream.processor.Processor` decode and evaluate each record, publishes the
-transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (one
-:class:`~services.board.core.aggregate.DeltaBatch` per record, in the record's partition), waits for the
+transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (a
+:class:`~services.board.core.aggregate.DeltaBatch` per event that changed any and per tick, in the
+record's partition), waits for the
 broker's acknowledgement, then writes the child's state: at most one table write per event. Bad records
 are counted, logged without their content and skipped. Delivery is at-least-once (Tansu has no
 transactions).
@@ -89,9 +90,10 @@ def build_app(
             await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
             for t in step.transitions
         ]
-        if step.deltas and step.as_of is not None:
+        if (step.deltas or step.kind == "tick") and step.as_of is not None:
             batch = DeltaBatch.of(step.as_of, step.deltas)
-            # Deltas stay in their source partition's order, so per-partition totals apply them in order.
+            # In the source partition, in its order; every tick sends one (empty or not), which tells the
+            # board that this partition has reached the day (services.board.core.daily).
             key = step.deltas[0].child.encode() if step.kind == "event" else None
             pending.append(await deltas.send(key=key, value=batch.model_dump_json().encode(), partition=step.partition))
         if pending:

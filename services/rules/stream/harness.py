@@ -115,6 +115,36 @@ class WorkerProcess:
         self.stop()
 
 
+def read_partitioned(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[tuple[int, dict[str, Any]]]], bool],
+    timeout: float,
+    *,
+    alive: Callable[[], None] | None = None,
+) -> list[tuple[int, dict[str, Any]]]:
+    """Every record of ``topic`` as (partition, decoded JSON) from the beginning, read until
+    ``done(records)`` or the deadline; ``alive`` is called between polls (to fail fast if the worker died)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        consumer.seek_to_beginning(*assignment)
+        records: list[tuple[int, dict[str, Any]]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for tp, batch in consumer.poll(timeout_ms=250).items():
+                records.extend((tp.partition, orjson.loads(message.value)) for message in batch)
+            if done(records):
+                return records
+            if alive is not None:
+                alive()
+        return records
+    finally:
+        consumer.close()
+
+
 def read_records(
     bootstrap: str,
     topic: str,
@@ -123,26 +153,12 @@ def read_records(
     *,
     alive: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every record of ``topic`` (decoded JSON) from the beginning, read until ``done(records)`` or the
-    deadline; ``alive`` is called between polls (to fail fast if the worker died)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assignment)
-        consumer.seek_to_beginning(*assignment)
-        records: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=250).values():
-                records.extend(orjson.loads(message.value) for message in batch)
-            if done(records):
-                return records
-            if alive is not None:
-                alive()
-        return records
-    finally:
-        consumer.close()
+    """Like :func:`read_partitioned`, the records only."""
+
+    def values(records: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [record for _, record in records]
+
+    return values(read_partitioned(bootstrap, topic, lambda r: done(values(r)), timeout, alive=alive))
 
 
 def read_alerts(

@@ -1,11 +1,11 @@
 """The rules agent's work on one record of a partition, without faust: decode, evaluate, plan writes.
 
 The agent is a thin loop around :class:`Processor`: ``plan`` turns a record into a :class:`Step` (the
-transitions to publish and the table writes to make), the agent publishes the transitions and waits for
-the broker's acknowledgement, then ``commit`` applies the writes. Publishing before writing the state is
-what keeps at-least-once honest: if the worker dies in between, the record is processed again from the
-old state and yields the same transitions again (identical copies; the alerts service dedupes them),
-instead of finding the event already applied and staying silent.
+transitions and indicator deltas to publish, the table writes to make), the agent publishes them and waits
+for the broker's acknowledgement, then ``commit`` applies the writes. Publishing before writing the state
+is what keeps at-least-once honest: if the worker dies in between, the record is processed again from the
+old state and yields the same outputs again (identical copies; the alerts service dedupes them), instead
+of finding the event already applied and staying silent.
 
 Table layout (both tables are plain mappings here; faust Tables in the app):
 
@@ -51,7 +51,7 @@ BadReason = Literal["json", "invalid", "key", "engine"]
 class DeadlineIndex:
     """A heap of (due date, child id) for one partition, invalidated lazily.
 
-    A child's entry is stale once its stored ``next_due`` differs; stale entries are dropped when popped,
+    A child's entry is stale once its stored wake-up date differs; stale entries are dropped when popped,
     so updating a child costs one push and a tick costs only the entries that are due.
     """
 
@@ -113,8 +113,8 @@ class Processor:
         self.children = children
         self.clocks = clocks
         self._indexes: dict[int, DeadlineIndex] = {}
-        # Decoding a stored state costs more than the rules; keep the decoded form while the stored dict
-        # is the very object the table still holds (a recovery replaces it, so the cache cannot go stale).
+        # Decoding a stored state is not cheap: keep the decoded form while the stored dict is the very
+        # object the table still holds (a recovery replaces it, so the cache cannot go stale).
         self._decoded: dict[str, tuple[Envelope, ChildState]] = {}
 
     # -- partitions ------------------------------------------------------------------------------------
