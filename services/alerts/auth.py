@@ -27,6 +27,10 @@ from services.alerts.models import ApiToken, User, UserTeam
 
 ROLES: Final = ("manager", "board", "admin", "ingest")
 CASE_LEVEL_ROLES: Final = ("manager", "admin")
+BOARD_READER_ROLES: Final = ("board", "manager", "admin")
+"""Who may read board aggregates (never case-level data)."""
+SESSION_COOKIE: Final = "carewatch_session"
+"""The web pages' sign-in cookie (HttpOnly, SameSite=Strict) holding the token."""
 TOKEN_PREFIX: Final = "cw_"
 
 
@@ -124,6 +128,21 @@ def current_principal(
             "a valid bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return principal
+
+
+def require_board_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
+) -> Principal:
+    """Board pages and summary: a bearer token, or the signed-in web cookie (read-only GET routes only)."""
+    token = credentials.credentials if credentials is not None else request.cookies.get(SESSION_COOKIE)
+    principal = authenticate(session, token) if token else None
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "sign in or send a valid bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if principal.role not in BOARD_READER_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not read the board")
     return principal
 
 

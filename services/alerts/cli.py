@@ -99,7 +99,7 @@ def serve(settings: Settings) -> None:
     from carewatch.broker import broker_from_settings, ensure_topics
     from carewatch.db import make_engine, migrate, session_factory
     from services.alerts.app import create_app
-    from services.alerts.auth import require_role
+    from services.alerts.auth import require_board_reader
     from services.alerts.consumer import AlertConsumer, ConsumerStats
     from services.alerts.lifecycle import EscalationPolicy
     from services.alerts.notify import DigestTiming, Notifier, senders_from_settings
@@ -158,7 +158,7 @@ def serve(settings: Settings) -> None:
                 settings,
                 engine,
                 consumer_stats=stats,
-                extra_routers=[build_router(engine, settings, require_role("board", "admin"))],
+                extra_routers=[build_router(engine, settings, require_board_reader)],
                 extra_collectors=[BoardCollector(latest_snapshot(engine, settings))],
             )
             uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")

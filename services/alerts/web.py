@@ -19,12 +19,20 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from schemas.alerts import SEVERITY_ORDER
-from services.alerts.auth import CASE_LEVEL_ROLES, DbSession, Principal, authenticate, form_token
+from services.alerts.auth import (
+    BOARD_READER_ROLES,
+    CASE_LEVEL_ROLES,
+    SESSION_COOKIE,
+    DbSession,
+    Principal,
+    authenticate,
+    form_token,
+)
 from services.alerts.lifecycle import CLOSE_REASONS, LifecycleError
 from services.alerts.store import AlertFilter, acknowledge, audit, close, get_alert, list_alerts
 from services.alerts.wording import age_in_days, describe_dates, describe_deadline, long_date, rule_title
 
-COOKIE = "carewatch_session"
+COOKIE = SESSION_COOKIE
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 TEMPLATES.env.filters["long_date"] = long_date
 TEMPLATES.env.filters["rule_title"] = rule_title
@@ -73,11 +81,12 @@ def login(request: Request, session: DbSession, token: str = Form(...)) -> Respo
     principal = authenticate(session, token)
     if principal is None:
         return _render(request, "login.html", 401, error="That token is not valid or has been revoked.")
-    if principal.role not in CASE_LEVEL_ROLES:
-        return _render(request, "login.html", 403, error="These pages are for service managers.")
+    if principal.role not in BOARD_READER_ROLES:
+        return _render(request, "login.html", 403, error="These pages are for service managers and the board.")
     audit(session, principal.name, "sign-in", "web", datetime.now(UTC))
     session.commit()
-    response = RedirectResponse("/alerts", status_code=status.HTTP_303_SEE_OTHER)
+    landing = "/alerts" if principal.role in CASE_LEVEL_ROLES else "/board"
+    response = RedirectResponse(landing, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE,
         token,

@@ -56,7 +56,9 @@ def run_demo(
     seed: int,
     until: date,
     echo: Echo = print,
+    while_serving: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
+    """Run the demo; ``while_serving`` is called with the summary while every service still runs."""
     from kafka import KafkaProducer
 
     from carewatch.db import make_engine, migrate
@@ -143,6 +145,8 @@ def run_demo(
             "ingest API": f"{ingest_url}/docs",
         }
         _print_summary(result, echo)
+        if while_serving is not None:
+            while_serving(result)
         if not once:
             echo("serving; press Ctrl-C to stop")
             _wait_for_interrupt(services)

@@ -1,0 +1,95 @@
+"""`carewatch demo --once --months 12` on the real embedded broker, end to end.
+
+While the services still run: the alerts are in the database, the board summary has figures, /metrics passes
+promtool, and the manager page renders the demo manager's alerts in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from sqlalchemy import func, select
+
+from carewatch.broker import free_port
+from carewatch.db import make_engine
+from carewatch.settings import Settings
+from services.alerts.models import Alert
+from services.demo.run import DemoResult, run_demo
+
+pytestmark = pytest.mark.e2e
+
+ARTEFACTS = Path(__file__).resolve().parents[2] / "artefacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def test_demo_once_runs_every_service_end_to_end(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        web_port=free_port(),
+        ingest_port=free_port(),
+        rules_metrics_port=free_port(),
+        topic_partitions=4,
+    )
+    seen: dict[str, object] = {}
+
+    def inspect(result: DemoResult) -> None:
+        web = result.urls["manager page"].rstrip("/")
+        scrape = httpx.get(f"{web}/metrics", timeout=10).text
+        seen["promtool"] = subprocess.run(
+            ["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True, check=False
+        )
+        seen["scrape"] = scrape
+        summary = httpx.get(
+            f"{web}/v1/board/summary",
+            params={"as_of": "2025-06-30"},
+            headers={"Authorization": f"Bearer {result.tokens['board']}"},
+            timeout=10,
+        )
+        seen["summary"] = summary.json()
+        ARTEFACTS.mkdir(exist_ok=True)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.goto(f"{web}/login")
+                page.get_by_label("Access token").fill(result.tokens["manager"])
+                page.get_by_role("button", name="Sign in").click()
+                expect(page).to_have_url(f"{web}/alerts")
+                seen["cards"] = page.locator("article.alert").count()
+                page.screenshot(path=str(ARTEFACTS / "demo-manager-page.png"), full_page=False)
+                page.goto(f"{web}/board")
+                seen["board_page"] = page.title()
+            finally:
+                browser.close()
+
+    result = run_demo(
+        settings, once=True, months=12, children=60, seed=3, until=date(2025, 6, 30), echo=lambda _: None,
+        while_serving=inspect,
+    )
+
+    engine = make_engine(settings.sqlalchemy_url())
+    with engine.connect() as connection:
+        stored = connection.scalar(select(func.count()).select_from(Alert))
+    engine.dispose()
+    assert stored and stored == sum(result.alerts_by_rule.values())
+    assert result.events_rejected > 0 and result.events_accepted > 10 * result.events_rejected
+    promtool = seen["promtool"]
+    assert isinstance(promtool, subprocess.CompletedProcess) and promtool.returncode == 0, promtool.stdout
+    assert "carewatch_alerts_open" in str(seen["scrape"])
+    indicators = seen["summary"]["indicators"]  # type: ignore[index]
+    assert indicators["cla-count"]["value"] >= 30
+    assert any(not figure["suppressed"] and figure["value"] is not None for figure in indicators.values())
+    assert isinstance(seen["cards"], int) and seen["cards"] > 0
+    assert "board" in str(seen["board_page"]).lower()
