@@ -192,7 +192,12 @@ def test_no_overdue_alert_for_a_deadline_that_was_met(events: list[dict[str, Any
             placed = transition.dates["placement_start"]
             assert not [v for v in state.visits if placed <= v.on <= placed + timedelta(days=7)]
         elif transition.rule == "rhi-overdue":
-            assert deadline is not None and transition.at == deadline + timedelta(days=1)
+            evidence_ids = {e.event_id for e in transition.evidence}
+            (episode,) = [e for e in state.missing_episodes if e.end_event_id in evidence_ids]
+            assert deadline is not None
+            assert not [i for i in episode.return_interviews if i.on <= deadline]
+        if deadline is not None:
+            assert transition.at > deadline  # never before the clock ran out (later after a late event)
 
 
 @FAST
