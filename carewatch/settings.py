@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Rules
     rules_config: Path | None = Field(default=None, description="TOML/YAML file of rule thresholds")
     tick_interval_seconds: float = Field(default=86_400.0, gt=0, description="Live clock-tick period")
+    tick_scheduler: bool = Field(
+        default=True, description="Send today's clock tick from the rules service (off when history is replayed)"
+    )
     rules_metrics_port: int = Field(default=8082, ge=0, le=65535, description="Rules stream /metrics port")
 
     # Alerts and board web service

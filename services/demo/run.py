@@ -85,6 +85,7 @@ def run_demo(
             "CAREWATCH_INGEST_PORT": str(settings.ingest_port),
             "CAREWATCH_WEB_PORT": str(settings.web_port),
             "CAREWATCH_RULES_METRICS_PORT": str(settings.rules_metrics_port),
+            "CAREWATCH_TICK_SCHEDULER": "false",  # the demo sends the ticks of its accelerated history
             "CAREWATCH_BOARD_POPULATION_0_17": str(settings.board_population_0_17 or _population(children)),
         }
         logs = settings.data_dir / "logs"

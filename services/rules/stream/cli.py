@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from carewatch.settings import Settings, get_settings
 
@@ -17,6 +18,7 @@ def serve(settings: Settings | None = None) -> None:
 
     from carewatch.broker import broker_from_settings, ensure_topics
     from services.rules.stream.app import build_app
+    from services.rules.stream.clock import run_scheduler
     from services.rules.stream.metrics import RulesMetrics
 
     settings = settings or get_settings()
@@ -27,8 +29,16 @@ def serve(settings: Settings | None = None) -> None:
         app = build_app(settings.model_copy(update={"kafka_bootstrap": bootstrap}), metrics=RulesMetrics())
         start_http_server(settings.rules_metrics_port, addr="127.0.0.1")
         log.info("rules metrics on http://127.0.0.1:%d/metrics", settings.rules_metrics_port)
+        stop = threading.Event()
+        if settings.tick_scheduler:
+            live = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+            threading.Thread(target=run_scheduler, args=(live, stop), name="clock-scheduler", daemon=True).start()
+            log.info("clock scheduler: a tick every %.0f s", settings.tick_interval_seconds)
         worker = faust.Worker(app, loglevel="info", redirect_stdouts=False)
-        worker.execute_from_commandline()
+        try:
+            worker.execute_from_commandline()
+        finally:
+            stop.set()
 
 
 def main() -> None:

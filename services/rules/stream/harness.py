@@ -47,6 +47,7 @@ class WorkerProcess:
             "CAREWATCH_TOPIC_PARTITIONS": str(self.partitions),
             "CAREWATCH_DATA_DIR": str(self.data_dir),
             "CAREWATCH_RULES_METRICS_PORT": str(self.metrics_port),
+            "CAREWATCH_TICK_SCHEDULER": "false",  # the tests feed recorded streams with their own ticks
             "PYTHONUNBUFFERED": "1",
         }
         self._log = self.log_path.open("ab")
