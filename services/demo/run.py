@@ -41,7 +41,8 @@ class DemoResult:
     events_accepted: int = 0
     events_rejected: int = 0
     ticks_sent: int = 0
-    alerts_by_rule: Counter[str] = field(default_factory=Counter)
+    alerts_by_rule: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(rule, state) → alert occurrences in the database."""
     indicators: dict[str, Any] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -255,14 +256,14 @@ def _wait_caught_up(
     raise TimeoutError("the services did not catch up within the time allowed; see the logs under var/logs")
 
 
-def _alerts_by_rule(engine: Engine) -> Counter[str]:
+def _alerts_by_rule(engine: Engine) -> Counter[tuple[str, str]]:
     from sqlalchemy import func, select
 
     from services.alerts.models import Alert
 
     with engine.connect() as connection:
         rows = connection.execute(select(Alert.rule, Alert.state, func.count()).group_by(Alert.rule, Alert.state))
-        return Counter({f"{rule} ({state})": count for rule, state, count in rows})
+        return Counter({(rule, state): count for rule, state, count in rows})
 
 
 HEADLINES = (
@@ -289,18 +290,20 @@ def _print_summary(result: DemoResult, echo: Echo) -> None:
     echo("")
     echo(f"events sent {result.events_sent}: accepted {result.events_accepted}, rejected {result.events_rejected}"
          f" (rejects are kept on the dead-letter topic); clock ticks {result.ticks_sent}")
-    echo("open and resolved alerts by rule:")
-    for rule, count in sorted(result.alerts_by_rule.items()):
-        echo(f"  {rule:<40} {count:>6}")
-    echo("headline indicators:")
+    states = ("raised", "acknowledged", "resolved", "closed")
+    echo(f"\n  {'alerts by rule':<38}" + "".join(f"{state:>14}" for state in states))
+    for rule in sorted({rule for rule, _ in result.alerts_by_rule}):
+        counts = "".join(f"{result.alerts_by_rule[rule, state]:>14}" for state in states)
+        echo(f"  {rule:<38}{counts}")
+    echo(f"\n  {'headline indicators':<38}{'value':>14}")
     for indicator, figure in result.indicators.items():
         value = "suppressed" if figure.get("suppressed") else figure.get("value")
-        echo(f"  {indicator:<40} {value}")
+        echo(f"  {indicator:<38}{value!s:>14}")
     echo("")
     for name, url in result.urls.items():
         echo(f"{name:<16} {url}")
     for role, token in result.tokens.items():
-        echo(f"{role} token   {token}")
+        echo(f"{role + ' token':<16} {token}   (sign in at the manager page)")
 
 
 def _wait_for_interrupt(procs: dict[str, ServiceProcess]) -> None:

@@ -71,6 +71,8 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path) -> None:
                 page.screenshot(path=str(ARTEFACTS / "demo-manager-page.png"), full_page=False)
                 page.goto(f"{web}/board")
                 seen["board_page"] = page.title()
+                page.set_viewport_size({"width": 1200, "height": 1300})
+                page.screenshot(path=str(ARTEFACTS / "demo-board-pack.png"), full_page=False)
             finally:
                 browser.close()
 
