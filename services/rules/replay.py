@@ -1,29 +1,28 @@
 """Replay: run the rules core over a file of events with a daily clock, no broker.
 
-The same :class:`~services.rules.core.engine.Engine` as the streaming service. Events are applied in fold
-order (occurred date, then the same-day order of the state); each day, after that day's events, a clock
-tick evaluates the children whose next due date has come (a heap of due dates, stale entries skipped).
-So the output depends only on the events and the rules, never on the order of lines in the file.
+The same :class:`~services.rules.core.engine.Engine` as the streaming service, walking the history in the
+stream's order (:func:`~services.rules.core.order.interleave`: events in fold order, and each day, after
+that day's events, a clock tick). A tick evaluates the children whose next due date has come (a heap of
+due dates, stale entries skipped). So the output depends only on the events and the rules, never on the order of lines in the file.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from schemas.alerts import AlertTransition
-from schemas.events import CaseEvent, parse_event
+from schemas.events import CaseEvent, ClockTick, parse_event
 
 from .core.config import RulesConfig
 from .core.engine import Engine, Outcome
-from .core.state import ChildState, LoggedEvent
-
-ONE_DAY = timedelta(days=1)
+from .core.order import interleave
+from .core.state import ChildState
 
 
 @dataclass(frozen=True)
@@ -74,11 +73,8 @@ def replay(
     ``progress(done_days, total_days)`` is called once a day when given.
     """
     engine = Engine(config)
-    ordered = sorted(events, key=lambda event: LoggedEvent.of(event).order)
-    kept = [event for event in ordered if event.occurred_on <= until]
-    result = ReplayResult(transitions=[], states={}, events_after_until=len(ordered) - len(kept))
-    if not kept:
-        return result
+    history = list(events)
+    result = ReplayResult(transitions=[], states={})
     states: dict[str, ChildState] = {}
     due: dict[str, date] = {}
     heap: list[tuple[date, str]] = []
@@ -93,37 +89,30 @@ def replay(
             due[child_id] = next_due
             heapq.heappush(heap, (next_due, child_id))
 
-    first = kept[0].occurred_on
-    total_days = (until - first).days + 1
-    pending = iter(kept)
-    upcoming = next(pending, None)
-    for offset, day in enumerate(_days(first, until)):
-        while upcoming is not None and upcoming.occurred_on == day:
-            outcome = engine.on_event(states.get(upcoming.child_id), upcoming, day)
-            record(upcoming.child_id, outcome)
-            result.events_applied += 1
-            upcoming = next(pending, None)
-        while heap and heap[0][0] <= day:
-            when, child_id = heapq.heappop(heap)
-            if due.get(child_id) != when:
-                continue  # superseded by a later evaluation
-            outcome = engine.on_tick(states[child_id], day)
-            result.ticks += 1
-            record(child_id, outcome)
-        if progress is not None:
-            progress(offset + 1, total_days)
+    first_day: date | None = None
+    for item in interleave(history, until):
+        if isinstance(item, ClockTick):
+            day = item.as_of
+            while heap and heap[0][0] <= day:
+                when, child_id = heapq.heappop(heap)
+                if due.get(child_id) != when:
+                    continue  # superseded by a later evaluation
+                outcome = engine.on_tick(states[child_id], day)
+                result.ticks += 1
+                record(child_id, outcome)
+            if progress is not None:
+                first_day = first_day or day
+                progress((day - first_day).days + 1, (until - first_day).days + 1)
+            continue
+        outcome = engine.on_event(states.get(item.child_id), item, item.occurred_on)
+        record(item.child_id, outcome)
+        result.events_applied += 1
+    result.events_after_until = len(history) - result.events_applied
     # Stable sort on (at, fingerprint) only: one alert's transitions on the same day keep the order in
     # which they happened (a resolution and a new raise of the same alert on one day).
     result.transitions.sort(key=lambda t: (t.at, t.fingerprint))
     result.states = dict(sorted(states.items()))
     return result
-
-
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += ONE_DAY
 
 
 def transitions_ndjson(transitions: Iterable[AlertTransition]) -> bytes:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from carewatch.broker import free_port
 from carewatch.db import make_engine, migrate, session_factory
@@ -22,15 +22,6 @@ from services.alerts.store import apply_transitions
 from services.alerts.web import today
 
 pytestmark = pytest.mark.e2e
-ARTEFACTS = Path(__file__).resolve().parents[2] / "artefacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def seed(url: str) -> str:
@@ -98,57 +89,53 @@ def server(postgres_url: str) -> Iterator[tuple[str, str]]:
         engine.dispose()
 
 
-def test_manager_signs_in_sees_alerts_and_acknowledges_one(server: tuple[str, str]) -> None:
+def test_manager_signs_in_sees_alerts_and_acknowledges_one(
+    server: tuple[str, str], browser: Browser, artefacts: Path
+) -> None:
     base, token = server
-    ARTEFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=False)
-            page = context.new_page()
-            page.goto(f"{base}/alerts")
-            expect(page).to_have_url(f"{base}/login")
-            page.get_by_label("Access token").fill("cw_wrong")
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("alert")).to_contain_text("not valid")
-            page.get_by_label("Access token").fill(token)
-            page.get_by_role("button", name="Sign in").click()
-            expect(page).to_have_url(f"{base}/alerts")
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{base}/alerts")
+    expect(page).to_have_url(f"{base}/login")
+    page.get_by_label("Access token").fill("cw_wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{base}/alerts")
 
-            cookie = next(c for c in context.cookies() if c["name"] == "carewatch_session")
-            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    cookie = next(c for c in context.cookies() if c["name"] == "carewatch_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
-            cards = page.locator("article.alert")
-            expect(cards).to_have_count(3)  # only the north team's
-            expect(cards.nth(0)).to_contain_text("PEP overdue")  # high first
-            expect(cards.nth(1)).to_contain_text("Visit overdue")  # then medium
-            expect(cards.nth(2)).to_contain_text("SDQ concern")
-            expect(cards.nth(0)).to_contain_text("12 days overdue")
-            expect(page.locator("body")).not_to_contain_text("C-55ZZ")
+    cards = page.locator("article.alert")
+    expect(cards).to_have_count(3)  # only the north team's
+    expect(cards.nth(0)).to_contain_text("PEP overdue")  # high first
+    expect(cards.nth(1)).to_contain_text("Visit overdue")  # then medium
+    expect(cards.nth(2)).to_contain_text("SDQ concern")
+    expect(cards.nth(0)).to_contain_text("12 days overdue")
+    expect(page.locator("body")).not_to_contain_text("C-55ZZ")
 
-            first = cards.nth(0)
-            alert_id = first.get_attribute("data-alert-id")
-            first.locator("summary", has_text="Acknowledge").click()
-            first.get_by_label("What is being done?").fill("PEP meeting booked with the virtual school")
-            first.get_by_role("button", name=f"Acknowledge alert {alert_id}").click()
-            expect(page.get_by_role("status")).to_have_text(f"Alert {alert_id} acknowledged.")
-            acknowledged = page.locator(f"article[data-alert-id='{alert_id}']")
-            expect(acknowledged.locator("[data-state]")).to_have_attribute("data-state", "acknowledged")
-            expect(acknowledged).to_contain_text("PEP meeting booked")
-            page.screenshot(path=str(ARTEFACTS / "manager-page.png"), full_page=True)
+    first = cards.nth(0)
+    alert_id = first.get_attribute("data-alert-id")
+    first.locator("summary", has_text="Acknowledge").click()
+    first.get_by_label("What is being done?").fill("PEP meeting booked with the virtual school")
+    first.get_by_role("button", name=f"Acknowledge alert {alert_id}").click()
+    expect(page.get_by_role("status")).to_have_text(f"Alert {alert_id} acknowledged.")
+    acknowledged = page.locator(f"article[data-alert-id='{alert_id}']")
+    expect(acknowledged.locator("[data-state]")).to_have_attribute("data-state", "acknowledged")
+    expect(acknowledged).to_contain_text("PEP meeting booked")
+    page.screenshot(path=str(artefacts / "manager-page.png"), full_page=True)
 
-            page.get_by_role("link", name="PEP overdue").click()
-            expect(page.locator("ol.history")).to_contain_text("Acknowledged by sam.manager")
+    page.get_by_role("link", name="PEP overdue").click()
+    expect(page.locator("ol.history")).to_contain_text("Acknowledged by sam.manager")
 
-            # A forged form post (wrong anti-forgery value) is refused and changes nothing.
-            forged = page.request.post(
-                f"{base}/alerts/{alert_id}/close",
-                form={"reason": "duplicate", "note": "", "csrf": "forged"},
-                max_redirects=0,
-            )
-            assert forged.status == 403
-            page.reload()
-            expect(page.locator("[data-state]")).to_have_attribute("data-state", "acknowledged")
-        finally:
-            browser.close()
-    assert (ARTEFACTS / "manager-page.png").stat().st_size > 10_000
+    # A forged form post (wrong anti-forgery value) is refused and changes nothing.
+    forged = page.request.post(
+        f"{base}/alerts/{alert_id}/close",
+        form={"reason": "duplicate", "note": "", "csrf": "forged"},
+        max_redirects=0,
+    )
+    assert forged.status == 403
+    page.reload()
+    expect(page.locator("[data-state]")).to_have_attribute("data-state", "acknowledged")
+    assert (artefacts / "manager-page.png").stat().st_size > 10_000

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from services.board.core.catalogue import INDICATORS
 from services.board.synthetic import authority
@@ -20,15 +20,6 @@ from services.board.synthetic import authority
 pytestmark = pytest.mark.e2e
 
 CAREWATCH = str(Path(sys.executable).with_name("carewatch"))
-ARTEFACTS = Path(__file__).resolve().parents[2] / "artefacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -59,7 +50,7 @@ def _rows_of(path: Path, as_of: str) -> list[dict[str, str]]:
 
 
 def test_pack_from_snapshots_matches_pack_from_events_and_opens_in_chromium(
-    tmp_path: Path, setup: tuple[Path, dict[str, str]]
+    tmp_path: Path, setup: tuple[Path, dict[str, str]], browser: Browser, artefacts: Path
 ) -> None:
     events, env = setup
     missing = run("board-pack", "--as-of", "2025-03-31", "--out", str(tmp_path / "none"), env=env)
@@ -95,27 +86,21 @@ def test_pack_from_snapshots_matches_pack_from_events_and_opens_in_chromium(
     assert len(trend_header) == 2 + 13  # indicator, title, 13 month-ends
     workbook.close()
 
-    ARTEFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto((tmp_path / "db" / "board-pack.html").as_uri())
-            assert page.title() == "Exampleshire: children in care board pack, 31 March 2025"
-            assert page.locator("table tbody tr").count() == len(INDICATORS)
-            assert page.locator("figure svg").count() >= 10
-            status_texts = page.locator(".rag").all_inner_texts()
-            assert len(status_texts) == 3 and set(status_texts) <= {"On target", "Near target", "Off target"}
-            assert page.locator("dl.definitions dt").count() == len(INDICATORS)
-            page.screenshot(path=str(ARTEFACTS / "board-pack.png"), full_page=True)
-            page.emulate_media(media="print")
-            assert page.locator("main").evaluate("e => getComputedStyle(e).paddingTop") == "0px"
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto((tmp_path / "db" / "board-pack.html").as_uri())
+    assert page.title() == "Exampleshire: children in care board pack, 31 March 2025"
+    assert page.locator("table tbody tr").count() == len(INDICATORS)
+    assert page.locator("figure svg").count() >= 10
+    status_texts = page.locator(".rag").all_inner_texts()
+    assert len(status_texts) == 3 and set(status_texts) <= {"On target", "Near target", "Off target"}
+    assert page.locator("dl.definitions dt").count() == len(INDICATORS)
+    page.screenshot(path=str(artefacts / "board-pack.png"), full_page=True)
+    page.emulate_media(media="print")
+    assert page.locator("main").evaluate("e => getComputedStyle(e).paddingTop") == "0px"
     assert errors == []
-    assert (ARTEFACTS / "board-pack.png").stat().st_size > 50_000
+    assert (artefacts / "board-pack.png").stat().st_size > 50_000
 
 
 def test_bad_target_file_is_a_clear_error(tmp_path: Path, setup: tuple[Path, dict[str, str]]) -> None:

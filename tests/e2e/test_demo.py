@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 
 from carewatch.broker import free_port
@@ -23,18 +23,8 @@ from services.demo.run import DemoResult, run_demo
 
 pytestmark = pytest.mark.e2e
 
-ARTEFACTS = Path(__file__).resolve().parents[2] / "artefacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-
-def test_demo_once_runs_every_service_end_to_end(tmp_path: Path) -> None:
+def test_demo_once_runs_every_service_end_to_end(tmp_path: Path, browser: Browser, artefacts: Path) -> None:
     settings = Settings(
         data_dir=tmp_path,
         web_port=free_port(),
@@ -58,26 +48,26 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path) -> None:
             timeout=10,
         )
         seen["summary"] = summary.json()
-        ARTEFACTS.mkdir(exist_ok=True)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.goto(f"{web}/login")
-                page.get_by_label("Access token").fill(result.tokens["manager"])
-                page.get_by_role("button", name="Sign in").click()
-                expect(page).to_have_url(f"{web}/alerts")
-                seen["cards"] = page.locator("article.alert").count()
-                page.screenshot(path=str(ARTEFACTS / "demo-manager-page.png"), full_page=False)
-                page.goto(f"{web}/board")
-                seen["board_page"] = page.title()
-                page.set_viewport_size({"width": 1200, "height": 1300})
-                page.screenshot(path=str(ARTEFACTS / "demo-board-pack.png"), full_page=False)
-            finally:
-                browser.close()
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{web}/login")
+        page.get_by_label("Access token").fill(result.tokens["manager"])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{web}/alerts")
+        seen["cards"] = page.locator("article.alert").count()
+        page.screenshot(path=str(artefacts / "demo-manager-page.png"), full_page=False)
+        page.goto(f"{web}/board")
+        seen["board_page"] = page.title()
+        page.set_viewport_size({"width": 1200, "height": 1300})
+        page.screenshot(path=str(artefacts / "demo-board-pack.png"), full_page=False)
 
     result = run_demo(
-        settings, once=True, months=12, children=60, seed=3, until=date(2025, 6, 30), echo=lambda _: None,
+        settings,
+        once=True,
+        months=12,
+        children=60,
+        seed=3,
+        until=date(2025, 6, 30),
+        echo=lambda _: None,
         while_serving=inspect,
     )
 

@@ -169,16 +169,26 @@ class LoggedEvent:
     def order(self) -> tuple[date, int, str, str]:
         return (self.occurred_on, self.rank, self.recorded_at, self.event_id)
 
+    @staticmethod
+    def order_of(event: EventBase) -> tuple[date, int, str, str]:
+        """The fold-order key of an event (the :attr:`order` its logged form will have)."""
+        recorded = event.recorded_at
+        return (
+            event.occurred_on,
+            _SAME_DAY_RANK.get(_type_of(event), 1),
+            _utc_iso(recorded) if recorded is not None else "",
+            event.event_id,
+        )
+
     @classmethod
     def of(cls, event: EventBase) -> LoggedEvent:
-        recorded = event.recorded_at
-        type_ = str(event.model_dump(include={"type"})["type"])
+        occurred_on, rank, recorded_at, event_id = cls.order_of(event)
         return cls(
-            occurred_on=event.occurred_on,
-            rank=_SAME_DAY_RANK.get(type_, 1),
-            recorded_at=_utc_iso(recorded) if recorded is not None else "",
-            event_id=event.event_id,
-            type=type_,
+            occurred_on=occurred_on,
+            rank=rank,
+            recorded_at=recorded_at,
+            event_id=event_id,
+            type=_type_of(event),
             data=event_to_json(event),
         )
 
@@ -186,10 +196,20 @@ class LoggedEvent:
         return parse_event(self.data, received_at=None)
 
     def evidence(self) -> EvidenceEvent:
-        # model_construct: the fields come from an already validated event (this runs per evaluation).
+        return self._evidence
+
+    @cached_property
+    def _evidence(self) -> EvidenceEvent:
+        # Once per logged event (the record is immutable and shared by every finding citing the event);
+        # model_construct: the fields come from an already validated event.
         return EvidenceEvent.model_construct(
             event_id=self.event_id, type=self.type, occurred_at=str(self.data["occurred_at"])
         )
+
+
+def _type_of(event: EventBase) -> str:
+    # Every concrete event model declares its ``type`` literal; the base class does not.
+    return str(getattr(event, "type"))  # noqa: B009
 
 
 def _utc_iso(moment: datetime) -> str:

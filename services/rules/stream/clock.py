@@ -1,16 +1,16 @@
 """Time as an event: clock ticks to every partition of ``CASE_EVENTS``, live or interleaved with history.
 
 The live scheduler is the one place of the rules service that reads the clock (today's date in England).
-The feeder sends a recorded stream in exactly the order replay processes it (:func:`interleave`), so that
-the stream and replay produce the same transitions.
+The feeder sends a recorded stream in exactly the order replay processes it
+(:func:`services.rules.core.order.interleave`), so that the stream and replay produce the same transitions.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from carewatch.settings import Settings
 from schemas import topics
 from schemas.events import LONDON, CaseEvent, ClockTick, event_to_json
-from services.rules.core.state import LoggedEvent
+from services.rules.core.order import interleave
 
 log = logging.getLogger(__name__)
 
@@ -96,28 +96,6 @@ def run_scheduler(settings: Settings, stop: threading.Event) -> int:
     finally:
         producer.close()
     return rounds
-
-
-def interleave(events: Iterable[CaseEvent], until: date) -> Iterator[CaseEvent | ClockTick]:
-    """The order in which :func:`services.rules.replay.replay` processes a history, as a stream.
-
-    Events dated after ``until`` are dropped; the rest are sorted in fold order (occurred date, same-day
-    rank, recorded_at, event_id); then for each day from the first event's date to ``until`` inclusive come
-    that day's events followed by one tick for the day. An event is then evaluated as of its own date (the
-    partition's clock is the day before) and each tick evaluates the children due by its date, exactly as
-    replay does.
-    """
-    ordered = sorted((e for e in events if e.occurred_on <= until), key=lambda e: LoggedEvent.of(e).order)
-    if not ordered:
-        return
-    position = 0
-    day = ordered[0].occurred_on
-    while day <= until:
-        while position < len(ordered) and ordered[position].occurred_on == day:
-            yield ordered[position]
-            position += 1
-        yield ClockTick(as_of=day)
-        day += timedelta(days=1)
 
 
 def feed(
