@@ -3,7 +3,8 @@
 The same :class:`~services.rules.core.engine.Engine` as the streaming service, walking the history in the
 stream's order (:func:`~services.rules.core.order.interleave`: events in fold order, and each day, after
 that day's events, a clock tick). A tick evaluates the children whose next due date has come (a heap of
-due dates, stale entries skipped). So the output depends only on the events and the rules, never on the order of lines in the file.
+due dates, stale entries skipped). So the output depends only on the events and the rules, never on the
+order of lines in the file.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import bisect
 from dataclasses import replace
 from datetime import date
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from schemas.events import CaseEvent
 
@@ -57,9 +57,9 @@ def apply(state: ChildState | None, event: CaseEvent) -> tuple[ChildState, Chang
     if event.event_id in state.retracted_ids or (state.events and logged.order < state.events[-1].order):
         return _refold(state, _insert(state.events, logged), processed, state.retracted_ids), Change.REFOLDED
 
-    builder = _Builder.resume(state)
+    builder = _Builder(state)
     builder.feed(logged)
-    return builder.freeze(state, events=(*state.events, logged), processed_ids=processed), Change.APPENDED
+    return builder.freeze(events=(*state.events, logged), processed_ids=processed), Change.APPENDED
 
 
 def refold(state: ChildState) -> ChildState:
@@ -80,7 +80,7 @@ def _refold(
     retracted: frozenset[str],
 ) -> ChildState:
     blank = ChildState(child_id=state.child_id, findings=state.findings, evaluated_as_of=state.evaluated_as_of)
-    builder = _Builder.resume(blank)
+    builder = _Builder(blank)
     known = {entry.event_id for entry in log}
     for entry in log:
         if entry.type == RETRACTION:
@@ -91,52 +91,56 @@ def _refold(
         if entry.event_id in retracted:
             continue
         builder.feed(entry)
-    return builder.freeze(blank, events=log, processed_ids=processed, retracted_ids=retracted)
+    return builder.freeze(events=log, processed_ids=processed, retracted_ids=retracted)
+
+
+_OCCURRENCE_FIELDS: Final = {
+    "pep.completed": "peps",
+    "health_assessment.completed": "health_assessments",
+    "dental_check.completed": "dental_checks",
+    "visit.completed": "visits",
+    "review.held": "reviews",
+    "pathway_plan.reviewed": "pathway_plan_reviews",
+}
+"""Event type → the state's collection of dated occurrences it adds to."""
 
 
 class _Builder:
-    """Mutable working copy of the folded facts; frozen back into a :class:`ChildState`."""
+    """Working copy of the folded facts over a base state, frozen back into a :class:`ChildState`.
 
-    def __init__(self) -> None:
-        self.team: str | None = None
-        self.periods: list[Period] = []
-        self.legal: list[LegalStatusSpell] = []
-        self.placements: list[Placement] = []
-        self.workers: list[SocialWorker] = []
-        self.occurrences: dict[str, list[Occurrence]] = {}
-        self.sdq: list[SdqScore] = []
-        self.missing: dict[str, MissingEpisode] = {}
-        self.contacts: list[CareLeaverContact] = []
-        self.anomalies: list[Anomaly] = []
+    Collections are copied on first change only, so a collection the events did not touch keeps its very
+    tuple: the engine relies on that identity to reuse verdicts of rules whose inputs did not change.
+    """
 
-    @classmethod
-    def resume(cls, state: ChildState) -> _Builder:
-        builder = cls()
-        builder.team = state.team
-        builder.periods = list(state.periods)
-        builder.legal = list(state.legal_statuses)
-        builder.placements = list(state.placements)
-        builder.workers = list(state.social_workers)
-        builder.occurrences = {
-            "pep.completed": list(state.peps),
-            "health_assessment.completed": list(state.health_assessments),
-            "dental_check.completed": list(state.dental_checks),
-            "visit.completed": list(state.visits),
-            "review.held": list(state.reviews),
-            "pathway_plan.reviewed": list(state.pathway_plan_reviews),
-        }
-        builder.sdq = list(state.sdq_scores)
-        builder.missing = {episode.episode_id: episode for episode in state.missing_episodes}
-        builder.contacts = list(state.care_leaver_contacts)
-        builder.anomalies = list(state.anomalies)
-        return builder
+    def __init__(self, base: ChildState) -> None:
+        self.base = base
+        self.team = base.team
+        self._lists: dict[str, list[Any]] = {}
+        self._missing: dict[str, MissingEpisode] | None = None
+
+    def _list(self, name: str) -> list[Any]:
+        """The working copy of the state collection ``name`` (copied from the base on first use)."""
+        found = self._lists.get(name)
+        if found is None:
+            found = self._lists[name] = list(getattr(self.base, name))
+        return found
+
+    def _episodes(self) -> dict[str, MissingEpisode]:
+        if self._missing is None:
+            self._missing = {episode.episode_id: episode for episode in self.base.missing_episodes}
+        return self._missing
 
     def anomaly(self, entry: LoggedEvent, reason: str) -> None:
-        self.anomalies.append(Anomaly(entry.event_id, entry.type, entry.occurred_on, reason))
+        self._list("anomalies").append(Anomaly(entry.event_id, entry.type, entry.occurred_on, reason))
+
+    def _periods(self) -> list[Period] | tuple[Period, ...]:
+        found = self._lists.get("periods")
+        return self.base.periods if found is None else found
 
     def _open_period(self) -> Period | None:
-        if self.periods and self.periods[-1].end is None:
-            return self.periods[-1]
+        periods = self._periods()
+        if periods and periods[-1].end is None:
+            return periods[-1]
         return None
 
     def feed(self, entry: LoggedEvent) -> None:
@@ -144,15 +148,15 @@ class _Builder:
         kind = entry.type
         on = entry.occurred_on
         if kind in IN_CARE_TYPES and self._open_period() is None:
-            self.anomaly(entry, "after care ended" if self.periods else "before care started")
-        if kind in LEAVING_CARE_TYPES and not self.periods:
+            self.anomaly(entry, "after care ended" if self._periods() else "before care started")
+        if kind in LEAVING_CARE_TYPES and not self._periods():
             self.anomaly(entry, "the child has no period of care")
 
         if kind == "care.started":
             if self._open_period() is not None:
                 self.anomaly(entry, "care started while already looked after (ignored)")
                 return
-            self.periods.append(
+            self._list("periods").append(
                 Period(
                     start=on,
                     start_event_id=entry.event_id,
@@ -162,7 +166,7 @@ class _Builder:
                     legal_status=data["legal_status"],
                 )
             )
-            self.legal.append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
+            self._list("legal_statuses").append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
             if data.get("team"):
                 self.team = data["team"]
         elif kind == "care.ended":
@@ -170,11 +174,13 @@ class _Builder:
             if period is None:
                 self.anomaly(entry, "care ended while not looked after (ignored)")
                 return
-            self.periods[-1] = replace(period, end=on, end_reason=data["reason"], end_event_id=entry.event_id)
+            self._list("periods")[-1] = replace(
+                period, end=on, end_reason=data["reason"], end_event_id=entry.event_id
+            )
         elif kind == "legal_status.changed":
-            self.legal.append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
+            self._list("legal_statuses").append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
         elif kind == "placement.started":
-            self.placements.append(
+            self._list("placements").append(
                 Placement(
                     event_id=entry.event_id,
                     start=on,
@@ -186,36 +192,37 @@ class _Builder:
                 )
             )
         elif kind == "social_worker.changed":
-            self.workers.append(
+            self._list("social_workers").append(
                 SocialWorker(entry.event_id, data["worker_id"], on, data.get("team"), data.get("employment"))
             )
             if data.get("team"):
                 self.team = data["team"]
-        elif kind in self.occurrences:
-            self.occurrences[kind].append(Occurrence(entry.event_id, on, data.get("kind")))
+        elif kind in _OCCURRENCE_FIELDS:
+            self._list(_OCCURRENCE_FIELDS[kind]).append(Occurrence(entry.event_id, on, data.get("kind")))
         elif kind == "sdq.recorded":
-            self.sdq.append(SdqScore(entry.event_id, on, int(data["score"])))
+            self._list("sdq_scores").append(SdqScore(entry.event_id, on, int(data["score"])))
         elif kind == "missing.started":
-            episode = self.missing.get(data["episode_id"], MissingEpisode(data["episode_id"]))
+            missing = self._episodes()
+            episode = missing.get(data["episode_id"], MissingEpisode(data["episode_id"]))
             if episode.start_event_id is not None:
                 self.anomaly(entry, "missing episode started twice (first start kept)")
                 return
-            self.missing[episode.episode_id] = replace(episode, start=on, start_event_id=entry.event_id)
+            missing[episode.episode_id] = replace(episode, start=on, start_event_id=entry.event_id)
         elif kind == "missing.ended":
-            episode = self.missing.get(data["episode_id"], MissingEpisode(data["episode_id"]))
+            missing = self._episodes()
+            episode = missing.get(data["episode_id"], MissingEpisode(data["episode_id"]))
             if episode.start_event_id is None:
                 self.anomaly(entry, "missing episode ended before it started")
-            self.missing[episode.episode_id] = replace(episode, end=on, end_event_id=entry.event_id)
+            missing[episode.episode_id] = replace(episode, end=on, end_event_id=entry.event_id)
         elif kind == "return_interview.completed":
-            episode = self.missing.get(data["episode_id"], MissingEpisode(data["episode_id"]))
+            missing = self._episodes()
+            episode = missing.get(data["episode_id"], MissingEpisode(data["episode_id"]))
             if episode.end_event_id is None:
                 self.anomaly(entry, "return interview before the missing episode ended")
             interview = Occurrence(entry.event_id, on)
-            self.missing[episode.episode_id] = replace(
-                episode, return_interviews=(*episode.return_interviews, interview)
-            )
+            missing[episode.episode_id] = replace(episode, return_interviews=(*episode.return_interviews, interview))
         elif kind == "care_leaver.contact":
-            self.contacts.append(
+            self._list("care_leaver_contacts").append(
                 CareLeaverContact(
                     entry.event_id,
                     on,
@@ -225,31 +232,17 @@ class _Builder:
                 )
             )
 
-    def freeze(self, base: ChildState, **log: Any) -> ChildState:
-        """The folded facts over ``base``; ``log`` sets the log fields (events, processed/retracted ids)."""
-        episodes = sorted(
-            self.missing.values(), key=lambda e: (e.start or e.end or e.return_interviews[0].on, e.episode_id)
-        )
-        occurrences = self.occurrences
-        return replace(
-            base,
-            team=self.team,
-            periods=tuple(self.periods),
-            legal_statuses=tuple(self.legal),
-            placements=tuple(self.placements),
-            social_workers=tuple(self.workers),
-            peps=tuple(occurrences["pep.completed"]),
-            health_assessments=tuple(occurrences["health_assessment.completed"]),
-            dental_checks=tuple(occurrences["dental_check.completed"]),
-            visits=tuple(occurrences["visit.completed"]),
-            reviews=tuple(occurrences["review.held"]),
-            pathway_plan_reviews=tuple(occurrences["pathway_plan.reviewed"]),
-            sdq_scores=tuple(self.sdq),
-            missing_episodes=tuple(episodes),
-            care_leaver_contacts=tuple(self.contacts),
-            anomalies=tuple(self.anomalies),
-            **log,
-        )
+    def freeze(self, **log: Any) -> ChildState:
+        """The folded facts over the base; ``log`` sets the log fields (events, processed/retracted ids)."""
+        changed: dict[str, Any] = {name: tuple(items) for name, items in self._lists.items()}
+        if self._missing is not None:
+            changed["missing_episodes"] = tuple(
+                sorted(
+                    self._missing.values(),
+                    key=lambda e: (e.start or e.end or e.return_interviews[0].on, e.episode_id),
+                )
+            )
+        return replace(self.base, team=self.team, **changed, **log)
 
 
 def _date(value: object) -> date:

@@ -20,10 +20,10 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any, Final
 
-from pydantic import TypeAdapter
-
 from schemas.alerts import EvidenceEvent, Severity
 from schemas.events import CaseEvent, EventBase, event_to_json, parse_event
+
+from . import codec
 
 IN_CARE_TYPES: Final = frozenset(
     {
@@ -206,6 +206,16 @@ class LoggedEvent:
             event_id=self.event_id, type=self.type, occurred_at=str(self.data["occurred_at"])
         )
 
+    @cached_property
+    def _plain(self) -> dict[str, Any]:
+        # The bulk of a stored state: encoded once per logged event, not on every write of the state.
+        plain: dict[str, Any] = _LOGGED_FIELDS(self)
+        return plain
+
+
+_LOGGED_FIELDS: Final = codec.fields_encoder(LoggedEvent)
+codec.register_encoder(LoggedEvent, lambda logged: dict(logged._plain))
+
 
 def _type_of(event: EventBase) -> str:
     # Every concrete event model declares its ``type`` literal; the base class does not.
@@ -279,20 +289,25 @@ class ChildState:
         return self._events_by_id.get(event_id)
 
     @cached_property
+    def memo(self) -> dict[Any, Any]:
+        """Scratch space for results derived from this very state value, never stored nor compared (the
+        engine keeps each rule's last verdict here)."""
+        return {}
+
+    @cached_property
     def _events_by_id(self) -> dict[str, LoggedEvent]:
         # Built once per state value (states are immutable): evidence lookups run on every evaluation.
         return {logged.event_id: logged for logged in self.events}
 
     # -- JSON ------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = _STATE_ADAPTER.dump_python(self, mode="json")
-        data["processed_ids"] = sorted(self.processed_ids)
-        data["retracted_ids"] = sorted(self.retracted_ids)
+        """The state as plain JSON data (the events' ``data`` dicts are shared with the state: do not
+        mutate them)."""
+        data: dict[str, Any] = codec.encode(self)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChildState:
-        return _STATE_ADAPTER.validate_python(data)
+        """The state whose :meth:`to_dict` is ``data``; raises ``ValueError`` naming a malformed field."""
+        return codec.decode(cls, data)
 
-
-_STATE_ADAPTER: Final[TypeAdapter[ChildState]] = TypeAdapter(ChildState)

@@ -4,7 +4,7 @@ questions most rules ask (is the child looked after today, how old, which events
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,6 +42,12 @@ class Verdict:
 Evaluate = Callable[[ChildState, date, "RulesConfig"], Verdict]
 
 
+EVERY_FACT: Final = tuple(
+    f.name for f in fields(ChildState) if f.name not in {"child_id", "findings", "evaluated_as_of"}
+)
+"""The state's fields a rule may read (``child_id`` never changes; findings are the engine's)."""
+
+
 @dataclass(frozen=True)
 class RuleSpec:
     """One catalogue entry."""
@@ -51,6 +57,10 @@ class RuleSpec:
     basis: str
     params: type[RuleParams]
     evaluate: Evaluate = field(compare=False)
+    reads: tuple[str, ...] = EVERY_FACT
+    """The state fields ``evaluate`` reads (besides ``child_id``, and ``events`` through :func:`evidence`,
+    whose entries never change once logged). The engine reuses a verdict while these are unchanged and
+    its next due date has not come; ``services/rules/core/tests/test_reads.py`` checks the list."""
 
     def describe(self) -> str:
         first_line = (self.evaluate.__doc__ or "").strip().splitlines()

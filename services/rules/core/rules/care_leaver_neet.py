@@ -49,4 +49,5 @@ SPEC: Final = RuleSpec(
     basis="Children Act 1989 s23C/s23CA; SSDA903 OC3 ACTIV (NEET = G4, G5, G6)",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "care_leaver_contacts"),
 )

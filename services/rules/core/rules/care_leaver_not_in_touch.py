@@ -47,4 +47,5 @@ SPEC: Final = RuleSpec(
     basis="Children Act 1989 s23C(1); SSDA903 OC3 IN_TOUCH",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "care_leaver_contacts"),
 )

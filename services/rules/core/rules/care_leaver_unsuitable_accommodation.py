@@ -49,4 +49,5 @@ SPEC: Final = RuleSpec(
     basis="Care Leavers (England) Regulations 2010 reg 9, Sch 2; SSDA903 OC3 ACCOM (x2 = unsuitable)",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "care_leaver_contacts"),
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_months, add_years
 from ..state import ChildState
-from .base import RuleParams, RuleSpec, Verdict, later_than, looked_after, overdue, period_subject
+from .base import ONE_DAY, RuleParams, RuleSpec, Verdict, later_than, looked_after, overdue, period_subject
 
 if TYPE_CHECKING:
     from ..config import RulesConfig
@@ -35,7 +35,8 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     eligible_from = add_years(period.date_of_birth, params.min_age)
     if as_of < eligible_from:
         first_due = add_months(max(period.start, eligible_from), params.interval_months)
-        return Verdict(next_due=later_than(as_of, first_due))
+        # Overdue from the day after the first due date (as ``overdue`` says once the child is eligible).
+        return Verdict(next_due=later_than(as_of, first_due + ONE_DAY))
     checks = [c for c in state.dental_checks if c.on <= as_of]
     if checks:
         last = checks[-1]
@@ -61,4 +62,5 @@ SPEC: Final = RuleSpec(
     basis="CPPCR 2010 Sch 1 para 1(4)(a); SSDA903 OC2 TEETH_CHECK (check in the year)",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "dental_checks"),
 )

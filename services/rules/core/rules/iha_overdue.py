@@ -60,4 +60,5 @@ SPEC: Final = RuleSpec(
     basis="CPPCR 2010 reg 7 (health assessment before first review); statutory guidance 2015",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "health_assessments"),
 )

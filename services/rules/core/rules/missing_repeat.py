@@ -57,4 +57,5 @@ SPEC: Final = RuleSpec(
     basis="DfE statutory guidance on missing children (2014); Ofsted ILACS Annex A",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "missing_episodes"),
 )

@@ -59,4 +59,5 @@ SPEC: Final = RuleSpec(
     basis="Children Act 1989 s23E; Care Leavers (England) Regulations 2010: pathway plan reviewed 6-monthly",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "pathway_plan_reviews"),
 )

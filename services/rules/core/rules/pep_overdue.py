@@ -83,4 +83,5 @@ SPEC: Final = RuleSpec(
     basis="CPPCR 2010 reg 5 and Sch 1 para 2; DfE statutory guidance 2018 (PEP reviewed each term)",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "peps"),
 )

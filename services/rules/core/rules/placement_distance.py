@@ -54,4 +54,5 @@ SPEC: Final = RuleSpec(
     basis="Children Act 1989 s22C(7)-(9) (placement near home); DfE indicator: placed over 20 miles",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "placements"),
 )

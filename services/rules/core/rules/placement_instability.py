@@ -97,4 +97,5 @@ SPEC: Final = RuleSpec(
     basis="DfE placement-stability measure (3+ placements in 12 months); 2nd placement as early warning",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "placements"),
 )

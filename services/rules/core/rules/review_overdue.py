@@ -66,4 +66,5 @@ SPEC: Final = RuleSpec(
     basis="CPPCR 2010 reg 33 (20 WD, then 3 months, then 6 months)",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "reviews"),
 )

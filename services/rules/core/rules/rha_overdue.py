@@ -65,4 +65,5 @@ SPEC: Final = RuleSpec(
     basis="CPPCR 2010 reg 7; statutory guidance 2015 (6-monthly under 5, yearly from 5)",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "health_assessments"),
 )

@@ -64,4 +64,5 @@ SPEC: Final = RuleSpec(
     basis="DfE statutory guidance on children who go missing (2014): return interview within 72 hours",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "missing_episodes"),
 )

@@ -51,4 +51,5 @@ SPEC: Final = RuleSpec(
     basis="DH/DfE statutory guidance 2015 (SDQ); SDQ bands: 17+ cause for concern",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "sdq_scores"),
 )

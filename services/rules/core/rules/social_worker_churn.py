@@ -63,4 +63,5 @@ SPEC: Final = RuleSpec(
     basis="DfE stability measures: 3+ social workers in 12 months (SSDA903 SWEpisodes, 2023/24 on)",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "social_workers"),
 )

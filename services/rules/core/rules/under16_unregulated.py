@@ -61,4 +61,5 @@ SPEC: Final = RuleSpec(
     basis="CPPCR 2010 as amended 2021 (no under-16s in unregulated settings); SSDA903 rules 370/371",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "placements"),
 )

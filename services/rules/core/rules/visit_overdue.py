@@ -75,4 +75,5 @@ SPEC: Final = RuleSpec(
     "if intended until 18",
     params=Params,
     evaluate=evaluate,
+    reads=("periods", "legal_statuses", "placements", "visits"),
 )
