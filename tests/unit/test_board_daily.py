@@ -48,3 +48,16 @@ def test_days_without_changes_repeat_the_previous_totals() -> None:
     report = daily.complete_days()
     assert [day.day for day in report] == [1, 2, 3]
     assert {day.day: totals.get("cla-count") for day, totals in report.items()} == dict.fromkeys([1, 2, 3], IN)
+
+
+def test_a_delta_published_twice_counts_once() -> None:
+    daily = DailyTotals(partitions=1)
+    change = Delta("a", "cla-count", NONE, IN)
+    daily.add(0, batch(1, change))
+    daily.add(0, batch(1, change))  # re-sent after a crash of the rules worker
+    daily.add(0, batch(2, Delta("a", "cla-count", IN, NONE)))
+    daily.add(0, batch(2, Delta("a", "cla-count", IN, NONE)))
+    report = daily.complete_days()
+    assert report[date(2025, 1, 1)].get("cla-count") == IN
+    assert report[date(2025, 1, 2)].get("cla-count") == NONE
+    assert daily.repeats_skipped == 2
