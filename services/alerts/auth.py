@@ -20,9 +20,10 @@ from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from carewatch.db import session_factory
 from services.alerts.models import ApiToken, User, UserTeam
 
 ROLES: Final = ("manager", "board", "admin", "ingest")
@@ -100,6 +101,18 @@ def authenticate(session: Session, token: str) -> Principal | None:
         return None
     user = row.user
     return Principal(user.name, user.role, frozenset(t.team for t in user.teams))
+
+
+def role_authorizer(engine: Engine, role: str) -> Callable[[str], bool]:
+    """``token -> bool`` for services outside this app (ingest): a live, unrevoked token with ``role``."""
+    sessions = session_factory(engine)
+
+    def authorize(token: str) -> bool:
+        with sessions() as session:
+            principal = authenticate(session, token)
+        return principal is not None and principal.role == role
+
+    return authorize
 
 
 # FastAPI dependencies ------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from carewatch.settings import Settings
+    from services.ingest.app import Authorizer
 
 NO_BROKER = (
     "no broker to write to: pass --bootstrap HOST:PORT or set CAREWATCH_KAFKA_BOOTSTRAP=HOST:PORT "
@@ -127,7 +130,29 @@ def serve(settings: Settings | None = None) -> None:
         raise _fail(NO_BROKER_TO_SERVE, EXIT_USAGE)
     ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS)
     producer = IngestProducer(settings.kafka_bootstrap)
+    users = None
+    if settings.database_url:
+        from carewatch.db import make_engine, migrate
+
+        migrate(settings.database_url)
+        users = make_engine(settings.database_url)
     try:
-        uvicorn.run(create_app(settings, producer), host=settings.ingest_host, port=settings.ingest_port)
+        app = create_app(settings, producer, authorize=authorizer(settings, users))
+        uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port)
     finally:
         producer.close()
+        if users is not None:
+            users.dispose()
+
+
+def authorizer(settings: Settings, users: Engine | None) -> Authorizer:
+    """Tokens from settings and, given the user store's database, `carewatch users` tokens with the ingest role."""
+    from services.ingest.app import token_authorizer
+
+    from_settings = token_authorizer(settings.ingest_tokens)
+    if users is None:
+        return from_settings
+    from services.alerts.auth import role_authorizer
+
+    from_store = role_authorizer(users, "ingest")
+    return lambda token: from_settings(token) or from_store(token)
