@@ -1,9 +1,10 @@
-"""Throughput of the pure rules core on one core: Engine.on_event, Engine.on_tick, state JSON round trip.
+"""Throughput of the pure rules core on one core: Engine.on_event, Engine.on_tick, state JSON round trip,
+and the stream's Processor (decode, evaluate, board contributions, table write) without a broker.
 
     .venv/bin/python bench/rules_core.py [--children 2000] [--events-per-child 60] [--seed 7]
 
-Prints figures (CPU time of this process, so other load on the machine does not distort them); never
-passes or fails on time.
+Prints figures (CPU time of this process, so other load on the machine does not distort them; latency
+percentiles are wall time per call); never passes or fails on time.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import argparse
 import random
 import resource
 import time
+import zlib
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from schemas.events import CaseEvent, parse_event
+from schemas.events import CaseEvent, ClockTick, parse_event
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine
+from services.rules.core.order import interleave
 from services.rules.core.state import ChildState
+from services.rules.stream.clock import event_value, tick_value
+from services.rules.stream.processor import Processor
 
 START = date(2024, 4, 1)
 KINDS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -84,16 +90,19 @@ def main() -> None:
     engine = Engine(RulesConfig.default())
     states: dict[str, ChildState] = {}
     transitions = 0
+    latencies: list[int] = []
     began = time.process_time()
     for event in events:
+        called = time.perf_counter_ns()
         outcome = engine.on_event(states.get(event.child_id), event, event.occurred_on)
+        latencies.append(time.perf_counter_ns() - called)
         states[event.child_id] = outcome.state
         transitions += len(outcome.transitions)
     elapsed = time.process_time() - began
     print(
         f"on_event: {len(events)} events, {len(states)} children, {transitions} transitions "
         f"in {elapsed:.2f} s CPU = {len(events) / elapsed:,.0f} events/s "
-        f"({elapsed / len(events) * 1e6:.1f} µs/event)"
+        f"({elapsed / len(events) * 1e6:.1f} µs/event; {percentiles(latencies)})"
     )
 
     tick_day = START + timedelta(days=800)
@@ -112,7 +121,41 @@ def main() -> None:
         f"state to_dict+from_dict: {len(sample) / elapsed:,.0f} round trips/s "
         f"({args.events_per_child + 1} events per child)"
     )
+    records = list(stream(events))
+    processor = Processor(Engine(RulesConfig.default()), {}, {})
+    latencies = []
+    began = time.process_time()
+    for partition, key, raw in records:
+        called = time.perf_counter_ns()
+        processor.commit(processor.plan(partition, key, raw))
+        latencies.append(time.perf_counter_ns() - called)
+    elapsed = time.process_time() - began
+    print(
+        f"processor (no broker): {len(records)} records ({len(events)} events, the rest ticks) in {elapsed:.2f} s "
+        f"CPU = {len(records) / elapsed:,.0f} records/s ({percentiles(latencies)})"
+    )
     print(f"max RSS: {rss_mib():.0f} MiB")
+
+
+PARTITIONS = 8
+
+
+def stream(events: list[CaseEvent]) -> Iterator[tuple[int, bytes | None, bytes]]:
+    """The events as stream records in replay order, a tick per day to each of 8 partitions."""
+    for item in interleave(events, max(event.occurred_on for event in events)):
+        if isinstance(item, ClockTick):
+            for partition in range(PARTITIONS):
+                yield partition, None, tick_value(item.as_of)
+        else:
+            yield zlib.crc32(item.child_id.encode()) % PARTITIONS, item.child_id.encode(), event_value(item)
+
+
+def percentiles(nanoseconds: list[int]) -> str:
+    ordered = sorted(nanoseconds)
+    picks = (("p50", 0.50), ("p99", 0.99), ("max", 1.0))
+    return ", ".join(
+        f"{name} {ordered[min(len(ordered) - 1, int(share * len(ordered)))] / 1000:,.0f} µs" for name, share in picks
+    )
 
 
 if __name__ == "__main__":

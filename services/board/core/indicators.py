@@ -26,9 +26,11 @@ wording shown to the board.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import Any, Final
 
 from schemas.codes import (
@@ -397,8 +399,35 @@ def next_change(state: ChildState, as_of: date) -> date | None:
     """The first date after ``as_of`` on which this child's contributions may change with no new event.
 
     A superset is safe (re-checking a day on which nothing changes costs one evaluation): every window
-    edge, deadline and birthday the definitions above look at is a candidate.
+    edge, deadline and birthday the definitions above look at is a candidate. The sorted candidates
+    depend on the state's facts only, so they are kept in the state's memo while those stay the same.
     """
+    facts = _facts_read(state)
+    cached = state.memo.get(_CANDIDATES)
+    if cached is None or cached[0] != facts:
+        cached = state.memo[_CANDIDATES] = (facts, sorted(_candidates(state)))
+    candidates: list[date] = cached[1]
+    index = bisect.bisect_right(candidates, as_of)
+    return candidates[index] if index < len(candidates) else None
+
+
+_CANDIDATES: Final = "board.next_change"
+_facts_read: Final = attrgetter(
+    "periods",
+    "legal_statuses",
+    "placements",
+    "social_workers",
+    "health_assessments",
+    "dental_checks",
+    "peps",
+    "sdq_scores",
+    "missing_episodes",
+    "care_leaver_contacts",
+)
+"""The state fields :func:`_candidates` reads."""
+
+
+def _candidates(state: ChildState) -> set[date]:
     candidates: set[date] = set()
 
     def window(day: date | None) -> None:
@@ -446,8 +475,7 @@ def next_change(state: ChildState, as_of: date) -> date | None:
     for period in state.periods:
         for age in (4, 5, 14, 16, 17, 19, 22):
             candidates.add(birthday(period.date_of_birth, age))
-    later = [day for day in candidates if day > as_of]
-    return min(later) if later else None
+    return candidates
 
 
 def summarise(

@@ -5,18 +5,20 @@ every enabled rule as of ``as_of`` and compare the findings now true with those 
 (level-triggered): a new finding is *raised*, a finding gone is *resolved*, a finding whose severity
 changed is raised again under the same fingerprint (the alerts service treats it as an update).
 
-Verdicts are reused: each evaluated state remembers, per rule, the verdict it got, the date it was
-evaluated for and the state fields the rule read (:attr:`RuleSpec.reads`). A rule is evaluated again
-only when one of those fields is a different object (the fold copies a collection only when an event
-changes it) or its next due date has come, since a verdict stands until then by definition. A reused
-verdict's findings are already among the state's findings with the same severity, so the comparison
-keeps the previous ones and the output is what evaluating every rule would give.
+Verdicts are reused: each evaluated state remembers every rule's verdict and the state's fact fields.
+A rule is evaluated again only when a field it reads (:attr:`RuleSpec.reads`) is a different object
+(the fold copies a collection only when an event changes it) or its next due date has come, since a
+verdict stands until then by definition (for facts dated on or before the evaluation, which is why a
+state holding later events is evaluated in full). A reused verdict's findings are already among the
+state's findings with the same severity, so the comparison keeps the previous ones and the output is
+what evaluating every rule would give.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from schemas.alerts import AlertTransition, fingerprint
@@ -25,7 +27,7 @@ from schemas.events import CaseEvent
 from .config import RulesConfig
 from .fold import Change, apply
 from .registry import RULES
-from .rules.base import RuleSpec, Verdict
+from .rules.base import EVERY_FACT, RuleSpec, Verdict
 from .state import ChildState, Finding
 
 
@@ -39,31 +41,35 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
-class _Memo:
-    """A rule's verdict as of ``as_of`` over the state fields ``inputs`` (in the order of its ``reads``)."""
+class _Evaluation:
+    """What an evaluation leaves on the state it produced, for the next one to reuse."""
 
     as_of: date
-    inputs: tuple[Any, ...]
-    verdict: Verdict
-
-    def holds(self, as_of: date, inputs: tuple[Any, ...]) -> bool:
-        due = self.verdict.next_due
-        return (
-            self.as_of <= as_of
-            and (due is None or as_of < due)
-            and all(mine is theirs for mine, theirs in zip(self.inputs, inputs, strict=True))
-        )
-
-
-Memos = dict[str, _Memo]
+    facts: tuple[Any, ...]
+    """The evaluated state's fields of :data:`EVERY_FACT`, in that order."""
+    verdicts: tuple[Verdict, ...]
+    """Per enabled rule (in :attr:`Engine.rules` order), its verdict; reused ones are older."""
+    found: tuple[Finding, ...]
+    next_due: date | None
+    kept: tuple[Finding, ...]
+    """The findings the evaluation stored on the state (previous copies of unchanged alerts)."""
+    reusable: bool
+    """Every event of the state was dated on or before ``as_of`` (see :meth:`Engine._stale`)."""
 
 
 class Engine:
-    def __init__(self, config: RulesConfig) -> None:
+    def __init__(self, config: RulesConfig, *, reuse: bool = True) -> None:
+        """``reuse=False`` evaluates every rule every time (the reference the reuse is tested against)."""
         self.config = config
+        self.reuse = reuse
         self.rules: tuple[RuleSpec, ...] = tuple(
             spec for rule_id, spec in sorted(RULES.items()) if config.enabled(rule_id)
         )
+        self._facts = attrgetter(*EVERY_FACT)
+        # Fact field → the positions of the rules that read it.
+        self._readers: dict[str, tuple[int, ...]] = {
+            name: tuple(i for i, spec in enumerate(self.rules) if name in spec.reads) for name in EVERY_FACT
+        }
 
     def on_event(self, state: ChildState | None, event: CaseEvent, as_of: date) -> Outcome:
         """Apply ``event`` (a repeat of a processed event id changes nothing) and evaluate as of ``as_of``.
@@ -77,49 +83,76 @@ class Engine:
             max(as_of, event.occurred_on),
             changed_at=event.occurred_on,
             history_changed=change is Change.REFOLDED,
-            memos=self._memos(state) if state is not None else {},
+            previous=self._previous(state) if state is not None else None,
         )
 
     def on_tick(self, state: ChildState, as_of: date) -> Outcome:
         """Let time pass: findings whose clocks ran out by ``as_of`` are raised, and those whose window
         passed are resolved at ``as_of``."""
-        return self._evaluate(state, as_of, changed_at=as_of, history_changed=False, memos=self._memos(state))
+        return self._evaluate(state, as_of, changed_at=as_of, history_changed=False, previous=self._previous(state))
 
     def findings(self, state: ChildState, as_of: date) -> tuple[tuple[Finding, ...], date | None]:
         """The findings true for the child as of ``as_of`` (sorted by rule, subject) and the next due date."""
-        found, next_due, _ = self._verdicts(state, as_of, {})
-        return found, next_due
+        evaluation = self._verdicts(state, as_of, None)
+        return evaluation.found, evaluation.next_due
 
-    def _memos(self, state: ChildState) -> Memos:
-        memos: Memos = state.memo.get(self, {})
-        return memos
+    def _previous(self, state: ChildState) -> _Evaluation | None:
+        previous: _Evaluation | None = state.memo.get(self)
+        return previous
 
-    def _verdicts(
-        self, state: ChildState, as_of: date, memos: Memos
-    ) -> tuple[tuple[Finding, ...], date | None, Memos]:
-        """Every enabled rule's verdict (reused from ``memos`` where it still holds): the findings sorted
-        by (rule, subject), the earliest next due date, and the memos of this evaluation."""
+    def _stale(self, state: ChildState, as_of: date, previous: _Evaluation | None) -> set[int] | None:
+        """Positions of the rules whose verdict in ``previous`` may not hold for ``state`` as of ``as_of``
+        (None: every rule)."""
+        if (
+            not self.reuse
+            or previous is None
+            or not previous.reusable
+            or as_of < previous.as_of
+            or not _settled(state, as_of)
+        ):
+            return None  # a verdict's next due date speaks only for facts in its past
+        stale: set[int] = set()
+        facts = self._facts(state)
+        if facts is not previous.facts:
+            for name, now, before in zip(EVERY_FACT, facts, previous.facts, strict=True):
+                if now is not before:
+                    stale.update(self._readers[name])
+        if previous.next_due is not None and as_of >= previous.next_due:
+            stale.update(
+                i for i, verdict in enumerate(previous.verdicts) if verdict.next_due and as_of >= verdict.next_due
+            )
+        return stale
+
+    def _verdicts(self, state: ChildState, as_of: date, previous: _Evaluation | None) -> _Evaluation:
+        """Every enabled rule's verdict, reused from ``previous`` where it still holds."""
+        stale = self._stale(state, as_of, previous)
+        if previous is not None and stale is not None and not stale:
+            return replace(previous, as_of=as_of, facts=self._facts(state))
+        verdicts = [
+            spec.evaluate(state, as_of, self.config)
+            if stale is None or previous is None or i in stale
+            else previous.verdicts[i]
+            for i, spec in enumerate(self.rules)
+        ]
         found: list[Finding] = []
         next_due: date | None = None
-        kept: Memos = {}
-        # A verdict stands until its next due date only for facts it saw in the past: one evaluated
-        # before the child's latest event is not reused.
-        latest = state.events[-1].occurred_on if state.events else None
-        for spec in self.rules:
-            inputs = tuple([getattr(state, name) for name in spec.reads])
-            memo = memos.get(spec.id)
-            if memo is None or (latest is not None and memo.as_of < latest) or not memo.holds(as_of, inputs):
-                memo = _Memo(as_of, inputs, spec.evaluate(state, as_of, self.config))
-            kept[spec.id] = memo
-            verdict = memo.verdict
+        for verdict in verdicts:
             found.extend(verdict.findings)
             if verdict.next_due is not None and (next_due is None or verdict.next_due < next_due):
                 next_due = verdict.next_due
         found.sort(key=_finding_key)
-        return tuple(found), next_due, kept
+        return _Evaluation(
+            as_of, self._facts(state), tuple(verdicts), tuple(found), next_due, (), _settled(state, as_of)
+        )
 
     def _evaluate(
-        self, state: ChildState, as_of: date, *, changed_at: date, history_changed: bool, memos: Memos
+        self,
+        state: ChildState,
+        as_of: date,
+        *,
+        changed_at: date,
+        history_changed: bool,
+        previous: _Evaluation | None,
     ) -> Outcome:
         """Compare the findings now true with those before.
 
@@ -131,18 +164,24 @@ class Engine:
         raise. None of this depends on how often the child was evaluated, so replay with a deadline
         index gives the same output as evaluating every child every day.
         """
-        now, next_due, kept_memos = self._verdicts(state, as_of, memos)
+        evaluation = self._verdicts(state, as_of, previous)
+        now = evaluation.found
+        if previous is not None and now is previous.found and state.findings is previous.kept:
+            # Same findings as the evaluation that stored these: nothing raised, nothing resolved.
+            evaluated = state.evolve(evaluated_as_of=as_of)
+            evaluated.memo[self] = evaluation
+            return Outcome(state=evaluated, transitions=(), next_due=evaluation.next_due)
         before = {finding.key: finding for finding in state.findings}
         transitions: list[AlertTransition] = []
         kept: list[Finding] = []
         for finding in now:
-            previous = before.get(finding.key)
-            if previous is not None and previous.severity == finding.severity:
+            previous_finding = before.get(finding.key)
+            if previous_finding is not None and previous_finding.severity == finding.severity:
                 # Unchanged alert: keep it as raised (its resolution then reports what was raised, and
                 # does not depend on how often the child was evaluated in between).
-                kept.append(previous)
+                kept.append(previous_finding)
                 continue
-            dated_by_change = previous is not None or history_changed
+            dated_by_change = previous_finding is not None or history_changed
             at = max(finding.since, changed_at) if dated_by_change else finding.since
             kept.append(replace(finding, raised_at=at))
             transitions.append(self._transition(state, finding, "raised", at))
@@ -152,9 +191,9 @@ class Engine:
                 at = max(changed_at, finding.raised_at or finding.since)
                 transitions.append(self._transition(state, finding, "resolved", at))
         transitions.sort(key=AlertTransition.sort_key)
-        evaluated = replace(state, findings=tuple(kept), evaluated_as_of=as_of)
-        evaluated.memo[self] = kept_memos
-        return Outcome(state=evaluated, transitions=tuple(transitions), next_due=next_due)
+        evaluated = state.evolve(findings=tuple(kept), evaluated_as_of=as_of)
+        evaluated.memo[self] = replace(evaluation, kept=evaluated.findings)
+        return Outcome(state=evaluated, transitions=tuple(transitions), next_due=evaluation.next_due)
 
     @staticmethod
     def _transition(state: ChildState, finding: Finding, kind: str, at: date) -> AlertTransition:
@@ -175,3 +214,8 @@ class Engine:
 
 def _finding_key(finding: Finding) -> tuple[str, str]:
     return (finding.rule, finding.subject)
+
+
+def _settled(state: ChildState, as_of: date) -> bool:
+    """No event of the state is dated after ``as_of``."""
+    return not state.events or state.events[-1].occurred_on <= as_of

@@ -59,7 +59,7 @@ def apply(state: ChildState | None, event: CaseEvent) -> tuple[ChildState, Chang
 
     builder = _Builder(state)
     builder.feed(logged)
-    return builder.freeze(events=(*state.events, logged), processed_ids=processed), Change.APPENDED
+    return state.appended(logged, **builder.changes(), processed_ids=processed), Change.APPENDED
 
 
 def refold(state: ChildState) -> ChildState:
@@ -174,9 +174,7 @@ class _Builder:
             if period is None:
                 self.anomaly(entry, "care ended while not looked after (ignored)")
                 return
-            self._list("periods")[-1] = replace(
-                period, end=on, end_reason=data["reason"], end_event_id=entry.event_id
-            )
+            self._list("periods")[-1] = replace(period, end=on, end_reason=data["reason"], end_event_id=entry.event_id)
         elif kind == "legal_status.changed":
             self._list("legal_statuses").append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
         elif kind == "placement.started":
@@ -234,6 +232,10 @@ class _Builder:
 
     def freeze(self, **log: Any) -> ChildState:
         """The folded facts over the base; ``log`` sets the log fields (events, processed/retracted ids)."""
+        return self.base.evolve(**self.changes(), **log)
+
+    def changes(self) -> dict[str, Any]:
+        """The state fields the fed events changed, with their new values."""
         changed: dict[str, Any] = {name: tuple(items) for name, items in self._lists.items()}
         if self._missing is not None:
             changed["missing_episodes"] = tuple(
@@ -242,7 +244,8 @@ class _Builder:
                     key=lambda e: (e.start or e.end or e.return_interviews[0].on, e.episode_id),
                 )
             )
-        return replace(self.base, team=self.team, **changed, **log)
+        changed["team"] = self.team
+        return changed
 
 
 def _date(value: object) -> date:

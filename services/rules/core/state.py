@@ -15,10 +15,11 @@ Everything here is immutable and JSON-safe through :meth:`ChildState.to_dict` / 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from functools import cached_property
-from typing import Any, Final
+from typing import Any, Final, get_type_hints
+
+from pydantic import TypeAdapter
 
 from schemas.alerts import EvidenceEvent, Severity
 from schemas.events import CaseEvent, EventBase, event_to_json, parse_event
@@ -195,26 +196,29 @@ class LoggedEvent:
     def event(self) -> CaseEvent:
         return parse_event(self.data, received_at=None)
 
+    # Derived forms are cached in the instance's __dict__ by hand (functools.cached_property takes a
+    # lock on every access in Python 3.11, which shows in profiles of the engine).
     def evidence(self) -> EvidenceEvent:
-        return self._evidence
+        """This event as evidence of a finding: built once per logged event (the record is immutable and
+        shared by every finding citing the event)."""
+        found: EvidenceEvent | None = self.__dict__.get("_evidence")
+        if found is None:
+            found = self.__dict__["_evidence"] = EvidenceEvent(
+                event_id=self.event_id, type=self.type, occurred_at=str(self.data["occurred_at"])
+            )
+        return found
 
-    @cached_property
-    def _evidence(self) -> EvidenceEvent:
-        # Once per logged event (the record is immutable and shared by every finding citing the event);
-        # model_construct: the fields come from an already validated event.
-        return EvidenceEvent.model_construct(
-            event_id=self.event_id, type=self.type, occurred_at=str(self.data["occurred_at"])
-        )
-
-    @cached_property
-    def _plain(self) -> dict[str, Any]:
-        # The bulk of a stored state: encoded once per logged event, not on every write of the state.
-        plain: dict[str, Any] = _LOGGED_FIELDS(self)
-        return plain
+    def plain(self) -> dict[str, Any]:
+        """The JSON form (a fresh dict; ``data`` is shared): the bulk of a stored state, so it is encoded
+        once per logged event, not on every write of the state."""
+        found: dict[str, Any] | None = self.__dict__.get("_plain")
+        if found is None:
+            found = self.__dict__["_plain"] = _LOGGED_FIELDS(self)
+        return dict(found)
 
 
 _LOGGED_FIELDS: Final = codec.fields_encoder(LoggedEvent)
-codec.register_encoder(LoggedEvent, lambda logged: dict(logged._plain))
+codec.register_encoder(LoggedEvent, LoggedEvent.plain)
 
 
 def _type_of(event: EventBase) -> str:
@@ -286,28 +290,85 @@ class ChildState:
         return latest[-1].code if latest else None
 
     def logged(self, event_id: str) -> LoggedEvent | None:
-        return self._events_by_id.get(event_id)
+        return self._events_by_id().get(event_id)
 
-    @cached_property
+    # Derived data is cached in the instance's __dict__ by hand: states are immutable, and
+    # functools.cached_property takes a lock on every access in Python 3.11.
+    @property
     def memo(self) -> dict[Any, Any]:
         """Scratch space for results derived from this very state value, never stored nor compared (the
         engine keeps each rule's last verdict here)."""
-        return {}
+        found: dict[Any, Any] | None = self.__dict__.get("_memo")
+        if found is None:
+            found = self.__dict__["_memo"] = {}
+        return found
 
-    @cached_property
     def _events_by_id(self) -> dict[str, LoggedEvent]:
-        # Built once per state value (states are immutable): evidence lookups run on every evaluation.
-        return {logged.event_id: logged for logged in self.events}
+        # Built once per state value: evidence lookups run on every evaluation.
+        found: dict[str, LoggedEvent] | None = self.__dict__.get("_index")
+        if found is None:
+            found = self.__dict__["_index"] = {logged.event_id: logged for logged in self.events}
+        return found
+
+    def appended(self, logged: LoggedEvent, **changes: Any) -> ChildState:
+        """This state with ``changes`` (dataclass fields) whose log is this one's plus ``logged``: like
+        :func:`dataclasses.replace`, and it extends this state's event index and JSON form of the log
+        instead of rebuilding them."""
+        state = self.evolve(events=(*self.events, logged), **changes)
+        index: dict[str, LoggedEvent] | None = self.__dict__.get("_index")
+        if index is not None:
+            state.__dict__["_index"] = {**index, logged.event_id: logged}
+        plain = self.__dict__.get("_plain")
+        if plain is not None and "events" in plain and plain["events"][0] is self.events:
+            state.__dict__["_plain"]["events"] = (state.events, [*plain["events"][1], logged.plain()])
+        return state
+
+    def evolve(self, **changes: Any) -> ChildState:
+        """:func:`dataclasses.replace` without re-running ``__init__`` (the fields are already typed
+        values): a new state runs on every event and every evaluation. Cached derived data that checks
+        itself against the fields (the memo, the JSON forms of fields) is carried over, and the event
+        index while the log is unchanged."""
+        values = {name: self.__dict__[name] for name in _FIELD_NAMES}
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"not fields of ChildState: {sorted(unknown)}")
+        values.update(changes)
+        state = object.__new__(ChildState)
+        state.__dict__.update(values)
+        index = self.__dict__.get("_index")
+        if index is not None and "events" not in changes:
+            state.__dict__["_index"] = index
+        for cached in ("_memo", "_plain"):
+            found = self.__dict__.get(cached)
+            if found is not None:
+                state.__dict__[cached] = dict(found)
+        return state
 
     # -- JSON ------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The state as plain JSON data (the events' ``data`` dicts are shared with the state: do not
-        mutate them)."""
-        data: dict[str, Any] = codec.encode(self)
+        """The state as plain JSON data. The JSON form of each field is cached (per field value, carried
+        to the states that follow) and shared between results: treat the result as read-only."""
+        cache: dict[str, tuple[Any, Any]] | None = self.__dict__.get("_plain")
+        if cache is None:
+            cache = self.__dict__["_plain"] = {}
+        data: dict[str, Any] = {}
+        for name, encode in _FIELD_ENCODERS:
+            value = self.__dict__[name]
+            cached = cache.get(name)
+            if cached is None or cached[0] is not value:
+                cached = cache[name] = (value, encode(value))
+            data[name] = cached[1]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChildState:
-        """The state whose :meth:`to_dict` is ``data``; raises ``ValueError`` naming a malformed field."""
-        return codec.decode(cls, data)
+        """The state whose :meth:`to_dict` is ``data``; raises pydantic's ``ValidationError`` (a
+        ``ValueError``) naming any malformed field."""
+        return _STATE_ADAPTER.validate_python(data)
 
+
+_STATE_ADAPTER: Final[TypeAdapter[ChildState]] = TypeAdapter(ChildState)
+_FIELD_NAMES: Final = tuple(f.name for f in fields(ChildState))
+_FIELD_ENCODERS: Final = tuple(
+    (name, codec.encoder(hint)) for name, hint in get_type_hints(ChildState).items() if name in _FIELD_NAMES
+)
