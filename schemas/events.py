@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from schemas import codes
+from services.rules.core.calendar import add_years
 
 LONDON: Final = ZoneInfo("Europe/London")
 MAX_FUTURE_SKEW: Final = timedelta(days=1)
@@ -61,9 +62,7 @@ else:
     PlacementType = _code(codes.PLACEMENT_TYPE, "placement type")
     PlacementProvider = _code(codes.PLACEMENT_PROVIDER, "placement provider")
     ReasonPlaceChange = _code(codes.REASON_PLACE_CHANGE, "reason for placement change")
-    CareEndedReason = _code(
-        {c: codes.REASON_EPISODE_CEASED[c] for c in codes.CARE_ENDED_REASONS}, "reason ceased"
-    )
+    CareEndedReason = _code({c: codes.REASON_EPISODE_CEASED[c] for c in codes.CARE_ENDED_REASONS}, "reason ceased")
     Activity = _code(codes.ACTIVITY, "activity")
     Accommodation = _code(codes.ACCOMMODATION, "accommodation")
 
@@ -156,7 +155,7 @@ class CareStarted(EventBase):
         started = self.occurred_on
         if self.date_of_birth > started:
             raise ValueError("date_of_birth is after the date care started")
-        eighteenth = _add_years(self.date_of_birth, MAX_CARE_START_AGE_YEARS)
+        eighteenth = add_years(self.date_of_birth, MAX_CARE_START_AGE_YEARS)
         if started >= eighteenth:
             raise ValueError("a child cannot start to be looked after on or after their 18th birthday")
         return self
@@ -319,10 +318,3 @@ def parse_event(data: bytes | str | Mapping[str, Any], *, received_at: datetime 
 def event_to_json(event: EventBase) -> dict[str, Any]:
     """The event as a JSON-ready dict, without unset optional fields (stable on the wire)."""
     return event.model_dump(mode="json", exclude_none=True)
-
-
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a non-leap target year: the birthday is taken as 1 March
-        return date(day.year + years, 3, 1)

@@ -25,6 +25,8 @@ from typing import Any, Final, TextIO
 
 import orjson
 
+from services.rules.core.calendar import add_years
+
 DEFAULT_CHILDREN: Final = 396
 TEAMS: Final = ("cic-north", "cic-south", "cic-east", "cic-west")
 WORKERS_PER_TEAM: Final = 12
@@ -83,22 +85,13 @@ MEAN_STAY_DAYS: Final = 700
 DAY: Final = timedelta(days=1)
 HISTORY_DAYS: Final = 400
 """Routine events of children in care at the start are kept for this long before it (annual checks)."""
-ALWAYS_EMITTED: Final = frozenset(
-    {"care.started", "care.ended", "placement.started", "social_worker.changed"}
-)
+ALWAYS_EMITTED: Final = frozenset({"care.started", "care.ended", "placement.started", "social_worker.changed"})
 """Events the history snapshot keeps however old: they set the state the rules need."""
 
 
 def _weighted(rng: random.Random, pairs: Iterable[tuple[str, float]]) -> str:
     names, weights = zip(*pairs, strict=True)
     return str(rng.choices(names, weights=weights)[0])
-
-
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return date(day.year + years, 3, 1)
 
 
 @dataclass
@@ -187,7 +180,7 @@ class Child:
 
     @property
     def eighteen(self) -> date:
-        return _add_years(self.born, 18)
+        return add_years(self.born, 18)
 
     def age_on(self, day: date) -> int:
         return day.year - self.born.year - ((day.month, day.day) < (self.born.month, self.born.day))
@@ -201,9 +194,7 @@ class Child:
 
     def simulate(self) -> None:
         rng = self.rng
-        legal = (
-            "V2" if self.uasc else _weighted(rng, (("C2", 45), ("C1", 25), ("V2", 22), ("E1", 5), ("L2", 3)))
-        )
+        legal = "V2" if self.uasc else _weighted(rng, (("C2", 45), ("C1", 25), ("V2", 22), ("E1", 5), ("L2", 3)))
         if self.setting == "adoption":
             legal = "E1"
         self.emit(
@@ -244,10 +235,7 @@ class Child:
 
     def _next_setting(self, day: date) -> str:
         age = self.age_on(day)
-        if (
-            self.rng.random() < 0.75
-            and SETTINGS[self.setting].ages[0] <= age <= SETTINGS[self.setting].ages[1]
-        ):
+        if self.rng.random() < 0.75 and SETTINGS[self.setting].ages[0] <= age <= SETTINGS[self.setting].ages[1]:
             return self.setting
         allowed = [(name, s.weight) for name, s in SETTINGS.items() if s.ages[0] <= age <= s.ages[1]]
         return _weighted(self.rng, allowed)
@@ -300,9 +288,7 @@ class Child:
     def _reviews(self, stop: date) -> None:
         """First within 20 working days, the second within 3 months, then every 6 months; some late."""
         rng = self.rng
-        day = self.entered + timedelta(
-            days=rng.randint(10, 26) if rng.random() < 0.92 else rng.randint(30, 45)
-        )
+        day = self.entered + timedelta(days=rng.randint(10, 26) if rng.random() < 0.92 else rng.randint(30, 45))
         gaps = [(70, 90)] + [(150, 180)] * 40
         for low, high in gaps:
             if day >= stop:
@@ -313,18 +299,14 @@ class Child:
 
     def _health(self, stop: date) -> None:
         rng = self.rng
-        day = self.entered + timedelta(
-            days=rng.randint(8, 26) if rng.random() < 0.85 else rng.randint(30, 70)
-        )
+        day = self.entered + timedelta(days=rng.randint(8, 26) if rng.random() < 0.85 else rng.randint(30, 70))
         kind = "initial"
         while day < stop:
             self.emit("health_assessment.completed", day, kind=kind)
             kind = "review"
             limit = 182 if self.age_on(day) < 5 else 365
             late = rng.random() < 0.1
-            day += timedelta(
-                days=rng.randint(limit + 5, limit + 60) if late else rng.randint(limit - 60, limit - 5)
-            )
+            day += timedelta(days=rng.randint(limit + 5, limit + 60) if late else rng.randint(limit - 60, limit - 5))
         day = self.entered + timedelta(days=rng.randint(20, 120))
         while day < stop:
             if self.age_on(day) >= 1:
@@ -335,9 +317,7 @@ class Child:
     def _education(self, stop: date) -> None:
         """PEPs for school-age children: initial within 20 working days, then each term; SDQ yearly (4–16)."""
         rng = self.rng
-        day = self.entered + timedelta(
-            days=rng.randint(7, 26) if rng.random() < 0.88 else rng.randint(30, 50)
-        )
+        day = self.entered + timedelta(days=rng.randint(7, 26) if rng.random() < 0.88 else rng.randint(30, 50))
         kind = "initial"
         while day < stop:
             if 4 <= self.age_on(day) < 18:
@@ -382,7 +362,7 @@ class Child:
     def _care_leaver(self, left: date) -> None:
         """Personal-adviser contact about every two months and a pathway-plan review every six, to 21."""
         rng = self.rng
-        stop = min(self.end, _add_years(self.born, 21))
+        stop = min(self.end, add_years(self.born, 21))
         in_touch_habit = rng.random() < 0.91
         eet = rng.random() < 0.55
         day = left + timedelta(days=rng.randint(20, 60))
@@ -437,10 +417,10 @@ class _Population:
             a, b, _ = bands[rng.choices(range(len(bands)), weights=[w for *_, w in bands])[0]]
             age = rng.randint(a, b)
         born = entered - timedelta(days=round(age * 365.25) + rng.randint(0, 364))
-        eighteen = _add_years(born, 18)
+        eighteen = add_years(born, 18)
         if eighteen <= entered:
             born += timedelta(days=(entered - eighteen).days + 30)
-            eighteen = _add_years(born, 18)
+            eighteen = add_years(born, 18)
         leaves = min(entered + timedelta(days=length), eighteen)
         return Child(
             self.la, rng, f"c{self.number:06d}", born, entered, leaves, setting, uasc,
