@@ -74,6 +74,9 @@ def _register() -> None:
     from services.ingest.ssda903 import cli as ssda903_cli
 
     app.command("import-903")(ssda903_cli.import_903)
+    from services.ingest.cin import cli as cin_cli
+
+    app.command("import-cin")(cin_cli.import_cin)
     from services.board import cli as board_cli
 
     app.command("board-pack")(board_cli.board_pack)

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas import codes
+from schemas import cin_codes, codes
 from services.rules.core.calendar import add_years
 
 LONDON: Final = ZoneInfo("Europe/London")
@@ -246,6 +246,171 @@ class EventRetracted(EventBase):
     retracted_event_id: EventId
 
 
+# ---- children in need and child protection (CONTRACT §5) -------------------------------------------------
+
+
+def _cin_code(code_list: Mapping[str, str], list_name: str) -> Any:
+    """A string constrained to one CIN census code list (:mod:`schemas.cin_codes`)."""
+
+    def check(value: str) -> str:
+        if value not in code_list:
+            raise ValueError(f"unknown {list_name} code {value!r} (CIN census {list_name} list)")
+        return value
+
+    return Annotated[
+        str,
+        AfterValidator(check),
+        WithJsonSchema({"type": "string", "enum": sorted(code_list), "description": f"CIN census {list_name}"}),
+    ]
+
+
+if TYPE_CHECKING:
+    ReferralSource: TypeAlias = str
+    PrimaryNeed: TypeAlias = str
+    ReasonForClosure: TypeAlias = str
+    CategoryOfAbuse: TypeAlias = str
+    AssessmentFactor: TypeAlias = str
+else:
+    ReferralSource = _cin_code(cin_codes.REFERRAL_SOURCE, "referral source")
+    PrimaryNeed = _cin_code(cin_codes.PRIMARY_NEED, "primary need")
+    ReasonForClosure = _cin_code(cin_codes.REASON_FOR_CLOSURE, "reason for closure")
+    CategoryOfAbuse = _cin_code(cin_codes.CATEGORY_OF_ABUSE, "category of abuse")
+    AssessmentFactor = _cin_code(cin_codes.ASSESSMENT_FACTORS, "assessment factor")
+
+Team = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ReferralReceived(EventBase):
+    """A referral to children's social care (the start of a CIN census episode)."""
+
+    type: Literal["referral.received"]
+    referral_id: EventId
+    source: ReferralSource
+    primary_need: PrimaryNeed | None = None
+    team: Team | None = None
+    date_of_birth: date | None = Field(
+        default=None, description="Optional; may be an expected date of birth (unborn child)"
+    )
+    sex: Literal["M", "F", "U"] | None = None
+
+
+class ReferralOutcome(EventBase):
+    type: Literal["referral.outcome"]
+    referral_id: EventId
+    outcome: Literal["no_further_action", "assessment", "early_help", "strategy_discussion", "other"]
+
+
+class AssessmentStarted(EventBase):
+    type: Literal["assessment.started"]
+    assessment_id: EventId
+    referral_id: EventId
+
+
+class AssessmentCompleted(EventBase):
+    """An assessment authorised; ``factors`` as identified at assessment (CIN census codes)."""
+
+    type: Literal["assessment.completed"]
+    assessment_id: EventId
+    referral_id: EventId
+    child_in_need: bool
+    factors: Annotated[tuple[AssessmentFactor, ...], Field(max_length=len(cin_codes.ASSESSMENT_FACTORS))] | None = None
+
+    @model_validator(mode="after")
+    def _factors_consistent(self) -> AssessmentCompleted:
+        factors = self.factors or ()
+        if len(set(factors)) != len(factors):
+            raise ValueError("factors lists a code more than once")
+        if cin_codes.NO_FACTORS in factors and len(factors) > 1:
+            raise ValueError("factor 21 (no factors identified) must be used alone")
+        return self
+
+
+class S47Started(EventBase):
+    """A section 47 enquiry started (the strategy discussion that initiated it)."""
+
+    type: Literal["s47.started"]
+    enquiry_id: EventId
+
+
+class S47Completed(EventBase):
+    type: Literal["s47.completed"]
+    enquiry_id: EventId
+    outcome: Literal["icpc", "no_further_action", "cin_plan", "other"]
+
+
+class IcpcHeld(EventBase):
+    """The initial child protection conference of an enquiry."""
+
+    type: Literal["icpc.held"]
+    enquiry_id: EventId
+    plan_decided: bool
+
+
+class CpPlanStarted(EventBase):
+    type: Literal["cp_plan.started"]
+    plan_id: EventId
+    category: CategoryOfAbuse
+    previous_plans: Annotated[int, Field(ge=0, le=50, strict=True)] | None = Field(
+        default=None, description="Number of previous child protection plans (CIN census NumberOfPreviousCPP)"
+    )
+
+
+class CpPlanEnded(EventBase):
+    type: Literal["cp_plan.ended"]
+    plan_id: EventId
+    reason: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class CpReviewHeld(EventBase):
+    """A child protection review conference."""
+
+    type: Literal["cp_review.held"]
+    plan_id: EventId
+
+
+class CpVisitCompleted(EventBase):
+    """A statutory visit to a child subject to a child protection plan."""
+
+    type: Literal["cp_visit.completed"]
+    plan_id: EventId
+    seen_alone: bool | None = None
+
+
+class CinPlanStarted(EventBase):
+    type: Literal["cin_plan.started"]
+    plan_id: EventId
+
+
+class CinPlanEnded(EventBase):
+    type: Literal["cin_plan.ended"]
+    plan_id: EventId
+
+
+class CaseClosed(EventBase):
+    """The episode of need closed (CIN census CINclosureDate with its reason)."""
+
+    type: Literal["case.closed"]
+    reason: ReasonForClosure
+
+
+CIN_EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
+    ReferralReceived,
+    ReferralOutcome,
+    AssessmentStarted,
+    AssessmentCompleted,
+    S47Started,
+    S47Completed,
+    IcpcHeld,
+    CpPlanStarted,
+    CpPlanEnded,
+    CpReviewHeld,
+    CpVisitCompleted,
+    CinPlanStarted,
+    CinPlanEnded,
+    CaseClosed,
+)
+
+
 EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     CareStarted,
     CareEnded,
@@ -264,6 +429,7 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     CareLeaverContact,
     PathwayPlanReviewed,
     EventRetracted,
+    *CIN_EVENT_MODELS,
 )
 
 CaseEvent = Annotated[
@@ -283,7 +449,21 @@ CaseEvent = Annotated[
     | ReturnInterviewCompleted
     | CareLeaverContact
     | PathwayPlanReviewed
-    | EventRetracted,
+    | EventRetracted
+    | ReferralReceived
+    | ReferralOutcome
+    | AssessmentStarted
+    | AssessmentCompleted
+    | S47Started
+    | S47Completed
+    | IcpcHeld
+    | CpPlanStarted
+    | CpPlanEnded
+    | CpReviewHeld
+    | CpVisitCompleted
+    | CinPlanStarted
+    | CinPlanEnded
+    | CaseClosed,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: Final = tuple(model.model_fields["type"].annotation.__args__[0] for model in EVENT_MODELS)  # type: ignore[union-attr]
