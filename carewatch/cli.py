@@ -81,6 +81,9 @@ def _register() -> None:
 
     app.command("board-pack")(board_cli.board_pack)
     app.command("board-snapshots")(board_cli.board_snapshots)
+    from services.board import annex_a as annex_a_cli
+
+    app.command("annex-a")(annex_a_cli.annex_a)
     from services.alerts import cli as alerts_cli
 
     app.add_typer(alerts_cli.users, name="users")
