@@ -189,3 +189,65 @@ def test_alert_scope_rules() -> None:
     with pytest.raises(ValidationError, match="no child_id"):
         AlertTransition.model_validate({**base, "scope": "authority", "child_id": "C1"})
     assert AlertTransition.model_validate({**base, "child_id": "C1"}).scope == "child"
+
+
+def test_watched_series_are_configuration() -> None:
+    from services.board.core.authority_alerts import DEFAULT_WATCHED, watched_from_config
+
+    watched = watched_from_config(
+        {
+            "re-referrals-12m": {"enabled": False},
+            "entered-care-month": {"shift_points": 6, "severity": "high", "target": 10},
+            "cin-rate-per-10k": {"title": "Children in need", "better": "lower"},
+        }
+    )
+    by_id = {w.indicator_id: w for w in watched}
+    assert "re-referrals-12m" not in by_id and len(watched) == len(DEFAULT_WATCHED)
+    assert by_id["entered-care-month"].config.shift_points == 6
+    assert by_id["entered-care-month"].config.trend_points == 6
+    assert (by_id["entered-care-month"].severity, by_id["entered-care-month"].target) == ("high", 10)
+    assert by_id["cin-rate-per-10k"].rule == "spc-cin-rate-per-10k"
+    with pytest.raises(ValueError, match="unknown setting"):
+        watched_from_config({"entered-care-month": {"colour": "red"}})
+    with pytest.raises(ValueError, match="needs a title"):
+        watched_from_config({"new-series": {"better": "lower"}})
+    with pytest.raises(ValueError, match="better must be"):
+        watched_from_config({"entered-care-month": {"better": "up"}})
+
+
+def test_authority_alert_from_the_events_of_children_starting_care() -> None:
+    """Care starts per month: 2, 3, 2, 3 … for 13 months, then 6. Read as of month 14 the chart has mean
+    38/14 = 2.714, mean moving range (12 × 1 + 4)/13 = 1.231, upper limit 2.714 + 2.66 × 1.231 = 5.988: the
+    6 is beyond it, a concerning special cause for a measure where lower is better."""
+    from schemas.events import parse_event
+    from services.board.core.authority_alerts import DEFAULT_WATCHED, authority_transitions
+    from services.rules.core.cin.facts import fold_all
+
+    counts = [2, 3] * 6 + [2, 6]
+    events = []
+    for month, starts in enumerate(counts):
+        for n in range(starts):
+            day = date(2024 + month // 12, month % 12 + 1, 10)
+            events.append(
+                parse_event(
+                    {
+                        "event_id": f"e{month}-{n}",
+                        "type": "care.started",
+                        "child_id": f"c{month}-{n}",
+                        "occurred_at": day.isoformat(),
+                        "date_of_birth": "2015-01-01",
+                        "sex": "F",
+                        "legal_status": "C2",
+                    },
+                    received_at=None,
+                )
+            )
+    watched = [w for w in DEFAULT_WATCHED if w.indicator_id == "entered-care-month"]
+    transitions = authority_transitions(
+        fold_all(events).values(), date(2024, 1, 1), date(2025, 2, 28), population=None, watched=watched
+    )
+    (raised,) = transitions
+    assert raised.state == "raised" and raised.at == date(2025, 2, 1)
+    assert raised.summary == "Children starting to be looked after: above the upper process limit."
+    assert raised.limits["upper_process_limit"] == pytest.approx(38 / 14 + 2.66 * 16 / 13)
+    assert [p.value for p in raised.points] == counts

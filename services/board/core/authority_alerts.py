@@ -9,12 +9,15 @@ Level-triggered, like case alerts: the same series always gives the same transit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 from schemas.alerts import AlertTransition, ChartPoint, Severity, fingerprint
+from services.rules.core.cin.facts import CinFacts
 
+from .cin_indicators import DEFINITIONS, monthly_series
 from .spc import Better, Chart, Signal, SpcConfig, concerning_signals, describe_signal, xmr
 
 AUTHORITY_SCOPE_KEY = ""
@@ -115,4 +118,82 @@ def series_transitions(
         if found is not None:
             out.append(found)
             raised = found.state == "raised"
+    return out
+
+
+DEFAULT_WATCHED: tuple[WatchedSeries, ...] = (
+    WatchedSeries("entered-care-month", "Children starting to be looked after", "lower"),
+    WatchedSeries("re-entered-care-12m", "Re-entries to care within 12 months", "lower"),
+    WatchedSeries("re-referrals-12m", "Re-referrals within 12 months", "lower"),
+    WatchedSeries("assessments-within-45wd", "Assessments within 45 working days", "higher"),
+    WatchedSeries("cp-plans-second-or-subsequent", "Child protection plans for a second or later time", "lower"),
+    WatchedSeries("cp-plans-ended-2y-plus", "Child protection plans lasting 2 years or more", "lower"),
+)
+"""The series watched by default (demand measures such as referral rates have no better direction and
+raise no alert)."""
+
+_CONFIG_KEYS = frozenset({"title", "better", "severity", "target", "shift_points", "trend_points", "min_points",
+                          "baseline_points", "enabled"})  # fmt: skip
+
+
+def watched_from_config(
+    table: Mapping[str, Mapping[str, Any]], base: Sequence[WatchedSeries] = DEFAULT_WATCHED
+) -> tuple[WatchedSeries, ...]:
+    """The watched series from configuration: ``{indicator id: {better, severity, target, shift_points,
+    trend_points, min_points, baseline_points, title, enabled}}`` over ``base``; ``enabled = false`` drops
+    a series; an id not in ``base`` is added (it then needs ``title`` and ``better``)."""
+    by_id = {watched.indicator_id: watched for watched in base}
+    for indicator_id, settings in table.items():
+        unknown = set(settings) - _CONFIG_KEYS
+        if unknown:
+            raise ValueError(f"{indicator_id}: unknown setting(s) {', '.join(sorted(unknown))}")
+        if settings.get("enabled", True) is False:
+            by_id.pop(indicator_id, None)
+            continue
+        current = by_id.get(indicator_id)
+        if current is None:
+            if "title" not in settings or "better" not in settings:
+                raise ValueError(f"{indicator_id}: a new watched series needs a title and a better direction")
+            current = WatchedSeries(indicator_id, str(settings["title"]), settings["better"])
+        spc = current.config
+        config = SpcConfig(
+            shift_points=int(settings.get("shift_points", spc.shift_points)),
+            trend_points=int(settings.get("trend_points", spc.trend_points)),
+            min_points=int(settings.get("min_points", spc.min_points)),
+            baseline_points=settings.get("baseline_points", spc.baseline_points),
+        )
+        if settings.get("better", current.better) not in ("higher", "lower", "neither"):
+            raise ValueError(f"{indicator_id}: better must be higher, lower or neither")
+        if settings.get("severity", current.severity) not in ("low", "medium", "high"):
+            raise ValueError(f"{indicator_id}: severity must be low, medium or high")
+        by_id[indicator_id] = replace(
+            current,
+            title=str(settings.get("title", current.title)),
+            better=settings.get("better", current.better),
+            severity=settings.get("severity", current.severity),
+            target=settings.get("target", current.target),
+            config=config,
+        )
+    return tuple(by_id.values())
+
+
+def authority_transitions(
+    children: Iterable[CinFacts],
+    first: date,
+    last: date,
+    *,
+    population: int | None,
+    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+) -> list[AlertTransition]:
+    """Every authority alert transition from the monthly series of each watched CIN/CP indicator between
+    the months of ``first`` and ``last`` (each month read with what was known at its end), sorted by
+    (at, fingerprint)."""
+    everyone = list(children)
+    out: list[AlertTransition] = []
+    for series_def in watched:
+        if series_def.indicator_id not in DEFINITIONS:
+            continue  # a looked-after indicator: its series comes from the kernel's summaries
+        series = monthly_series(everyone, series_def.indicator_id, first, last, population=population)
+        out.extend(series_transitions(series_def, series))
+    out.sort(key=lambda t: (t.at, t.fingerprint))
     return out
