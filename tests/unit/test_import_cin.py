@@ -163,3 +163,21 @@ def test_command_line_refuses_hostile_xml(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["import-cin", str(path), "--year", "2025"])
     assert result.exit_code == 2
     assert "refused unsafe XML" in result.stderr
+
+
+def test_older_returns_gender_current_and_day_month_year_dates(tmp_path: Path) -> None:
+    xml = (
+        to_xml(valid_return(children=1), 2025)
+        .replace(b"<Sex>M</Sex>", b"<GenderCurrent>1</GenderCurrent>")
+        .replace(b"<Sex>F</Sex>", b"<GenderCurrent>2</GenderCurrent>")
+    )
+    kid = valid_return(children=1)[0]
+    xml = xml.replace(
+        f"<CINreferralDate>{kid.episodes[0].referral.isoformat()}".encode(),
+        f"<CINreferralDate>{kid.episodes[0].referral.strftime('%d/%m/%Y')}".encode(),
+    )
+    result = convert(read_census(write(tmp_path, xml)), 2025)
+    referral = next(e for e in result.events if e["type"] == "referral.received")
+    assert referral["sex"] == kid.sex  # GenderCurrent 1 -> M, 2 -> F
+    assert referral["occurred_at"] == kid.episodes[0].referral.isoformat()
+    assert not [o for o in result.outcomes if o.status == "rejected"]

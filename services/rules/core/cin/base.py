@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Final
+from typing import Any, Final
 
 from schemas.alerts import Severity
 from services.rules.core.state import Finding
@@ -28,6 +28,37 @@ class CinRulesConfig:
 
 
 DEFAULT_CONFIG: Final = CinRulesConfig()
+
+_TABLE_KEYS: Final = {
+    "assessment-overdue": {"working_days": "assessment_working_days"},
+    "icpc-overdue": {"working_days": "icpc_working_days"},
+    "cp-review-overdue": {"first_months": "cp_first_review_months", "interval_months": "cp_review_months"},
+    "cp-visit-overdue": {"working_days": "cp_visit_working_days"},
+}
+
+
+def config_from_rules_table(rules: Mapping[str, Mapping[str, Any]]) -> CinRulesConfig:
+    """The CIN/CP thresholds from the rules file's ``[rules.<id>]`` tables (other rules' tables ignored):
+
+    ``assessment-overdue.working_days``, ``icpc-overdue.working_days``, ``cp-review-overdue.first_months``
+    and ``.interval_months``, ``cp-visit-overdue.working_days``, and ``enabled`` on each.
+    """
+    values: dict[str, Any] = {}
+    enabled = set(DEFAULT_CONFIG.enabled)
+    for rule_id, keys in _TABLE_KEYS.items():
+        table = rules.get(rule_id, {})
+        unknown = set(table) - set(keys) - {"enabled"}
+        if unknown:
+            raise ValueError(f"[rules.{rule_id}]: unknown setting(s) {', '.join(sorted(unknown))}")
+        for key, attribute in keys.items():
+            if key in table:
+                value = table[key]
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ValueError(f"[rules.{rule_id}] {key} must be a whole number of at least 1")
+                values[attribute] = value
+        if table.get("enabled", True) is False:
+            enabled.discard(rule_id)
+    return CinRulesConfig(**values, enabled=frozenset(enabled))
 
 
 @dataclass(frozen=True)

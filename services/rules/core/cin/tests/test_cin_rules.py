@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
+
 from schemas.events import CaseEvent, parse_event
 from services.rules.core.cin import assessment_overdue, cp_review_overdue, cp_visit_overdue, icpc_overdue
 from services.rules.core.cin.base import DEFAULT_CONFIG, CinRulesConfig
@@ -199,3 +201,23 @@ def test_catalogue_ids_match_the_contract() -> None:
     assert all("Working Together" in rule.basis for rule in RULES)
     disabled = CinRulesConfig(enabled=frozenset())
     assert evaluate_all(plan(), date(2026, 6, 1), disabled).findings == ()
+
+
+def test_thresholds_from_the_rules_file_tables() -> None:
+    from services.rules.core.cin.base import config_from_rules_table
+
+    config = config_from_rules_table(
+        {
+            "cp-visit-overdue": {"enabled": True, "working_days": 5},
+            "cp-review-overdue": {"first_months": 2, "interval_months": 4},
+            "icpc-overdue": {"enabled": False},
+            "iha-overdue": {"working_days": 99},  # another rule's table: not ours
+        }
+    )
+    assert (config.cp_visit_working_days, config.cp_first_review_months, config.cp_review_months) == (5, 2, 4)
+    assert config.assessment_working_days == 45
+    assert "icpc-overdue" not in config.enabled and "cp-visit-overdue" in config.enabled
+    with pytest.raises(ValueError, match="unknown setting"):
+        config_from_rules_table({"cp-visit-overdue": {"days": 5}})
+    with pytest.raises(ValueError, match="whole number"):
+        config_from_rules_table({"cp-visit-overdue": {"working_days": 0}})
