@@ -81,6 +81,9 @@ def _register() -> None:
     from services.alerts import cli as alerts_cli
 
     app.add_typer(alerts_cli.users, name="users")
+    from services.archive import cli as archive_cli
+
+    app.add_typer(archive_cli.archive_app, name="archive")
     from services.demo import cli as demo_cli
 
     app.command("demo")(demo_cli.demo)

@@ -104,8 +104,9 @@ def append(engine: Engine, events: Sequence[CaseEvent], received_at: datetime) -
     else:  # pragma: no cover - only PostgreSQL and SQLite are supported
         raise RuntimeError(f"the event archive supports PostgreSQL and SQLite, not {dialect}")
     with engine.begin() as connection:
-        result = connection.execute(statement, rows)
-    return max(result.rowcount, 0)
+        # RETURNING counts the rows really added (a driver's executemany rowcount is not reliable).
+        added = connection.execute(statement.returning(TABLE.c.seq), rows).all()
+    return len(added)
 
 
 def _decode(seq: int, received_at: datetime, payload: str) -> ArchivedEvent:
