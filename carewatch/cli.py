@@ -71,6 +71,9 @@ def _register() -> None:
     from services.ingest import cli as ingest_cli
 
     app.command("ingest")(ingest_cli.ingest)
+    from services.ingest import dlq as dlq_cli
+
+    app.add_typer(dlq_cli.dlq_app, name="dlq")
     from services.ingest.ssda903 import cli as ssda903_cli
 
     app.command("import-903")(ssda903_cli.import_903)

@@ -10,16 +10,15 @@ topic that lost only its tail gets only the tail. Republishing twice adds nothin
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine
 
 from schemas import topics
 from services.archive import store
 from services.ingest.producer import IngestProducer
+from services.ingest.readback import read_to_end
 from services.ingest.records import Record, event_record
 
 log = logging.getLogger(__name__)
@@ -45,35 +44,15 @@ class RepublishResult:
 
 def events_on_topic(bootstrap: str, topic: str = topics.CASE_EVENTS, timeout_s: float = 300.0) -> set[tuple[str, str]]:
     """(child_id, event_id) of every case event on the topic (ticks and unreadable records skipped)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    try:
-        numbers = sorted(consumer.partitions_for_topic(topic) or ())
-        if not numbers:
-            raise RuntimeError(f"topic {topic} does not exist on {bootstrap}")
-        partitions = [TopicPartition(topic, number) for number in numbers]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        seen: set[tuple[str, str]] = set()
-        quiet = 0
-        deadline = time.monotonic() + timeout_s
-        while quiet < QUIET_POLLS:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: not read to its end within {timeout_s:.0f}s")
-            polled = consumer.poll(timeout_ms=500)
-            for batch in polled.values():
-                for record in batch:
-                    try:
-                        value = orjson.loads(record.value or b"")
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(value, dict) and "event_id" in value and "child_id" in value:
-                        seen.add((str(value["child_id"]), str(value["event_id"])))
-            at_end = all(consumer.position(tp) >= ends[tp] for tp in partitions)
-            quiet = quiet + 1 if at_end and not polled else 0
-        return seen
-    finally:
-        consumer.close()
+    seen: set[tuple[str, str]] = set()
+    for record in read_to_end(bootstrap, topic, timeout_s=timeout_s, quiet_polls=QUIET_POLLS):
+        try:
+            value = orjson.loads(record.value or b"")
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and "event_id" in value and "child_id" in value:
+            seen.add((str(value["child_id"]), str(value["event_id"])))
+    return seen
 
 
 def republish(engine: Engine, bootstrap: str, *, producer: IngestProducer | None = None) -> RepublishResult:

@@ -131,10 +131,10 @@ def _letter(record: Any, message: str) -> DeadLetter:
 
 def _dead_lettered_offsets(bootstrap: str) -> set[tuple[int, int]]:
     """(partition, offset) of the indicator-delta records already on the dead-letter topic."""
-    from services.ingest.readback import read_topic
+    from services.ingest.readback import read_to_end
 
     try:
-        records = read_topic(bootstrap, topics.INDICATOR_DELTAS_DLQ, lambda _records: True, timeout_s=10)
+        records = read_to_end(bootstrap, topics.INDICATOR_DELTAS_DLQ, timeout_s=30)
     except RuntimeError:  # the topic does not exist (yet): nothing was dead-lettered
         return set()
     seen: set[tuple[int, int]] = set()

@@ -86,6 +86,17 @@ class IngestProducer:
             raise PublishError(f"broker at {self.bootstrap} did not acknowledge the batch: {exc}") from exc
         return len(futures)
 
+    def publish_raw(self, topic: str, records: Iterable[Record]) -> int:
+        """Send records to any carewatch topic and wait for every acknowledgement (dead-letter replay)."""
+        deadline = time.monotonic() + self.ack_timeout_s
+        try:
+            futures: list[Any] = [self._producer.send(topic, key=key, value=value) for key, value in records]
+            for future in futures:
+                future.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except KafkaError as exc:
+            raise PublishError(f"broker at {self.bootstrap} did not acknowledge the records: {exc}") from exc
+        return len(futures)
+
     def reachable(self, timeout_s: float = 3.0) -> tuple[bool, str]:
         """A real round trip: the broker must accept a connection and list the ingest topics."""
         # A plain connect first: kafka-python's admin client spends its whole bootstrap timeout (and
