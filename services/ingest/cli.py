@@ -173,8 +173,8 @@ def archiver(settings: Settings) -> tuple[Archiver | None, Engine | None]:
     if settings.archive_retention_years is not None:
         store.prune(engine, older_than_years=settings.archive_retention_years, now=datetime.now(UTC))
 
-    def archive(events: Sequence[CaseEvent], received_at: datetime) -> int:
-        return store.append(engine, events, received_at)
+    def archive(events: Sequence[CaseEvent], received_at: datetime, payloads: Sequence[bytes]) -> None:
+        store.append(engine, events, received_at, payloads)
 
     return archive, engine
 

@@ -34,8 +34,9 @@ class ArchiveError(PublishError):
     """The event archive did not take the batch: nothing was published, the batch is not acknowledged."""
 
 
-Archiver = Callable[[Sequence[CaseEvent], datetime], object]
-"""Appends accepted events, with their receive time, to the durable archive (raises when it cannot)."""
+Archiver = Callable[[Sequence[CaseEvent], datetime, Sequence[bytes]], object]
+"""Appends accepted events, with their receive time and their JSON (as written to the topic), to the
+durable archive; raises when it cannot."""
 
 
 class IngestProducer:
@@ -140,13 +141,13 @@ def write_outcomes(
     """Write a validated batch: accepted events to the archive (first, when there is one) and the topic,
     rejections to the DLQ, all acknowledged. Raises :class:`PublishError` (or :class:`ArchiveError`)."""
     accepted = [outcome.event for outcome, _ in outcomes if isinstance(outcome, Accepted)]
+    events = [event_record(event) for event in accepted]
     if archive is not None and accepted:
         try:
-            archive(accepted, received_at)
+            archive(accepted, received_at, [value for _, value in events])
         except Exception as exc:
             # The error's text can carry the statement's parameters (child ids): name its class only.
             raise ArchiveError(f"the event archive did not store the batch ({type(exc).__name__})") from exc
-    events = [event_record(event) for event in accepted]
     dead_letters = [
         dead_letter_record(outcome, received_at=received_at, origin=origin)
         for outcome, origin in outcomes

@@ -64,7 +64,9 @@ def test_list_hides_child_ids_and_replay_resubmits_after_a_fix(fresh_broker: str
     engine = make_engine(database)
     producer = IngestProducer(fresh_broker)
     settings = Settings(kafka_bootstrap=fresh_broker, ingest_tokens=[SecretStr(TOKEN)])
-    app = create_app(settings, producer, archive=lambda events, at: archive.append(engine, events, at))
+    app = create_app(
+        settings, producer, archive=lambda events, at, payloads: archive.append(engine, events, at, payloads)
+    )
     with TestClient(app) as client:
         response = client.post(
             "/v1/events", json=[good_event(1), BAD_SCORE], headers={"Authorization": f"Bearer {TOKEN}"}

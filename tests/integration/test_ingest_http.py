@@ -335,7 +335,11 @@ def test_accepted_events_are_archived_before_the_answer_and_a_database_outage_is
     engine = make_engine(postgres_url)
     settings = Settings(kafka_bootstrap=fresh_broker, ingest_tokens=[SecretStr(TOKEN)])
     producer = IngestProducer(fresh_broker)
-    client = TestClient(create_app(settings, producer, archive=lambda events, at: archive.append(engine, events, at)))
+    client = TestClient(
+        create_app(
+            settings, producer, archive=lambda events, at, payloads: archive.append(engine, events, at, payloads)
+        )
+    )
     base, _, name = postgres_url.rpartition("/")
     admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
     try:
