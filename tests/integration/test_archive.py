@@ -3,8 +3,10 @@ refilled from the archive and gives the same alerts; erasure and retention with 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -25,10 +27,12 @@ from services.archive.republish import republish
 from services.board.synthetic import authority
 from services.ingest.app import create_app
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_topic
+from services.ingest.readback import read_to_end, read_topic
 from services.rules.core.config import RulesConfig
 from services.rules.replay import replay
 from services.rules.stream.cli import refill_from_archive
+from services.rules.stream.clock import make_producer, send_ticks
+from services.rules.stream.harness import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +165,58 @@ def test_erasure_and_retention_delete_with_an_audit_entry(backend: str, request:
         assert audit[0].detail["rows_deleted"] == theirs
     finally:
         engine.dispose()
+
+
+def _serve_rules_and_collect(bootstrap: str, tmp: Path, events: int) -> list[bytes]:
+    """Start the rules service (which refills the broker from the archive first), let it process every
+    event and a tick as of UNTIL on each partition, and return the alert transitions it published."""
+    tmp.mkdir()
+    worker = WorkerProcess(bootstrap, 4, tmp / "data", tmp / "worker.log").start()
+    try:
+        worker.wait_metrics(timeout=120)
+        producer = make_producer(bootstrap)
+        for future in send_ticks(producer, UNTIL, 4):
+            future.get(timeout=30)
+        producer.close()
+
+        def processed(name: str) -> float:
+            lines = [line for line in worker.metrics().splitlines() if line.startswith(name)]
+            return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+        deadline = time.monotonic() + 180
+        while (processed("carewatch_rules_events_processed_total"), processed("carewatch_rules_ticks_total")) != (
+            events,
+            4,
+        ):
+            assert time.monotonic() < deadline, worker.log_tail()
+            worker.check_alive()
+            time.sleep(0.2)
+        records = read_to_end(bootstrap, topics.ALERTS)
+    finally:
+        worker.stop()
+    return sorted(orjson.dumps(orjson.loads(r.value), option=orjson.OPT_SORT_KEYS) for r in records)
+
+
+def test_the_rules_service_refills_an_emptied_broker_at_start_and_raises_the_same_alerts(
+    engine: Engine, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    raw = authority(40, seed=8, first=FIRST, last=UNTIL)
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", postgres_url)  # the archive the worker refills from
+    with EmbeddedBroker() as first:
+        ensure_topics(first.bootstrap, partitions=4)
+        settings = Settings(kafka_bootstrap=first.bootstrap, ingest_tokens=[SecretStr(TOKEN)])
+        producer = IngestProducer(first.bootstrap)
+        app = create_app(
+            settings, producer, archive=lambda events, at, payloads: store.append(engine, events, at, payloads)
+        )
+        with TestClient(app) as client:
+            response = client.post("/v1/events", json=raw, headers={"Authorization": f"Bearer {TOKEN}"})
+            assert response.json()["accepted"] == len(raw)
+        producer.close()
+        before = _serve_rules_and_collect(first.bootstrap, tmp_path / "first", len(raw))
+    assert len(before) > 10
+
+    with EmbeddedBroker() as second:  # the broker came back empty
+        ensure_topics(second.bootstrap, partitions=4)
+        after = _serve_rules_and_collect(second.bootstrap, tmp_path / "second", len(raw))
+    assert after == before
