@@ -220,3 +220,30 @@ def test_the_rules_service_refills_an_emptied_broker_at_start_and_raises_the_sam
         ensure_topics(second.bootstrap, partitions=4)
         after = _serve_rules_and_collect(second.bootstrap, tmp_path / "second", len(raw))
     assert after == before
+
+
+def test_archive_commands_erase_a_child_and_apply_retention(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    events = [parse_event(item, received_at=None) for item in authority(4, seed=2, first=FIRST, last=UNTIL)]
+    store.append(engine, events, datetime(2016, 1, 1, tzinfo=UTC))
+    child = events[0].child_id
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        erased = runner.invoke(cli, ["archive", "erase", child, "--yes", "--actor", "dpo"])
+        assert erased.exit_code == 0, erased.output
+        theirs = sum(e.child_id == child for e in events)
+        assert f"erased {theirs} archived events; audit entry sha256:" in erased.stdout
+        assert child not in erased.stdout
+        assert runner.invoke(cli, ["archive", "prune"]).exit_code == 2  # retention is off by default
+        monkeypatch.setenv("CAREWATCH_ARCHIVE_RETENTION_YEARS", "5")
+        get_settings.cache_clear()
+        pruned = runner.invoke(cli, ["archive", "prune"])
+        assert pruned.exit_code == 0, pruned.output
+        assert f"deleted {len(events) - theirs} archived events received more than 5 years ago" in pruned.stdout
+        assert runner.invoke(cli, ["archive", "status"]).stdout.startswith("events 0;")
+    finally:
+        get_settings.cache_clear()
+        engine.dispose()
