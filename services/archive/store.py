@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
@@ -29,6 +30,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     delete,
@@ -64,7 +66,7 @@ class ArchivedEventRow(Base):
     """The validated event as JSON (``schemas.events.event_to_json``), the form written to the topic."""
 
 
-TABLE = ArchivedEventRow.__table__
+TABLE = cast(Table, ArchivedEventRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ def append(
         return
     rows = rows_for(events, received_at, payloads)
     dialect = engine.dialect.name
+    statement: Any
     if dialect == "postgresql":
         statement = pg_insert(TABLE).on_conflict_do_nothing(index_elements=["child_id", "event_id"])
     elif dialect == "sqlite":
@@ -185,7 +188,7 @@ def erase_child(engine: Engine, child_id: str, *, actor: str, now: datetime) -> 
     with engine.begin() as connection:
         deleted = connection.execute(delete(TABLE).where(TABLE.c.child_id == child_id)).rowcount
         connection.execute(
-            insert(AuditLog.__table__).values(
+            insert(AuditLog).values(
                 at=now,
                 actor=actor[:64],
                 action="archive.erase",
@@ -207,7 +210,7 @@ def prune(engine: Engine, *, older_than_years: int, now: datetime, actor: str = 
         deleted = connection.execute(delete(TABLE).where(TABLE.c.received_at < cutoff)).rowcount
         if deleted:
             connection.execute(
-                insert(AuditLog.__table__).values(
+                insert(AuditLog).values(
                     at=now,
                     actor=actor[:64],
                     action="archive.retention",
