@@ -54,7 +54,10 @@ class Settings(BaseSettings):
     )
     archive_republish_on_start: bool = Field(
         default=True,
-        description="The rules service re-publishes archived events missing from the case-events topic",
+        description=(
+            "The rules service re-publishes archived events missing from the case-events topic. For a topic "
+            "with time-limited retention, turn off and run `carewatch archive republish` after a data loss"
+        ),
     )
 
     # Rules
