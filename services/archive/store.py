@@ -11,6 +11,7 @@ Readers:
 
 * :func:`read_since` — every archived event after a ``seq``, in arrival order (the refill of a broker);
 * :func:`child_events` — one child's events in fold order (rebuilding a child's state);
+* :func:`children` — every child with its events in fold order, streamed child by child;
 * :func:`events_in_fold_order` — all events in fold order (a whole replay);
 * :func:`last_event` / :func:`high_water` — what the archive says a child's last event is, and the last seq.
 """
@@ -152,6 +153,33 @@ def child_events(engine: Engine, child_id: str) -> list[CaseEvent]:
             select(TABLE.c.payload).where(TABLE.c.child_id == child_id).order_by(TABLE.c.seq)
         ).scalars()
         return in_fold_order(parse_event(payload, received_at=None) for payload in payloads)
+
+
+def children(engine: Engine, *, chunk: int = READ_CHUNK) -> Iterator[tuple[str, list[CaseEvent]]]:
+    """Every child with its events in fold order, child by child (by child id): rebuilding every child's
+    state without holding the whole archive in memory."""
+    last_child, last_seq = "", 0
+    current: str | None = None
+    payloads: list[str] = []
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(TABLE.c.child_id, TABLE.c.seq, TABLE.c.payload)
+                .where((TABLE.c.child_id > last_child) | ((TABLE.c.child_id == last_child) & (TABLE.c.seq > last_seq)))
+                .order_by(TABLE.c.child_id, TABLE.c.seq)
+                .limit(chunk)
+            ).all()
+        for child_id, _seq, payload in rows:
+            if child_id != current:
+                if current is not None:
+                    yield current, in_fold_order(parse_event(p, received_at=None) for p in payloads)
+                current, payloads = child_id, []
+            payloads.append(payload)
+        if len(rows) < chunk:
+            break
+        last_child, last_seq = rows[-1][0], rows[-1][1]
+    if current is not None:
+        yield current, in_fold_order(parse_event(p, received_at=None) for p in payloads)
 
 
 def events_in_fold_order(engine: Engine) -> list[CaseEvent]:

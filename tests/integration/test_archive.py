@@ -130,6 +130,10 @@ def test_reader_api_gives_a_child_in_fold_order_and_events_since_a_seq(engine: E
     assert [a.seq for a in everything] == sorted(a.seq for a in everything)
     assert [a.event for a in everything] == list(reversed(events))
     assert all(a.received_at == received for a in everything)
+    by_child = list(store.children(engine, chunk=5))  # chunks end inside a child's events
+    assert [c for c, _ in by_child] == sorted({e.child_id for e in events})
+    assert all(evs == store.child_events(engine, c) for c, evs in by_child)
+    assert sum(len(evs) for _, evs in by_child) == len(events)
     middle = everything[10].seq
     assert [a.seq for a in store.read_since(engine, middle)] == [a.seq for a in everything[11:]]
     assert store.high_water(engine) == everything[-1].seq
