@@ -71,6 +71,9 @@ def _register() -> None:
     from services.ingest import cli as ingest_cli
 
     app.command("ingest")(ingest_cli.ingest)
+    from services.ingest import dlq as dlq_cli
+
+    app.add_typer(dlq_cli.dlq_app, name="dlq")
     from services.ingest.ssda903 import cli as ssda903_cli
 
     app.command("import-903")(ssda903_cli.import_903)
@@ -87,6 +90,9 @@ def _register() -> None:
     from services.alerts import cli as alerts_cli
 
     app.add_typer(alerts_cli.users, name="users")
+    from services.archive import cli as archive_cli
+
+    app.add_typer(archive_cli.archive_app, name="archive")
     from services.demo import cli as demo_cli
 
     app.command("demo")(demo_cli.demo)

@@ -32,8 +32,32 @@ class Settings(BaseSettings):
     ingest_port: int = 8081
     ingest_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     ingest_max_batch_items: int = Field(default=10_000, ge=1)
+    ingest_max_item_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=256 * 1024,
+        description=(
+            "Largest single event item; a request holding a bigger one is refused whole (413). At most 256 KiB, "
+            "so that its dead letter (base64 and text copies) stays under the broker's 1 MiB record limit"
+        ),
+    )
     ingest_tokens: list[SecretStr] = Field(
         default_factory=list, description="Bearer tokens with the ingest role (JSON list in the environment)"
+    )
+
+    # Event archive (every accepted event, appended before the client is told it was received)
+    archive_enabled: bool = Field(
+        default=True, description="Append accepted events to the event_archive table of the database"
+    )
+    archive_retention_years: int | None = Field(
+        default=None, ge=1, description="Delete archived events received more than N years ago; unset = keep"
+    )
+    archive_republish_on_start: bool = Field(
+        default=True,
+        description=(
+            "The rules service re-publishes archived events missing from the case-events topic. For a topic "
+            "with time-limited retention, turn off and run `carewatch archive republish` after a data loss"
+        ),
     )
 
     # Rules

@@ -32,6 +32,36 @@ from services.rules.core.calendar import add_years
 LONDON: Final = ZoneInfo("Europe/London")
 MAX_FUTURE_SKEW: Final = timedelta(days=1)
 MAX_CARE_START_AGE_YEARS: Final = 18
+EARLIEST_YEAR: Final = 1900
+LATEST_YEAR: Final = 2100
+"""Dates and datetimes outside these years (inclusive) are refused: the calendar and the time-zone
+arithmetic of the rules are defined on this range, and nothing in a child's care falls outside it."""
+
+# C0 controls (NUL, ESC, newlines and tabs inside a value…), DEL, C1 controls and lone UTF-16 surrogates:
+# none belongs in an identifier or a team name, and some (NUL, surrogates) cannot be stored in SQL at all.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _no_control_characters(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(
+            f"control character U+{ord(found.group()):04X} at position {found.start()} is not allowed in text"
+        )
+    return value
+
+
+def _in_year_range(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(
+            f"year {value.year} is outside the accepted range {EARLIEST_YEAR}–{LATEST_YEAR} "
+            f"(dates and datetimes must fall in {EARLIEST_YEAR}-01-01 to {LATEST_YEAR}-12-31)"
+        )
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+"""A free-text string: any printable character, no control characters."""
 
 
 def _code(code_list: Mapping[str, str], list_name: str) -> Any:
@@ -68,7 +98,9 @@ else:
 
 PSEUDONYM_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 Pseudonym = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
-EventId = Annotated[str, Field(min_length=1, max_length=64)]
+EventId = Annotated[Text, Field(min_length=1, max_length=64)]
+TeamName = Annotated[Text, Field(min_length=1, max_length=64)]
+BoundedDate = Annotated[date, AfterValidator(_in_year_range)]
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -98,9 +130,15 @@ def _parse_instant(value: Any) -> Any:
 When = Annotated[
     datetime | date,
     BeforeValidator(parse_when),
-    WithJsonSchema({"type": "string", "description": "ISO date or datetime; Europe/London if no offset"}),
+    AfterValidator(_in_year_range),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": (f"ISO date or datetime; Europe/London if no offset; years {EARLIEST_YEAR}–{LATEST_YEAR}"),
+        }
+    ),
 ]
-Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
+Instant = Annotated[datetime, BeforeValidator(_parse_instant), AfterValidator(_in_year_range)]
 
 
 def local_date(when: date) -> date:
@@ -126,7 +164,7 @@ class EventBase(BaseModel):
     child_id: Pseudonym
     occurred_at: When
     recorded_at: Instant | None = None
-    source: Annotated[str, Field(max_length=64)] | None = None
+    source: Annotated[Text, Field(max_length=64)] | None = None
 
     @property
     def occurred_on(self) -> date:
@@ -144,11 +182,11 @@ class EventBase(BaseModel):
 
 class CareStarted(EventBase):
     type: Literal["care.started"]
-    date_of_birth: date
+    date_of_birth: BoundedDate
     sex: Literal["M", "F", "U"]
     legal_status: LegalStatus
     uasc: bool = False
-    team: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    team: TeamName | None = None
 
     @model_validator(mode="after")
     def _plausible_age(self) -> CareStarted:
@@ -202,7 +240,7 @@ class SdqRecorded(EventBase):
 class SocialWorkerChanged(EventBase):
     type: Literal["social_worker.changed"]
     worker_id: Pseudonym
-    team: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    team: TeamName | None = None
     employment: Literal["permanent", "agency"] | None = None
 
 

@@ -54,6 +54,13 @@ def documents() -> dict[str, dict[str, Any]]:
             "event_type": {"type": ["string", "null"]},
             "original_base64": {"type": "string", "description": "The bytes as received (the faithful copy)"},
             "original_text": {"type": "string", "description": "The same bytes as UTF-8, when decodable"},
+            "original_truncated": {"type": "boolean", "description": "Only the first 256 KiB were kept"},
+            "original_size": {"type": "integer", "description": "Size of the original when truncated"},
+            "stage": {"type": "string", "description": "The consumer that could not process it: rules, alerts, board"},
+            "source_topic": {"type": "string", "description": "Consumer dead letters: the record's topic"},
+            "source_partition": {"type": "integer"},
+            "source_offset": {"type": "integer"},
+            "key_base64": {"type": "string", "description": "Consumer dead letters: the record's key"},
         },
     }
     asyncapi = {

@@ -141,7 +141,7 @@ def serve(settings: Settings) -> None:
         ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         group, batch = settings.alerts_group_id, settings.alerts_batch_size
         consumer = AlertConsumer(bootstrap, engine, group, batch, stats)
-        board_feed = DeltaFeed(bootstrap, engine)
+        board_feed = DeltaFeed(bootstrap, engine, stats=stats)
         threads = [
             threading.Thread(target=consumer.run, args=(stop,), name="alerts-consumer", daemon=True),
             threading.Thread(target=notify_loop, name="alerts-notifier", daemon=True),

@@ -3,6 +3,11 @@
 Offsets are committed to Kafka only after the DB commit. A crash before the DB commit re-delivers the batch
 (nothing lost); a crash between the two re-delivers a batch already written, which the lifecycle ignores as
 repeats (nothing duplicated).
+
+A record that cannot be decoded or stored (a poison record) goes to ``ALERTS_DLQ`` with the reason and its
+partition and offset, is counted, and the consumer goes on: when a batch fails for any reason but an
+unavailable database, its transitions are applied one per transaction and only those that fail on their own
+are dead-lettered. A database outage (connection errors) is retried from the last committed offsets.
 """
 
 from __future__ import annotations
@@ -12,15 +17,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from carewatch.broker import FAST_GROUP_SETTINGS
 from carewatch.db import session_factory
+from carewatch.dead_letters import DeadLetterSender
 from schemas.alerts import TRANSITION_ADAPTER, AlertTransition
-from schemas.topics import ALERTS
-from services.alerts.store import apply_transitions
+from schemas.dead_letters import DeadLetter, from_record
+from schemas.topics import ALERTS, ALERTS_DLQ
+from services.alerts.store import ApplyStats, apply_transitions
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+"""The database is unavailable: retry, never dead-letter."""
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +43,9 @@ class ConsumerStats:
 
     consumed: int = 0
     bad: int = 0
+    dead_lettered: int = 0
+    board_dead_lettered: int = 0
+    """Indicator-delta records the board feed (same process) sent to its dead-letter topic."""
     batches: int = 0
     actions: dict[str, int] = field(default_factory=dict)
 
@@ -52,6 +67,7 @@ class AlertConsumer:
         self.stats = stats if stats is not None else ConsumerStats()
         # A hook between the DB commit and the offset commit, so tests can crash exactly there.
         self._after_db_commit = after_db_commit
+        self._dead_letters = DeadLetterSender(bootstrap, client_id="carewatch-alerts-dlq")
         self._consumer = KafkaConsumer(
             ALERTS,
             bootstrap_servers=bootstrap,
@@ -68,10 +84,11 @@ class AlertConsumer:
         records = [record for batch in polled.values() for record in batch]
         if not records:
             return 0
-        transitions: list[AlertTransition] = []
+        decoded: list[tuple[Any, AlertTransition]] = []
+        dead: list[DeadLetter] = []
         for record in records:
             try:
-                transitions.append(TRANSITION_ADAPTER.validate_json(record.value or b""))
+                decoded.append((record, TRANSITION_ADAPTER.validate_json(record.value or b"")))
             except ValidationError as exc:
                 # Field paths only: the input values could include a child id.
                 paths = sorted({".".join(str(p) for p in error["loc"]) or "<record>" for error in exc.errors()})
@@ -83,25 +100,79 @@ class AlertConsumer:
                     ", ".join(paths),
                 )
                 self.stats.bad += 1
-        if transitions:
-            with self._sessions.begin() as session:
-                applied = apply_transitions(session, transitions, datetime.now(UTC))
+                dead.append(self._letter(record, "decode", "not an alert transition; invalid: " + ", ".join(paths)))
+        if decoded:
+            try:
+                with self._sessions.begin() as session:
+                    applied = apply_transitions(session, [t for _, t in decoded], datetime.now(UTC))
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "alert batch of %d could not be stored (%s); storing its transitions one by one",
+                    len(decoded),
+                    type(exc).__name__,
+                )
+                applied = self._apply_one_by_one(decoded, dead)
             for action, n in applied.actions.items():
                 self.stats.actions[action] = self.stats.actions.get(action, 0) + n
+        if dead:
+            self._dead_letters.send_all(ALERTS_DLQ, dead)  # acknowledged before the offsets move past them
+            self.stats.dead_lettered += len(dead)
         if self._after_db_commit is not None:
             self._after_db_commit()
         self._consumer.commit()
-        self.stats.consumed += len(transitions)
+        self.stats.consumed += len(decoded)
         self.stats.batches += 1
         return len(records)
+
+    def _apply_one_by_one(self, decoded: list[tuple[Any, AlertTransition]], dead: list[DeadLetter]) -> ApplyStats:
+        """Each transition in its own transaction; one that fails on its own (not an outage) is dead-lettered."""
+        total = ApplyStats()
+        for record, transition in decoded:
+            try:
+                with self._sessions.begin() as session:
+                    applied = apply_transitions(session, [transition], datetime.now(UTC))
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                # The class only: a database error's text carries the statement's parameters (child ids).
+                log.error(
+                    "alert transition at %s[%d]@%d cannot be stored (%s): sent to %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(exc).__name__,
+                    ALERTS_DLQ,
+                )
+                dead.append(self._letter(record, "store", f"the database refused it: {type(exc).__name__}"))
+                continue
+            for action, n in applied.actions.items():
+                total.actions[action] = total.actions.get(action, 0) + n
+        return total
+
+    @staticmethod
+    def _letter(record: Any, reason: str, message: str) -> DeadLetter:
+        return from_record(
+            stage="alerts",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            reason=reason,
+            message=message,
+            received_at=datetime.now(UTC),
+        )
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 self.run_once()
-            except Exception:
+            except Exception as exc:
                 # A DB outage must not kill the service: the batch was not committed and will be re-read.
-                log.exception("alert batch failed; retrying from the last committed offsets")
+                # The class only: a database error's text carries the statement's parameters (child ids).
+                log.error("alert batch failed (%s); retrying from the last committed offsets", type(exc).__name__)
                 self._rewind()
                 stop.wait(5.0)
 
@@ -115,3 +186,4 @@ class AlertConsumer:
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+        self._dead_letters.close()

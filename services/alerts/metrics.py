@@ -87,6 +87,14 @@ class AlertsCollector(Collector):
                 "Undecodable records on the alerts topic",
                 value=self._consumer.bad,
             )
+            dead_letters = CounterMetricFamily(
+                "carewatch_dead_letters",
+                "Records a consumer could not process, sent to a dead-letter topic",
+                labels=["stage"],
+            )
+            dead_letters.add_metric(["alerts"], self._consumer.dead_lettered)
+            dead_letters.add_metric(["board"], self._consumer.board_dead_lettered)
+            yield dead_letters
 
 
 def build_registry(engine: Engine, consumer: ConsumerStats | None = None) -> CollectorRegistry:

@@ -87,6 +87,8 @@ def run_demo(
             "CAREWATCH_WEB_PORT": str(settings.web_port),
             "CAREWATCH_RULES_METRICS_PORT": str(settings.rules_metrics_port),
             "CAREWATCH_TICK_SCHEDULER": "false",  # the demo sends the ticks of its accelerated history
+            # a fresh broker each run: the archive of an earlier run must not be replayed into it
+            "CAREWATCH_ARCHIVE_REPUBLISH_ON_START": "false",
             "CAREWATCH_BOARD_POPULATION_0_17": str(settings.board_population_0_17 or _population(children)),
         }
         logs = settings.data_dir / "logs"

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from carewatch.settings import Settings
 from services.ingest.metrics import IngestMetrics
 from services.ingest.payload import EmptyBody, MalformedBody, split_body
-from services.ingest.producer import IngestProducer, PublishError, write_outcomes
+from services.ingest.producer import ArchiveError, Archiver, IngestProducer, PublishError, write_outcomes
 from services.ingest.records import Origin
 from services.ingest.validation import Accepted, BatchValidator, Outcome
 
@@ -135,9 +135,11 @@ def create_app(
     *,
     authorize: Authorizer | None = None,
     metrics: IngestMetrics | None = None,
+    archive: Archiver | None = None,
 ) -> FastAPI:
     """The ingest app. Without ``producer`` one is built from ``settings.kafka_bootstrap`` at start-up and
-    closed at shutdown; a producer passed in stays the caller's to close."""
+    closed at shutdown; a producer passed in stays the caller's to close. With ``archive``, accepted
+    events are appended to the durable event archive before they are published and acknowledged."""
     metrics = metrics if metrics is not None else IngestMetrics()
 
     @asynccontextmanager
@@ -166,6 +168,12 @@ def create_app(
         log.warning("no ingest tokens configured (CAREWATCH_INGEST_TOKENS): every ingest request will get 401")
     app.add_middleware(_RequestMetrics, metrics=metrics)
 
+    def _item_limit() -> str:
+        return (
+            f"An event item may be at most {settings.ingest_max_item_bytes} bytes "
+            "(CAREWATCH_INGEST_MAX_ITEM_BYTES). Nothing of this request was written."
+        )
+
     def ingest_batch(body: bytes, content_type: str | None) -> Response:
         received_at = datetime.now(UTC)
         request_id = uuid.uuid4().hex
@@ -176,9 +184,24 @@ def create_app(
         except EmptyBody as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         except MalformedBody as exc:
+            if len(body) > settings.ingest_max_item_bytes:
+                raise HTTPException(
+                    status_code=413, detail=f"{exc}; and at {len(body)} bytes it is too large to keep. {_item_limit()}"
+                ) from exc
             malformed = exc
             outcomes = [validator.check_bytes(body)]  # kept whole on the DLQ: nothing rejected is lost
         else:
+            oversized = [
+                (index, len(item.original))
+                for index, item in enumerate(items)
+                if len(item.original) > settings.ingest_max_item_bytes
+            ]
+            if oversized:
+                index, size = oversized[0]
+                raise HTTPException(
+                    status_code=413,
+                    detail=f"item {index} is {size} bytes ({len(oversized)} item(s) too large). {_item_limit()}",
+                )
             if len(items) > settings.ingest_max_batch_items:
                 raise HTTPException(
                     status_code=413,
@@ -195,14 +218,18 @@ def create_app(
                 app.state.producer,
                 [(outcome, Origin.http(request_id, index)) for index, outcome in enumerate(outcomes)],
                 received_at=received_at,
+                archive=archive,
             )
         except PublishError as exc:
             metrics.publish_failures.inc()
-            log.warning("ingest request %s not acknowledged by the broker: %s", request_id, exc)
+            log.warning("ingest request %s not acknowledged: %s", request_id, exc)
+            where = (
+                "the event archive did not store" if isinstance(exc, ArchiveError) else "the broker did not acknowledge"
+            )
             return _json(
                 {
                     "detail": (
-                        "the broker did not acknowledge this batch, so none of it can be taken as received: "
+                        f"{where} this batch, so none of it can be taken as received: "
                         "resend the whole batch later (a repeated event_id is ignored, so resending is safe)"
                     )
                 },

@@ -9,10 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
     from sqlalchemy import Engine
 
     from carewatch.settings import Settings
+    from schemas.events import CaseEvent
     from services.ingest.app import Authorizer
+    from services.ingest.producer import Archiver
 
 NO_BROKER = (
     "no broker to write to: pass --bootstrap HOST:PORT or set CAREWATCH_KAFKA_BOOTSTRAP=HOST:PORT "
@@ -73,6 +78,7 @@ def ingest(
             raise _fail(str(exc), EXIT_USAGE) from None
 
     ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS)
+    archive, archive_engine = archiver(settings)
     producer = IngestProducer(bootstrap)
     shared_rejects = RejectLog(reject_file) if reject_file is not None else None
     total = Counts()
@@ -94,7 +100,9 @@ def ingest(
                     bar.update(done - bar.n)
 
                 try:
-                    counts = load_file(event_file, producer, rejects, batch_size=batch_size, on_progress=advance)
+                    counts = load_file(
+                        event_file, producer, rejects, batch_size=batch_size, on_progress=advance, archive=archive
+                    )
                 except LoadInterrupted as exc:
                     raise _fail(str(exc), EXIT_BROKER) from None
                 finally:
@@ -109,6 +117,8 @@ def ingest(
         if shared_rejects is not None:
             shared_rejects.close()
         producer.close()
+        if archive_engine is not None:
+            archive_engine.dispose()
     for path in reject_paths:
         typer.echo(f"rejected lines (with reasons) written to {path}")
     typer.echo(total.line())
@@ -136,13 +146,37 @@ def serve(settings: Settings | None = None) -> None:
 
         migrate(settings.database_url)
         users = make_engine(settings.database_url)
+    archive, archive_engine = archiver(settings)
     try:
-        app = create_app(settings, producer, authorize=authorizer(settings, users))
+        app = create_app(settings, producer, authorize=authorizer(settings, users), archive=archive)
         uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port)
     finally:
         producer.close()
         if users is not None:
             users.dispose()
+        if archive_engine is not None:
+            archive_engine.dispose()
+
+
+def archiver(settings: Settings) -> tuple[Archiver | None, Engine | None]:
+    """The event archive of the settings' database (migrated, retention applied), or none when disabled."""
+    if not settings.archive_enabled:
+        return None, None
+    from datetime import UTC, datetime
+
+    from carewatch.db import make_engine, migrate
+    from services.archive import store
+
+    url = settings.sqlalchemy_url()
+    migrate(url)
+    engine = make_engine(url)
+    if settings.archive_retention_years is not None:
+        store.prune(engine, older_than_years=settings.archive_retention_years, now=datetime.now(UTC))
+
+    def archive(events: Sequence[CaseEvent], received_at: datetime, payloads: Sequence[bytes]) -> None:
+        store.append(engine, events, received_at, payloads)
+
+    return archive, engine
 
 
 def authorizer(settings: Settings, users: Engine | None) -> Authorizer:

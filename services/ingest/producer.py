@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -17,6 +17,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
 from schemas import topics
+from schemas.events import CaseEvent
 from services.ingest.records import Origin, Record, dead_letter_record, event_record
 from services.ingest.validation import Accepted, Outcome, Rejected
 
@@ -27,6 +28,15 @@ INGEST_TOPICS: Final = (topics.CASE_EVENTS, topics.CASE_EVENTS_DLQ)
 
 class PublishError(RuntimeError):
     """The broker did not acknowledge every record: the caller must treat the whole batch as not written."""
+
+
+class ArchiveError(PublishError):
+    """The event archive did not take the batch: nothing was published, the batch is not acknowledged."""
+
+
+Archiver = Callable[[Sequence[CaseEvent], datetime, Sequence[bytes]], object]
+"""Appends accepted events, with their receive time and their JSON (as written to the topic), to the
+durable archive; raises when it cannot."""
 
 
 class IngestProducer:
@@ -77,6 +87,17 @@ class IngestProducer:
             raise PublishError(f"broker at {self.bootstrap} did not acknowledge the batch: {exc}") from exc
         return len(futures)
 
+    def publish_raw(self, topic: str, records: Iterable[Record]) -> int:
+        """Send records to any carewatch topic and wait for every acknowledgement (dead-letter replay)."""
+        deadline = time.monotonic() + self.ack_timeout_s
+        try:
+            futures: list[Any] = [self._producer.send(topic, key=key, value=value) for key, value in records]
+            for future in futures:
+                future.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except KafkaError as exc:
+            raise PublishError(f"broker at {self.bootstrap} did not acknowledge the records: {exc}") from exc
+        return len(futures)
+
     def reachable(self, timeout_s: float = 3.0) -> tuple[bool, str]:
         """A real round trip: the broker must accept a connection and list the ingest topics."""
         # A plain connect first: kafka-python's admin client spends its whole bootstrap timeout (and
@@ -111,10 +132,22 @@ class IngestProducer:
 
 
 def write_outcomes(
-    producer: IngestProducer, outcomes: Sequence[tuple[Outcome, Origin]], *, received_at: datetime
+    producer: IngestProducer,
+    outcomes: Sequence[tuple[Outcome, Origin]],
+    *,
+    received_at: datetime,
+    archive: Archiver | None = None,
 ) -> None:
-    """Write a validated batch: accepted events to the topic, rejections to the DLQ, all acknowledged."""
-    events = [event_record(outcome.event) for outcome, _ in outcomes if isinstance(outcome, Accepted)]
+    """Write a validated batch: accepted events to the archive (first, when there is one) and the topic,
+    rejections to the DLQ, all acknowledged. Raises :class:`PublishError` (or :class:`ArchiveError`)."""
+    accepted = [outcome.event for outcome, _ in outcomes if isinstance(outcome, Accepted)]
+    events = [event_record(event) for event in accepted]
+    if archive is not None and accepted:
+        try:
+            archive(accepted, received_at, [value for _, value in events])
+        except Exception as exc:
+            # The error's text can carry the statement's parameters (child ids): name its class only.
+            raise ArchiveError(f"the event archive did not store the batch ({type(exc).__name__})") from exc
     dead_letters = [
         dead_letter_record(outcome, received_at=received_at, origin=origin)
         for outcome, origin in outcomes

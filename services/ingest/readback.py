@@ -44,3 +44,30 @@ def read_topic(
         return records
     finally:
         consumer.close()
+
+
+def read_to_end(bootstrap: str, topic: str, *, timeout_s: float = 60.0, quiet_polls: int = 2) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning: read past the reported end offsets, then until
+    ``quiet_polls`` polls in a row come back empty (the end offsets alone can be too low on Tansu)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, number) for number in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            raise RuntimeError(f"topic {topic} does not exist on {bootstrap}")
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        quiet = 0
+        deadline = time.monotonic() + timeout_s
+        while quiet < quiet_polls:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: not read to its end within {timeout_s:.0f}s ({len(records)} records)")
+            polled = consumer.poll(timeout_ms=500)
+            for batch in polled.values():
+                records.extend(batch)
+            at_end = all(consumer.position(tp) >= ends[tp] for tp in partitions)
+            quiet = quiet + 1 if at_end and not polled else 0
+        return records
+    finally:
+        consumer.close()

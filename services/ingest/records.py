@@ -11,7 +11,7 @@ import base64
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -20,6 +20,11 @@ from services.ingest.validation import Rejected
 
 Record = tuple[bytes | None, bytes]
 """(key, value) as written to Kafka."""
+
+MAX_KEPT_ORIGINAL: Final = 256 * 1024
+"""The most of an original a dead letter keeps: with its base64 and text copies (a control character is
+six bytes of JSON text) the record stays under the broker's 1 MiB limit. HTTP refuses bigger items whole;
+a file line beyond it is rejected and kept truncated, marked ``original_truncated``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +62,18 @@ def dead_letter(rejected: Rejected, *, received_at: datetime, origin: Origin) ->
         "reason": rejected.reason,
         "errors": [error.to_json() for error in rejected.errors],
         "event_type": rejected.event_type,
-        "original_base64": base64.b64encode(rejected.original).decode("ascii"),
     }
+    original = rejected.original
+    if len(original) > MAX_KEPT_ORIGINAL:
+        record["original_truncated"] = True
+        record["original_size"] = len(original)
+        original = original[:MAX_KEPT_ORIGINAL]
+    record["original_base64"] = base64.b64encode(original).decode("ascii")
     # The base64 copy is the faithful one; the text is only a convenience for readers.
     with contextlib.suppress(UnicodeDecodeError):
-        record["original_text"] = rejected.original.decode("utf-8")
+        text = original.decode("utf-8")
+        if len(text) * 6 + len(original) * 2 < 900 * 1024:
+            record["original_text"] = text
     return record
 
 

@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 from carewatch.broker import EmbeddedBroker, ensure_topics
 from carewatch.cli import app
+from carewatch.db import make_engine
 from carewatch.settings import get_settings
 from schemas import topics
+from services.archive import store as archive
 from services.ingest.files import EventFile
 from services.ingest.loader import LoadInterrupted, RejectLog, load_file
 from services.ingest.producer import IngestProducer
@@ -24,8 +26,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)
-def no_configured_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_configured_broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.delenv("CAREWATCH_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("CAREWATCH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CAREWATCH_DATA_DIR", str(tmp_path / "data"))  # the event archive's SQLite file
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -73,6 +77,14 @@ def test_ten_thousand_lines_with_five_percent_bad(fresh_broker: str, tmp_path: P
     assert all(record.key == orjson.loads(record.value)["child_id"].encode() for record in events)
     dead = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 500)
     assert sorted(orjson.loads(record.value)["source"]["line"] for record in dead) == sorted(bad_lines)
+
+    # Every accepted line is in the event archive (SQLite on the embedded default), none rejected.
+    engine = make_engine(get_settings().sqlalchemy_url())
+    try:
+        assert {archived.event.event_id for archived in archive.read_since(engine)} == good_ids
+        assert archive.count(engine) == 9500
+    finally:
+        engine.dispose()
 
 
 def test_csv_file_and_allow_rejects(fresh_broker: str, tmp_path: Path) -> None:

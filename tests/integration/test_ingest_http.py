@@ -295,3 +295,84 @@ def test_serve_without_a_broker_says_how_to_configure_one(monkeypatch: pytest.Mo
     with pytest.raises(typer.Exit) as exit_info:
         serve(Settings())
     assert exit_info.value.exit_code == 2
+
+
+def test_an_item_too_large_for_a_dead_letter_refuses_the_whole_batch(fresh_broker: str) -> None:
+    """A 0.5 MiB rejected item would make a dead letter over the broker's 1 MiB limit: the batch is refused
+    with 413 before anything, even its valid events, is written (before, the client got an incurable 503)."""
+    client, producer = make_client(fresh_broker)
+    huge = {**good_event(5), "event_id": "huge", "source": "x" * (512 * 1024)}
+    with client:
+        mixed = client.post("/v1/events", json=[good_event(1), huge, good_event(2)], headers=AUTH)
+        assert mixed.status_code == 413
+        assert "item 1 is" in mixed.json()["detail"]
+        assert "at most 65536 bytes (CAREWATCH_INGEST_MAX_ITEM_BYTES)" in mixed.json()["detail"]
+        assert "Nothing of this request was written" in mixed.json()["detail"]
+        lines = b"\n".join([good_line(3), orjson.dumps(huge)])
+        as_ndjson = client.post("/v1/events", content=lines, headers={**AUTH, "Content-Type": "application/x-ndjson"})
+        assert as_ndjson.status_code == 413
+        not_json = client.post("/v1/events", content=b"{" + b"x" * (300 * 1024), headers=AUTH)
+        assert not_json.status_code == 413
+        assert "too large to keep" in not_json.json()["detail"]
+        sentinel = client.post("/v1/events", json=[good_event(99), BAD_SCORE], headers=AUTH)
+        assert sentinel.json()["accepted"] == 1
+    producer.close()
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 1)
+    assert [v["event_id"] for v in values(events)] == ["ev-00000099"]
+    dead = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 1)
+    assert [v["source"]["index"] for v in values(dead)] == [1]
+
+
+def test_accepted_events_are_archived_before_the_answer_and_a_database_outage_is_a_503(
+    fresh_broker: str, postgres_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from carewatch.db import make_engine, migrate
+    from services.archive import store as archive
+
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    settings = Settings(kafka_bootstrap=fresh_broker, ingest_tokens=[SecretStr(TOKEN)])
+    producer = IngestProducer(fresh_broker)
+    client = TestClient(
+        create_app(
+            settings, producer, archive=lambda events, at, payloads: archive.append(engine, events, at, payloads)
+        )
+    )
+    base, _, name = postgres_url.rpartition("/")
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with client:
+            first = client.post("/v1/events", json=[good_event(1), BAD_SCORE, good_event(2)], headers=AUTH)
+            assert first.json()["accepted"] == 2
+            archived = list(archive.read_since(engine))
+            assert [a.event.event_id for a in archived] == ["ev-00000001", "ev-00000002"]
+            assert all(a.received_at.tzinfo is not None for a in archived)
+            # A client resending the batch (after a lost answer) adds nothing to the archive.
+            assert client.post("/v1/events", json=[good_event(1), good_event(2)], headers=AUTH).status_code == 200
+            assert archive.count(engine) == 2
+
+            with admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                connection.execute(
+                    text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+                )
+            down = client.post("/v1/events", json=[good_event(3)], headers=AUTH)
+            assert down.status_code == 503
+            assert down.headers["Retry-After"] == "5"
+            assert "the event archive did not store this batch" in down.json()["detail"]
+            with admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            again = client.post("/v1/events", json=[good_event(3), good_event(4)], headers=AUTH)
+            assert again.json()["accepted"] == 2
+    finally:
+        producer.close()
+        admin.dispose()
+    assert [a.event.event_id for a in archive.read_since(engine)] == [f"ev-0000000{n}" for n in range(1, 5)]
+    engine.dispose()
+    # Nothing of the refused batch reached the topic before it was archived: ev-3 is there once, from the resend.
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 6)
+    assert sorted(v["event_id"] for v in values(events)) == sorted(
+        ["ev-00000001", "ev-00000002", "ev-00000001", "ev-00000002", "ev-00000003", "ev-00000004"]
+    )

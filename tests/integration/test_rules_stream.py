@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from schemas import topics
+from schemas.dead_letters import DeadLetter
 from schemas.events import parse_event
 from services.board.core.aggregate import Aggregate, DeltaBatch
 from services.board.core.daily import DailyTotals
@@ -100,6 +101,13 @@ def test_the_stream_publishes_exactly_what_replay_computes(fresh_broker: str, wo
     while metric(worker, 'carewatch_rules_bad_records_total{reason="json"}') < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert metric(worker, 'carewatch_rules_bad_records_total{reason="json"}') == 1
+    assert metric(worker, 'carewatch_dead_letters_total{stage="rules"}') == 1
+    # The poison record is on the dead-letter topic with where it was and why, and nothing else is.
+    [dead] = read_partitioned(fresh_broker, topics.CASE_EVENTS_DLQ, lambda r: len(r) >= 1, DEADLINE_SECONDS)
+    letter = DeadLetter.model_validate(dead[1])
+    assert (letter.stage, letter.reason, letter.source_topic) == ("rules", "json", topics.CASE_EVENTS)
+    assert letter.source_offset is not None and letter.source_partition == dead[0]
+    assert (letter.original(), letter.key()) == (b"\x00 not an event", b"a1")
     assert metric(worker, 'carewatch_rules_events_processed_total{type="care.started"}') == sum(
         e.type == "care.started" for e in events
     )

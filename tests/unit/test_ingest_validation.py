@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from schemas.dead_letters import DeadLetter
 from schemas.events import EVENT_TYPES
-from services.ingest.records import Origin, dead_letter, dead_letter_record, event_record
+from services.ingest.records import MAX_KEPT_ORIGINAL, Origin, dead_letter, dead_letter_record, event_record
 from services.ingest.samples import BAD_LINES, good_event, good_line
 from services.ingest.validation import (
     Accepted,
@@ -175,3 +176,22 @@ def test_dead_letter_of_non_utf8_bytes_has_base64_only() -> None:
     assert "original_text" not in record
     assert base64.b64decode(record["original_base64"]) == b"\xff\xfe{"
     assert record["source"] == {"kind": "http", "request_id": "req", "index": 3}
+
+
+def test_every_dead_letter_reads_as_the_schemas_dead_letter_model() -> None:
+    outcome = rejected(b'{"type": "sdq.recorded", "child_id": "c-1", "score": 99}')
+    letter = DeadLetter.model_validate_json(
+        dead_letter_record(outcome, received_at=RECEIVED, origin=Origin.http("req", 3))[1]
+    )
+    assert letter.original() == outcome.original and letter.reason == "validation"
+    assert letter.source_topic is None and letter.original_truncated is None
+
+
+def test_an_oversized_file_line_is_kept_truncated_so_its_dead_letter_fits_the_broker() -> None:
+    huge = b'{"type": "review.held", "source": "' + b"\x01" * (2 * MAX_KEPT_ORIGINAL) + b'"}'
+    outcome = rejected(huge)
+    _, value = dead_letter_record(outcome, received_at=RECEIVED, origin=Origin.file("in.ndjson", 1))
+    assert len(value) < 1024 * 1024  # the broker's default record limit
+    letter = DeadLetter.model_validate_json(value)
+    assert letter.original_truncated is True and letter.original_size == len(huge)
+    assert letter.original() == huge[:MAX_KEPT_ORIGINAL]

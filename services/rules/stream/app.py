@@ -5,8 +5,9 @@ One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class)
 transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (a
 :class:`~services.board.core.aggregate.DeltaBatch` per event that changed any and per tick, in the
 record's partition), waits for the
-broker's acknowledgement, then writes the child's state: at most one table write per event. Bad records
-are counted, logged without their content and skipped. Delivery is at-least-once (Tansu has no
+broker's acknowledgement, then writes the child's state: at most one table write per event. A record that
+cannot be processed is sent, with its reason, topic, partition and offset, to ``CASE_EVENTS_DLQ`` (awaited
+like any output), counted, and logged without its content. Delivery is at-least-once (Tansu has no
 transactions).
 """
 
@@ -16,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -24,6 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from carewatch.settings import Settings
 from schemas import topics
+from schemas.dead_letters import from_record, to_bytes
 from services.board.core.aggregate import DeltaBatch
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine
@@ -80,6 +83,7 @@ def build_app(
     source = app.topic(topics.CASE_EVENTS, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
     deltas = app.topic(topics.INDICATOR_DELTAS, key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(topics.CASE_EVENTS_DLQ, key_serializer="raw", value_serializer="raw")
     children = app.Table(CHILDREN_TABLE)
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(engine, children, clocks)
@@ -108,13 +112,28 @@ def build_app(
             if step.kind == "bad":
                 # Where and why only: a record's content may identify a child.
                 log.warning(
-                    "skipped a bad record at %s[%d] offset %d: %s: %s",
+                    "bad record at %s[%d] offset %d sent to %s: %s: %s",
                     message.topic,
                     message.partition,
                     message.offset,
+                    topics.CASE_EVENTS_DLQ,
                     step.bad_reason,
                     step.detail,
                 )
+                letter = from_record(
+                    stage="rules",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    reason=step.bad_reason or "invalid",
+                    message=step.detail,
+                    received_at=datetime.now(UTC),
+                    event_type=step.event_type,
+                )
+                sent = await dead_letters.send(key=message.key, value=to_bytes(letter))
+                await sent  # acknowledged before the offset can be committed past the record
             await publish(step)
             processor.commit(step)
             metrics.observe(step, time.perf_counter() - started)

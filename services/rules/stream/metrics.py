@@ -42,6 +42,12 @@ class RulesMetrics:
             ["reason"],
             registry=registry,
         )
+        self.dead_letters = Counter(
+            "carewatch_dead_letters",
+            "Records a consumer could not process, sent to a dead-letter topic",
+            ["stage"],
+            registry=registry,
+        )
         self.processing = Histogram(
             "carewatch_rules_processing_seconds",
             "Time to handle one record: decode, evaluate, publish, write",
@@ -53,6 +59,7 @@ class RulesMetrics:
         self.processing.observe(seconds)
         if step.kind == "bad":
             self.bad_records.labels(step.bad_reason or "invalid").inc()
+            self.dead_letters.labels("rules").inc()
             return
         if step.kind == "tick":
             self.ticks.inc()
