@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
 from carewatch.settings import Settings
 from schemas import topics
+from schemas.dead_letters import parse_dead_letter
 from schemas.events import event_to_json, parse_event
 from services.ingest.app import create_app
 from services.ingest.cli import serve
@@ -83,7 +84,10 @@ def test_mixed_array_batch_lands_on_topic_and_dead_letter_topic(fresh_client: Te
         expected.pop("recorded_at", None)
         assert written == expected
 
-    dead = values(read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 4))
+    dead_records = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 4)
+    letters = [parse_dead_letter(record.value) for record in dead_records]  # every record keeps the contract
+    assert {letter.source.kind for letter in letters} == {"http"}
+    dead = values(dead_records)
     assert sorted(letter["source"]["index"] for letter in dead) == [1, 4, 7, 8]
     by_index = {letter["source"]["index"]: letter for letter in dead}
     assert orjson.loads(base64.b64decode(by_index[1]["original_base64"])) == BAD_SCORE
