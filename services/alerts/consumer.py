@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
@@ -23,6 +25,8 @@ from schemas.topics import ALERTS
 from services.alerts.store import apply_transitions
 
 log = logging.getLogger(__name__)
+LAG_INTERVAL_SECONDS = 5.0
+"""How often the consumer lag is measured (seconds)."""
 
 
 @dataclass
@@ -33,6 +37,8 @@ class ConsumerStats:
     bad: int = 0
     batches: int = 0
     actions: dict[str, int] = field(default_factory=dict)
+    lag: dict[int, int] = field(default_factory=dict)
+    """Records not yet read, by partition of the alerts topic (as of the last poll)."""
 
 
 class AlertConsumer:
@@ -50,6 +56,7 @@ class AlertConsumer:
         self._sessions = session_factory(engine)
         self._batch_size = batch_size
         self.stats = stats if stats is not None else ConsumerStats()
+        self._lag_measured = float("-inf")
         # A hook between the DB commit and the offset commit, so tests can crash exactly there.
         self._after_db_commit = after_db_commit
         self._consumer = KafkaConsumer(
@@ -65,6 +72,7 @@ class AlertConsumer:
     def run_once(self, timeout_ms: int = 1000) -> int:
         """Poll one batch, write it, commit offsets; returns the number of records read."""
         polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
+        self._measure_lag()
         records = [record for batch in polled.values() for record in batch]
         if not records:
             return 0
@@ -94,6 +102,27 @@ class AlertConsumer:
         self.stats.consumed += len(transitions)
         self.stats.batches += 1
         return len(records)
+
+    def _measure_lag(self) -> None:
+        """Per assigned partition: its end as last fetched minus the next offset to read (unknown: left out).
+
+        At most every few seconds: a position can need a round trip to the group coordinator."""
+        now = time.monotonic()
+        if now - self._lag_measured < LAG_INTERVAL_SECONDS:
+            return
+        self._lag_measured = now
+        lag: dict[int, int] = {}
+        for partition in self._consumer.assignment():
+            highwater = self._consumer.highwater(partition)
+            if highwater is None:
+                continue
+            try:
+                position = self._consumer.position(partition, timeout_ms=1000)
+            except KafkaError:
+                continue
+            if position is not None:
+                lag[partition.partition] = max(highwater - position, 0)
+        self.stats.lag = lag
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

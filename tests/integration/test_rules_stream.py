@@ -103,6 +103,13 @@ def test_the_stream_publishes_exactly_what_replay_computes(fresh_broker: str, wo
     assert metric(worker, 'carewatch_rules_events_processed_total{type="care.started"}') == sum(
         e.type == "care.started" for e in events
     )
+    # Operations: the worker reports how far behind it is per partition (caught up now) and its last tick.
+    scrape = worker.metrics()
+    lag = re.findall(r'^carewatch_consumer_lag_records\{consumer="rules",partition="(\d+)"\} (\S+)$', scrape, re.M)
+    assert lag, "lag is reported for the partitions the worker read"
+    assert {float(value) for _, value in lag} == {0.0}
+    assert metric(worker, "carewatch_rules_last_tick_timestamp_seconds") > time.time() - 600
+    assert metric(worker, "process_resident_memory_bytes") > 0
     child_ids = {event.child_id for event in events}
     assert child_ids.isdisjoint(re.findall(r"[A-Za-z0-9_-]+", worker.log_path.read_text()))  # none logged
 

@@ -118,12 +118,14 @@ def build_app(
             await publish(step)
             processor.commit(step)
             metrics.observe(step, time.perf_counter() - started)
+            metrics.observe_lag(message.partition, _highwater(app, message.tp), message.offset)
             yield step  # lets agent.test_context() see the plan
 
     # (faust's annotation of receivers allows only *args; the signal passes the set of partitions)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         processor.forget({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
+        metrics.forget_lag({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
@@ -131,6 +133,15 @@ def build_app(
         processor.forget({tp.partition for tp in assigned if tp.topic == topics.CASE_EVENTS})
 
     return app
+
+
+def _highwater(app: faust.App, tp: Any) -> int | None:
+    """The partition's end as the consumer last heard it (None before the first fetch, or in a test context)."""
+    try:
+        found = app.consumer.highwater(tp)
+    except Exception:  # the consumer may not be running (agent test context) or be between assignments
+        return None
+    return found if isinstance(found, int) else None
 
 
 def _load_config(settings: Settings) -> RulesConfig:
