@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from carewatch.broker import FAST_GROUP_SETTINGS
+from carewatch import broker
 from carewatch.db import session_factory
 from schemas.alerts import TRANSITION_ADAPTER, AlertTransition
 from schemas.topics import ALERTS
@@ -51,22 +51,14 @@ class AlertConsumer:
         stats: ConsumerStats | None = None,
         after_db_commit: Callable[[], None] | None = None,
     ) -> None:
-        from kafka import KafkaConsumer
-
         self._sessions = session_factory(engine)
         self._batch_size = batch_size
         self.stats = stats if stats is not None else ConsumerStats()
         self._lag_measured = float("-inf")
         # A hook between the DB commit and the offset commit, so tests can crash exactly there.
         self._after_db_commit = after_db_commit
-        self._consumer = KafkaConsumer(
-            ALERTS,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=batch_size,
-            **FAST_GROUP_SETTINGS,
+        self._consumer = broker.consumer(
+            bootstrap, ALERTS, group_id=group_id, auto_offset_reset="earliest", max_poll_records=batch_size
         )
 
     def run_once(self, timeout_ms: int = 1000) -> int:

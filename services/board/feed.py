@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from carewatch import broker
 from schemas import topics
 from services.board import store
 from services.board.core.aggregate import DeltaBatch
@@ -25,14 +25,8 @@ log = logging.getLogger(__name__)
 class DeltaFeed:
     def __init__(self, bootstrap: str, engine: Engine) -> None:
         self._engine = engine
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-        partitions = self._consumer.partitions_for_topic(topics.INDICATOR_DELTAS) or set()
-        if not partitions:
-            raise RuntimeError(f"topic {topics.INDICATOR_DELTAS} does not exist: provision topics first")
-        assigned = [TopicPartition(topics.INDICATOR_DELTAS, p) for p in sorted(partitions)]
-        self._consumer.assign(assigned)
-        self._consumer.seek_to_beginning(*assigned)
-        self.daily = DailyTotals(partitions=len(assigned))
+        self._consumer = broker.from_start(bootstrap, topics.INDICATOR_DELTAS)
+        self.daily = DailyTotals(partitions=len(self._consumer.assignment()))
         self.batches_read = 0
         self.bad_records = 0
 

@@ -10,15 +10,14 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from carewatch.broker import EmbeddedBroker, ensure_topics
+from carewatch.broker import EmbeddedBroker, ensure_topics, read_topic
 from carewatch.cli import app
 from carewatch.settings import get_settings
+from carewatch.testing.samples import BAD_LINES, DUPLICATE, good_line, mixed_lines
 from schemas import topics
 from services.ingest.files import EventFile
 from services.ingest.loader import LoadInterrupted, RejectLog, load_file
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_topic
-from services.ingest.samples import BAD_LINES, DUPLICATE, good_line, mixed_lines
 
 pytestmark = pytest.mark.integration
 

@@ -19,16 +19,15 @@ import typer
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
+from carewatch.broker import EmbeddedBroker, ensure_topics, free_port, read_topic
 from carewatch.settings import Settings
+from carewatch.testing.samples import good_event, good_line
 from schemas import topics
 from schemas.dead_letters import parse_dead_letter
 from schemas.events import event_to_json, parse_event
 from services.ingest.app import create_app
 from services.ingest.cli import serve
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_topic
-from services.ingest.samples import good_event, good_line
 
 pytestmark = pytest.mark.integration
 

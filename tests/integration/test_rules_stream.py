@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from carewatch.testing.stream import WorkerProcess, read_alerts, read_partitioned
 from schemas import topics
 from schemas.events import parse_event
 from services.board.core.aggregate import Aggregate, DeltaBatch
@@ -22,7 +23,6 @@ from services.board.synthetic import authority
 from services.rules.core.config import RulesConfig
 from services.rules.replay import ReplayResult, replay
 from services.rules.stream.clock import feed, make_producer
-from services.rules.stream.harness import WorkerProcess, read_alerts, read_partitioned
 from services.rules.stream.tests.history import UNTIL, history
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from carewatch.testing.samples import BAD_LINES, good_event, good_line
 from schemas.dead_letters import FileSource, parse_dead_letter
 from schemas.events import EVENT_TYPES
 from services.ingest.records import Origin, dead_letter, dead_letter_record, event_record
-from services.ingest.samples import BAD_LINES, good_event, good_line
 from services.ingest.validation import (
     Accepted,
     BatchValidator,

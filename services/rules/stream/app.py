@@ -22,6 +22,7 @@ import faust
 import orjson
 from prometheus_client import CollectorRegistry
 
+from carewatch.broker import FAUST_GROUP_SETTINGS
 from carewatch.settings import Settings
 from schemas import topics
 from services.board.core.aggregate import DeltaBatch
@@ -67,8 +68,7 @@ def build_app(
         datadir=str(datadir),
         autodiscover=False,
         # Tansu holds a group join for about half the session timeout: ready in ~5 s instead of ~30 s.
-        broker_session_timeout=6,
-        broker_heartbeat_interval=1,
+        **FAUST_GROUP_SETTINGS,
         producer_linger=PRODUCER_LINGER_SECONDS,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
