@@ -28,6 +28,26 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas import topics
 
+__all__ = [
+    "FAST_GROUP_SETTINGS",
+    "FAUST_GROUP_SETTINGS",
+    "EmbeddedBroker",
+    "KafkaError",
+    "KafkaProducer",
+    "admin",
+    "broker_from_settings",
+    "check_topics",
+    "consumer",
+    "ensure_topics",
+    "free_port",
+    "from_start",
+    "producer",
+    "read_topic",
+    "wait_until_ready",
+]
+"""``KafkaError`` and ``KafkaProducer`` are kafka-python's, re-exported: the rest of carewatch imports no Kafka
+client library but this module (an import contract in ``.importlinter``)."""
+
 log = logging.getLogger(__name__)
 
 # Tansu waits about half the session timeout on a group join: short timeouts make joins take seconds.

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from carewatch import broker
+from carewatch.broker import KafkaError
 from carewatch.db import session_factory
 from schemas.alerts import TRANSITION_ADAPTER, AlertTransition
 from schemas.topics import ALERTS

@@ -12,9 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from kafka.errors import KafkaError
-
 from carewatch import broker
+from carewatch.broker import KafkaError
 from schemas import topics
 from services.ingest.records import Origin, Record, dead_letter_record, event_record
 from services.ingest.validation import Accepted, Outcome, Rejected

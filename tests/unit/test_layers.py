@@ -40,6 +40,7 @@ def test_config_declares_the_layer_contracts() -> None:
         "pure-core-imports-only-schemas",
         "layers",
         "test-kit-outside-the-product",
+        "one-kafka-edge",
     } <= set(enforced)
     assert "pending-rules-never-import-board" in pending
 

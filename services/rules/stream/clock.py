@@ -14,9 +14,9 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from kafka import KafkaProducer
 
 from carewatch import broker
+from carewatch.broker import KafkaProducer
 from carewatch.settings import Settings
 from schemas import topics
 from schemas.events import LONDON, CaseEvent, ClockTick, event_to_json
