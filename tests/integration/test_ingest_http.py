@@ -243,6 +243,7 @@ def test_metrics_count_items_and_pass_promtool(fresh_client: TestClient) -> None
     assert sample("carewatch_ingest_http_requests_total", code="401") == 1
     assert sample("carewatch_ingest_request_seconds_count") == 2
     assert "child-" not in scrape.text  # no child id ever becomes a label
+    assert "process_resident_memory_bytes" in scrape.text  # process metrics on every service
 
     check = subprocess.run(["promtool", "check", "metrics"], input=scrape.content, capture_output=True, check=False)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()

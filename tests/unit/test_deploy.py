@@ -126,6 +126,7 @@ def test_metric_names_pass_promtool_and_every_service_exports_process_metrics() 
             [_tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, f"{service}: {result.stdout}{result.stderr}"
+        assert result.stdout.strip() == result.stderr.strip() == "", f"{service}: promtool reported lint problems"
         if service != "rules":  # the rules worker serves the default registry, which has them built in
             assert "process_resident_memory_bytes" in text, service
             assert "python_info" in text, service
