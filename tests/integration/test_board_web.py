@@ -14,12 +14,12 @@ from sqlalchemy import Engine
 
 from carewatch.db import make_engine, migrate
 from carewatch.settings import Settings
+from carewatch.testing.synthetic import authority
 from schemas.board import BoardSummary
 from schemas.events import parse_event
 from services.board import store
 from services.board.metrics import BoardCollector, latest_snapshot
 from services.board.replay import snapshots
-from services.board.synthetic import authority
 from services.board.web import build_router
 
 pytestmark = pytest.mark.integration

@@ -14,12 +14,12 @@ import orjson
 import pytest
 
 from carewatch.testing.stream import WorkerProcess, read_alerts, read_partitioned
+from carewatch.testing.synthetic import authority
 from schemas import topics
 from schemas.events import parse_event
 from services.board.core.aggregate import Aggregate, DeltaBatch
 from services.board.core.daily import DailyTotals
 from services.board.core.indicators import contributions
-from services.board.synthetic import authority
 from services.rules.core.config import RulesConfig
 from services.rules.replay import ReplayResult, replay
 from services.rules.stream.clock import feed, make_producer
