@@ -10,8 +10,15 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(VENV)/bin/carewatch demo
 
-test: $(STAMP) system-packages
+ASYNCAPI_TOOL := tests/tools/asyncapi
+
+test: $(STAMP) system-packages $(ASYNCAPI_TOOL)/node_modules
 	$(PY) -m pytest -q
+
+# The official AsyncAPI parser (pinned by package-lock.json) that tests/unit/test_asyncapi.py runs.
+$(ASYNCAPI_TOOL)/node_modules: $(ASYNCAPI_TOOL)/package-lock.json
+	cd $(ASYNCAPI_TOOL) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

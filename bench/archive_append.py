@@ -25,9 +25,9 @@ import orjson
 from sqlalchemy import Engine, create_engine, delete, insert, text
 
 from carewatch.db import make_engine, migrate
+from carewatch.testing.synthetic import authority
 from schemas.events import CaseEvent, event_to_json, parse_event
 from services.archive import store
-from services.board.synthetic import authority
 
 
 def timed_append(engine: Engine, events: list[CaseEvent], batch: int, received_at: datetime) -> float:

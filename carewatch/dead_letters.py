@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
-
+from carewatch import broker
+from carewatch.broker import KafkaError
 from schemas.dead_letters import DeadLetter, to_bytes
 
 
@@ -18,13 +17,7 @@ class DeadLetterError(RuntimeError):
 class DeadLetterSender:
     def __init__(self, bootstrap: str, *, client_id: str, ack_timeout_s: float = 30.0) -> None:
         self.ack_timeout_s = ack_timeout_s
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=False,  # Tansu answers InitProducerId with an error
-            max_block_ms=int(ack_timeout_s * 1000),
-        )
+        self._producer = broker.producer(bootstrap, client_id=client_id, max_block_ms=int(ack_timeout_s * 1000))
 
     def send_all(self, topic: str, letters: list[DeadLetter]) -> None:
         """Send and wait for every acknowledgement; raises :class:`DeadLetterError`."""

@@ -67,6 +67,18 @@ class Settings(BaseSettings):
         default=True, description="Send today's clock tick from the rules service (off when history is replayed)"
     )
     rules_metrics_port: int = Field(default=8082, ge=0, le=65535, description="Rules stream /metrics port")
+    rules_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the rules stream's /metrics listens on (0.0.0.0 in a container, for Prometheus); "
+        "ingest and alerts serve /metrics on their own HTTP listener (ingest_host, web_host)",
+    )
+    ingest_metrics_file: Path | None = Field(
+        default=None,
+        description="`carewatch ingest` writes its metrics here when done (node_exporter textfile collector)",
+    )
+    pushgateway_url: str | None = Field(
+        default=None, description="host:port of a Prometheus Pushgateway that `carewatch ingest` pushes its metrics to"
+    )
 
     # Alerts and board web service
     web_host: str = "127.0.0.1"

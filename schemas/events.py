@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from schemas import cin_codes, codes
-from services.rules.core.calendar import add_years
+from schemas.dates import add_years
 
 LONDON: Final = ZoneInfo("Europe/London")
 MAX_FUTURE_SKEW: Final = timedelta(days=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from carewatch.broker import FAST_GROUP_SETTINGS
+from carewatch import broker
+from carewatch.broker import KafkaError
 from carewatch.db import session_factory
 from carewatch.dead_letters import DeadLetterSender
 from schemas.alerts import TRANSITION_ADAPTER, AlertTransition
@@ -35,6 +37,8 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 """The database is unavailable: retry, never dead-letter."""
 
 log = logging.getLogger(__name__)
+LAG_INTERVAL_SECONDS = 5.0
+"""How often the consumer lag is measured (seconds)."""
 
 
 @dataclass
@@ -48,6 +52,8 @@ class ConsumerStats:
     """Indicator-delta records the board feed (same process) sent to its dead-letter topic."""
     batches: int = 0
     actions: dict[str, int] = field(default_factory=dict)
+    lag: dict[int, int] = field(default_factory=dict)
+    """Records not yet read, by partition of the alerts topic (as of the last poll)."""
 
 
 class AlertConsumer:
@@ -60,27 +66,21 @@ class AlertConsumer:
         stats: ConsumerStats | None = None,
         after_db_commit: Callable[[], None] | None = None,
     ) -> None:
-        from kafka import KafkaConsumer
-
         self._sessions = session_factory(engine)
         self._batch_size = batch_size
         self.stats = stats if stats is not None else ConsumerStats()
+        self._lag_measured = float("-inf")
         # A hook between the DB commit and the offset commit, so tests can crash exactly there.
         self._after_db_commit = after_db_commit
         self._dead_letters = DeadLetterSender(bootstrap, client_id="carewatch-alerts-dlq")
-        self._consumer = KafkaConsumer(
-            ALERTS,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=batch_size,
-            **FAST_GROUP_SETTINGS,
+        self._consumer = broker.consumer(
+            bootstrap, ALERTS, group_id=group_id, auto_offset_reset="earliest", max_poll_records=batch_size
         )
 
     def run_once(self, timeout_ms: int = 1000) -> int:
         """Poll one batch, write it, commit offsets; returns the number of records read."""
         polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
+        self._measure_lag()
         records = [record for batch in polled.values() for record in batch]
         if not records:
             return 0
@@ -164,6 +164,27 @@ class AlertConsumer:
             message=message,
             received_at=datetime.now(UTC),
         )
+
+    def _measure_lag(self) -> None:
+        """Per assigned partition: its end as last fetched minus the next offset to read (unknown: left out).
+
+        At most every few seconds: a position can need a round trip to the group coordinator."""
+        now = time.monotonic()
+        if now - self._lag_measured < LAG_INTERVAL_SECONDS:
+            return
+        self._lag_measured = now
+        lag: dict[int, int] = {}
+        for partition in self._consumer.assignment():
+            highwater = self._consumer.highwater(partition)
+            if highwater is None:
+                continue
+            try:
+                position = self._consumer.position(partition, timeout_ms=1000)
+            except KafkaError:
+                continue
+            if position is not None:
+                lag[partition.partition] = max(highwater - position, 0)
+        self.stats.lag = lag
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

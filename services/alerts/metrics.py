@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from carewatch.db import session_factory
+from carewatch.observability import add_process_collectors
 from services.alerts.consumer import ConsumerStats
 from services.alerts.lifecycle import OPEN_STATES
 from services.alerts.models import Alert, NotificationLog
@@ -95,9 +96,17 @@ class AlertsCollector(Collector):
             dead_letters.add_metric(["alerts"], self._consumer.dead_lettered)
             dead_letters.add_metric(["board"], self._consumer.board_dead_lettered)
             yield dead_letters
+            lag = GaugeMetricFamily(
+                "carewatch_consumer_lag_records",
+                "Records on the input topic not yet processed (partition end minus position), by consumer",
+                labels=["consumer", "partition"],
+            )
+            for partition, behind in sorted(self._consumer.lag.items()):
+                lag.add_metric(["alerts", str(partition)], behind)
+            yield lag
 
 
 def build_registry(engine: Engine, consumer: ConsumerStats | None = None) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
+    registry = add_process_collectors(CollectorRegistry(auto_describe=False))
     registry.register(AlertsCollector(engine, consumer))
     return registry

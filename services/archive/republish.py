@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Engine
 
+from carewatch.broker import read_to_end
 from schemas import topics
 from services.archive import store
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_to_end
 from services.ingest.records import Record, event_record
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ import threading
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from carewatch import broker
 from carewatch.dead_letters import DeadLetterSender
 from schemas import topics
 from schemas.dead_letters import DeadLetter, from_record
@@ -39,16 +39,10 @@ class DeltaFeed:
     def __init__(self, bootstrap: str, engine: Engine, *, stats: ConsumerStats | None = None) -> None:
         self._engine = engine
         self._stats = stats
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-        partitions = self._consumer.partitions_for_topic(topics.INDICATOR_DELTAS) or set()
-        if not partitions:
-            raise RuntimeError(f"topic {topics.INDICATOR_DELTAS} does not exist: provision topics first")
-        assigned = [TopicPartition(topics.INDICATOR_DELTAS, p) for p in sorted(partitions)]
-        self._consumer.assign(assigned)
-        self._consumer.seek_to_beginning(*assigned)
+        self._consumer = broker.from_start(bootstrap, topics.INDICATOR_DELTAS)
         self._dead_letters = DeadLetterSender(bootstrap, client_id="carewatch-board-dlq")
         self._already_dead = _dead_lettered_offsets(bootstrap)
-        self.daily = DailyTotals(partitions=len(assigned))
+        self.daily = DailyTotals(partitions=len(self._consumer.assignment()))
         self.unsaved: dict[date, Aggregate] = {}
         self.batches_read = 0
         self.bad_records = 0
@@ -131,7 +125,7 @@ def _letter(record: Any, message: str) -> DeadLetter:
 
 def _dead_lettered_offsets(bootstrap: str) -> set[tuple[int, int]]:
     """(partition, offset) of the indicator-delta records already on the dead-letter topic."""
-    from services.ingest.readback import read_to_end
+    from carewatch.broker import read_to_end
 
     try:
         records = read_to_end(bootstrap, topics.INDICATOR_DELTAS_DLQ, timeout_s=30)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from carewatch.settings import Settings
+from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
 from services.board.pack import from_snapshots, render_html
@@ -43,7 +44,7 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no board snapshot has been written yet")
         return stored[-1]
 
-    @router.get("/v1/board/summary")
+    @router.get("/v1/board/summary", response_model=BoardSummary)
     def summary(as_of: AsOf = None) -> dict[str, Any]:
         """Indicator values with numerator, denominator, suppression flag and comparators."""
         day = resolve(as_of)

@@ -60,8 +60,7 @@ def run_demo(
     while_serving: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
     """Run the demo; ``while_serving`` is called with the summary while every service still runs."""
-    from kafka import KafkaProducer
-
+    from carewatch import broker
     from carewatch.db import make_engine, migrate
     from services.demo.generator import generate
 
@@ -118,7 +117,7 @@ def run_demo(
             f" {len(history)} events of earlier history, then {months} months day by day with clock ticks"
             f" from {start} to {until}"
         )
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+        producer = broker.producer(bootstrap, client_id="carewatch-demo", linger_ms=2)
         stack.callback(producer.close)
         headers = {"Authorization": f"Bearer {ingest_token}"}
         with (

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from carewatch.settings import Settings
     from schemas.events import CaseEvent
     from services.ingest.app import Authorizer
+    from services.ingest.metrics import IngestMetrics
     from services.ingest.producer import Archiver
 
 NO_BROKER = (
@@ -30,6 +31,8 @@ NO_BROKER_TO_SERVE = (
 EXIT_REJECTS = 1
 EXIT_USAGE = 2
 EXIT_BROKER = 3
+FILE_LOAD_JOB = "carewatch-ingest-file"
+"""The Pushgateway job name of `carewatch ingest` (the HTTP service is scraped as carewatch-ingest)."""
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -62,9 +65,11 @@ def ingest(
     from carewatch.settings import get_settings
     from services.ingest.files import EventFile
     from services.ingest.loader import Counts, LoadInterrupted, RejectLog, load_file
+    from services.ingest.metrics import IngestMetrics
     from services.ingest.producer import INGEST_TOPICS, IngestProducer
 
     settings = get_settings()
+    metrics = IngestMetrics()
     bootstrap = bootstrap or settings.kafka_bootstrap
     if not bootstrap:
         raise _fail(NO_BROKER, EXIT_USAGE)
@@ -101,13 +106,22 @@ def ingest(
 
                 try:
                     counts = load_file(
-                        event_file, producer, rejects, batch_size=batch_size, on_progress=advance, archive=archive
+                        event_file,
+                        producer,
+                        rejects,
+                        batch_size=batch_size,
+                        metrics=metrics,
+                        on_progress=advance,
+                        archive=archive,
                     )
                 except LoadInterrupted as exc:
+                    metrics.file_loads.labels(outcome="interrupted").inc()
                     raise _fail(str(exc), EXIT_BROKER) from None
                 finally:
                     if rejects is not shared_rejects:
                         rejects.close()
+            metrics.file_loads.labels(outcome="done").inc()
+            metrics.last_file_load.set_to_current_time()
             total.add(counts)
             if len(event_files) > 1:
                 typer.echo(f"{event_file.path}: {counts.line()}")
@@ -119,11 +133,25 @@ def ingest(
         producer.close()
         if archive_engine is not None:
             archive_engine.dispose()
+        _export_metrics(metrics, settings)
     for path in reject_paths:
         typer.echo(f"rejected lines (with reasons) written to {path}")
     typer.echo(total.line())
     if total.rejected and not allow_rejects:
         raise typer.Exit(EXIT_REJECTS)
+
+
+def _export_metrics(metrics: IngestMetrics, settings: Settings) -> None:
+    """A file load is a batch job: its counts go to a textfile and/or a Pushgateway, when configured."""
+    from prometheus_client import push_to_gateway, write_to_textfile
+
+    if settings.ingest_metrics_file is not None:
+        write_to_textfile(str(settings.ingest_metrics_file), metrics.registry)
+    if settings.pushgateway_url:
+        try:
+            push_to_gateway(settings.pushgateway_url, job=FILE_LOAD_JOB, registry=metrics.registry, timeout=10)
+        except OSError as exc:
+            typer.echo(f"warning: metrics not pushed to {settings.pushgateway_url}: {exc}", err=True)
 
 
 def serve(settings: Settings | None = None) -> None:

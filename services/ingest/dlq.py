@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 
 from schemas import topics
-from schemas.dead_letters import DeadLetter
+from schemas.dead_letters import DeadLetter, FileSource, TopicSource
 
 DLQ_TOPICS: Final = {
     "events": topics.CASE_EVENTS_DLQ,
@@ -59,7 +59,7 @@ class Entry:
 
 
 def read_entries(bootstrap: str, names: Iterable[str]) -> list[Entry]:
-    from services.ingest.readback import read_to_end
+    from carewatch.broker import read_to_end
 
     entries: list[Entry] = []
     for name in names:
@@ -78,13 +78,11 @@ def read_entries(bootstrap: str, names: Iterable[str]) -> list[Entry]:
 
 def where_from(letter: DeadLetter) -> str:
     source = letter.source
-    if letter.source_topic is not None:
-        return f"{letter.stage or '?'} {letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
-    if source.get("kind") == "file":
-        return f"file {source.get('file')} line {source.get('line')}"
-    if source.get("kind") == "http":
-        return f"http request {str(source.get('request_id', ''))[:12]} item {source.get('index')}"
-    return str(source.get("kind", "?"))
+    if isinstance(source, TopicSource):
+        return f"{letter.stage or '?'} {source.topic}[{source.partition}]@{source.offset}"
+    if isinstance(source, FileSource):
+        return f"file {source.file} line {source.line}"
+    return f"http request {(source.request_id or '')[:12]} item {source.index}"
 
 
 def describe(entry: Entry, *, show_child_ids: bool) -> str:

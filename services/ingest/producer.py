@@ -7,15 +7,13 @@ made safe by the rules engine ignoring an ``event_id`` it has already applied.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.errors import KafkaError
-
+from carewatch import broker
+from carewatch.broker import KafkaError
 from schemas import topics
 from schemas.events import CaseEvent
 from services.ingest.records import Origin, Record, dead_letter_record, event_record
@@ -56,12 +54,10 @@ class IngestProducer:
         self.bootstrap = bootstrap
         self.ack_timeout_s = ack_timeout_s
         timeout_ms = int(ack_timeout_s * 1000)
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
+        self._producer = broker.producer(
+            bootstrap,
             client_id=client_id,
-            acks="all",
             linger_ms=linger_ms,
-            enable_idempotence=False,  # Tansu answers InitProducerId with an error
             max_block_ms=timeout_ms,
             request_timeout_ms=min(timeout_ms // 2, 15_000),  # leaves time for a retry within the deadline
             delivery_timeout_ms=timeout_ms,
@@ -100,32 +96,7 @@ class IngestProducer:
 
     def reachable(self, timeout_s: float = 3.0) -> tuple[bool, str]:
         """A real round trip: the broker must accept a connection and list the ingest topics."""
-        # A plain connect first: kafka-python's admin client spends its whole bootstrap timeout (and
-        # leaks sockets) on an address where nothing listens.
-        for address in self.bootstrap.split(","):
-            host, _, port = address.strip().rpartition(":")
-            try:
-                socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-            except (OSError, ValueError) as exc:
-                return False, f"broker at {address} unreachable: {exc}"
-        try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap,
-                request_timeout_ms=int(timeout_s * 1000),
-                bootstrap_timeout_ms=int(timeout_s * 1000),
-            )
-        except KafkaError as exc:
-            return False, f"broker at {self.bootstrap} unreachable: {exc}"
-        try:
-            existing = set(admin.list_topics())
-        except KafkaError as exc:
-            return False, f"broker at {self.bootstrap} unreachable: {exc}"
-        finally:
-            admin.close()
-        missing = [name for name in INGEST_TOPICS if name not in existing]
-        if missing:
-            return False, f"topics missing on {self.bootstrap}: {', '.join(missing)}"
-        return True, "ok"
+        return broker.check_topics(self.bootstrap, INGEST_TOPICS, timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.close(timeout=timeout_s)

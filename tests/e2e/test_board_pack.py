@@ -14,8 +14,8 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser
 
+from carewatch.testing.synthetic import authority
 from services.board.core.catalogue import INDICATORS
-from services.board.synthetic import authority
 
 pytestmark = pytest.mark.e2e
 

@@ -11,13 +11,13 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy import Engine, func, select
 
+from carewatch.broker import read_topic
 from carewatch.db import make_engine, migrate, session_factory
 from schemas.alerts import AlertTransition, fingerprint
 from schemas.dead_letters import DeadLetter
 from schemas.topics import ALERTS, ALERTS_DLQ
 from services.alerts.consumer import AlertConsumer, ConsumerStats
 from services.alerts.models import Alert, AlertHistory
-from services.ingest.readback import read_topic
 
 pytestmark = pytest.mark.integration
 DAY = date(2025, 2, 3)

@@ -15,24 +15,23 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from carewatch.broker import EmbeddedBroker, ensure_topics
+from carewatch.broker import EmbeddedBroker, ensure_topics, read_to_end, read_topic
 from carewatch.cli import app as cli
 from carewatch.db import make_engine, migrate
 from carewatch.settings import Settings, get_settings
+from carewatch.testing.stream import WorkerProcess
+from carewatch.testing.synthetic import authority
 from schemas import topics
 from schemas.events import CaseEvent, parse_event
 from services.alerts.models import AuditLog
 from services.archive import store
 from services.archive.republish import republish
-from services.board.synthetic import authority
 from services.ingest.app import create_app
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_to_end, read_topic
 from services.rules.core.config import RulesConfig
 from services.rules.replay import replay
 from services.rules.stream.cli import refill_from_archive
 from services.rules.stream.clock import make_producer, send_ticks
-from services.rules.stream.harness import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -11,13 +11,13 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy import Engine, create_engine, text
 
+from carewatch.broker import read_topic
 from carewatch.db import make_engine, migrate
 from schemas import topics
 from schemas.dead_letters import DeadLetter
 from services.board import store
 from services.board.core.aggregate import NOTHING, Contribution, Delta, DeltaBatch
 from services.board.feed import DeltaFeed
-from services.ingest.readback import read_topic
 
 pytestmark = pytest.mark.integration
 

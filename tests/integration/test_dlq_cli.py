@@ -11,17 +11,17 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from carewatch.broker import read_to_end
 from carewatch.cli import app as cli
 from carewatch.db import make_engine, migrate
 from carewatch.settings import Settings, get_settings
+from carewatch.testing.samples import good_event, good_line
 from schemas import topics
 from schemas.alerts import AlertTransition
 from schemas.dead_letters import from_record, to_bytes
 from services.archive import store as archive
 from services.ingest.app import create_app
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_to_end
-from services.ingest.samples import good_event, good_line
 
 pytestmark = pytest.mark.integration
 

@@ -19,15 +19,15 @@ import typer
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
+from carewatch.broker import EmbeddedBroker, ensure_topics, free_port, read_topic
 from carewatch.settings import Settings
+from carewatch.testing.samples import good_event, good_line
 from schemas import topics
+from schemas.dead_letters import parse_dead_letter
 from schemas.events import event_to_json, parse_event
 from services.ingest.app import create_app
 from services.ingest.cli import serve
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_topic
-from services.ingest.samples import good_event, good_line
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,10 @@ def test_mixed_array_batch_lands_on_topic_and_dead_letter_topic(fresh_client: Te
         expected.pop("recorded_at", None)
         assert written == expected
 
-    dead = values(read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 4))
+    dead_records = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 4)
+    letters = [parse_dead_letter(record.value) for record in dead_records]  # every record keeps the contract
+    assert {letter.source.kind for letter in letters} == {"http"}
+    dead = values(dead_records)
     assert sorted(letter["source"]["index"] for letter in dead) == [1, 4, 7, 8]
     by_index = {letter["source"]["index"]: letter for letter in dead}
     assert orjson.loads(base64.b64decode(by_index[1]["original_base64"])) == BAD_SCORE
@@ -240,6 +243,7 @@ def test_metrics_count_items_and_pass_promtool(fresh_client: TestClient) -> None
     assert sample("carewatch_ingest_http_requests_total", code="401") == 1
     assert sample("carewatch_ingest_request_seconds_count") == 2
     assert "child-" not in scrape.text  # no child id ever becomes a label
+    assert "process_resident_memory_bytes" in scrape.text  # process metrics on every service
 
     check = subprocess.run(["promtool", "check", "metrics"], input=scrape.content, capture_output=True, check=False)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()

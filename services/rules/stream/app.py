@@ -24,6 +24,7 @@ import faust
 import orjson
 from prometheus_client import CollectorRegistry
 
+from carewatch.broker import FAUST_GROUP_SETTINGS
 from carewatch.settings import Settings
 from schemas import topics
 from schemas.dead_letters import from_record, to_bytes
@@ -70,8 +71,7 @@ def build_app(
         datadir=str(datadir),
         autodiscover=False,
         # Tansu holds a group join for about half the session timeout: ready in ~5 s instead of ~30 s.
-        broker_session_timeout=6,
-        broker_heartbeat_interval=1,
+        **FAUST_GROUP_SETTINGS,
         producer_linger=PRODUCER_LINGER_SECONDS,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
@@ -137,12 +137,14 @@ def build_app(
             await publish(step)
             processor.commit(step)
             metrics.observe(step, time.perf_counter() - started)
+            metrics.observe_lag(message.partition, _highwater(app, message.tp), message.offset)
             yield step  # lets agent.test_context() see the plan
 
     # (faust's annotation of receivers allows only *args; the signal passes the set of partitions)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         processor.forget({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
+        metrics.forget_lag({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
@@ -150,6 +152,15 @@ def build_app(
         processor.forget({tp.partition for tp in assigned if tp.topic == topics.CASE_EVENTS})
 
     return app
+
+
+def _highwater(app: faust.App, tp: Any) -> int | None:
+    """The partition's end as the consumer last heard it (None before the first fetch, or in a test context)."""
+    try:
+        found = app.consumer.highwater(tp)
+    except Exception:  # the consumer may not be running (agent test context) or be between assignments
+        return None
+    return found if isinstance(found, int) else None
 
 
 def _load_config(settings: Settings) -> RulesConfig:

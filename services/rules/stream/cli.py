@@ -29,8 +29,8 @@ def serve(settings: Settings | None = None) -> None:
         if settings.archive_enabled and settings.archive_republish_on_start:
             refill_from_archive(settings, bootstrap)
         app = build_app(settings.model_copy(update={"kafka_bootstrap": bootstrap}), metrics=RulesMetrics())
-        start_http_server(settings.rules_metrics_port, addr="127.0.0.1")
-        log.info("rules metrics on http://127.0.0.1:%d/metrics", settings.rules_metrics_port)
+        start_http_server(settings.rules_metrics_port, addr=settings.rules_metrics_host)
+        log.info("rules metrics on http://%s:%d/metrics", settings.rules_metrics_host, settings.rules_metrics_port)
         stop = threading.Event()
         if settings.tick_scheduler:
             live = settings.model_copy(update={"kafka_bootstrap": bootstrap})
