@@ -277,11 +277,15 @@ def _parse_episode(index: int, year: int, fields: Mapping[str, str]) -> Episode:
     problems: tuple[tuple[str, str], ...] = ()
     if rec is not None and ended is None:
         # an ending without a date cannot be expressed: the episode is taken as open, as the DfE counts do
-        if rec != "X1":
-            problems = (("148", f"REC {rec} (care ended) given but DEC is blank: taken as still open"),)
+        what = "a new episode begins" if rec == "X1" else "care ended"
+        problems = (("148", f"REC {rec} ({what}) given but DEC is blank: taken as still open"),)
         rec = None
     if ended is not None and ended < started:
         raise RowRejected("DEC", "DEC is before DECOM (DfE rule 356)")
+    if ended is not None and ended > years.year_end(year):
+        problems += (
+            ("354", f"DEC {_show(ended)} is after the end of the {year - 1}/{year % 100:02d} collection year"),
+        )
     need = fields.get("CIN", "").strip() or None
     if need is not None and need not in CATEGORIES_OF_NEED:
         raise RowRejected("CIN", f"unknown CIN code {need!r} (N1–N8)")
@@ -430,7 +434,7 @@ def _chain(
         else:
             starts = True
             before_data = last is None
-            if last is not None:
+            if last is not None and len(problems) == len(ep.problems):  # an overlap is reported already
                 problems.append(
                     (
                         "433",

@@ -194,6 +194,8 @@ def return_rows(events: Iterable[Mapping[str, Any]], year: int) -> dict[str, lis
                     "REASON_PLACE_CHANGE": (ep.reason_change or "") if closed else "",
                 }
             )  # fmt: skip
+        if not episodes:  # reviews, missing episodes and OC2 are returned for children looked after in the year
+            record.reviews, record.missing, record.sdq, record.outcomes = [], {}, {}, {}
         for day, participation in sorted(record.reviews, key=lambda item: item[0]):
             if _in_year(day, year):
                 out["reviews"].append(
