@@ -131,6 +131,9 @@ def test_an_episode_a_later_return_leaves_out_is_removed(tmp_path: Path) -> None
         ([episode(DEC="01/08/2017", REC="X1"), episode(DECOM="03/08/2017", RNE="P")], "433"),
         ([episode(DEC="01/08/2017", REC="E13"), episode(DECOM="01/09/2017", RNE="P")], "433"),
         ([episode(REC="E13")], "148"),
+        ([episode(DEC="01/08/2017", REC="E16"), episode(DECOM="01/08/2017", RNE="S")], "431"),
+        ([episode(DEC="01/08/2017", REC="E15"), episode(DECOM="01/09/2017", RNE="S")], "437"),
+        ([episode(DEC="01/04/2018", REC="E13")], "354"),
     ],
 )
 def test_chronology_problems_name_the_rule_and_nothing_is_dropped(

@@ -401,6 +401,10 @@ def _episode_drafts(ep: Episode, ctx: Context, *, starts: bool, before_data: boo
     return drafts
 
 
+FINAL_ENDINGS: Final = frozenset({"E2", "E15"})
+"""REC codes after which no episode can follow (died; age assessment found the person 18 or over)."""
+
+
 def _chain(
     episodes: list[Episode], ctx: Context, validate: Callable[[list[Draft], Episode], list[dict[str, Any]]]
 ) -> dict[int, tuple[Status, str | None, str | None, list[dict[str, Any]], list[tuple[str, str]]]]:
@@ -418,6 +422,10 @@ def _chain(
             elif last.dec > ep.decom:
                 problems.append(("501", f"starts before {prior} ended on {_show(last.dec)}"))
                 in_care = last.rec == "X1"
+            elif last.rec in FINAL_ENDINGS:
+                problems.append(("437", f"{prior} ended {last.rec} (died, or aged 18 or over) but episodes follow"))
+            elif last.rec != "X1" and last.dec == ep.decom and ep.rne == "S":
+                problems.append(("431", f"RNE S, but {prior} ended care ({last.rec}) the same day"))
             elif last.rec == "X1":
                 in_care = True
                 if last.dec < ep.decom:
