@@ -94,6 +94,50 @@ def carewatch_looked_after_on(events: Iterable[Mapping[str, Any]], day: date) ->
     return {child for child, (in_care, status) in state.items() if in_care and status not in SHORT_BREAKS}
 
 
+def started_in(rows: Iterable[Mapping[str, str]], first: date, last: date) -> set[str]:
+    """DfE: children starting a period of care (RNE S) in the window, V3/V4 excluded."""
+    return {
+        r["CHILD"] for r in rows
+        if r["RNE"] == "S" and r["LS"] not in SHORT_BREAKS
+        and first <= (parse_dmy(r["DECOM"]) or date.min) <= last
+    }  # fmt: skip
+
+
+def ended_in(rows: Iterable[Mapping[str, str]], first: date, last: date) -> set[str]:
+    """DfE: children ceasing to be looked after (REC other than X1) in the window, V3/V4 excluded."""
+    return {
+        r["CHILD"] for r in rows
+        if r["REC"] not in ("", "X1") and r["DEC"] and r["LS"] not in SHORT_BREAKS
+        and first <= (parse_dmy(r["DEC"]) or date.min) <= last
+    }  # fmt: skip
+
+
+def events_started(events: list[dict[str, Any]], first: date, last: date) -> set[str]:
+    status: dict[str, str] = {}
+    found = set()
+    for e in sorted(events, key=lambda e: e["occurred_at"]):
+        day = date.fromisoformat(e["occurred_at"][:10])
+        if e["type"] == "care.started":
+            status[e["child_id"]] = e["legal_status"]
+            if first <= day <= last and not e.get("period_began_before_data") and e["legal_status"] not in SHORT_BREAKS:
+                found.add(e["child_id"])
+        elif e["type"] == "legal_status.changed":
+            status[e["child_id"]] = e["legal_status"]
+    return found
+
+
+def events_ended(events: list[dict[str, Any]], first: date, last: date) -> set[str]:
+    status: dict[str, str] = {}
+    found = set()
+    for e in sorted(events, key=lambda e: (e["occurred_at"], e["type"] != "care.ended")):
+        day = date.fromisoformat(e["occurred_at"][:10])
+        if e["type"] in {"care.started", "legal_status.changed"}:
+            status[e["child_id"]] = e["legal_status"]
+        elif e["type"] == "care.ended" and first <= day <= last and status.get(e["child_id"]) not in SHORT_BREAKS:
+            found.add(e["child_id"])
+    return found
+
+
 # ---- a generator of valid returns -------------------------------------------------------------------------
 
 

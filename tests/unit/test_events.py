@@ -158,6 +158,8 @@ def test_garbage_dates_are_rejected() -> None:
 
 
 def test_json_text_is_accepted() -> None:
-    event = parse_event('{"event_id":"e","type":"sdq.recorded","child_id":"c","occurred_at":"2025-01-01","score":3}',
-                        received_at=RECEIVED)
+    event = parse_event(
+        '{"event_id":"e","type":"sdq.recorded","child_id":"c","occurred_at":"2025-01-01","score":3}',
+        received_at=RECEIVED,
+    )
     assert event.type == "sdq.recorded"

@@ -5,7 +5,7 @@ definitions (tests/unit/ssda903_support.py)."""
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +277,9 @@ def test_generated_history_agrees_with_the_dfe_definition_on_every_day(generated
         expected = support.looked_after_on(rows, day)
         assert expected, day
         assert support.carewatch_looked_after_on(result.events, day) == expected, day
+        year_ago = day - timedelta(days=364)
+        assert support.events_started(result.events, year_ago, day) == support.started_in(rows, year_ago, day)
+        assert support.events_ended(result.events, year_ago, day) == support.ended_in(rows, year_ago, day)
     # V3/V4 excluded: the generator makes some short-break children, counted only with short_breaks=True
     assert support.looked_after_on(rows, DAYS[1], short_breaks=True) > support.looked_after_on(rows, DAYS[1])
 
