@@ -83,7 +83,7 @@ def import_903(
     prior: list[tuple[int, list[Any]]] = []
     if previous is not None:
         earlier = [orjson.loads(line) for line in previous.read_bytes().splitlines() if line.strip()]
-        standing = export.effective(earlier)
+        standing = [e for e in export.effective(earlier) if e.get("source") == export.SOURCE]
         label = "(previous events)"
         prior = [(y, list(export.as_source_rows(standing, y, label))) for y in export.years_covered(standing)]
     total = sum(len(source.rows) for source in files) + sum(len(rows) for _, rows in prior)
