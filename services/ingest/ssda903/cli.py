@@ -105,21 +105,18 @@ def import_903(
         result.changes = [_describe(old, new) for old, new in reconciled.corrected] + [
             f"removed {old['type']} {old['event_id']} ({old['occurred_at']})" for old in reconciled.removed
         ]
-    lines = [orjson.dumps(event, option=orjson.OPT_SORT_KEYS) for event in events]
-
+    # serialised one at a time: a list of every line would hold the return's events twice
     if out is not None or bootstrap is None:
         if out in (None, "-"):
-            for line in lines:
-                sys.stdout.buffer.write(line + b"\n")
+            for event in events:
+                sys.stdout.buffer.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
             sys.stdout.buffer.flush()
         else:
             with Path(out).open("wb") as handle:
-                handle.writelines(line + b"\n" for line in lines)
+                for event in events:
+                    handle.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
     if bootstrap is not None:
-        _publish(
-            bootstrap,
-            [(event["child_id"].encode(), line) for event, line in zip(events, lines, strict=True)],
-        )
+        _publish(bootstrap, events)
     if report is not None:
         write_report(report, result, files)
     for source in files:
@@ -204,12 +201,17 @@ def return_health(
     typer.echo(f"{'total':<8} {sum(count for _, count, _ in rows):>7}")
 
 
-def _batches(records: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(records), size):
-        yield records[start : start + size]
+def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[tuple[bytes, bytes]]]:
+    import orjson
+
+    for start in range(0, len(events), size):
+        yield [
+            (event["child_id"].encode(), orjson.dumps(event, option=orjson.OPT_SORT_KEYS))
+            for event in events[start : start + size]
+        ]
 
 
-def _publish(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
+def _publish(bootstrap: str, records: list[dict[str, Any]]) -> None:
     from tqdm import tqdm
 
     from carewatch.broker import ensure_topics
