@@ -12,8 +12,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from typer.testing import CliRunner
 
+from carewatch.cli import app
 from services.ingest.ssda903 import export
 from services.ingest.ssda903.convert import convert_returns
 from services.ingest.ssda903.health import return_health
@@ -122,3 +125,17 @@ def test_return_health_counts_a_defect_the_day_it_is_recorded(oracle_python: Pat
     dirty = dict((rule, count) for rule, count, _ in return_health([*events, defect, later], as_of, validate))
     assert dirty.get("440", 0) == clean.get("440", 0) + 1
     assert {k: v for k, v in dirty.items() if k != "440"} == {k: v for k, v in clean.items() if k != "440"}
+
+
+def test_return_health_command(oracle_python: Path, history: Any, tmp_path: Path) -> None:
+    _, _, events = history
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    args = ["return-health", str(path), "--as-of", "2020-01-15", "--validator-python", str(oracle_python)]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].split()[:2] == ["rule", "records"] and lines[-1].startswith("total")
+    assert int(lines[-1].split()[1]) == sum(int(line.split()[1]) for line in lines[1:-1])
+    missing = CliRunner().invoke(app, [*args[:4], "--validator-python", str(tmp_path / "none" / "python")])
+    assert missing.exit_code == 2 and "make oracle" in missing.output
