@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench system-packages clean
+.PHONY: demo test lint typecheck bench system-packages clean oracle
 
 demo: $(STAMP)
 	$(VENV)/bin/carewatch demo
@@ -35,6 +35,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# The DfE SSDA903 validator (pins pandas<2) in an environment of its own, used by the SSDA903 tests and
+# `carewatch return-health`.
+oracle: .venv-oracle/.installed
+
+.venv-oracle/.installed:
+	$(PYTHON) -m venv .venv-oracle
+	.venv-oracle/bin/pip install -q csc-validator-be-903
+	touch .venv-oracle/.installed
 
 # Debian packages the tests use: chromium (browser tests) and prometheus (promtool).
 system-packages:

@@ -77,6 +77,8 @@ def _register() -> None:
     from services.ingest.ssda903 import cli as ssda903_cli
 
     app.command("import-903")(ssda903_cli.import_903)
+    app.command("export-903")(ssda903_cli.export_903)
+    app.command("return-health")(ssda903_cli.return_health)
     from services.ingest.cin import cli as cin_cli
 
     app.command("import-cin")(cin_cli.import_cin)

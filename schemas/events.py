@@ -187,6 +187,17 @@ class CareStarted(EventBase):
     legal_status: LegalStatus
     uasc: bool = False
     team: TeamName | None = None
+    period_began_before_data: bool | None = None
+    """True: the child was already looked after when this, the first episode in the data, began (SSDA903
+    RNE other than S); the period's real start date is unknown and earlier than ``occurred_at``."""
+    new_episode_reason: Annotated[str, Field(pattern=r"^[LPTBU]$")] | None = None
+    """With ``period_began_before_data``: the SSDA903 RNE of that first episode (what changed that day)."""
+    uasc_ceased_on: BoundedDate | None = None
+    """The date the child's UASC status ceased (SSDA903 DUC), when known."""
+    category_of_need: Literal["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8"] | None = None
+    """SSDA903 CIN: the child's main need when they started to be looked after."""
+    ethnicity: Annotated[str, Field(pattern=r"^[A-Z]{4}$")] | None = None
+    """SSDA903 ETHNIC code (e.g. WBRI, NOBT), when known."""
 
     @model_validator(mode="after")
     def _plausible_age(self) -> CareStarted:
@@ -216,6 +227,8 @@ class PlacementStarted(EventBase):
     reason_for_change: ReasonPlaceChange | None = None
     distance_miles: Annotated[float, Field(ge=0, le=25_000)] | None = None
     intended_until_18: bool | None = None
+    same_carer: bool | None = None
+    """True: a change of placement with the same carer(s) (SSDA903 RNE T or U), not a move to new carers."""
 
 
 class PepCompleted(EventBase):
@@ -251,11 +264,14 @@ class VisitCompleted(EventBase):
 
 class ReviewHeld(EventBase):
     type: Literal["review.held"]
+    participation: Literal["PN0", "PN1", "PN2", "PN3", "PN4", "PN5", "PN6", "PN7"] | None = None
 
 
 class MissingStarted(EventBase):
     type: Literal["missing.started"]
     episode_id: EventId
+    kind: Literal["missing", "away"] | None = None
+    """missing from placement (SSDA903 M) or away from placement without authorisation (A)."""
 
 
 class MissingEnded(EventBase):
@@ -273,6 +289,10 @@ class CareLeaverContact(EventBase):
     in_touch: bool
     activity: Activity | None = None
     accommodation: Accommodation | None = None
+    in_touch_code: Literal["YES", "NO", "DIED", "REFU", "NREQ", "RHOM"] | None = None
+    """The SSDA903 IN_TOUCH code behind ``in_touch`` (NO, DIED, REFU, NREQ and RHOM are all not in touch)."""
+    date_of_birth: BoundedDate | None = None
+    """The young person's date of birth (OC3 rows cover care leavers aged 17–21, and 22–25 in touch)."""
 
 
 class PathwayPlanReviewed(EventBase):
@@ -282,6 +302,22 @@ class PathwayPlanReviewed(EventBase):
 class EventRetracted(EventBase):
     type: Literal["event.retracted"]
     retracted_event_id: EventId
+
+
+class OutcomesRecorded(EventBase):
+    """The SSDA903 OC2 outcomes of a child looked after for 12 months, for the year ending ``occurred_at``
+    (31 March). Each item is true/false as recorded, or absent when the return gave no value (not false)."""
+
+    type: Literal["outcomes.recorded"]
+    convicted: bool | None = None
+    health_check: bool | None = None
+    immunisations: bool | None = None
+    teeth_check: bool | None = None
+    health_assessment: bool | None = None
+    substance_misuse: bool | None = None
+    intervention_received: bool | None = None
+    intervention_offered: bool | None = None
+    sdq_reason: Literal["SDQ1", "SDQ2", "SDQ3", "SDQ4", "SDQ5"] | None = None
 
 
 # ---- children in need and child protection (CONTRACT §5) -------------------------------------------------
@@ -467,6 +503,7 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     CareLeaverContact,
     PathwayPlanReviewed,
     EventRetracted,
+    OutcomesRecorded,
     *CIN_EVENT_MODELS,
 )
 
@@ -488,6 +525,7 @@ CaseEvent = Annotated[
     | CareLeaverContact
     | PathwayPlanReviewed
     | EventRetracted
+    | OutcomesRecorded
     | ReferralReceived
     | ReferralOutcome
     | AssessmentStarted

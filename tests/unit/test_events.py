@@ -37,6 +37,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "care_leaver.contact": {"in_touch": True, "activity": "F5", "accommodation": "U1"},
     "pathway_plan.reviewed": {},
     "event.retracted": {"retracted_event_id": "e-0"},
+    "outcomes.recorded": {"teeth_check": True, "health_assessment": False, "sdq_reason": "SDQ1"},
 }
 
 

@@ -111,9 +111,7 @@ def test_cohort_mix_is_near_the_county(seed: int, county: Events) -> None:
         "external foster": sum(
             c["placement_type"] in foster and c["provider"] in {"PR4", "PR5"} for c in cohort.values()
         ),
-        "in-house foster": sum(
-            c["placement_type"] in foster and c["provider"] == "PR1" for c in cohort.values()
-        ),
+        "in-house foster": sum(c["placement_type"] in foster and c["provider"] == "PR1" for c in cohort.values()),
         "residential": sum(c["placement_type"] in {"K2", "R1"} for c in cohort.values()),
         "placed with parents": sum(c["placement_type"] == "P1" for c in cohort.values()),
         "uasc": sum(c["uasc"] for c in cohort.values()),
