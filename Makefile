@@ -4,13 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: demo test lint typecheck bench system-packages clean
 
 demo: $(STAMP)
 	$(VENV)/bin/carewatch demo
 
-test: $(STAMP) system-packages
+test: $(STAMP) system-packages $(AXE)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -29,13 +30,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests use: chromium (browser tests) and prometheus (promtool).
+# axe-core (accessibility checks in the browser tests), pinned by tests/e2e/axe/package-lock.json.
+$(AXE): tests/e2e/axe/package-lock.json
+	cd tests/e2e/axe && npm ci --no-audit --no-fund
+
+# Debian packages the tests use: chromium (browser tests), prometheus (promtool), npm (axe-core).
 system-packages:
-	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null; then \
-		echo "installing Debian packages: chromium prometheus"; \
+	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null || ! command -v npm >/dev/null; then \
+		echo "installing Debian packages: chromium prometheus npm"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus npm >/dev/null; \
 	fi
 
 clean:

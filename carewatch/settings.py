@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     )
     alerts_unallocated_managers: list[str] = Field(
         default_factory=list,
-        description="Managers (user names) who see the unallocated queue: alerts with no team, or a team no manager has",
+        description="Managers (user names) who see the unallocated queue (alerts with no team or no manager)",
     )
     notify_group_wait_seconds: float = Field(default=30.0, ge=0)
     notify_group_interval_seconds: float = Field(default=300.0, ge=0)

@@ -96,15 +96,13 @@ GUIDANCE: Final[Mapping[str, Guidance]] = MappingProxyType(
         ),
         "sdq-concern": Guidance(
             "SDQ score of concern",
-            "The 2015 statutory guidance on promoting health: an SDQ score of 17 or more is a cause for "
-            "concern.",
+            "The 2015 statutory guidance on promoting health: an SDQ score of 17 or more is a cause for concern.",
             "Discuss the score with the carer and consider a referral for emotional health support.",
             "a newer SDQ score below the threshold",
         ),
         "placement-distance": Guidance(
             "Placed far from home",
-            "Section 22C of the Children Act 1989: a placement near home unless that is not reasonably "
-            "practicable.",
+            "Section 22C of the Children Act 1989: a placement near home unless that is not reasonably practicable.",
             "Check the care plan records why the child is placed at a distance.",
             "a placement within the distance",
         ),
@@ -130,15 +128,13 @@ GUIDANCE: Final[Mapping[str, Guidance]] = MappingProxyType(
         ),
         "care-leaver-neet": Guidance(
             "Care leaver not in education, employment or training (NEET)",
-            "Sections 23C and 23CA of the Children Act 1989: support with education, training and "
-            "employment.",
+            "Sections 23C and 23CA of the Children Act 1989: support with education, training and employment.",
             "Review the pathway plan's education and employment support with the personal adviser.",
             "a contact recording education, employment or training",
         ),
         "care-leaver-unsuitable-accommodation": Guidance(
             "Care leaver in unsuitable accommodation",
-            "The Care Leavers (England) Regulations 2010 (regulation 9 and Schedule 2) on suitable "
-            "accommodation.",
+            "The Care Leavers (England) Regulations 2010 (regulation 9 and Schedule 2) on suitable accommodation.",
             "Work with housing to find suitable accommodation.",
             "a contact recording suitable accommodation",
         ),

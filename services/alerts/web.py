@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from carewatch.settings import Settings
 from schemas.alerts import SEVERITY_ORDER
 from services.alerts.auth import (
     BOARD_READER_ROLES,
@@ -28,16 +29,21 @@ from services.alerts.auth import (
     authenticate,
     form_token,
 )
-from carewatch.settings import Settings
-from services.alerts.guidance import GUIDANCE, deadline_line, event_name, humanise, rule_name, severity_since, tell_history
+from services.alerts.guidance import (
+    GUIDANCE,
+    deadline_line,
+    event_name,
+    humanise,
+    rule_name,
+    severity_since,
+    tell_history,
+)
 from services.alerts.lifecycle import CLOSE_REASONS, OPEN_STATES, EscalationPolicy, LifecycleError
 from services.alerts.store import acknowledge, audit, close
 from services.alerts.wording import age_in_days, describe_dates, long_date
-from services.alerts.workspace_api import scope_of
 from services.alerts.workspace import (
     SORTS,
     Query,
-    Scope,
     child_alerts,
     children_page,
     counts,
@@ -46,6 +52,7 @@ from services.alerts.workspace import (
     known_teams,
     unallocated_count,
 )
+from services.alerts.workspace_api import scope_of
 
 COOKIE = SESSION_COOKIE
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -200,8 +207,14 @@ def _query(params: dict[str, str]) -> Query:
     )
 
 
-STATE_CHOICES = {"open": "Open", "raised": "Raised", "acknowledged": "Acknowledged", "resolved": "Resolved",
-                 "closed": "Closed", "any": "Any state"}
+STATE_CHOICES = {
+    "open": "Open",
+    "raised": "Raised",
+    "acknowledged": "Acknowledged",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "any": "Any state",
+}
 
 
 def _url(base: str, params: dict[str, str], **changes: str | None) -> str:
@@ -230,8 +243,7 @@ def my_alerts(request: Request, session: DbSession) -> Response:
     page = min(_int(raw.get("page"), 1) or 1, pages)
     rows = children_page(session, scope, q, on, PAGE_CHILDREN, (page - 1) * PAGE_CHILDREN)
     alert_ids = [a.id for row in rows for a in row.alerts]
-    audit(session, principal.name, "read-alerts", "web:alerts", datetime.now(UTC), alert_ids=alert_ids,
-          filters=shown)
+    audit(session, principal.name, "read-alerts", "web:alerts", datetime.now(UTC), alert_ids=alert_ids, filters=shown)
     unallocated = unallocated_count(session, on)
     known = known_teams(session)
     session.commit()
@@ -241,8 +253,10 @@ def my_alerts(request: Request, session: DbSession) -> Response:
         request,
         "alerts.html",
         principal=principal,
-        rows=[{"child_id": r.child_id, "team": r.alerts[0].team, "cards": [_card(a, on, settings) for a in r.alerts]}
-              for r in rows],
+        rows=[
+            {"child_id": r.child_id, "team": r.alerts[0].team, "cards": [_card(a, on, settings) for a in r.alerts]}
+            for r in rows
+        ],
         counts=found,
         query=q,
         params=shown,
@@ -321,8 +335,15 @@ def child_page(
     alerts = child_alerts(session, scope_of(request, principal), child_id, on)
     if not alerts:
         return _render(request, "missing.html", 404, principal=principal, form_token=form_token(token))
-    audit(session, principal.name, "read-child", "web:child", datetime.now(UTC),
-          child_id=child_id, alert_ids=[a.id for a in alerts])
+    audit(
+        session,
+        principal.name,
+        "read-child",
+        "web:child",
+        datetime.now(UTC),
+        child_id=child_id,
+        alert_ids=[a.id for a in alerts],
+    )
     session.commit()
     open_cards = [_card(a, on, settings, full=True) for a in alerts if a.state in OPEN_STATES]
     past_cards = [_card(a, on, settings, full=True) for a in alerts if a.state not in OPEN_STATES]
@@ -354,19 +375,30 @@ def timeline(alerts: list[Any]) -> list[dict[str, Any]]:
             key = e.get("event_id") or f"{e.get('type')}@{e.get('occurred_at')}"
             entry = seen.setdefault(
                 key,
-                {"sort": (e.get("occurred_at") or "")[:10], "on": _evidence_day(e.get("occurred_at")),
-                 "what": event_name(e.get("type", "")), "rules": set()},
+                {
+                    "sort": (e.get("occurred_at") or "")[:10],
+                    "on": _evidence_day(e.get("occurred_at")),
+                    "what": event_name(e.get("type", "")),
+                    "rules": set(),
+                },
             )
             entry["rules"].add(rule_name(alert.rule))
         if alert.raised_at is not None:
-            seen[f"alert-{alert.id}"] = {"sort": alert.raised_at.isoformat(), "on": long_date(alert.raised_at),
-                                         "what": f"Alert raised: {rule_name(alert.rule)}", "rules": set(),
-                                         "alert": True}
+            seen[f"alert-{alert.id}"] = {
+                "sort": alert.raised_at.isoformat(),
+                "on": long_date(alert.raised_at),
+                "what": f"Alert raised: {rule_name(alert.rule)}",
+                "rules": set(),
+                "alert": True,
+            }
         if alert.resolved_at is not None:
-            seen[f"alert-{alert.id}-resolved"] = {"sort": alert.resolved_at.isoformat(),
-                                                  "on": long_date(alert.resolved_at),
-                                                  "what": f"Alert resolved: {rule_name(alert.rule)}",
-                                                  "rules": set(), "alert": True}
+            seen[f"alert-{alert.id}-resolved"] = {
+                "sort": alert.resolved_at.isoformat(),
+                "on": long_date(alert.resolved_at),
+                "what": f"Alert resolved: {rule_name(alert.rule)}",
+                "rules": set(),
+                "alert": True,
+            }
     return sorted(seen.values(), key=lambda e: e["sort"], reverse=True)
 
 

@@ -6,7 +6,6 @@ Functions take an open session and never commit (the caller owns the transaction
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Final, Literal
@@ -147,9 +146,7 @@ def _alert_order(q: Query, today: date) -> list[Any]:
     return [effective.asc(), _severity_rank().desc(), Alert.raised_at.asc().nulls_last(), Alert.id]
 
 
-def children_page(
-    session: Session, scope: Scope, q: Query, today: date, limit: int, offset: int
-) -> list[ChildRow]:
+def children_page(session: Session, scope: Scope, q: Query, today: date, limit: int, offset: int) -> list[ChildRow]:
     """One row per child (their matching alerts grouped), in the order of each child's most urgent alert."""
     if q.sort == "oldest":
         key = func.min(func.coalesce(Alert.raised_at, today))

@@ -71,7 +71,7 @@ def workspace_counts(
     rule: str | None = None,
     severity: Literal["low", "medium", "high"] | None = None,
     state: Literal["raised", "acknowledged", "resolved", "closed", "open", "any"] = "open",
-    overdue: Annotated[int | None, Query(ge=0, description="Only alerts more than this many days past deadline")] = None,
+    overdue: Annotated[int | None, Query(ge=0, description="More than this many days past the deadline")] = None,
     child: str | None = None,
     queue: Literal["unallocated"] | None = None,
 ) -> CountsOut:
@@ -111,15 +111,24 @@ def child(request: Request, child_id: str, principal: CaseReader, session: DbSes
     alerts = child_alerts(session, scope_of(request, principal), child_id, today())
     if not alerts:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child among your alerts")
-    audit(session, principal.name, "read-child", "child", datetime.now(UTC),
-          child_id=child_id, alert_ids=[a.id for a in alerts])
+    audit(
+        session,
+        principal.name,
+        "read-child",
+        "child",
+        datetime.now(UTC),
+        child_id=child_id,
+        alert_ids=[a.id for a in alerts],
+    )
     session.commit()
     events: dict[str, ChildEventOut] = {}
     for alert in alerts:
         for e in alert.evidence:
             key = e.get("event_id") or f"{e.get('type')}@{e.get('occurred_at')}"
-            events.setdefault(key, ChildEventOut(event_id=e.get("event_id"), type=e.get("type", ""),
-                                                 occurred_at=e.get("occurred_at", "")))
+            events.setdefault(
+                key,
+                ChildEventOut(event_id=e.get("event_id"), type=e.get("type", ""), occurred_at=e.get("occurred_at", "")),
+            )
     latest = max(alerts, key=lambda a: (a.updated_at, a.id))
     return ChildOut(
         child_id=child_id,
