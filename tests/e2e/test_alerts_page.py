@@ -308,3 +308,22 @@ def test_pages_pass_axe_and_fit_a_phone(server: tuple[str, dict[str, str]], brow
     page.goto(f"{base}/login")
     found["/login"] = serious_violations(page)
     assert {path: v for path, v in found.items() if v} == {}
+
+
+def test_api_docs_render_without_the_internet(server: tuple[str, dict[str, str]], browser: Browser) -> None:
+    base, _ = server
+    context = browser.new_context()
+    outside: list[str] = []
+    context.route(
+        re.compile(r"^(?!http://127\.0\.0\.1:).*"),
+        lambda route: (outside.append(f"{route.request.resource_type} {route.request.url}"), route.abort()),
+    )
+    page = context.new_page()
+    page.goto(f"{base}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("carewatch alerts")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    page.goto(f"{base}/redoc")
+    expect(page.locator("h1").first).to_contain_text("carewatch alerts")
+    # Everything the pages need is local; ReDoc's "by Redocly" footer logo is the one image it asks a CDN for.
+    assert [u for u in outside if not u.startswith("image ")] == []
+    context.close()
