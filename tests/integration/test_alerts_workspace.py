@@ -228,3 +228,18 @@ def test_a_manager_whose_teams_match_nothing_is_told(world: World) -> None:
     assert "match no team carewatch knows" in html
     assert "Nothing needs you" not in html
     assert "1 alert is unallocated" not in html  # north has a manager: nothing unallocated
+
+
+def test_history_keeps_severity_changes_and_what_cleared_an_alert(world: World) -> None:
+    start = EvidenceEvent(event_id="cs", type="care.started", occurred_at="2025-01-02")
+    pep = EvidenceEvent(event_id="pep1", type="pep.completed", occurred_at="2025-03-01")
+    world.add(transition("H1", "pep-overdue", "low", "north", overdue=9, evidence=(start,)))
+    world.add(transition("H1", "pep-overdue", "high", "north", overdue=9, at=today() - timedelta(days=3)))
+    world.add(
+        transition("H1", "pep-overdue", "high", "north", None, state="resolved", at=today(), evidence=(start, pep))
+    )
+    world.client.cookies.set("carewatch_session", world.tokens["north"])
+    html = world.client.get(f"/alerts/{world.ids('H1')[0]}").text
+    world.client.cookies.clear()
+    assert "Severity raised from low to high" in html
+    assert "PEP completed on 1 March 2025" in html
