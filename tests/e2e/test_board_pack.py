@@ -16,6 +16,7 @@ from playwright.sync_api import Browser
 
 from services.board.core.catalogue import INDICATORS
 from services.board.synthetic import authority
+from tests.e2e.accessibility import serious_violations
 
 pytestmark = pytest.mark.e2e
 
@@ -99,7 +100,12 @@ def test_pack_from_snapshots_matches_pack_from_events_and_opens_in_chromium(
     status_texts = page.locator(".rag").all_inner_texts()
     assert len(status_texts) == 3 and set(status_texts) <= {"On target", "Near target", "Off target"}
     assert page.locator("dl.definitions dt").count() == len(INDICATORS)
+    assert serious_violations(page) == []
     page.screenshot(path=str(artefacts / "board-pack.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert serious_violations(page) == []
+    page.set_viewport_size({"width": 1200, "height": 900})
     page.emulate_media(media="print")
     assert page.locator("main").evaluate("e => getComputedStyle(e).paddingTop") == "0px"
     assert errors == []
