@@ -196,9 +196,11 @@ def humanise(text: str) -> str:
 
     text = _ISO_DATE.sub(day, text)
     for pattern, code_list, template in _CODE_PATTERNS:
-        text = pattern.sub(
-            lambda m, cl=code_list, t=template: t.format(code=m[1], meaning=codes.describe(cl, m[1])), text
-        )
+
+        def explain(match: re.Match[str], cl: Any = code_list, t: str = template) -> str:
+            return t.format(code=match[1], meaning=codes.describe(cl, match[1]))
+
+        text = pattern.sub(explain, text)
     return text
 
 

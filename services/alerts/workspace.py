@@ -65,7 +65,8 @@ class ChildRow:
 
 def deadline_text() -> ColumnElement[Any]:
     """The alert's deadline as its ISO text (ISO dates sort as text on every database), or NULL."""
-    return Alert.dates["deadline"].as_string()
+    deadline: ColumnElement[Any] = Alert.dates["deadline"].as_string()
+    return deadline
 
 
 def managed_teams() -> Select[Any]:
