@@ -126,6 +126,11 @@ def logout() -> RedirectResponse:
     return response
 
 
+def _sees_unallocated(request: Request, principal: Principal) -> bool:
+    scope = scope_of(request, principal)
+    return scope.teams is None or scope.unallocated
+
+
 def _escalation(alert: Any, settings: Settings) -> str:
     if alert.escalated_at is not None:
         return f"Escalated to the head of service on {long_date(_local_day(alert.escalated_at))}."
@@ -309,6 +314,8 @@ def alert_page(
         request,
         "alert.html",
         principal=principal,
+        unallocated=unallocated_count(session, today()),
+        sees_unallocated=_sees_unallocated(request, principal),
         card=_card(alert, today(), request.app.state.settings, full=True),
         reasons=CLOSE_REASONS,
         form_token=form_token(token),
@@ -353,6 +360,8 @@ def child_page(
         request,
         "child.html",
         principal=principal,
+        unallocated=unallocated_count(session, on),
+        sees_unallocated=_sees_unallocated(request, principal),
         child_id=child_id,
         team=latest.team,
         open_cards=open_cards,

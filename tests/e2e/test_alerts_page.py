@@ -281,6 +281,9 @@ def test_unallocated_queue_reaches_the_named_manager(server: tuple[str, dict[str
     north.goto(f"{base}/alerts?queue=unallocated")  # not theirs: their own alerts instead
     expect(north.locator("section.child[data-child='U-0001']")).to_have_count(0)
 
+    north.goto(f"{base}/children/C-19XK")
+    expect(north.locator("#nav-unallocated")).to_have_text("1 unallocated")  # on every manager page
+
     duty = sign_in(browser, base, tokens["duty"])
     duty.get_by_role("link", name="See the unallocated queue").click()
     expect(duty.get_by_role("heading", level=1)).to_have_text("Unallocated alerts")
