@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: demo test lint typecheck bench system-packages clean oracle
 
@@ -12,7 +13,7 @@ demo: $(STAMP)
 
 ASYNCAPI_TOOL := tests/tools/asyncapi
 
-test: $(STAMP) system-packages $(ASYNCAPI_TOOL)/node_modules
+test: $(STAMP) system-packages $(ASYNCAPI_TOOL)/node_modules $(AXE)
 	$(PY) -m pytest -q
 
 # The official AsyncAPI parser (pinned by package-lock.json) that tests/unit/test_asyncapi.py runs.
@@ -46,12 +47,17 @@ oracle: .venv-oracle/.installed
 	touch .venv-oracle/.installed
 
 # Debian packages the tests use: chromium (browser tests) and prometheus (promtool).
+# axe-core (accessibility checks in the browser tests), pinned by tests/e2e/axe/package-lock.json.
+$(AXE): tests/e2e/axe/package-lock.json
+	cd tests/e2e/axe && npm ci --no-audit --no-fund
+
+# Debian packages the tests use: chromium (browser tests), prometheus (promtool), npm (axe-core).
 system-packages:
-	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null; then \
-		echo "installing Debian packages: chromium prometheus"; \
+	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null || ! command -v npm >/dev/null; then \
+		echo "installing Debian packages: chromium prometheus npm"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus npm >/dev/null; \
 	fi
 
 clean:

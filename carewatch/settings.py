@@ -119,6 +119,14 @@ class Settings(BaseSettings):
         default_factory=lambda: {"high": 2, "medium": 5, "low": 10},
         description="Working days a raised alert may stay unacknowledged before the head of service hears",
     )
+    alerts_case_record_url: str | None = Field(
+        default=None,
+        description="Link to the case record, with {child_id} in it (e.g. https://cms.example.gov.uk/person/{child_id})",
+    )
+    alerts_unallocated_managers: list[str] = Field(
+        default_factory=list,
+        description="Managers (user names) who see the unallocated queue (alerts with no team or no manager)",
+    )
     notify_group_wait_seconds: float = Field(default=30.0, ge=0)
     notify_group_interval_seconds: float = Field(default=300.0, ge=0)
     notify_repeat_interval_seconds: float = Field(default=4 * 3600.0, ge=0)

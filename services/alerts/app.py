@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from carewatch.db import session_factory
 from carewatch.settings import Settings
-from services.alerts import web
+from services.alerts import docs, web, workspace_api
 from services.alerts.auth import CASE_LEVEL_ROLES, DbSession, Principal, require_role
 from services.alerts.consumer import ConsumerStats
 from services.alerts.lifecycle import CLOSE_REASONS, LifecycleError
@@ -240,8 +240,10 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api)
+    app.include_router(workspace_api.api)
     for router in extra_routers:
         app.include_router(router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    docs.install(app)
     return app

@@ -19,7 +19,7 @@ from carewatch.settings import Settings
 from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
-from services.board.pack import from_snapshots, render_html
+from services.board.pack import example_notes, from_snapshots, render_html
 
 AsOf = Annotated[
     date | None, Query(description="Date of the figures (YYYY-MM-DD); the latest snapshot on or before it")
@@ -67,6 +67,7 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
             settings.suppression_threshold,
             settings.board_population_0_17,
             comparators,
+            example_notes(settings.board_neighbours_csv, settings.board_targets_csv),
         )
         if pack is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")

@@ -211,7 +211,7 @@ def test_users_command(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        added = runner.invoke(app, ["users", "add", "kim", "--role", "manager", "--team", "north"])
+        added = runner.invoke(app, ["users", "add", "kim", "--role", "manager", "--team", "north", "--new-team"])
         assert added.exit_code == 0, added.output
         token = added.stdout.strip().splitlines()[0]
         assert token.startswith("cw_")
