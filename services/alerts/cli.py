@@ -127,6 +127,7 @@ def serve(settings: Settings) -> None:
         EscalationPolicy(settings.alerts_escalation_working_days),
         senders_from_settings(settings),
         settings.public_url or f"http://{settings.web_host}:{settings.web_port}",
+        include_child_ids=settings.notify_include_child_id,
     )
 
     def notify_loop() -> None:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Engine
 
     from carewatch.settings import Settings
@@ -137,12 +139,28 @@ def serve(settings: Settings | None = None) -> None:
         migrate(settings.database_url)
         users = make_engine(settings.database_url)
     try:
-        app = create_app(settings, producer, authorize=authorizer(settings, users))
+        checks = [] if users is None else [database_check(users)]
+        app = create_app(settings, producer, authorize=authorizer(settings, users), health_checks=checks)
         uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port)
     finally:
         producer.close()
         if users is not None:
             users.dispose()
+
+
+def database_check(engine: Engine) -> Callable[[], tuple[bool, str]]:
+    """For /healthz: does the user store answer? (Tokens with the ingest role are checked there.)"""
+    from sqlalchemy import text
+
+    def check() -> tuple[bool, str]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the store is an outage for token checks
+            return False, f"user store unavailable ({type(exc).__name__})"
+        return True, "user store reachable"
+
+    return check
 
 
 def authorizer(settings: Settings, users: Engine | None) -> Authorizer:
