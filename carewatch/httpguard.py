@@ -64,12 +64,45 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     401: _doc("No valid bearer token (or not signed in)"),
     403: _doc("The token's role may not use this"),
     404: _doc("Not found (or not visible to this caller)"),
+    409: _doc("The alert's state does not allow this action (e.g. acknowledging a closed alert)"),
     413: _doc("The body or the batch is too large"),
     422: _doc("A parameter or the body does not match the documented schema"),
     429: _doc("Too many failed sign-ins or bad tokens from this client: wait Retry-After seconds"),
     503: _doc("The database or the broker is unreachable: try again after Retry-After seconds"),
 }
 """Error statuses documented on every route (a route answers the ones that apply to it)."""
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI, with every error answer documented as JSON (``ErrorOut``), HTML routes included
+    (FastAPI would document an HTML route's errors as HTML, but they are JSON)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
+        json_errors(spec)
+        app.openapi_schema = spec
+    return app.openapi_schema
+
+
+def json_errors(spec: dict[str, Any]) -> None:
+    """Rewrite, in place, every 4xx/5xx answer whose content is not JSON to the JSON error model."""
+    error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for code, answer in operation.get("responses", {}).items():
+                content = answer.get("content")
+                if code[0] in "45" and content is not None and "application/json" not in content:
+                    answer["content"] = {"application/json": {"schema": error_ref}}
+    spec.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+        "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
 
 
 def unavailable(detail: str, retry_after: int = OUTAGE_RETRY_AFTER_SECONDS) -> JSONResponse:
@@ -94,6 +127,10 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _overflow(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"a value is out of range: {type(exc).__name__}"}, status_code=400)
+
+
+async def _not_unicode(_request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "text must be valid Unicode (no lone surrogates)"}, status_code=400)
 
 
 @dataclass(frozen=True)
@@ -170,6 +207,7 @@ def install(app: FastAPI, policy: HeaderPolicy | None = None) -> None:
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(OverflowError, _overflow)
+    app.add_exception_handler(UnicodeEncodeError, _not_unicode)
 
 
 # Failed authentication: per-client lockout --------------------------------------------------------------

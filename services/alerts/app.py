@@ -117,13 +117,29 @@ class AlertPage(BaseModel):
     offset: int
 
 
+NOTE_TEXT = {"pattern": r"^[^\x00]*$"}
+"""Notes are text: no NUL (the database cannot store it)."""
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
 class AcknowledgeIn(BaseModel):
-    note: str = Field(min_length=1, max_length=2000)
+    note: str = Field(min_length=1, max_length=2000, json_schema_extra=NOTE_TEXT)
+
+    _text = field_validator("note")(_no_nul)
 
 
 class CloseIn(BaseModel):
-    reason: str = Field(description="One of: " + ", ".join(CLOSE_REASONS))
-    note: str = Field(default="", max_length=2000)
+    reason: str = Field(
+        description="One of: " + ", ".join(CLOSE_REASONS), json_schema_extra={"enum": list(CLOSE_REASONS)}
+    )
+    note: str = Field(default="", max_length=2000, json_schema_extra=NOTE_TEXT)
+
+    _text = field_validator("note")(_no_nul)
 
     @field_validator("reason")
     @classmethod
@@ -255,6 +271,7 @@ def create_app(
         )
     )
     httpguard.install(app, httpguard.HeaderPolicy(extra_csp={"/board": BOARD_PACK_CSP}))
+    app.openapi = lambda: httpguard.openapi(app)  # type: ignore[method-assign]
     registry = build_registry(engine, consumer_stats, settings.suppression_threshold)
     for collector in extra_collectors:
         registry.register(collector)

@@ -23,7 +23,8 @@ from services.board.pack import from_snapshots, render_html
 AsOf = Annotated[
     date | None,
     Query(
-        description="Date of the figures (YYYY-MM-DD, 1900-01-01 to 9998-12-31); the latest snapshot on or before it"
+        description="Date of the figures (YYYY-MM-DD, 1900-01-01 to 9998-12-31); the latest snapshot on or before it",
+        json_schema_extra={"pattern": r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"},
     ),
 ]
 TREND_MONTHS = 12

@@ -213,6 +213,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components = spec.setdefault("components", {}).setdefault("schemas", {})
         components.update(event.pop("$defs", {}))
         components["CaseEvent"] = event
+        httpguard.json_errors(spec)
         app.openapi_schema = spec
     return app.openapi_schema
 
