@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -272,3 +273,27 @@ def too_many(retry_after: int) -> JSONResponse:
         status_code=429,
         headers={"Retry-After": str(retry_after)},
     )
+
+
+# Access logs ----------------------------------------------------------------------------------------------
+
+
+class RedactAccessLog(logging.Filter):
+    """uvicorn's access log without query strings (filters may name a child) and with the segment after
+    ``/children/`` or ``/child/`` in a path replaced: no child id reaches a log line through a URL."""
+
+    _CHILD = re.compile(r"(/child(?:ren)?/)[^/?#]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = self._CHILD.sub(r"\1…", args[2].split("?", 1)[0])
+            record.args = (*args[:2], path, *args[3:])
+        return True
+
+
+def redact_access_log() -> None:
+    """Install :class:`RedactAccessLog` on uvicorn's access logger (idempotent)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactAccessLog) for f in logger.filters):
+        logger.addFilter(RedactAccessLog())

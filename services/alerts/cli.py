@@ -162,6 +162,9 @@ def serve(settings: Settings) -> None:
                 extra_routers=[build_router(engine, settings, require_board_reader)],
                 extra_collectors=[BoardCollector(latest_snapshot(engine, settings))],
             )
+            from carewatch.httpguard import redact_access_log
+
+            redact_access_log()
             uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")
         except SystemExit as exc:
             if exc.code not in (0, None):

@@ -141,6 +141,9 @@ def serve(settings: Settings | None = None) -> None:
     try:
         checks = [] if users is None else [database_check(users)]
         app = create_app(settings, producer, authorize=authorizer(settings, users), health_checks=checks)
+        from carewatch.httpguard import redact_access_log
+
+        redact_access_log()
         uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port)
     finally:
         producer.close()

@@ -384,3 +384,19 @@ def test_board_as_of_edges(service: Service) -> None:
     cookie = sign_in(service.client, service.tokens["admin"])
     assert service.client.get("/board", params={"as_of": "1900-01-01"}, headers=cookie).status_code == 404
     assert service.client.get("/board", params={"as_of": str(date(9998, 12, 31))}, headers=cookie).status_code == 404
+
+
+def test_access_log_lines_carry_no_query_and_no_child_path() -> None:
+    from carewatch.httpguard import RedactAccessLog
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/children/{CHILD_PREFIX}7/alerts?child={CHILD_PREFIX}7", "1.1", 200),
+        None,
+    )
+    assert RedactAccessLog().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /children/…/alerts HTTP/1.1" 200'
