@@ -20,7 +20,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from carewatch.db import session_factory
@@ -110,6 +110,8 @@ def start_web_session(session: Session, principal: Principal, now: datetime, lif
     user = session.scalar(select(User).where(User.name == principal.name))
     if user is None:
         raise UserError(f"no user {principal.name!r}")
+    # Sessions past their expiry are of no further use: dropped as new ones start, so the table stays small.
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))
     value = SESSION_PREFIX + secrets.token_urlsafe(32)
     session.add(WebSession(session_hash=hash_token(value), user=user, created_at=now, expires_at=now + lifetime))
     return value

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
 from carewatch.db import make_engine, migrate, session_factory
@@ -24,7 +24,7 @@ from schemas.alerts import AlertTransition, fingerprint
 from services.alerts.app import create_app
 from services.alerts.auth import add_user, require_board_reader
 from services.alerts.metrics import shown_teams
-from services.alerts.models import Alert, AuditLog
+from services.alerts.models import Alert, AuditLog, WebSession
 from services.alerts.store import apply_transitions
 from services.alerts.web import today
 from services.board.web import build_router
@@ -239,6 +239,9 @@ def test_sessions_expire(database_url: str) -> None:
 
             time.sleep(1.2)
             assert svc.client.get("/alerts", headers=cookie, follow_redirects=False).status_code == 303
+            sign_in(svc.client, svc.tokens["admin"])  # a new sign-in clears the expired session away
+            with session_factory(svc.engine)() as session:
+                assert session.scalar(select(func.count()).select_from(WebSession)) == 1
     finally:
         svc.engine.dispose()
 
