@@ -413,3 +413,95 @@ def test_access_log_lines_carry_no_query_and_no_child_path() -> None:
     )
     assert RedactAccessLog().filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "GET /children/…/alerts HTTP/1.1" 200'
+
+
+def test_service_logs_name_no_child_through_failures(fresh_broker: str, postgres_url: str, tmp_path: Any) -> None:
+    """The alerts service as deployed, logging as with --verbose: transitions, a record the database refuses,
+    bad requests, failed sign-ins, then its database dropped under it. Not one log line (tracebacks included)
+    names a child."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+    from sqlalchemy import create_engine, text
+
+    from conftest import POSTGRES_ADMIN_URL
+    from tests.integration.test_alerts_consumer import publish
+
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    with session_factory(engine).begin() as session:
+        token = add_user(session, "ops", "admin", [], NOW)
+    engine.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "CAREWATCH_DATABASE_URL": postgres_url,
+        "CAREWATCH_KAFKA_BOOTSTRAP": fresh_broker,
+        "CAREWATCH_TOPIC_PARTITIONS": "4",
+        "CAREWATCH_WEB_PORT": str(port),
+        "CAREWATCH_NOTIFY_TICK_SECONDS": "0.2",
+        "CAREWATCH_AUTH_MAX_FAILURES": "3",
+    }
+    code = (
+        "from carewatch.cli import configure_logging; configure_logging(verbose=True); "
+        "from carewatch.settings import Settings; from services.alerts.cli import serve; serve(Settings())"
+    )
+    log_path = tmp_path / "service.log"
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {token}"}
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "the service did not start"
+                time.sleep(0.2)
+            publish(fresh_broker, [transition(f"{CHILD_PREFIX}{i}", "north") for i in range(3)])
+            deadline = time.monotonic() + 60
+            while httpx.get(f"{base}/v1/alerts", headers=auth).json()["total"] < 3:
+                assert time.monotonic() < deadline, "the transitions were not stored"
+                time.sleep(0.2)
+            # A record PostgreSQL cannot store (NUL in a text column): the consumer fails and logs it.
+            publish(fresh_broker, [transition(f"{CHILD_PREFIX}NUL", "no\x00rth")])
+            for path in ("/v1/alerts/99999999999", f"/v1/alerts?team={CHILD_PREFIX}%00", "/board?as_of=0001-01-01"):
+                assert 400 <= httpx.get(base + path, headers=auth).status_code < 500
+            for _ in range(3):
+                httpx.post(f"{base}/login", data={"token": f"cw_{CHILD_PREFIX}guess"})
+            assert httpx.get(f"{base}/v1/alerts", headers=auth).status_code == 429
+            time.sleep(6)  # at least one retry of the refused batch, logged with its traceback
+            admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE "{postgres_url.rpartition("/")[2]}" WITH (FORCE)'))
+            admin.dispose()
+            outage = [httpx.get(f"{base}/healthz"), httpx.get(f"{base}/metrics")]
+            time.sleep(6)  # the consumer's and the notifier's failures during the outage are logged too
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    assert [r.status_code for r in outage] == [503, 503]
+    logged = log_path.read_text()
+    assert "Traceback" in logged and "alert batch failed" in logged  # the failures were logged
+    assert "sign-in" in logged or "POST /login" in logged
+    leaks = [line for line in logged.splitlines() if CHILD_PREFIX in line]
+    assert leaks == []
