@@ -27,13 +27,18 @@ app = typer.Typer(
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at debug level.")) -> None:
+    configure_logging(verbose)
+
+
+def configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # One line per HTTP request or broker reconnect drowns what a person needs to read.
+    # One line per HTTP request or broker reconnect drowns what a person needs to read. Never below INFO even
+    # when verbose: kafka-python's debug lines dump raw protocol bytes, record values (child ids) among them.
     for chatty in ("httpx", "kafka", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
+        logging.getLogger(chatty).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 class Service(enum.StrEnum):

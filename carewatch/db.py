@@ -30,6 +30,9 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine that never puts statement parameters in its errors (they hold child ids, and errors get
+    logged); pass ``hide_parameters=False`` only in a test that needs them."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):

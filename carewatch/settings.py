@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,9 +23,7 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1)
 
     # Database
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; unset = an SQLite file under data_dir"
-    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = an SQLite file under data_dir")
     data_dir: Path = Field(default=Path("var"), description="Where embedded state (SQLite, reports) lives")
 
     # Ingest HTTP
@@ -84,7 +83,15 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     public_url: str | None = Field(default=None, description="Base URL used in notification links")
-    suppression_threshold: int = Field(default=5, ge=1, description="Board counts below this are hidden")
+    suppression_threshold: int = Field(
+        default=5, ge=1, description="Board counts below this are hidden; so are per-team counts on /metrics"
+    )
+    web_session_hours: float = Field(default=12.0, gt=0, description="How long a page sign-in lasts")
+
+    # Failed sign-ins and bad bearer tokens, per client address (both HTTP services)
+    auth_max_failures: int = Field(default=10, ge=1, description="Failures within the window that lock a client out")
+    auth_failure_window_seconds: float = Field(default=300.0, gt=0)
+    auth_lockout_seconds: float = Field(default=900.0, gt=0, description="How long a locked-out client waits")
 
     # Board pack and indicators
     board_authority_name: str = Field(default="Local authority", description="Name shown on the board pack")
@@ -94,9 +101,7 @@ class Settings(BaseSettings):
     board_neighbours_csv: Path | None = Field(
         default=None, description="Statistical-neighbour comparators: indicator,value,year,source"
     )
-    board_targets_csv: Path | None = Field(
-        default=None, description="Local targets: indicator,target[,amber_band]"
-    )
+    board_targets_csv: Path | None = Field(default=None, description="Local targets: indicator,target[,amber_band]")
     board_amber_band: float = Field(
         default=5.0, ge=0, description="How far short of target is amber, in the indicator's unit"
     )
@@ -107,14 +112,20 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "carewatch@localhost"
+    smtp_tls: Literal["auto", "starttls", "tls", "none"] = Field(
+        default="auto",
+        description="auto: STARTTLS when the server offers it; starttls: required; tls: implicit TLS (port 465); "
+        "none: plain text (a server on the same host only)",
+    )
+    notify_include_child_id: bool = Field(
+        default=False, description="Put child ids in notification bodies (off: the link to the alert is enough)"
+    )
     webhook_url: str | None = None
 
     # Alerts service: consumer, routing, digests (Alertmanager's group_wait/group_interval/repeat_interval)
     alerts_group_id: str = "carewatch-alerts"
     alerts_batch_size: int = Field(default=500, ge=1, description="Transitions written per DB transaction")
-    alerts_routes: Path | None = Field(
-        default=None, description="YAML file: team → e-mail/webhook recipients"
-    )
+    alerts_routes: Path | None = Field(default=None, description="YAML file: team → e-mail/webhook recipients")
     alerts_escalation_working_days: dict[str, int] = Field(
         default_factory=lambda: {"high": 2, "medium": 5, "low": 10},
         description="Working days a raised alert may stay unacknowledged before the head of service hears",
@@ -131,7 +142,12 @@ class Settings(BaseSettings):
     notify_group_interval_seconds: float = Field(default=300.0, ge=0)
     notify_repeat_interval_seconds: float = Field(default=4 * 3600.0, ge=0)
     notify_retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry delay; doubles")
-    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_retry_max_seconds: float = Field(
+        default=600.0, gt=0, description="Longest wait between retries, so a digest goes soon after the channel is back"
+    )
+    notify_give_up_hours: float = Field(
+        default=72.0, gt=0, description="A digest still undelivered this long after it was planned is marked failed"
+    )
     notify_tick_seconds: float = Field(default=5.0, gt=0)
 
     def sqlalchemy_url(self) -> str:

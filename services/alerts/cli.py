@@ -193,6 +193,7 @@ def serve(settings: Settings) -> None:
         EscalationPolicy(settings.alerts_escalation_working_days),
         senders_from_settings(settings),
         settings.public_url or f"http://{settings.web_host}:{settings.web_port}",
+        include_child_ids=settings.notify_include_child_id,
     )
 
     def notify_loop() -> None:
@@ -227,6 +228,9 @@ def serve(settings: Settings) -> None:
                 extra_routers=[build_router(engine, settings, require_board_reader)],
                 extra_collectors=[BoardCollector(latest_snapshot(engine, settings))],
             )
+            from carewatch.httpguard import redact_access_log
+
+            redact_access_log()
             uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")
         except SystemExit as exc:
             if exc.code not in (0, None):

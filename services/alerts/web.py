@@ -1,13 +1,14 @@
 """The managers' pages: server-rendered, no JavaScript needed (forms POST, then redirect).
 
-Sign-in takes an API token and keeps it in an HttpOnly, SameSite=Strict cookie. Every form also carries a
-per-session anti-forgery value derived from that token, checked on each POST.
+Sign-in takes an API token and starts a server-side web session whose opaque id is kept in an HttpOnly,
+SameSite=Strict cookie (sign-out revokes it). Every form also carries a per-session anti-forgery value derived
+from that id, checked on each POST. Failed sign-ins are audited and count towards the client's lockout.
 """
 
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -27,7 +28,12 @@ from services.alerts.auth import (
     DbSession,
     Principal,
     authenticate,
+    authenticate_web,
+    end_web_session,
     form_token,
+    locked_out,
+    note_failure,
+    start_web_session,
 )
 from services.alerts.guidance import (
     GUIDANCE,
@@ -72,7 +78,7 @@ def _signed_in(request: Request, session: Session) -> tuple[Principal, str] | No
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    principal = authenticate(session, token)
+    principal = authenticate_web(session, token, datetime.now(UTC))
     if principal is None or principal.role not in CASE_LEVEL_ROLES:
         return None
     return principal, token
@@ -98,29 +104,44 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login", response_model=None)
 def login(request: Request, session: DbSession, token: str = Form(...)) -> Response:
+    retry = locked_out(request)
+    if retry is not None:
+        response = _render(request, "login.html", 429, error=f"Too many failed sign-ins: try again in {retry} seconds.")
+        response.headers["Retry-After"] = str(retry)
+        return response
     token = token.strip()
     principal = authenticate(session, token)
     if principal is None:
+        client = request.client.host if request.client is not None else "unknown"
+        audit(session, "anonymous", "sign-in-failed", "web", datetime.now(UTC), client=client)
+        session.commit()
+        note_failure(request, session, "sign-in")
         return _render(request, "login.html", 401, error="That token is not valid or has been revoked.")
     if principal.role not in BOARD_READER_ROLES:
         return _render(request, "login.html", 403, error="These pages are for service managers and the board.")
-    audit(session, principal.name, "sign-in", "web", datetime.now(UTC))
+    now = datetime.now(UTC)
+    lifetime = timedelta(hours=request.app.state.settings.web_session_hours)
+    cookie = start_web_session(session, principal, now, lifetime)
+    audit(session, principal.name, "sign-in", "web", now)
     session.commit()
     landing = "/alerts" if principal.role in CASE_LEVEL_ROLES else "/board"
     response = RedirectResponse(landing, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE,
-        token,
+        cookie,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        max_age=12 * 3600,
+        max_age=int(lifetime.total_seconds()),
     )
     return response
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request, session: DbSession) -> RedirectResponse:
+    cookie = request.cookies.get(COOKIE)
+    if cookie and end_web_session(session, cookie, datetime.now(UTC)):
+        session.commit()
     response = _to_login()
     response.delete_cookie(COOKIE)
     return response

@@ -22,9 +22,15 @@ from services.board.core import comparators as comparator_files
 from services.board.pack import example_notes, from_snapshots, render_html
 
 AsOf = Annotated[
-    date | None, Query(description="Date of the figures (YYYY-MM-DD); the latest snapshot on or before it")
+    date | None,
+    Query(
+        description="Date of the figures (YYYY-MM-DD, 1900-01-01 to 9998-12-31); the latest snapshot on or before it",
+        json_schema_extra={"pattern": r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"},
+    ),
 ]
 TREND_MONTHS = 12
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+"""The dates a board may ask for: the trend reaches a year back, and date arithmetic ends at year 9999."""
 
 
 def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[..., Any]) -> APIRouter:
@@ -38,6 +44,8 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
 
     def resolve(as_of: date | None) -> date:
         if as_of is not None:
+            if not EARLIEST <= as_of <= LATEST:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, f"as_of must be between {EARLIEST} and {LATEST}")
             return as_of
         stored = store.dates(engine)
         if not stored:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from sqlalchemy import Engine
@@ -176,7 +176,13 @@ def serve(settings: Settings | None = None) -> None:
         users = make_engine(settings.database_url)
     archive, archive_engine = archiver(settings)
     try:
-        app = create_app(settings, producer, authorize=authorizer(settings, users), archive=archive)
+        checks = [] if users is None else [database_check(users)]
+        app = create_app(
+            settings, producer, authorize=authorizer(settings, users), health_checks=checks, archive=archive
+        )
+        from carewatch.httpguard import redact_access_log
+
+        redact_access_log()
         uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port)
     finally:
         producer.close()
@@ -205,6 +211,21 @@ def archiver(settings: Settings) -> tuple[Archiver | None, Engine | None]:
         store.append(engine, events, received_at, payloads)
 
     return archive, engine
+
+
+def database_check(engine: Engine) -> Callable[[], tuple[bool, str]]:
+    """For /healthz: does the user store answer? (Tokens with the ingest role are checked there.)"""
+    from sqlalchemy import text
+
+    def check() -> tuple[bool, str]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the store is an outage for token checks
+            return False, f"user store unavailable ({type(exc).__name__})"
+        return True, "user store reachable"
+
+    return check
 
 
 def authorizer(settings: Settings, users: Engine | None) -> Authorizer:

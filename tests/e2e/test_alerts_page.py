@@ -163,6 +163,11 @@ def test_manager_signs_in_sees_alerts_and_acknowledges_one(
     token = tokens["north"]
     context = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=False)
     page = context.new_page()
+    # The pages must work under their Content-Security-Policy: Chromium reports every refusal on the console.
+    refused: list[str] = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     page.goto(f"{base}/alerts")
     expect(page).to_have_url(f"{base}/login")
     page.get_by_label("Access token").fill("cw_wrong")
@@ -212,6 +217,7 @@ def test_manager_signs_in_sees_alerts_and_acknowledges_one(
     page.reload()
     expect(page.locator("[data-state]")).to_have_attribute("data-state", "acknowledged")
     assert (artefacts / "manager-page.png").stat().st_size > 10_000
+    assert refused == []
 
 
 def test_paging_filters_and_search_are_shareable_urls(server: tuple[str, dict[str, str]], browser: Browser) -> None:

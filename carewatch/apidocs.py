@@ -1,7 +1,8 @@
 """API documentation served entirely by carewatch (works offline, no CDN): Swagger UI at ``/docs`` and
 ReDoc at ``/redoc``, their scripts and styles from the ``fastapi-offline`` package under ``/docs-assets``.
 
-The pages carry no inline script: Swagger UI starts from ``/static/docs/swagger-init.js``.
+The pages carry no inline script: Swagger UI starts from ``/docs-assets/init/swagger-init.js``. Every service
+installs the same pages (:func:`install`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL: Final = "/docs-assets"
+INIT_URL: Final = "/docs-assets/init"
 
 
 def assets_dir() -> Path:
@@ -47,7 +49,7 @@ def install(app: FastAPI) -> None:
             f"{app.title} · API",
             f'<link rel="stylesheet" href="{ASSETS_URL}/swagger-ui.css">',
             f'<div id="swagger-ui"></div><script src="{ASSETS_URL}/swagger-ui-bundle.js"></script>'
-            '<script src="/static/docs/swagger-init.js"></script>',
+            f'<script src="{INIT_URL}/swagger-init.js"></script>',
             openapi_url,
         )
 
@@ -61,4 +63,6 @@ def install(app: FastAPI) -> None:
         )
 
     app.include_router(router)
+    # The more specific mount first: Starlette matches mounts in order.
+    app.mount(INIT_URL, StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="docs-init")
     app.mount(ASSETS_URL, StaticFiles(directory=assets_dir()), name="docs-assets")
