@@ -64,9 +64,7 @@ def import_cin(
             with Path(out).open("wb") as handle:
                 handle.writelines(line + b"\n" for line in lines)
     if bootstrap is not None:
-        _publish(
-            bootstrap, [(event["child_id"].encode(), line) for event, line in zip(result.events, lines, strict=True)]
-        )
+        _publish(bootstrap, list(result.events))
     note = header_note(census, year)
     if report is not None:
         write_report(report, result, [SourceFile(census.name, "xml", [], note)])
