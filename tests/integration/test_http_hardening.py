@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from services.ingest.samples import good_event
 from sqlalchemy import func, select
 
 from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
 from carewatch.db import make_engine, migrate, session_factory
 from carewatch.settings import Settings
+from carewatch.testing.samples import good_event
 from schemas.alerts import AlertTransition, fingerprint
 from services.alerts.app import create_app
 from services.alerts.auth import add_user, require_board_reader
