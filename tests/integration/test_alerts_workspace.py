@@ -167,13 +167,21 @@ def test_unallocated_queue_and_child_view(world: World) -> None:
     assert sorted(audits[1].detail["alert_ids"]) == world.ids("N1")
 
 
+def sign_in(client: TestClient, token: str) -> None:
+    """Sign in as the web page does: the session cookie is the server's opaque session id, not the token."""
+    client.cookies.clear()
+    response = client.post("/login", data={"token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert client.cookies.get("carewatch_session", "").startswith("cws_")
+
+
 def test_manager_page_counts_filters_and_grouping(world: World) -> None:
     world.add(
         *[transition(f"C{i:02d}", "pep-overdue", "high", "north", overdue=i) for i in range(30)],
         transition("C00", "sdq-concern", "low", "north", None),
         transition("C00", "visit-overdue", "medium", "north", overdue=2),
     )
-    world.client.cookies.set("carewatch_session", world.tokens["north"])
+    sign_in(world.client, world.tokens["north"])
     page = world.client.get("/alerts")
     assert page.status_code == 200
     html = page.text
@@ -222,7 +230,7 @@ def test_a_manager_whose_teams_match_nothing_is_told(world: World) -> None:
     world.add(transition("N1", "pep-overdue", "high", "north", overdue=1))
     with session_factory(world.engine).begin() as session:
         token = add_user(session, "typo", "manager", ["nrth"], NOW)
-    world.client.cookies.set("carewatch_session", token)
+    sign_in(world.client, token)
     html = world.client.get("/alerts").text
     world.client.cookies.clear()
     assert "match no team carewatch knows" in html
@@ -238,7 +246,7 @@ def test_history_keeps_severity_changes_and_what_cleared_an_alert(world: World) 
     world.add(
         transition("H1", "pep-overdue", "high", "north", None, state="resolved", at=today(), evidence=(start, pep))
     )
-    world.client.cookies.set("carewatch_session", world.tokens["north"])
+    sign_in(world.client, world.tokens["north"])
     html = world.client.get(f"/alerts/{world.ids('H1')[0]}").text
     world.client.cookies.clear()
     assert "Severity raised from low to high" in html
