@@ -375,6 +375,8 @@ def my_alerts(request: Request, session: DbSession) -> Response:
     session.commit()
     teams, rules = filter_options(session, scope)
     own_unknown = principal.role == "manager" and not (principal.teams & known)
+    # Teams given by the identity provider (or an administrator) that carewatch has never seen.
+    some_unknown = sorted(principal.teams - known) if principal.role == "manager" and not own_unknown else []
     return _render(
         request,
         "alerts.html",
@@ -401,6 +403,7 @@ def my_alerts(request: Request, session: DbSession) -> Response:
         unallocated=unallocated,
         sees_unallocated=scope.teams is None or scope.unallocated,
         own_unknown=own_unknown,
+        some_unknown=some_unknown,
         rule_name=rule_name,
         reasons=CLOSE_REASONS,
         form_token=form_token(token),

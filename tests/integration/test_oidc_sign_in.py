@@ -145,6 +145,17 @@ def test_unknown_teams_sign_in_and_the_page_warns(app: App, provider: MockProvid
     assert app.sign_in(provider, "ghosted").status_code == 200
     page = app.client.get("/alerts")
     assert page.status_code == 200 and 'id="unknown-teams"' in page.text and "ghost" in page.text
+    # One known team and one unknown: the page still names the unknown one.
+    provider.set_user("half", {"preferred_username": "half", "roles": ["CareWatch.Manager"], "groups": ["g-1", "g-2"]})
+    app.client.cookies.clear()
+    assert app.sign_in(provider, "half").status_code == 200
+    page = app.client.get("/alerts")
+    assert "OIDC1" in page.text and "Some of your teams (ghost) match no team" in page.text
+    # A manager whose teams all exist sees no warning.
+    provider.set_user("jane", MANAGER)
+    app.client.cookies.clear()
+    assert app.sign_in(provider, "jane").status_code == 200
+    assert 'id="unknown-teams"' not in app.client.get("/alerts").text
 
 
 def test_no_mapped_role_is_refused_and_audited(app: App, provider: MockProvider) -> None:
