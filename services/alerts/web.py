@@ -222,6 +222,10 @@ def oidc_callback(request: Request, session: DbSession) -> Response:
         claims = oidc.finish(provider, _redirect_uri(request), flow, dict(request.query_params))
         identity = oidc.map_claims(claims, request.app.state.settings)
         principal = oidc.sign_in_user(session, identity, now)
+    except (httpx.HTTPError, KeyError) as exc:  # the provider's discovery document or keys out of reach
+        session.rollback()
+        log.warning("identity provider unavailable for sign-in (%s)", type(exc).__name__)
+        return _login_page(request, 503, "The council sign-in service cannot be reached: try again shortly.")
     except oidc.OidcError as exc:
         session.rollback()
         client = request.client.host if request.client is not None else "unknown"

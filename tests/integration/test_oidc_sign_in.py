@@ -237,3 +237,16 @@ def test_without_oidc_settings_only_tokens_sign_in(postgres_url: str) -> None:
             assert svc.client.get("/login/oidc", follow_redirects=False).status_code == 404
     finally:
         svc.engine.dispose()
+
+
+def test_an_unreachable_provider_is_503_not_an_error(postgres_url: str) -> None:
+    from carewatch.broker import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    svc = App(postgres_url, Settings(oidc_issuer=closed, oidc_client_id="carewatch", oidc_http_timeout_seconds=2))
+    try:
+        with svc.client:
+            assert svc.client.get("/login/oidc", follow_redirects=False).status_code == 503
+            assert svc.come_back("/login/oidc/callback?state=a&code=b").status_code == 401  # no flow cookie
+    finally:
+        svc.engine.dispose()
