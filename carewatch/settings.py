@@ -88,6 +88,35 @@ class Settings(BaseSettings):
     )
     web_session_hours: float = Field(default=12.0, gt=0, description="How long a page sign-in lasts")
 
+    # Sign-in with the council's identity provider (OpenID Connect, e.g. Microsoft Entra ID); off while unset
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer URL (Entra ID: https://login.microsoftonline.com/<tenant>/v2.0); unset = tokens only",
+    )
+    oidc_client_id: str | None = Field(default=None, description="The application (client) id registered for carewatch")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="The client secret registered for carewatch")
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="Where the provider sends the browser back: <public URL>/login/oidc/callback (unset = derived "
+        "from the request)",
+    )
+    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    oidc_username_claim: str = Field(
+        default="preferred_username", description="The ID-token claim naming the user (Entra ID: the UPN)"
+    )
+    oidc_roles_claim: str = Field(default="roles", description="The claim listing the user's app roles")
+    oidc_teams_claim: str = Field(default="groups", description="The claim listing the user's groups or teams")
+    oidc_role_map: dict[str, Literal["manager", "board", "admin"]] = Field(
+        default_factory=dict,
+        description='Claim value -> carewatch role (JSON, e.g. {"CareWatch.Manager": "manager"}); '
+        "with several, admin wins over manager over board; none = sign-in refused",
+    )
+    oidc_team_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Claim value (e.g. an Entra group id) -> carewatch team; empty = the claim values are team names",
+    )
+    oidc_http_timeout_seconds: float = Field(default=10.0, gt=0, description="Calls to the identity provider")
+
     # Failed sign-ins and bad bearer tokens, per client address (both HTTP services)
     auth_max_failures: int = Field(default=10, ge=1, description="Failures within the window that lock a client out")
     auth_failure_window_seconds: float = Field(default=300.0, gt=0)
@@ -149,6 +178,10 @@ class Settings(BaseSettings):
         default=72.0, gt=0, description="A digest still undelivered this long after it was planned is marked failed"
     )
     notify_tick_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

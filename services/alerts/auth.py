@@ -93,6 +93,37 @@ def revoke_user(session: Session, name: str, now: datetime) -> None:
         token.revoked_at = token.revoked_at or now
 
 
+def rotate_token(session: Session, name: str, now: datetime, actor: str = "cli") -> str:
+    """A new token for ``name``; every token they held and every page session they had stop working now
+    (a token suspected of leaking may have started a session). Audited; returns the new token (shown once)."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise UserError(f"no user {name!r}")
+    if user.revoked_at is not None:
+        raise UserError(f"user {name!r} is revoked: add them again instead")
+    revoked = 0
+    for token in user.tokens:
+        if token.revoked_at is None:
+            token.revoked_at = now
+            revoked += 1
+    sessions = session.scalars(select(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None)))
+    ended = 0
+    for web in sessions:
+        web.revoked_at = now
+        ended += 1
+    fresh = issue_token(session, user, now)
+    session.add(
+        AuditLog(
+            at=now,
+            actor=actor,
+            action="rotate-token",
+            target=f"user:{name}",
+            detail={"tokens_revoked": revoked, "sessions_ended": ended},
+        )
+    )
+    return fresh
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.name)))
 

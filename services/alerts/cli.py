@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-users = typer.Typer(help="Who may use the alerts API and pages: add, list, revoke.", no_args_is_help=True)
+users = typer.Typer(help="Who may use the alerts API and pages: add, list, rotate, revoke.", no_args_is_help=True)
 
 
 def _engine() -> Engine:
@@ -132,6 +132,34 @@ def users_list() -> None:
                 typer.echo(f"{user.name}\t{user.role}\t{teams}\t{state}")
     finally:
         engine.dispose()
+
+
+@users.command("rotate")
+def users_rotate(name: str = typer.Argument(..., help="The user who gets a new token.")) -> None:
+    """Issue a new token and revoke the old ones (and end the user's page sessions); the change is audited.
+
+    The new token is printed once; give it to the person or service, whose old token stops working now."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from carewatch.db import session_factory
+    from services.alerts.auth import UserError, rotate_token
+
+    try:
+        actor = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        actor = "cli"
+    engine = _engine()
+    try:
+        with session_factory(engine).begin() as session:
+            token = rotate_token(session, name, datetime.now(UTC), actor=actor)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(token)
+    typer.echo(f"New token for {name} printed above (the old one no longer works): store it now.", err=True)
 
 
 @users.command("revoke")

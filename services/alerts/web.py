@@ -8,12 +8,14 @@ from that id, checked on each POST. Failed sign-ins are audited and count toward
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 from zoneinfo import ZoneInfo
 
+import httpx
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from carewatch.settings import Settings
 from schemas.alerts import SEVERITY_ORDER
+from services.alerts import oidc
 from services.alerts.auth import (
     BOARD_READER_ROLES,
     CASE_LEVEL_ROLES,
@@ -67,6 +70,7 @@ TEMPLATES.env.filters["rule_title"] = rule_name
 LONDON = ZoneInfo("Europe/London")
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 
 def today() -> date:
@@ -97,16 +101,21 @@ def home() -> RedirectResponse:
     return RedirectResponse("/alerts", status_code=status.HTTP_303_SEE_OTHER)
 
 
+def _login_page(request: Request, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+    oidc_on = request.app.state.settings.oidc_enabled
+    return _render(request, "login.html", status_code, error=error, oidc=oidc_on)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return _render(request, "login.html", error=None)
+    return _login_page(request)
 
 
 @router.post("/login", response_model=None)
 def login(request: Request, session: DbSession, token: str = Form(...)) -> Response:
     retry = locked_out(request)
     if retry is not None:
-        response = _render(request, "login.html", 429, error=f"Too many failed sign-ins: try again in {retry} seconds.")
+        response = _login_page(request, 429, f"Too many failed sign-ins: try again in {retry} seconds.")
         response.headers["Retry-After"] = str(retry)
         return response
     token = token.strip()
@@ -116,16 +125,31 @@ def login(request: Request, session: DbSession, token: str = Form(...)) -> Respo
         audit(session, "anonymous", "sign-in-failed", "web", datetime.now(UTC), client=client)
         session.commit()
         note_failure(request, session, "sign-in")
-        return _render(request, "login.html", 401, error="That token is not valid or has been revoked.")
+        return _login_page(request, 401, "That token is not valid or has been revoked.")
     if principal.role not in BOARD_READER_ROLES:
-        return _render(request, "login.html", 403, error="These pages are for service managers and the board.")
+        return _login_page(request, 403, "These pages are for service managers and the board.")
     now = datetime.now(UTC)
+    audit(session, principal.name, "sign-in", "web", now)
+    return _start_session(request, session, principal, now)
+
+
+def _start_session(
+    request: Request, session: Session, principal: Principal, now: datetime, onward_page: bool = False
+) -> Response:
+    """A new web session for ``principal`` (committed with what the caller added), and the way to its page.
+
+    ``onward_page``: answer with a page that moves on by itself rather than a redirect. Coming back from the
+    identity provider is a cross-site navigation, and a browser does not send the SameSite=Strict cookie on a
+    redirect chain that began on another site; a navigation started by this service's own page is same-site."""
     lifetime = timedelta(hours=request.app.state.settings.web_session_hours)
     cookie = start_web_session(session, principal, now, lifetime)
-    audit(session, principal.name, "sign-in", "web", now)
     session.commit()
     landing = "/alerts" if principal.role in CASE_LEVEL_ROLES else "/board"
-    response = RedirectResponse(landing, status_code=status.HTTP_303_SEE_OTHER)
+    response: Response
+    if onward_page:
+        response = _render(request, "signed_in.html", landing=landing, who=principal.name)
+    else:
+        response = RedirectResponse(landing, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE,
         cookie,
@@ -134,6 +158,86 @@ def login(request: Request, session: DbSession, token: str = Form(...)) -> Respo
         secure=request.url.scheme == "https",
         max_age=int(lifetime.total_seconds()),
     )
+    return response
+
+
+def _oidc_provider(request: Request) -> oidc.Provider | None:
+    settings: Settings = request.app.state.settings
+    if not settings.oidc_enabled:
+        return None
+    provider: oidc.Provider | None = getattr(request.app.state, "oidc_provider", None)
+    if provider is None:
+        provider = request.app.state.oidc_provider = oidc.Provider(settings)
+    return provider
+
+
+def _redirect_uri(request: Request) -> str:
+    configured: str | None = request.app.state.settings.oidc_redirect_url
+    return configured or str(request.url_for("oidc_callback"))
+
+
+@router.get("/login/oidc", response_model=None)
+def oidc_login(request: Request) -> Response:
+    """Send the browser to the council's identity provider (a plain link on the sign-in page leads here)."""
+    provider = _oidc_provider(request)
+    if provider is None:
+        return _login_page(request, 404, "Sign-in with a council account is not set up here.")
+    retry = locked_out(request)
+    if retry is not None:
+        response = _login_page(request, 429, f"Too many failed sign-ins: try again in {retry} seconds.")
+        response.headers["Retry-After"] = str(retry)
+        return response
+    try:
+        url, flow = oidc.start(provider, _redirect_uri(request))
+    except (httpx.HTTPError, KeyError, ValueError, oidc.OidcError):
+        log.warning("identity provider unavailable for sign-in")
+        return _login_page(request, 503, "The council sign-in service cannot be reached: try again shortly.")
+    response = RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        oidc.FLOW_COOKIE,
+        flow.cookie(),
+        max_age=oidc.FLOW_SECONDS,
+        path=oidc.FLOW_PATH,
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back, never on cross-site sub-requests
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/login/oidc/callback", response_model=None, name="oidc_callback")
+def oidc_callback(request: Request, session: DbSession) -> Response:
+    """The provider's answer: checked (state, PKCE, ID token), then a web session like a token sign-in's."""
+    provider = _oidc_provider(request)
+    if provider is None:
+        return _login_page(request, 404, "Sign-in with a council account is not set up here.")
+    retry = locked_out(request)
+    if retry is not None:
+        response = _login_page(request, 429, f"Too many failed sign-ins: try again in {retry} seconds.")
+        response.headers["Retry-After"] = str(retry)
+        return response
+    flow = oidc.Flow.from_cookie(request.cookies.get(oidc.FLOW_COOKIE))
+    now = datetime.now(UTC)
+    try:
+        claims = oidc.finish(provider, _redirect_uri(request), flow, dict(request.query_params))
+        identity = oidc.map_claims(claims, request.app.state.settings)
+        principal = oidc.sign_in_user(session, identity, now)
+    except (httpx.HTTPError, KeyError) as exc:  # the provider's discovery document or keys out of reach
+        session.rollback()
+        log.warning("identity provider unavailable for sign-in (%s)", type(exc).__name__)
+        return _login_page(request, 503, "The council sign-in service cannot be reached: try again shortly.")
+    except oidc.OidcError as exc:
+        session.rollback()
+        client = request.client.host if request.client is not None else "unknown"
+        audit(session, "anonymous", "sign-in-failed", "web:oidc", now, client=client, reason=exc.reason)
+        session.commit()
+        note_failure(request, session, "sign-in")
+        response = _login_page(request, 401, str(exc))
+        response.delete_cookie(oidc.FLOW_COOKIE, path=oidc.FLOW_PATH)
+        return response
+    audit(session, principal.name, "sign-in", "web:oidc", now, role=principal.role, teams=sorted(principal.teams))
+    response = _start_session(request, session, principal, now, onward_page=True)
+    response.delete_cookie(oidc.FLOW_COOKIE, path=oidc.FLOW_PATH)
     return response
 
 
@@ -275,6 +379,8 @@ def my_alerts(request: Request, session: DbSession) -> Response:
     session.commit()
     teams, rules = filter_options(session, scope)
     own_unknown = principal.role == "manager" and not (principal.teams & known)
+    # Teams given by the identity provider (or an administrator) that carewatch has never seen.
+    some_unknown = sorted(principal.teams - known) if principal.role == "manager" and not own_unknown else []
     return _render(
         request,
         "alerts.html",
@@ -301,6 +407,7 @@ def my_alerts(request: Request, session: DbSession) -> Response:
         unallocated=unallocated,
         sees_unallocated=scope.teams is None or scope.unallocated,
         own_unknown=own_unknown,
+        some_unknown=some_unknown,
         rule_name=rule_name,
         reasons=CLOSE_REASONS,
         form_token=form_token(token),

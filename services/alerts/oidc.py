@@ -1,0 +1,249 @@
+"""Sign-in with the council's identity provider: OpenID Connect, authorization code flow with PKCE.
+
+Microsoft Entra ID is the usual provider; any conforming one works. The browser is sent to the provider with a
+fresh ``state``, ``nonce`` and PKCE challenge (kept in a short-lived HttpOnly cookie bound to that browser); on
+its return the state must match, the code is exchanged for tokens with the PKCE verifier, and the ID token is
+checked: signature against the provider's published keys (JWKS), issuer, audience, expiry and nonce. Its claims
+name the user and give their role and teams (:func:`map_claims`); the user is then signed in with an ordinary
+server-side web session (:func:`services.alerts.auth.start_web_session`), never holding a provider token.
+
+Authlib does the protocol work (authorization URL with PKCE, code exchange) and joserfc, its JOSE library, checks
+the ID token; this module keeps the carewatch rules.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carewatch.settings import Settings
+from services.alerts.auth import Principal
+from services.alerts.models import User, UserTeam
+
+ROLE_PRECEDENCE: Final = ("admin", "manager", "board")
+"""With several mapped roles, the first of these wins."""
+FLOW_COOKIE: Final = "carewatch_oidc"
+FLOW_PATH: Final = "/login/oidc"
+FLOW_SECONDS: Final = 600
+"""How long a browser has to come back from the provider."""
+METADATA_SECONDS: Final = 3600.0
+CLOCK_LEEWAY_SECONDS: Final = 60
+
+
+class OidcError(Exception):
+    """A sign-in that must be refused; ``reason`` is a short audit word, the message is for the person."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: str
+    teams: frozenset[str]
+
+
+def _values(claim: Any) -> list[str]:
+    if claim is None:
+        return []
+    if isinstance(claim, str):
+        return [claim]
+    if isinstance(claim, list | tuple):
+        return [str(v) for v in claim]
+    return [str(claim)]
+
+
+def map_claims(claims: Mapping[str, Any], settings: Settings) -> Identity:
+    """Name, carewatch role and teams from validated ID-token claims, by the configured claim names and maps.
+
+    Role: every value of the roles claim found in ``oidc_role_map``; admin wins over manager over board; none
+    mapped = refused. Teams (managers only): values of the teams claim through ``oidc_team_map``, or the values
+    themselves when no map is configured. Teams carewatch does not know still sign in (the page says so)."""
+    name = claims.get(settings.oidc_username_claim) or claims.get("email") or claims.get("sub")
+    if not isinstance(name, str) or not name.strip():
+        raise OidcError("no-name", "Your account did not say who you are: ask an administrator to check the set-up.")
+    name = name.strip()
+    if len(name) > 64:
+        raise OidcError("name-too-long", "Your account name is too long for carewatch (64 characters at most).")
+    role_map = settings.oidc_role_map
+    mapped = {role_map[v] for v in _values(claims.get(settings.oidc_roles_claim)) if v in role_map}
+    role = next((r for r in ROLE_PRECEDENCE if r in mapped), None)
+    if role is None:
+        raise OidcError("no-role", "Your account has no carewatch role: ask an administrator to grant one.")
+    raw = _values(claims.get(settings.oidc_teams_claim))
+    if settings.oidc_team_map:
+        teams = {settings.oidc_team_map[v] for v in raw if v in settings.oidc_team_map}
+    else:
+        teams = {v.strip() for v in raw if v.strip() and len(v.strip()) <= 64}
+    return Identity(name, role, frozenset(teams) if role == "manager" else frozenset())
+
+
+def sign_in_user(session: Session, identity: Identity, now: datetime) -> Principal:
+    """The carewatch user for ``identity``, created on first sign-in, role and teams refreshed from the claims
+    every time. A user revoked with ``carewatch users revoke`` stays out."""
+    user = session.scalar(select(User).where(User.name == identity.name))
+    if user is None:
+        user = User(name=identity.name, role=identity.role, created_at=now, teams=[])
+        session.add(user)
+    elif user.revoked_at is not None:
+        raise OidcError("revoked", "Your carewatch access has been revoked.")
+    user.role = identity.role
+    current = {t.team for t in user.teams}
+    if current != set(identity.teams):
+        user.teams = [UserTeam(team=t) for t in sorted(identity.teams)]
+    session.flush()
+    return Principal(identity.name, identity.role, identity.teams)
+
+
+# The provider: discovery document and keys, cached ---------------------------------------------------------
+
+
+class Provider:
+    """The configured provider's metadata and keys (fetched on first use, refreshed hourly or on an unknown key)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.oidc_issuer or not settings.oidc_client_id:
+            raise ValueError("OpenID Connect is not configured")
+        self.settings = settings
+        self.issuer = settings.oidc_issuer.rstrip("/")
+        self.client_id = settings.oidc_client_id
+        self._lock = threading.Lock()
+        self._metadata: dict[str, Any] | None = None
+        self._jwks: dict[str, Any] | None = None
+        self._fetched = 0.0
+
+    def _get(self, url: str) -> dict[str, Any]:
+        response = httpx.get(url, timeout=self.settings.oidc_http_timeout_seconds)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def metadata(self, refresh: bool = False) -> dict[str, Any]:
+        with self._lock:
+            if refresh or self._metadata is None or time.monotonic() - self._fetched > METADATA_SECONDS:
+                meta = self._get(f"{self.issuer}/.well-known/openid-configuration")
+                if meta.get("issuer", "").rstrip("/") != self.issuer:
+                    raise OidcError("issuer-mismatch", "The identity provider is misconfigured (issuer mismatch).")
+                self._metadata = meta
+                self._jwks = self._get(meta["jwks_uri"])
+                self._fetched = time.monotonic()
+            return self._metadata
+
+    def jwks(self, refresh: bool = False) -> dict[str, Any]:
+        self.metadata(refresh=refresh)
+        assert self._jwks is not None
+        return self._jwks
+
+    def client(self, redirect_uri: str) -> OAuth2Session:
+        secret = self.settings.oidc_client_secret
+        return OAuth2Session(
+            client_id=self.client_id,
+            client_secret=secret.get_secret_value() if secret is not None else None,
+            token_endpoint_auth_method="client_secret_basic" if secret is not None else "none",
+            scope=" ".join(self.settings.oidc_scopes),
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+        )
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One browser's trip to the provider: what it must bring back (``state``) and what the ID token must carry."""
+
+    state: str
+    nonce: str
+    verifier: str
+
+    def cookie(self) -> str:
+        return f"{self.state}.{self.nonce}.{self.verifier}"
+
+    @classmethod
+    def from_cookie(cls, value: str | None) -> Flow | None:
+        parts = (value or "").split(".")
+        if len(parts) != 3 or not all(parts):
+            return None
+        return cls(*parts)
+
+
+def start(provider: Provider, redirect_uri: str) -> tuple[str, Flow]:
+    """The provider URL to send the browser to, and the flow to remember in the browser's cookie."""
+    flow = Flow(generate_token(32), generate_token(32), generate_token(48))
+    with provider.client(redirect_uri) as client:
+        url, _ = client.create_authorization_url(
+            provider.metadata()["authorization_endpoint"],
+            state=flow.state,
+            nonce=flow.nonce,
+            code_verifier=flow.verifier,
+        )
+    return url, flow
+
+
+def finish(provider: Provider, redirect_uri: str, flow: Flow | None, params: Mapping[str, str]) -> dict[str, Any]:
+    """Check the provider's answer against ``flow``, exchange the code and return the validated ID-token claims."""
+    import hmac
+
+    if flow is None:
+        raise OidcError("no-flow", "The sign-in took too long or was started elsewhere: please try again.")
+    if not hmac.compare_digest(params.get("state", ""), flow.state):
+        raise OidcError("state-mismatch", "The sign-in could not be verified: please try again.")
+    if "error" in params:
+        raise OidcError("provider-error", "Your council account did not sign you in: please try again.")
+    code = params.get("code")
+    if not code:
+        raise OidcError("no-code", "The sign-in could not be verified: please try again.")
+    try:
+        with provider.client(redirect_uri) as client:
+            token = client.fetch_token(
+                provider.metadata()["token_endpoint"],
+                code=code,
+                code_verifier=flow.verifier,
+                state=flow.state,
+                timeout=provider.settings.oidc_http_timeout_seconds,
+            )
+    except Exception as exc:  # Authlib's OAuth errors and transport errors alike: nothing of them is shown
+        raise OidcError("token-exchange", "The identity provider refused the sign-in: please try again.") from exc
+    id_token = token.get("id_token")
+    if not isinstance(id_token, str):
+        raise OidcError("no-id-token", "The identity provider sent no ID token.")
+    return validate_id_token(provider, id_token, flow.nonce)
+
+
+def validate_id_token(provider: Provider, id_token: str, nonce: str) -> dict[str, Any]:
+    """The ID token's claims once its signature (the provider's JWKS), issuer, audience, expiry and nonce hold."""
+    registry = jwt.JWTClaimsRegistry(
+        leeway=CLOCK_LEEWAY_SECONDS,
+        iss={"essential": True, "value": provider.metadata()["issuer"]},
+        aud={"essential": True, "value": provider.client_id},
+        exp={"essential": True},
+        sub={"essential": True},
+        nonce={"essential": True, "value": nonce},
+    )
+    for refresh in (False, True):  # an unknown key may be a rotation: fetch the keys once more
+        keys = KeySet.import_key_set(provider.jwks(refresh=refresh))  # type: ignore[arg-type]
+        try:
+            token = jwt.decode(id_token, keys)
+        except (ValueError, JoseError) as exc:
+            if refresh:
+                raise OidcError("bad-signature", "The sign-in could not be verified.") from exc
+            continue
+        try:
+            registry.validate(token.claims)
+        except JoseError as exc:
+            raise OidcError(f"id-token-{exc.error}", "The sign-in could not be verified.") from exc
+        return dict(token.claims)
+    raise OidcError("bad-signature", "The sign-in could not be verified.")
