@@ -21,6 +21,7 @@ from typing import Any
 from schemas.events import CaseEvent, ClockTick, parse_event
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine
+from services.rules.core.kernel import Kernel
 from services.rules.core.order import interleave
 from services.rules.core.state import ChildState
 from services.rules.stream.clock import event_value, tick_value
@@ -122,7 +123,7 @@ def main() -> None:
         f"({args.events_per_child + 1} events per child)"
     )
     records = list(stream(events))
-    processor = Processor(Engine(RulesConfig.default()), {}, {})
+    processor = Processor(Kernel(RulesConfig.default()), {}, {})
     latencies = []
     began = time.process_time()
     for partition, key, raw in records:

@@ -55,7 +55,7 @@ def replay(
     from tqdm import tqdm
 
     from carewatch.settings import get_settings
-    from services.rules.replay import read_events, summarise, transitions_ndjson
+    from services.rules.replay import read_events, transitions_ndjson
     from services.rules.replay import replay as run
 
     until_day = _parse_day(until)
@@ -85,7 +85,13 @@ def replay(
     if out is not None:
         out.write_bytes(transitions_ndjson(result.transitions))
     if summary is not None:
-        values = summarise(result.states.values(), until_day, get_settings().suppression_threshold)
+        # The board's disclosure rules turn the replay's totals into the summary (the CLI is the edge that
+        # joins the two services; the rules core and replay never import the board).
+        from services.board.core.aggregate import Aggregate
+        from services.board.core.summary import build_summary
+
+        threshold = get_settings().suppression_threshold
+        values = build_summary(Aggregate(dict(result.totals)), until_day, threshold)
         summary.write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     if compare is not None:
         other = runner(_load_config(compare), "compare")

@@ -79,7 +79,15 @@ def _refold(
     processed: frozenset[str],
     retracted: frozenset[str],
 ) -> ChildState:
-    blank = ChildState(child_id=state.child_id, findings=state.findings, evaluated_as_of=state.evaluated_as_of)
+    blank = ChildState(
+        child_id=state.child_id,
+        findings=state.findings,
+        evaluated_as_of=state.evaluated_as_of,
+        contributions=state.contributions,
+        rules_due=state.rules_due,
+        indicators_due=state.indicators_due,
+        catalogue=state.catalogue,
+    )
     builder = _Builder(blank)
     known = {entry.event_id for entry in log}
     for entry in log:

@@ -259,6 +259,15 @@ class ChildState:
     findings: tuple[Finding, ...] = ()
     """The findings active after the last evaluation, sorted by (rule, subject)."""
     evaluated_as_of: date | None = None
+    # -- kept by the kernel (services.rules.core.kernel), never read by a rule -------------------------
+    contributions: tuple[tuple[str, int, int], ...] = ()
+    """The child's last published indicator contributions: (indicator, numerator, denominator), sorted."""
+    rules_due: date | None = None
+    """The rules' next due date after the last evaluation (None: only an event can change a finding)."""
+    indicators_due: date | None = None
+    """The first date after the last contribution check on which a contribution may change."""
+    catalogue: str = ""
+    """The rule and indicator catalogue version the findings and contributions were computed with."""
 
     # -- derived views -------------------------------------------------------------------------------
     @property

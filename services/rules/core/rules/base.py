@@ -43,7 +43,10 @@ Evaluate = Callable[[ChildState, date, "RulesConfig"], Verdict]
 
 
 EVERY_FACT: Final = tuple(
-    f.name for f in fields(ChildState) if f.name not in {"child_id", "findings", "evaluated_as_of"}
+    f.name
+    for f in fields(ChildState)
+    if f.name
+    not in {"child_id", "findings", "evaluated_as_of", "contributions", "rules_due", "indicators_due", "catalogue"}
 )
 """The state's fields a rule may read (``child_id`` never changes; findings are the engine's)."""
 

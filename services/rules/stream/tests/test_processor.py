@@ -13,10 +13,11 @@ from schemas.events import ClockTick, event_to_json
 from services.board.core.aggregate import Aggregate
 from services.board.core.indicators import contributions
 from services.rules.core.config import RulesConfig
-from services.rules.core.engine import Engine
+from services.rules.core.kernel import Kernel
+from services.rules.core.order import WakeIndex
 from services.rules.replay import replay
 from services.rules.stream.clock import interleave, tick_value
-from services.rules.stream.processor import DeadlineIndex, Processor, Step
+from services.rules.stream.processor import Processor, Step
 from services.rules.stream.tests.history import UNTIL, hand_made, history
 
 PARTITIONS = 3
@@ -54,7 +55,7 @@ def expected(events: list[Any]) -> list[dict[str, Any]]:
 
 
 def new_processor(children: dict[str, Any] | None = None, clocks: dict[int, str] | None = None) -> Processor:
-    return Processor(Engine(CONFIG), {} if children is None else children, {} if clocks is None else clocks)
+    return Processor(Kernel(CONFIG), {} if children is None else children, {} if clocks is None else clocks)
 
 
 def test_stream_order_gives_exactly_the_transitions_of_replay() -> None:
@@ -169,9 +170,13 @@ def test_a_bad_record_is_reported_and_changes_nothing(key: bytes | None, value: 
     assert processor.children == {} and processor.clocks == {}
 
 
-def test_the_deadline_index_yields_due_entries_in_date_order() -> None:
-    index = DeadlineIndex()
+def test_the_wake_index_yields_due_children_in_date_order_skipping_superseded_entries() -> None:
+    index = WakeIndex()
     for due, child in [(date(2026, 3, 1), "b"), (date(2026, 1, 1), "a"), (date(2026, 2, 1), "c")]:
-        index.push(due, child)
-    assert [child for _, child in index.pop_due(date(2026, 2, 15))] == ["a", "c"]
-    assert len(index) == 1
+        index.set(child, due)
+    index.set("d", date(2026, 1, 15))
+    index.set("d", date(2026, 4, 1))  # superseded: its January entry is skipped
+    index.set("c", None)  # not due until its next event
+    assert list(index.pop_due(date(2026, 2, 15))) == ["a"]
+    assert len(index) == 2 and "a" not in index
+    assert list(index.pop_due(date(2026, 12, 31))) == ["b", "d"]
