@@ -22,6 +22,7 @@ from schemas.deltas import NOTHING, Contribution
 from schemas.events import CaseEvent, ClockTick, parse_event
 
 from .core.config import RulesConfig
+from .core.horizon import DEFAULT_HORIZON, Horizon
 from .core.kernel import Kernel, Step
 from .core.order import WakeIndex, interleave
 from .core.state import ChildState
@@ -72,13 +73,14 @@ def replay(
     *,
     progress: Callable[[int, int], None] | None = None,
     reuse: bool = True,
+    horizon: Horizon = DEFAULT_HORIZON,
 ) -> ReplayResult:
     """All alert transitions from the first event's date to ``until`` (inclusive), with daily ticks.
 
     ``progress(done_days, total_days)`` is called once a day when given; ``reuse=False`` evaluates every
     rule at every touch (the reference verdict reuse is tested against).
     """
-    kernel = Kernel(config, reuse=reuse)
+    kernel = Kernel(config, reuse=reuse, horizon=horizon)
     history = list(events)
     result = ReplayResult(transitions=[], states={})
     states: dict[str, ChildState] = {}

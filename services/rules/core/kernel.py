@@ -34,6 +34,7 @@ from schemas.events import CaseEvent
 from . import indicators
 from .config import RulesConfig
 from .engine import Engine, Outcome
+from .horizon import DEFAULT_HORIZON, Horizon
 from .state import ChildState
 
 KERNEL_VERSION: Final = "kernel-1"
@@ -67,9 +68,9 @@ class Step:
 class Kernel:
     """The per-child step function for one rule configuration."""
 
-    def __init__(self, config: RulesConfig, *, reuse: bool = True) -> None:
+    def __init__(self, config: RulesConfig, *, reuse: bool = True, horizon: Horizon = DEFAULT_HORIZON) -> None:
         self.config = config
-        self.engine = Engine(config, reuse=reuse)
+        self.engine = Engine(config, reuse=reuse, horizon=horizon)
         self.version = catalogue_version(config)
 
     # -- the two entry points --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from schemas.alerts import AlertTransition
 from schemas.deltas import Delta
 from schemas.events import CaseEvent, ClockTick, parse_event
+from services.rules.core import codec
 from services.rules.core.kernel import Kernel
 from services.rules.core.kernel import Step as KernelStep
 from services.rules.core.order import WakeIndex
@@ -180,7 +181,7 @@ class Processor:
         step.deltas.extend(result.deltas)
         step.states[child_id] = state
         step.writes[child_id] = {
-            "state": state.to_dict(),
+            "state": codec.encode(state),
             "wake": result.wake_at.isoformat() if result.wake_at else None,
             "catalogue": state.catalogue,
             "partition": partition,
@@ -193,7 +194,7 @@ class Processor:
         cached = self._decoded.get(child_id)
         if cached is not None and cached[0] is envelope:
             return cached[1]
-        state = ChildState.from_dict(envelope["state"])
+        state = codec.decode(envelope["state"])
         self._remember(child_id, envelope, state)
         return state
 
