@@ -12,6 +12,7 @@ import pytest
 from schemas.events import ClockTick, event_to_json
 from services.board.core.aggregate import Aggregate
 from services.board.core.indicators import contributions
+from services.rules.core import indicators as indicator_rows
 from services.rules.core.config import RulesConfig
 from services.rules.core.kernel import Kernel
 from services.rules.core.order import WakeIndex
@@ -180,3 +181,38 @@ def test_the_wake_index_yields_due_children_in_date_order_skipping_superseded_en
     assert list(index.pop_due(date(2026, 2, 15))) == ["a"]
     assert len(index) == 2 and "a" not in index
     assert list(index.pop_due(date(2026, 12, 31))) == ["b", "d"]
+
+
+def test_after_a_deploy_one_tick_per_partition_re_evaluates_every_child_and_completes_the_totals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = history()
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    old_config = RulesConfig.from_mapping({"rules": {"visit-overdue": {"enabled": False}}})
+    before = run(Processor(Kernel(old_config), children, clocks), records(events, UNTIL))
+    # The new release adds an indicator every child contributes to, and turns visit-overdue back on.
+    rows = indicator_rows.contribution_rows
+    monkeypatch.setattr(indicator_rows, "INDICATORS_VERSION", "with-a-new-indicator")
+    monkeypatch.setattr(
+        indicator_rows, "contribution_rows", lambda state, as_of: tuple(sorted((*rows(state, as_of), ("new", 1, 0))))
+    )
+    restarted = Processor(Kernel(CONFIG), orjson.loads(orjson.dumps(children)), clocks)
+    next_day = date.fromordinal(UNTIL.toordinal() + 1)
+    after = run(restarted, [(p, None, tick_value(next_day)) for p in range(PARTITIONS)])
+    touched = {child for step in after for child in step.writes}
+    assert touched == set(children)
+    assert all(envelope["catalogue"] == restarted.kernel.version for envelope in restarted.children.values())
+    live = Aggregate()
+    live.apply_all(delta for step in before + after for delta in step.deltas)
+    assert live.get("new").numerator == len(children)
+    # visit-overdue is raised for the children replay under the new rules has it active for.
+    expected_active = {
+        (f.rule, child) for child, state in replay(events, next_day, CONFIG).states.items() for f in state.findings
+    }
+    raised = {(t.rule, t.child_id) for step in after for t in step.transitions if t.state == "raised"}
+    visit = {pair for pair in expected_active if pair[0] == "visit-overdue"}
+    assert visit and visit <= raised
+    # And the next tick has nothing left to sweep.
+    quiet = run(restarted, [(p, None, tick_value(next_day)) for p in range(PARTITIONS)])
+    assert all(step.writes == {} for step in quiet)
