@@ -170,7 +170,7 @@ def test_arrival_order_does_not_matter(events: list[dict[str, Any]], rnd: random
     assert _output(shuffled) == _output(events)
     # Live, in any order: exact when the log horizon covers the lateness (these histories span 420 days;
     # an event later than the log is a deep correction, see services/rules/core/tests/test_horizon.py).
-    engine = Engine(CONFIG, horizon=Horizon(log_days=500, fact_days=800))
+    engine = Engine(CONFIG, horizon=Horizon(log_days=500))
     _assert_same_level_state(_final(events, engine), _final(shuffled, engine))
 
 

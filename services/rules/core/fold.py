@@ -60,13 +60,13 @@ def apply(state: ChildState | None, event: CaseEvent, horizon: Horizon = DEFAULT
     if logged.type == RETRACTION:
         target = logged.data["retracted_event_id"]
         log = _insert(state.events, logged)
-        folded = _refold(state, log, processed, state.retracted_ids | {target})
+        folded = _refold(state, log, processed, state.retracted_ids | {target}, horizon)
         if target in state.stamps and state.logged(target) is None:
             folded = _retract_deep(folded, target, logged)
         return _advance(folded, horizon), Change.REFOLDED
 
     if event.event_id in state.retracted_ids or (state.events and logged.order < state.events[-1].order):
-        folded = _refold(state, _insert(state.events, logged), processed, state.retracted_ids)
+        folded = _refold(state, _insert(state.events, logged), processed, state.retracted_ids, horizon)
         return _advance(folded, horizon), Change.REFOLDED
 
     builder = _Builder(state)
@@ -75,9 +75,9 @@ def apply(state: ChildState | None, event: CaseEvent, horizon: Horizon = DEFAULT
     return _advance(appended, horizon), Change.APPENDED
 
 
-def refold(state: ChildState) -> ChildState:
+def refold(state: ChildState, horizon: Horizon = DEFAULT_HORIZON) -> ChildState:
     """The state folded again from its log over its base (what :func:`apply` does for a late event)."""
-    return _refold(state, state.events, state.processed_ids, state.retracted_ids)
+    return _refold(state, state.events, state.processed_ids, state.retracted_ids, horizon)
 
 
 def _insert(log: tuple[LoggedEvent, ...], logged: LoggedEvent) -> tuple[LoggedEvent, ...]:
@@ -91,6 +91,7 @@ def _refold(
     log: tuple[LoggedEvent, ...],
     processed: frozenset[str],
     retracted: frozenset[str],
+    horizon: Horizon,
 ) -> ChildState:
     blank = state.evolve(**facts_of(state.base))
     blank.__dict__.pop("_memo", None)
@@ -107,7 +108,7 @@ def _refold(
         builder.feed(entry)
     folded = builder.freeze(events=log, processed_ids=processed, retracted_ids=retracted)
     if state.pruned_to is not None:
-        changes = prune(folded, state.pruned_to)
+        changes = prune(folded, horizon.cutoffs(state.pruned_to))
         if changes:
             folded = folded.evolve(**changes)
     return folded
@@ -153,9 +154,10 @@ def _advance(state: ChildState, horizon: Horizon) -> ChildState:
     cutoff = horizon.cutoff(latest)
     if state.pruned_to is None or cutoff > state.pruned_to:
         changes["pruned_to"] = cutoff
-        current = prune(state, cutoff)
+        cutoffs = horizon.cutoffs(cutoff)
+        current = prune(state, cutoffs)
         changes.update(current)
-        base_changes = prune(base, cutoff)
+        base_changes = prune(base, cutoffs)
         if base_changes:
             changes["base"] = base.evolve(**base_changes)
     advanced = state.evolve(**changes)
@@ -182,7 +184,9 @@ def _deep(state: ChildState, logged: LoggedEvent, horizon: Horizon) -> ChildStat
             changes[name] = tuple(sorted(value, key=_DATED[name]))
     base = base.evolve(**changes)
     stamps[logged.event_id] = (logged.type, str(logged.data["occurred_at"]))
-    folded = _refold(state.evolve(base=base, stamps=stamps), state.events, state.processed_ids, state.retracted_ids)
+    folded = _refold(
+        state.evolve(base=base, stamps=stamps), state.events, state.processed_ids, state.retracted_ids, horizon
+    )
     return _flag(folded, logged, "dated before the re-fold horizon: rebuild from the event archive")
 
 

@@ -7,16 +7,19 @@ Two horizons, both relative to the date of the child's latest event (never to th
   (the facts folded from every older event) and the result is *exactly* what in-order arrival gives.
   Older events leave the log for the base; their ids leave the idempotency set with them (an id is
   still recognised while a kept fact cites it).
-* **the facts** (:attr:`Horizon.fact_days`, about 3 years, from the first of a month): facts dated before
-  the cutoff that no rule or indicator can read any more are dropped (the longest look-back is 30 months:
-  long-term stability). Always kept whatever their age: the latest occurrence of each kind (the last
-  visit, review, PEP, health assessment, dental check, SDQ score, pathway-plan review, social-worker
-  allocation, legal status, and the latest care-leaver contact of each kind a rule reads), the latest
-  non-temporary placement before the cutoff (a stay's start and a return after a temporary move), every
-  period of care still open or ended within the horizon or after the 14th birthday (the care-leaver
+* **the facts**, pruned each time the log's first month moves (:meth:`Horizon.cutoffs`), by how far back
+  they are read: visits, reviews, PEPs, dental checks, SDQ scores and pathway-plan reviews are read only
+  through the latest one, so older ones than the log are dropped (reviews dropped are counted per period:
+  the review rule numbers them); health assessments, legal statuses, social-worker allocations,
+  care-leaver contacts, missing episodes and anomalies are read over 12-month windows (15 months for the
+  initial health assessment) and kept :attr:`Horizon.near_months` before the log; placements and periods
+  of care are read over 30 months (long-term stability) and kept :attr:`Horizon.far_months` before it.
+  Always kept whatever their age: the latest occurrence of each kind, the latest social-worker
+  allocation and legal status before the cutoff, the latest care-leaver contact of each kind a rule
+  reads, the latest non-temporary placement before the cutoff (a stay's start and a return after a
+  temporary move), every period of care still open or ended after the 14th birthday (the care-leaver
   test) or covering a kept missing episode, and every missing episode still open or without a return
-  interview (its alert stays raised). Reviews dropped are counted per period (the review rule numbers
-  them).
+  interview (its alert stays raised).
 
 So the encoded state is bounded by the activity of the last few years, not by the length of the history.
 
@@ -39,26 +42,44 @@ from typing import Any, Final
 
 from schemas.codes import SHORT_BREAK_LEGAL_STATUSES, TEMPORARY_PLACEMENTS
 
-from .calendar import birthday
+from .calendar import add_months, birthday
 from .state import ChildState, MissingEpisode, Period
+
+
+@dataclass(frozen=True, slots=True)
+class Cutoffs:
+    """The days before which facts may be dropped, by how far back they are read (all firsts of a month)."""
+
+    recent: date
+    """Read only through the latest occurrence: the month the log starts in."""
+    near: date
+    """Read over 12-month windows (15 months for the initial health assessment)."""
+    far: date
+    """Read over 30 months (long-term stability)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Horizon:
     log_days: int = 120
     """Events dated within this many days of the child's latest event are kept for exact re-folds."""
-    fact_days: int = 3 * 366
-    """Facts older than this (before the first of that month) are dropped unless still read."""
+    near_months: int = 14
+    """Facts read over 12-month windows are kept this many months before the log's first month."""
+    far_months: int = 36
+    """Facts read over 30 months are kept this many months before the log's first month."""
 
     def __post_init__(self) -> None:
-        if self.log_days < 1 or self.fact_days < self.log_days + 62:
-            raise ValueError("the fact horizon must exceed the log horizon by two months")
+        if self.log_days < 1 or self.near_months < 13 or self.far_months < max(31, self.near_months):
+            raise ValueError("the fact horizons must cover 13 and 31 months before the log")
 
     def log_start(self, latest: date) -> date:
         return latest - timedelta(days=self.log_days)
 
     def cutoff(self, latest: date) -> date:
-        return (latest - timedelta(days=self.fact_days)).replace(day=1)
+        """The first of the month the log starts in: facts are pruned again each time it moves."""
+        return self.log_start(latest).replace(day=1)
+
+    def cutoffs(self, recent: date) -> Cutoffs:
+        return Cutoffs(recent, add_months(recent, -self.near_months), add_months(recent, -self.far_months))
 
 
 DEFAULT_HORIZON: Final = Horizon()
@@ -125,48 +146,50 @@ def _since(item: Any) -> date:
     return since
 
 
-def prune(state: ChildState, cutoff: date) -> dict[str, Any]:
-    """The fact fields of ``state`` that change when facts before ``cutoff`` nobody reads are dropped (a
-    field left alone keeps its very tuple: the engine's verdict reuse relies on that identity)."""
+def prune(state: ChildState, cutoffs: Cutoffs) -> dict[str, Any]:
+    """The fact fields of ``state`` that change when facts nobody reads any more are dropped (a field left
+    alone keeps its very tuple: the engine's verdict reuse relies on that identity)."""
     changes: dict[str, Any] = {}
+    recent, near, far = cutoffs.recent, cutoffs.near, cutoffs.far
 
     def put(name: str, value: tuple[Any, ...]) -> None:
         if len(value) != len(state.__dict__[name]):
             changes[name] = value
 
-    for name in ("peps", "health_assessments", "dental_checks", "visits", "pathway_plan_reviews", "sdq_scores"):
-        put(name, _keep_latest_before(state.__dict__[name], cutoff, _on))
-    put("legal_statuses", _keep_latest_before(state.legal_statuses, cutoff, _since))
-    put("social_workers", _keep_latest_before(state.social_workers, cutoff, _start))
-    _prune_reviews(state, cutoff, changes)
+    # Read through the latest one only (visits since the placement, the PEP of the period, the last
+    # dental check and SDQ score, the last pathway-plan review).
+    for name in ("peps", "dental_checks", "visits", "pathway_plan_reviews", "sdq_scores"):
+        put(name, _keep_latest_before(state.__dict__[name], recent, _on))
+    _prune_reviews(state, recent, changes)
+    put("health_assessments", _keep_latest_before(state.health_assessments, near, _on))
+    put("legal_statuses", _keep_latest_before(state.legal_statuses, near, _since))
+    put("social_workers", _keep_latest_before(state.social_workers, near, _start))
     # Placements: from the latest non-temporary one before the cutoff on.
     placements = state.placements
     index = 0
     for position, placement in enumerate(placements):
-        if placement.start >= cutoff:
+        if placement.start >= far:
             break
         if placement.placement_type not in TEMPORARY_PLACEMENTS:
             index = position
     put("placements", placements[index:])
     # Care-leaver contacts: recent ones, and the latest of each kind a rule reads.
     contacts = state.care_leaver_contacts
-    if contacts and contacts[0].on < cutoff:
-        old = [c for c in contacts if c.on < cutoff]
+    if contacts and contacts[0].on < near:
+        old = [c for c in contacts if c.on < near]
         keep = {id(old[-1])}
         with_activity = next((c for c in reversed(old) if c.activity is not None), None)
         with_accommodation = next((c for c in reversed(old) if c.accommodation is not None), None)
         keep.update(id(c) for c in (with_activity, with_accommodation) if c is not None)
-        put("care_leaver_contacts", tuple(c for c in contacts if c.on >= cutoff or id(c) in keep))
-    episodes = tuple(e for e in state.missing_episodes if _episode_kept(e, cutoff))
+        put("care_leaver_contacts", tuple(c for c in contacts if c.on >= near or id(c) in keep))
+    episodes = tuple(e for e in state.missing_episodes if _episode_kept(e, near))
     put("missing_episodes", episodes)
     periods = state.periods
     if periods:
         starts = [e.start for e in episodes if e.start is not None]
-        kept = tuple(
-            p for index, p in enumerate(periods) if index == len(periods) - 1 or _period_kept(p, cutoff, starts)
-        )
+        kept = tuple(p for index, p in enumerate(periods) if index == len(periods) - 1 or _period_kept(p, far, starts))
         put("periods", kept)
-    put("anomalies", tuple(a for a in state.anomalies if a.on >= cutoff))
+    put("anomalies", tuple(a for a in state.anomalies if a.on >= near))
     return changes
 
 
