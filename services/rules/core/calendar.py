@@ -53,6 +53,7 @@ def add_months(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, last))
 
 
+@lru_cache(maxsize=65_536)
 def add_years(day: date, years: int) -> date:
     """The same date ``years`` later; 29 February in a non-leap target year becomes 1 March.
 

@@ -97,6 +97,7 @@ class _View:
         period = state.looked_after_on(as_of)
         self.period: Period | None = period if period is not None and not self.short_break_on(as_of) else None
         self.dob = self.periods[-1].date_of_birth if self.periods else None
+        self._stays: list[Stay] | None = None
 
     def short_break_on(self, day: date) -> bool:
         return self.state.legal_status_on(day) in SHORT_BREAK_LEGAL_STATUSES
@@ -111,7 +112,13 @@ class _View:
         ]
 
     def stays(self) -> list[Stay]:
-        """Non-temporary placements of every period up to as_of, returns after a temporary move merged."""
+        """Non-temporary placements of every period up to as_of, returns after a temporary move merged
+        (computed once per view: two indicators read them)."""
+        if self._stays is None:
+            self._stays = self._compute_stays()
+        return self._stays
+
+    def _compute_stays(self) -> list[Stay]:
         stays: list[Stay] = []
         for period in self.periods:
             end = period.end if period.end is not None and period.end <= self.as_of else None
