@@ -55,6 +55,7 @@ def _changelog_sizes(bootstrap: str) -> list[int]:
         consumer.close()
 
 
+@pytest.mark.timeout(1500)  # 10,000 events and 16,000 ticks through one worker on a shared machine
 def test_a_child_with_ten_thousand_events_streams_without_error(fresh_broker: str, worker: WorkerProcess) -> None:
     raw = busy_child("long-1", years=11.2, visit_every=1, missing_every=2)
     events = [parse_event(data, received_at=None) for data in raw]

@@ -185,7 +185,9 @@ def test_arrival_up_to_100_days_late_does_not_matter_with_the_default_horizon(
     engine = Engine(CONFIG)
     first, second = _final(in_order, engine), _final(arrival, engine)
     _assert_same_level_state(first, second)
-    assert not any(state.needs_rebuild for state in second.values())
+    if not any(e["type"] == "event.retracted" for e in events):
+        # (a retraction of an event older than the log is a deep correction whatever its lateness)
+        assert not any(state.needs_rebuild for state in second.values())
 
 
 @FAST
