@@ -140,15 +140,13 @@ def _advance(state: ChildState, horizon: Horizon) -> ChildState:
         stamps[entry.event_id] = (entry.type, str(entry.data["occurred_at"]))
     base = builder.freeze()
     kept_ids = frozenset(entry.event_id for entry in kept)
-    retracted_live = {entry.data["retracted_event_id"] for entry in kept if entry.type == RETRACTION} | (
-        state.retracted_ids & kept_ids
-    )
+    # Retracted ids stay (one id per retraction, however old): a retraction can arrive before its target,
+    # and the target must be skipped whenever it comes.
     changes: dict[str, Any] = {
         "events": kept,
         "base": base,
         "log_from": log_start,
         "processed_ids": kept_ids,
-        "retracted_ids": frozenset(retracted_live),
         "stamps": stamps,
     }
     cutoff = horizon.cutoff(latest)
@@ -200,6 +198,9 @@ def _retract_deep(state: ChildState, target: str, logged: LoggedEvent) -> ChildS
             kept = tuple(item for item in items if getattr(item, "event_id", None) != target)
             if len(kept) != len(items):
                 changes[name] = kept
+        episodes = tuple(_episode_without(episode, target) for episode in holder.missing_episodes)
+        if any(new is not old for new, old in zip(episodes, holder.missing_episodes, strict=True)):
+            changes["missing_episodes"] = episodes
         return changes
 
     base = state.base
@@ -209,6 +210,17 @@ def _retract_deep(state: ChildState, target: str, logged: LoggedEvent) -> ChildS
             base = base.evolve(**base_changes)
     flagged = state.evolve(**without(state), base=base, retracted_ids=state.retracted_ids | {target})
     return _flag(flagged, logged, "retracts an event older than the re-fold horizon: rebuild from the event archive")
+
+
+def _episode_without(episode: MissingEpisode, target: str) -> MissingEpisode:
+    if episode.start_event_id == target:
+        episode = replace(episode, start=None, start_event_id=None)
+    if episode.end_event_id == target:
+        episode = replace(episode, end=None, end_event_id=None)
+    interviews = tuple(i for i in episode.return_interviews if i.event_id != target)
+    if len(interviews) != len(episode.return_interviews):
+        episode = replace(episode, return_interviews=interviews)
+    return episode
 
 
 def _flag(state: ChildState, logged: LoggedEvent, reason: str) -> ChildState:

@@ -21,7 +21,9 @@ Two horizons, both relative to the date of the child's latest event (never to th
   test) or covering a kept missing episode, and every missing episode still open or without a return
   interview (its alert stays raised).
 
-So the encoded state is bounded by the activity of the last few years, not by the length of the history.
+So the encoded state is bounded by the activity of the last few years, not by the length of the history;
+what still grows with it is one id per retraction ever received (a retraction may come before its
+target) and the missing episodes that never had a return interview (alerts that stay raised).
 
 Corrections and what is exact:
 
