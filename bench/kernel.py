@@ -20,7 +20,7 @@ import cProfile
 import pstats
 import resource
 import time
-from datetime import date, timedelta
+from datetime import date
 
 import orjson
 from pydantic import ValidationError
@@ -126,7 +126,6 @@ def main() -> None:
         replay(events, until, config)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-    _ = timedelta
 
 
 if __name__ == "__main__":
