@@ -1,8 +1,9 @@
 """Board indicator definitions (CONTRACT §3, reference §3): each child's contribution as of a date.
 
 Every indicator is a sum over children of a :class:`Contribution` (numerator, denominator). A child
-contributes only through facts dated on or before ``as_of``, so a summary for a past date can be computed
-from today's state. Children on a series of short breaks (legal status V3/V4) are left out of the looked-
+contributes only through facts dated on or before ``as_of``; a state keeps the facts read from its latest
+event on (``horizon.py``), so a past date is computed from the state as it was then (replay), not from
+today's. Children on a series of short breaks (legal status V3/V4) are left out of the looked-
 after cohorts, as in every DfE figure.
 
 Conventions (interpretations, written once here and used by every definition):
