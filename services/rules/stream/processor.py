@@ -14,6 +14,10 @@ Table layout (both tables are plain mappings here; faust Tables in the app):
   event; a tick writes only the children it touched;
 * clocks: partition → ``"YYYY-MM-DD"``, the latest tick date of that partition (written only on ticks).
 
+A state stored in another format (:class:`~services.rules.core.codec.StateFormatError`, e.g. a table
+written by a release before the compact codec) is not read: its events are reported as bad records
+(``engine``) and ticks skip it; such tables are rebuilt by replaying the case events.
+
 Each record is one step of the per-child :class:`~services.rules.core.kernel.Kernel` (the same as replay
 and the board's rebuild); per partition an in-memory :class:`~services.rules.core.order.WakeIndex` finds
 the children due at a tick without scanning the table. It is rebuilt from the table the first time a
@@ -164,14 +168,13 @@ class Processor:
             step.clock = as_of
         index = self.index(partition)
         for child_id in index.pop_due(as_of):
-            state = self._state(child_id)
-            if state is None:
-                continue
             try:
+                state = self._state(child_id)
+                if state is None:
+                    continue
                 self._record(step, partition, self.kernel.on_tick(state, as_of))
-            except Exception:  # one child's fault must not stop the partition's clock
+            except Exception:  # one child's fault (or a state it cannot read) must not stop the clock
                 step.errors += 1
-                index.set(child_id, self.kernel.wake_at(state))
         return step
 
     def _record(self, step: Step, partition: int, result: KernelStep) -> None:
