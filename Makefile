@@ -4,14 +4,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
 
-.PHONY: demo test lint typecheck bench system-packages clean
+.PHONY: demo test lint typecheck bench system-packages clean oracle
 
 demo: $(STAMP)
 	$(VENV)/bin/carewatch demo
 
-test: $(STAMP) system-packages
+ASYNCAPI_TOOL := tests/tools/asyncapi
+
+test: $(STAMP) system-packages $(ASYNCAPI_TOOL)/node_modules $(AXE)
 	$(PY) -m pytest -q
+
+# The official AsyncAPI parser (pinned by package-lock.json) that tests/unit/test_asyncapi.py runs.
+$(ASYNCAPI_TOOL)/node_modules: $(ASYNCAPI_TOOL)/package-lock.json
+	cd $(ASYNCAPI_TOOL) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -29,13 +37,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The DfE SSDA903 validator (pins pandas<2) in an environment of its own, used by the SSDA903 tests and
+# `carewatch return-health`.
+oracle: .venv-oracle/.installed
+
+.venv-oracle/.installed:
+	$(PYTHON) -m venv .venv-oracle
+	.venv-oracle/bin/pip install -q csc-validator-be-903
+	touch .venv-oracle/.installed
+
 # Debian packages the tests use: chromium (browser tests) and prometheus (promtool).
+# axe-core (accessibility checks in the browser tests), pinned by tests/e2e/axe/package-lock.json.
+$(AXE): tests/e2e/axe/package-lock.json
+	cd tests/e2e/axe && npm ci --no-audit --no-fund
+
+# Debian packages the tests use: chromium (browser tests), prometheus (promtool), npm (axe-core).
 system-packages:
-	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null; then \
-		echo "installing Debian packages: chromium prometheus"; \
+	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null || ! command -v npm >/dev/null; then \
+		echo "installing Debian packages: chromium prometheus npm"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus npm >/dev/null; \
 	fi
 
 clean:

@@ -14,13 +14,13 @@ import time
 from datetime import date
 from pathlib import Path
 
+from carewatch.testing.synthetic import authority
 from schemas.events import parse_event
 from services.board.core.comparators import load
 from services.board.core.indicators import summarise
 from services.board.core.summary import build_summary
 from services.board.pack import Pack, trend_dates, write_pack
 from services.board.replay import snapshots
-from services.board.synthetic import authority
 from services.rules.core.fold import apply
 from services.rules.core.state import ChildState
 

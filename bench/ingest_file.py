@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from carewatch.broker import EmbeddedBroker, ensure_topics
-from services.ingest.samples import good_event, mixed_lines
+from carewatch.testing.samples import good_event, mixed_lines
 
 CAREWATCH = str(Path(sys.executable).with_name("carewatch"))
 

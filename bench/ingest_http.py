@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
-from services.ingest.samples import mixed_lines
+from carewatch.testing.samples import mixed_lines
 
 TOKEN = "bench-token"
 

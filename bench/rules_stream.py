@@ -28,11 +28,11 @@ from kafka import KafkaConsumer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from carewatch.broker import EmbeddedBroker, ensure_topics
+from carewatch.testing.stream import WorkerProcess
+from carewatch.testing.synthetic import authority
 from schemas import topics
 from schemas.events import parse_event
-from services.board.synthetic import authority
 from services.rules.stream.clock import feed, make_producer
-from services.rules.stream.harness import WorkerProcess
 
 FIRST, LAST, UNTIL = date(2024, 7, 1), date(2026, 6, 30), date(2026, 7, 31)
 PROBE_DAY = "2026-07-31"

@@ -1,6 +1,12 @@
-"""The embedded Kafka-API broker (Tansu, memory storage) and topic provisioning.
+"""The one Kafka edge: client factories, topic administration, the embedded broker, reading a topic back.
 
-Tansu is the test and embedded default only; production points ``CAREWATCH_KAFKA_BOOTSTRAP`` at Apache Kafka.
+Every process builds its kafka-python clients here (:func:`producer`, :func:`consumer`, :func:`admin`), so
+the settings that matter on every broker we run against live in one place: no idempotent producer (Tansu
+refuses it), short group timeouts (Tansu holds a join for about half the session timeout), acknowledgement
+by all replicas. The faust worker takes the same group timeouts from :data:`FAUST_GROUP_SETTINGS`.
+
+The embedded broker (Tansu, memory storage) is the test and try-out default only; production points
+``CAREWATCH_KAFKA_BOOTSTRAP`` at Apache Kafka.
 """
 
 from __future__ import annotations
@@ -10,24 +16,180 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, Final
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas import topics
 
+__all__ = [
+    "FAST_GROUP_SETTINGS",
+    "FAUST_GROUP_SETTINGS",
+    "EmbeddedBroker",
+    "KafkaError",
+    "KafkaProducer",
+    "admin",
+    "broker_from_settings",
+    "check_topics",
+    "consumer",
+    "ensure_topics",
+    "free_port",
+    "from_start",
+    "producer",
+    "read_topic",
+    "wait_until_ready",
+]
+"""``KafkaError`` and ``KafkaProducer`` are kafka-python's, re-exported: the rest of carewatch imports no Kafka
+client library but this module (an import contract in ``.importlinter``)."""
+
 log = logging.getLogger(__name__)
 
 # Tansu waits about half the session timeout on a group join: short timeouts make joins take seconds.
-FAST_GROUP_SETTINGS = {
+FAST_GROUP_SETTINGS: Final[dict[str, int]] = {
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 1000,
     "max_poll_interval_ms": 3000,
 }
+FAUST_GROUP_SETTINGS: Final[dict[str, float]] = {
+    "broker_session_timeout": FAST_GROUP_SETTINGS["session_timeout_ms"] / 1000,
+    "broker_heartbeat_interval": FAST_GROUP_SETTINGS["heartbeat_interval_ms"] / 1000,
+}
+"""The same group timeouts in faust's settings (seconds)."""
+
+
+def producer(bootstrap: str, *, client_id: str = "carewatch", linger_ms: int = 5, **options: Any) -> KafkaProducer:
+    """A producer whose sends are complete once every in-sync replica has them (``acks=all``).
+
+    ``options`` are kafka-python producer settings that override these defaults.
+    """
+    settings: dict[str, Any] = {
+        "client_id": client_id,
+        "acks": "all",
+        "linger_ms": linger_ms,
+        "enable_idempotence": False,  # Tansu answers InitProducerId with an error
+        **options,
+    }
+    return KafkaProducer(bootstrap_servers=bootstrap, **settings)
+
+
+def consumer(bootstrap: str, *topics_: str, group_id: str | None = None, **options: Any) -> KafkaConsumer:
+    """A consumer; in a group (``group_id``) with the short group timeouts, offsets committed by the caller."""
+    settings: dict[str, Any] = {"enable_auto_commit": False, "group_id": group_id}
+    if group_id is not None:
+        settings.update(FAST_GROUP_SETTINGS)
+    settings.update(options)
+    return KafkaConsumer(*topics_, bootstrap_servers=bootstrap, **settings)
+
+
+def admin(bootstrap: str, *, timeout_s: float = 10.0) -> KafkaAdminClient:
+    timeout_ms = int(timeout_s * 1000)
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
+
+
+def from_start(bootstrap: str, topic: str, **options: Any) -> KafkaConsumer:
+    """A consumer outside any group, assigned every partition of ``topic`` at its beginning.
+
+    Raises ``RuntimeError`` when the topic does not exist.
+    """
+    found = consumer(bootstrap, **options)
+    try:
+        partitions = [TopicPartition(topic, number) for number in sorted(found.partitions_for_topic(topic) or ())]
+        if not partitions:
+            raise RuntimeError(f"topic {topic} does not exist on {bootstrap}: provision the topics first")
+        found.assign(partitions)
+        found.seek_to_beginning(*partitions)
+    except BaseException:
+        found.close()
+        raise
+    return found
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[Sequence[ConsumerRecord]], bool],
+    *,
+    timeout_s: float = 30.0,
+) -> list[ConsumerRecord]:
+    """All records of ``topic`` from the beginning once ``until(records)`` is true (checks, tools, benchmarks).
+
+    Read until ``until`` holds on what has been read; then one more poll must come back empty, so everything
+    acknowledged before the last awaited record has been collected. End offsets are not used: some brokers
+    (Tansu) can report them too low. Raises ``TimeoutError`` (with how many records were read) when ``until``
+    does not hold in time.
+    """
+    reader = from_start(bootstrap, topic, consumer_timeout_ms=1000)
+    try:
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while not until(records):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: condition not met after {timeout_s:.0f}s ({len(records)} records read)")
+            for batch in reader.poll(timeout_ms=500).values():
+                records.extend(batch)
+        while more := [record for batch in reader.poll(timeout_ms=500).values() for record in batch]:
+            records.extend(more)
+        return records
+    finally:
+        reader.close()
+
+
+def read_to_end(bootstrap: str, topic: str, *, timeout_s: float = 60.0, quiet_polls: int = 2) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning: read past the reported end offsets, then until
+    ``quiet_polls`` polls in a row come back empty (the end offsets alone can be too low on Tansu).
+
+    Raises ``RuntimeError`` when the topic does not exist, ``TimeoutError`` when the end is not reached in time.
+    """
+    reader = from_start(bootstrap, topic)
+    try:
+        partitions = list(reader.assignment())
+        ends = reader.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        quiet = 0
+        deadline = time.monotonic() + timeout_s
+        while quiet < quiet_polls:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: not read to its end within {timeout_s:.0f}s ({len(records)} records)")
+            polled = reader.poll(timeout_ms=500)
+            for batch in polled.values():
+                records.extend(batch)
+            at_end = all(reader.position(tp) >= ends[tp] for tp in partitions)
+            quiet = quiet + 1 if at_end and not polled else 0
+        return records
+    finally:
+        reader.close()
+
+
+def check_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 3.0) -> tuple[bool, str]:
+    """A real round trip: the broker must accept a connection and list ``names``; (ok, why not)."""
+    # A plain connect first: kafka-python's admin client spends its whole bootstrap timeout (and
+    # leaks sockets) on an address where nothing listens.
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+        except (OSError, ValueError) as exc:
+            return False, f"broker at {address} unreachable: {exc}"
+    try:
+        client = admin(bootstrap, timeout_s=timeout_s)
+    except KafkaError as exc:
+        return False, f"broker at {bootstrap} unreachable: {exc}"
+    try:
+        existing = set(client.list_topics())
+    except KafkaError as exc:
+        return False, f"broker at {bootstrap} unreachable: {exc}"
+    finally:
+        client.close()
+    missing = [name for name in names if name not in existing]
+    if missing:
+        return False, f"topics missing on {bootstrap}: {', '.join(missing)}"
+    return True, "ok"
 
 
 def free_port() -> int:
@@ -101,12 +263,12 @@ def wait_until_ready(bootstrap: str, timeout: float, process: subprocess.Popen[b
             time.sleep(0.05)
             continue
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+            client = admin(bootstrap, timeout_s=2.0)
             try:
-                admin.list_topics()
+                client.list_topics()
                 return
             finally:
-                admin.close()
+                client.close()
         except (KafkaError, OSError) as exc:
             last_error = exc
             time.sleep(0.2)
@@ -129,14 +291,14 @@ def ensure_topics(
     names: Iterable[str] = topics.ALL_TOPICS,
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. Safe to call repeatedly."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    client = admin(bootstrap, timeout_s=10.0)
     try:
-        existing = set(admin.list_topics())
+        existing = set(client.list_topics())
         wanted = [name for name in names if name not in existing]
         created: list[str] = []
         for name in wanted:
             try:
-                admin.create_topics(
+                client.create_topics(
                     [NewTopic(name, num_partitions=partitions, replication_factor=replication)]
                 )
                 created.append(name)
@@ -144,7 +306,7 @@ def ensure_topics(
                 pass
         return created
     finally:
-        admin.close()
+        client.close()
 
 
 @contextmanager

@@ -27,13 +27,18 @@ app = typer.Typer(
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at debug level.")) -> None:
+    configure_logging(verbose)
+
+
+def configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # One line per HTTP request or broker reconnect drowns what a person needs to read.
+    # One line per HTTP request or broker reconnect drowns what a person needs to read. Never below INFO even
+    # when verbose: kafka-python's debug lines dump raw protocol bytes, record values (child ids) among them.
     for chatty in ("httpx", "kafka", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
+        logging.getLogger(chatty).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 class Service(enum.StrEnum):
@@ -64,23 +69,38 @@ def serve(
 
 def _register() -> None:
     """Attach the services' commands (kept in their own packages)."""
+    from services.board.core.summary import summary_of_totals
     from services.rules import cli as rules_cli
 
-    app.command("replay")(rules_cli.replay)
+    app.command("replay")(rules_cli.replay_command(summary_of_totals))
     app.add_typer(rules_cli.rules_app, name="rules")
     from services.ingest import cli as ingest_cli
 
     app.command("ingest")(ingest_cli.ingest)
+    from services.ingest import dlq as dlq_cli
+
+    app.add_typer(dlq_cli.dlq_app, name="dlq")
     from services.ingest.ssda903 import cli as ssda903_cli
 
     app.command("import-903")(ssda903_cli.import_903)
+    app.command("export-903")(ssda903_cli.export_903)
+    app.command("return-health")(ssda903_cli.return_health)
+    from services.ingest.cin import cli as cin_cli
+
+    app.command("import-cin")(cin_cli.import_cin)
     from services.board import cli as board_cli
 
     app.command("board-pack")(board_cli.board_pack)
     app.command("board-snapshots")(board_cli.board_snapshots)
+    from services.board import annex_a as annex_a_cli
+
+    app.command("annex-a")(annex_a_cli.annex_a)
     from services.alerts import cli as alerts_cli
 
     app.add_typer(alerts_cli.users, name="users")
+    from services.archive import cli as archive_cli
+
+    app.add_typer(archive_cli.archive_app, name="archive")
     from services.demo import cli as demo_cli
 
     app.command("demo")(demo_cli.demo)

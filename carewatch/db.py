@@ -30,6 +30,9 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine that never puts statement parameters in its errors (they hold child ids, and errors get
+    logged); pass ``hide_parameters=False`` only in a test that needs them."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
@@ -68,7 +71,7 @@ def _import_models() -> None:
     """Import every module that declares tables, so ``Base.metadata`` is complete."""
     import importlib
 
-    for module in ("services.alerts.models", "services.board.store"):
+    for module in ("services.alerts.models", "services.board.store", "services.archive.store"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -178,6 +178,8 @@ ACTIVITY: Final = MappingProxyType(
         "P1": "Part time in higher education",
         "F2": "Full time in education other than higher education",
         "P2": "Part time in education other than higher education",
+        "F3": "Full time training or employment (until 2020/21)",
+        "P3": "Part time training or employment (until 2020/21)",
         "F4": "Full time apprenticeship",
         "P4": "Part time apprenticeship",
         "F5": "Full time training or employment",
@@ -188,7 +190,7 @@ ACTIVITY: Final = MappingProxyType(
         "0": "Not in touch, died, or returned home",
     }
 )
-EET_ACTIVITIES: Final = frozenset({"F1", "P1", "F2", "P2", "F4", "P4", "F5", "P5"})
+EET_ACTIVITIES: Final = frozenset({"F1", "P1", "F2", "P2", "F3", "P3", "F4", "P4", "F5", "P5"})
 NEET_ACTIVITIES: Final = frozenset({"G4", "G5", "G6"})
 
 ACCOMMODATION_TYPES: Final = MappingProxyType(

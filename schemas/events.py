@@ -26,12 +26,42 @@ from pydantic import (
     model_validator,
 )
 
-from schemas import codes
-from services.rules.core.calendar import add_years
+from schemas import cin_codes, codes
+from schemas.dates import add_years
 
 LONDON: Final = ZoneInfo("Europe/London")
 MAX_FUTURE_SKEW: Final = timedelta(days=1)
 MAX_CARE_START_AGE_YEARS: Final = 18
+EARLIEST_YEAR: Final = 1900
+LATEST_YEAR: Final = 2100
+"""Dates and datetimes outside these years (inclusive) are refused: the calendar and the time-zone
+arithmetic of the rules are defined on this range, and nothing in a child's care falls outside it."""
+
+# C0 controls (NUL, ESC, newlines and tabs inside a value…), DEL, C1 controls and lone UTF-16 surrogates:
+# none belongs in an identifier or a team name, and some (NUL, surrogates) cannot be stored in SQL at all.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _no_control_characters(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(
+            f"control character U+{ord(found.group()):04X} at position {found.start()} is not allowed in text"
+        )
+    return value
+
+
+def _in_year_range(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(
+            f"year {value.year} is outside the accepted range {EARLIEST_YEAR}–{LATEST_YEAR} "
+            f"(dates and datetimes must fall in {EARLIEST_YEAR}-01-01 to {LATEST_YEAR}-12-31)"
+        )
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+"""A free-text string: any printable character, no control characters."""
 
 
 def _code(code_list: Mapping[str, str], list_name: str) -> Any:
@@ -68,7 +98,9 @@ else:
 
 PSEUDONYM_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 Pseudonym = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
-EventId = Annotated[str, Field(min_length=1, max_length=64)]
+EventId = Annotated[Text, Field(min_length=1, max_length=64)]
+TeamName = Annotated[Text, Field(min_length=1, max_length=64)]
+BoundedDate = Annotated[date, AfterValidator(_in_year_range)]
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -98,9 +130,15 @@ def _parse_instant(value: Any) -> Any:
 When = Annotated[
     datetime | date,
     BeforeValidator(parse_when),
-    WithJsonSchema({"type": "string", "description": "ISO date or datetime; Europe/London if no offset"}),
+    AfterValidator(_in_year_range),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": (f"ISO date or datetime; Europe/London if no offset; years {EARLIEST_YEAR}–{LATEST_YEAR}"),
+        }
+    ),
 ]
-Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
+Instant = Annotated[datetime, BeforeValidator(_parse_instant), AfterValidator(_in_year_range)]
 
 
 def local_date(when: date) -> date:
@@ -126,7 +164,7 @@ class EventBase(BaseModel):
     child_id: Pseudonym
     occurred_at: When
     recorded_at: Instant | None = None
-    source: Annotated[str, Field(max_length=64)] | None = None
+    source: Annotated[Text, Field(max_length=64)] | None = None
 
     @property
     def occurred_on(self) -> date:
@@ -144,11 +182,22 @@ class EventBase(BaseModel):
 
 class CareStarted(EventBase):
     type: Literal["care.started"]
-    date_of_birth: date
+    date_of_birth: BoundedDate
     sex: Literal["M", "F", "U"]
     legal_status: LegalStatus
     uasc: bool = False
-    team: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    team: TeamName | None = None
+    period_began_before_data: bool | None = None
+    """True: the child was already looked after when this, the first episode in the data, began (SSDA903
+    RNE other than S); the period's real start date is unknown and earlier than ``occurred_at``."""
+    new_episode_reason: Annotated[str, Field(pattern=r"^[LPTBU]$")] | None = None
+    """With ``period_began_before_data``: the SSDA903 RNE of that first episode (what changed that day)."""
+    uasc_ceased_on: BoundedDate | None = None
+    """The date the child's UASC status ceased (SSDA903 DUC), when known."""
+    category_of_need: Literal["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8"] | None = None
+    """SSDA903 CIN: the child's main need when they started to be looked after."""
+    ethnicity: Annotated[str, Field(pattern=r"^[A-Z]{4}$")] | None = None
+    """SSDA903 ETHNIC code (e.g. WBRI, NOBT), when known."""
 
     @model_validator(mode="after")
     def _plausible_age(self) -> CareStarted:
@@ -178,6 +227,8 @@ class PlacementStarted(EventBase):
     reason_for_change: ReasonPlaceChange | None = None
     distance_miles: Annotated[float, Field(ge=0, le=25_000)] | None = None
     intended_until_18: bool | None = None
+    same_carer: bool | None = None
+    """True: a change of placement with the same carer(s) (SSDA903 RNE T or U), not a move to new carers."""
 
 
 class PepCompleted(EventBase):
@@ -202,7 +253,7 @@ class SdqRecorded(EventBase):
 class SocialWorkerChanged(EventBase):
     type: Literal["social_worker.changed"]
     worker_id: Pseudonym
-    team: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    team: TeamName | None = None
     employment: Literal["permanent", "agency"] | None = None
 
 
@@ -213,11 +264,14 @@ class VisitCompleted(EventBase):
 
 class ReviewHeld(EventBase):
     type: Literal["review.held"]
+    participation: Literal["PN0", "PN1", "PN2", "PN3", "PN4", "PN5", "PN6", "PN7"] | None = None
 
 
 class MissingStarted(EventBase):
     type: Literal["missing.started"]
     episode_id: EventId
+    kind: Literal["missing", "away"] | None = None
+    """missing from placement (SSDA903 M) or away from placement without authorisation (A)."""
 
 
 class MissingEnded(EventBase):
@@ -235,6 +289,10 @@ class CareLeaverContact(EventBase):
     in_touch: bool
     activity: Activity | None = None
     accommodation: Accommodation | None = None
+    in_touch_code: Literal["YES", "NO", "DIED", "REFU", "NREQ", "RHOM"] | None = None
+    """The SSDA903 IN_TOUCH code behind ``in_touch`` (NO, DIED, REFU, NREQ and RHOM are all not in touch)."""
+    date_of_birth: BoundedDate | None = None
+    """The young person's date of birth (OC3 rows cover care leavers aged 17–21, and 22–25 in touch)."""
 
 
 class PathwayPlanReviewed(EventBase):
@@ -244,6 +302,187 @@ class PathwayPlanReviewed(EventBase):
 class EventRetracted(EventBase):
     type: Literal["event.retracted"]
     retracted_event_id: EventId
+
+
+class OutcomesRecorded(EventBase):
+    """The SSDA903 OC2 outcomes of a child looked after for 12 months, for the year ending ``occurred_at``
+    (31 March). Each item is true/false as recorded, or absent when the return gave no value (not false)."""
+
+    type: Literal["outcomes.recorded"]
+    convicted: bool | None = None
+    health_check: bool | None = None
+    immunisations: bool | None = None
+    teeth_check: bool | None = None
+    health_assessment: bool | None = None
+    substance_misuse: bool | None = None
+    intervention_received: bool | None = None
+    intervention_offered: bool | None = None
+    sdq_reason: Literal["SDQ1", "SDQ2", "SDQ3", "SDQ4", "SDQ5"] | None = None
+
+
+# ---- children in need and child protection (CONTRACT §5) -------------------------------------------------
+
+
+def _cin_code(code_list: Mapping[str, str], list_name: str) -> Any:
+    """A string constrained to one CIN census code list (:mod:`schemas.cin_codes`)."""
+
+    def check(value: str) -> str:
+        if value not in code_list:
+            raise ValueError(f"unknown {list_name} code {value!r} (CIN census {list_name} list)")
+        return value
+
+    return Annotated[
+        str,
+        AfterValidator(check),
+        WithJsonSchema({"type": "string", "enum": sorted(code_list), "description": f"CIN census {list_name}"}),
+    ]
+
+
+if TYPE_CHECKING:
+    ReferralSource: TypeAlias = str
+    PrimaryNeed: TypeAlias = str
+    ReasonForClosure: TypeAlias = str
+    CategoryOfAbuse: TypeAlias = str
+    AssessmentFactor: TypeAlias = str
+else:
+    ReferralSource = _cin_code(cin_codes.REFERRAL_SOURCE, "referral source")
+    PrimaryNeed = _cin_code(cin_codes.PRIMARY_NEED, "primary need")
+    ReasonForClosure = _cin_code(cin_codes.REASON_FOR_CLOSURE, "reason for closure")
+    CategoryOfAbuse = _cin_code(cin_codes.CATEGORY_OF_ABUSE, "category of abuse")
+    AssessmentFactor = _cin_code(cin_codes.ASSESSMENT_FACTORS, "assessment factor")
+
+Team = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ReferralReceived(EventBase):
+    """A referral to children's social care (the start of a CIN census episode)."""
+
+    type: Literal["referral.received"]
+    referral_id: EventId
+    source: ReferralSource
+    primary_need: PrimaryNeed | None = None
+    team: Team | None = None
+    date_of_birth: date | None = Field(
+        default=None, description="Optional; may be an expected date of birth (unborn child)"
+    )
+    sex: Literal["M", "F", "U"] | None = None
+
+
+class ReferralOutcome(EventBase):
+    type: Literal["referral.outcome"]
+    referral_id: EventId
+    outcome: Literal["no_further_action", "assessment", "early_help", "strategy_discussion", "other"]
+
+
+class AssessmentStarted(EventBase):
+    type: Literal["assessment.started"]
+    assessment_id: EventId
+    referral_id: EventId
+
+
+class AssessmentCompleted(EventBase):
+    """An assessment authorised; ``factors`` as identified at assessment (CIN census codes)."""
+
+    type: Literal["assessment.completed"]
+    assessment_id: EventId
+    referral_id: EventId
+    child_in_need: bool
+    factors: Annotated[tuple[AssessmentFactor, ...], Field(max_length=len(cin_codes.ASSESSMENT_FACTORS))] | None = None
+
+    @model_validator(mode="after")
+    def _factors_consistent(self) -> AssessmentCompleted:
+        factors = self.factors or ()
+        if len(set(factors)) != len(factors):
+            raise ValueError("factors lists a code more than once")
+        if cin_codes.NO_FACTORS in factors and len(factors) > 1:
+            raise ValueError("factor 21 (no factors identified) must be used alone")
+        return self
+
+
+class S47Started(EventBase):
+    """A section 47 enquiry started (the strategy discussion that initiated it)."""
+
+    type: Literal["s47.started"]
+    enquiry_id: EventId
+
+
+class S47Completed(EventBase):
+    type: Literal["s47.completed"]
+    enquiry_id: EventId
+    outcome: Literal["icpc", "no_further_action", "cin_plan", "other"]
+
+
+class IcpcHeld(EventBase):
+    """The initial child protection conference of an enquiry."""
+
+    type: Literal["icpc.held"]
+    enquiry_id: EventId
+    plan_decided: bool
+
+
+class CpPlanStarted(EventBase):
+    type: Literal["cp_plan.started"]
+    plan_id: EventId
+    category: CategoryOfAbuse
+    previous_plans: Annotated[int, Field(ge=0, le=50, strict=True)] | None = Field(
+        default=None, description="Number of previous child protection plans (CIN census NumberOfPreviousCPP)"
+    )
+
+
+class CpPlanEnded(EventBase):
+    type: Literal["cp_plan.ended"]
+    plan_id: EventId
+    reason: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class CpReviewHeld(EventBase):
+    """A child protection review conference."""
+
+    type: Literal["cp_review.held"]
+    plan_id: EventId
+
+
+class CpVisitCompleted(EventBase):
+    """A statutory visit to a child subject to a child protection plan."""
+
+    type: Literal["cp_visit.completed"]
+    plan_id: EventId
+    seen_alone: bool | None = None
+
+
+class CinPlanStarted(EventBase):
+    type: Literal["cin_plan.started"]
+    plan_id: EventId
+
+
+class CinPlanEnded(EventBase):
+    type: Literal["cin_plan.ended"]
+    plan_id: EventId
+
+
+class CaseClosed(EventBase):
+    """The episode of need closed (CIN census CINclosureDate with its reason)."""
+
+    type: Literal["case.closed"]
+    reason: ReasonForClosure
+
+
+CIN_EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
+    ReferralReceived,
+    ReferralOutcome,
+    AssessmentStarted,
+    AssessmentCompleted,
+    S47Started,
+    S47Completed,
+    IcpcHeld,
+    CpPlanStarted,
+    CpPlanEnded,
+    CpReviewHeld,
+    CpVisitCompleted,
+    CinPlanStarted,
+    CinPlanEnded,
+    CaseClosed,
+)
 
 
 EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
@@ -264,6 +503,8 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     CareLeaverContact,
     PathwayPlanReviewed,
     EventRetracted,
+    OutcomesRecorded,
+    *CIN_EVENT_MODELS,
 )
 
 CaseEvent = Annotated[
@@ -283,7 +524,22 @@ CaseEvent = Annotated[
     | ReturnInterviewCompleted
     | CareLeaverContact
     | PathwayPlanReviewed
-    | EventRetracted,
+    | EventRetracted
+    | OutcomesRecorded
+    | ReferralReceived
+    | ReferralOutcome
+    | AssessmentStarted
+    | AssessmentCompleted
+    | S47Started
+    | S47Completed
+    | IcpcHeld
+    | CpPlanStarted
+    | CpPlanEnded
+    | CpReviewHeld
+    | CpVisitCompleted
+    | CinPlanStarted
+    | CinPlanEnded
+    | CaseClosed,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: Final = tuple(model.model_fields["type"].annotation.__args__[0] for model in EVENT_MODELS)  # type: ignore[union-attr]

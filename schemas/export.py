@@ -14,16 +14,33 @@ from pydantic import TypeAdapter
 
 from schemas import topics
 from schemas.alerts import AlertTransition
+from schemas.board import BOARD_SUMMARY_ADAPTER
+from schemas.dead_letters import DEAD_LETTER_ADAPTER
 from schemas.events import EVENT_ADAPTER, ClockTick
 
 OUTPUT_DIR = Path(__file__).resolve().parent / "json"
 
 
 def _schema(adapter: TypeAdapter[Any], title: str) -> dict[str, Any]:
-    schema = adapter.json_schema(ref_template="#/$defs/{model}")
+    schema: dict[str, Any] = _plain_discriminators(adapter.json_schema(ref_template="#/$defs/{model}"))
     schema["title"] = title
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+def _plain_discriminators(node: Any) -> Any:
+    """pydantic writes OpenAPI's ``discriminator`` object (``propertyName`` + ``mapping``); an AsyncAPI schema
+    wants the property name as a string. The ``oneOf`` with each member's ``const`` stays, so nothing is lost
+    (and to plain JSON Schema the keyword is an annotation either way)."""
+    if isinstance(node, dict):
+        out = {key: _plain_discriminators(value) for key, value in node.items()}
+        found = out.get("discriminator")
+        if isinstance(found, dict) and "propertyName" in found:
+            out["discriminator"] = found["propertyName"]
+        return out
+    if isinstance(node, list):
+        return [_plain_discriminators(item) for item in node]
+    return node
 
 
 def documents() -> dict[str, dict[str, Any]]:
@@ -31,31 +48,8 @@ def documents() -> dict[str, dict[str, Any]]:
     case_event = _schema(EVENT_ADAPTER, "carewatch case event v1")
     tick = _schema(TypeAdapter(ClockTick), "carewatch clock tick v1")
     transition = _schema(TypeAdapter(AlertTransition), "carewatch alert transition v1")
-    dead_letter = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "carewatch dead letter v1",
-        "type": "object",
-        "required": ["received_at", "source", "reason", "errors", "original_base64"],
-        "properties": {
-            "received_at": {"type": "string", "format": "date-time"},
-            "source": {
-                "type": "object",
-                "description": "Where it came from: {kind: file, file, line} or {kind: http, request_id, index}",
-            },
-            "reason": {"type": "string", "description": "Low-cardinality class: validation, json, duplicate…"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["path", "message"],
-                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
-                },
-            },
-            "event_type": {"type": ["string", "null"]},
-            "original_base64": {"type": "string", "description": "The bytes as received (the faithful copy)"},
-            "original_text": {"type": "string", "description": "The same bytes as UTF-8, when decodable"},
-        },
-    }
+    dead_letter = _schema(DEAD_LETTER_ADAPTER, "carewatch dead letter v1")
+    board_summary = _schema(BOARD_SUMMARY_ADAPTER, "carewatch board summary v1")
     asyncapi = {
         "asyncapi": "3.0.0",
         "info": {
@@ -91,9 +85,7 @@ def documents() -> dict[str, dict[str, Any]]:
         "components": {
             "messages": {
                 "caseEvent": _message("A validated case event, key = child_id", "case-event.schema.json"),
-                "clockTick": _message(
-                    "Time as an event, one per partition, no key", "clock-tick.schema.json"
-                ),
+                "clockTick": _message("Time as an event, one per partition, no key", "clock-tick.schema.json"),
                 "deadLetter": _message("Rejected input with reasons", "dead-letter.schema.json"),
                 "alertTransition": _message(
                     "An alert raised or resolved, key = child_id", "alert-transition.schema.json"
@@ -106,6 +98,7 @@ def documents() -> dict[str, dict[str, Any]]:
         "clock-tick.schema.json": tick,
         "alert-transition.schema.json": transition,
         "dead-letter.schema.json": dead_letter,
+        "board-summary.schema.json": board_summary,
         "asyncapi.json": asyncapi,
     }
 

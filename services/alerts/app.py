@@ -2,6 +2,12 @@
 
 Case-level endpoints admit managers (their own teams' alerts only; others' answer 404, so existence does
 not leak) and admins; every read of case-level data is written to the audit log.
+
+Hardening (``carewatch.httpguard``): security headers on every response (a strict Content-Security-Policy:
+no script, styles and images from the service; the board pack, whose styles and charts are inline, may use
+inline styles; ``/docs`` and ``/redoc`` may load Swagger UI and ReDoc from their CDN), ``Cache-Control:
+no-store`` on everything but ``/static``, a database outage answered ``503`` with ``Retry-After``, parameters
+out of range answered ``4xx``, and a lockout of clients sending too many bad tokens.
 """
 
 from __future__ import annotations
@@ -12,15 +18,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi import Path as PathParam
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from carewatch import apidocs, httpguard
 from carewatch.db import session_factory
 from carewatch.settings import Settings
-from services.alerts import web
+from services.alerts import web, workspace_api
 from services.alerts.auth import CASE_LEVEL_ROLES, DbSession, Principal, require_role
 from services.alerts.consumer import ConsumerStats
 from services.alerts.lifecycle import CLOSE_REASONS, LifecycleError
@@ -30,6 +38,16 @@ from services.alerts.web import today
 from services.alerts.wording import age_in_days, describe_deadline
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+BOARD_PACK_CSP = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+"""The board pack is one self-contained page (it is also saved as a file): inline styles and SVG charts, no
+script. Only its styles may be inline."""
+
+
+class HealthOut(BaseModel):
+    status: str
 
 
 class HistoryOut(BaseModel):
@@ -99,13 +117,29 @@ class AlertPage(BaseModel):
     offset: int
 
 
+NOTE_TEXT = {"pattern": r"^[^\x00]*$"}
+"""Notes are text: no NUL (the database cannot store it)."""
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
 class AcknowledgeIn(BaseModel):
-    note: str = Field(min_length=1, max_length=2000)
+    note: str = Field(min_length=1, max_length=2000, json_schema_extra=NOTE_TEXT)
+
+    _text = field_validator("note")(_no_nul)
 
 
 class CloseIn(BaseModel):
-    reason: str = Field(description="One of: " + ", ".join(CLOSE_REASONS))
-    note: str = Field(default="", max_length=2000)
+    reason: str = Field(
+        description="One of: " + ", ".join(CLOSE_REASONS), json_schema_extra={"enum": list(CLOSE_REASONS)}
+    )
+    note: str = Field(default="", max_length=2000, json_schema_extra=NOTE_TEXT)
+
+    _text = field_validator("note")(_no_nul)
 
     @field_validator("reason")
     @classmethod
@@ -116,6 +150,11 @@ class CloseIn(BaseModel):
 
 
 CaseReader = Annotated[Principal, Depends(require_role(*CASE_LEVEL_ROLES))]
+AlertId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="An alert id")]
+MAX_AGE_DAYS = 36_600
+"""A century: ``min_age_days`` beyond it cannot match an alert (and would overflow date arithmetic)."""
+MAX_OFFSET = 2**31 - 1
+FilterText = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
 api = APIRouter(prefix="/v1", tags=["alerts"])
 
 
@@ -123,13 +162,13 @@ api = APIRouter(prefix="/v1", tags=["alerts"])
 def alerts_list(
     principal: CaseReader,
     session: DbSession,
-    team: str | None = None,
-    rule: str | None = None,
+    team: FilterText = None,
+    rule: FilterText = None,
     severity: Literal["low", "medium", "high"] | None = None,
     state: Literal["raised", "acknowledged", "resolved", "closed", "open"] | None = None,
-    min_age_days: int | None = Query(default=None, ge=0),
+    min_age_days: int | None = Query(default=None, ge=0, le=MAX_AGE_DAYS),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> AlertPage:
     on = today()
     flt = AlertFilter(team, rule, severity, state, min_age_days)
@@ -155,7 +194,7 @@ def _visible(session: Session, alert_id: int, principal: Principal) -> Alert:
 
 
 @api.get("/alerts/{alert_id}", response_model=AlertDetail)
-def alert_detail(alert_id: int, principal: CaseReader, session: DbSession) -> AlertDetail:
+def alert_detail(alert_id: AlertId, principal: CaseReader, session: DbSession) -> AlertDetail:
     alert = _visible(session, alert_id, principal)
     audit(session, principal.name, "read-alert", f"alert:{alert.id}", datetime.now(UTC))
     session.commit()
@@ -178,7 +217,7 @@ def _act(session: Session, alert: Alert, principal: Principal, action: str, **de
 
 @api.post("/alerts/{alert_id}/acknowledge", response_model=AlertDetail)
 def alert_acknowledge(
-    alert_id: int,
+    alert_id: AlertId,
     body: AcknowledgeIn,
     principal: CaseReader,
     session: DbSession,
@@ -190,7 +229,7 @@ def alert_acknowledge(
 
 @api.post("/alerts/{alert_id}/close", response_model=AlertDetail)
 def alert_close(
-    alert_id: int,
+    alert_id: AlertId,
     body: CloseIn,
     principal: CaseReader,
     session: DbSession,
@@ -221,27 +260,42 @@ def create_app(
         title="carewatch alerts",
         version="1",
         description="Danger-indicator alerts for children in care: list, read, acknowledge, close.",
+        responses=httpguard.ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    registry = build_registry(engine, consumer_stats)
+    app.state.auth_limiter = httpguard.FailureLimiter(
+        httpguard.LockoutPolicy(
+            settings.auth_max_failures, settings.auth_failure_window_seconds, settings.auth_lockout_seconds
+        )
+    )
+    httpguard.install(app, httpguard.HeaderPolicy(extra_csp={"/board": BOARD_PACK_CSP}))
+    app.openapi = lambda: httpguard.openapi(app)  # type: ignore[method-assign]
+    registry = build_registry(engine, consumer_stats, settings.suppression_threshold)
     for collector in extra_collectors:
         registry.register(collector)
 
-    @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, str]:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["service"], response_model=HealthOut)
+    def healthz() -> Response:
+        """200 when the database answers; 503 with Retry-After when it does not."""
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database is an outage here
+            httpguard.log.warning("health check: database unavailable (%s)", type(exc).__name__)
+            return httpguard.unavailable("the database is unavailable")
+        return Response(HealthOut(status="ok").model_dump_json(), media_type="application/json")
 
     @app.get("/metrics", tags=["service"], response_class=Response)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api)
+    app.include_router(workspace_api.api)
     for router in extra_routers:
         app.include_router(router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    apidocs.install(app)
     return app

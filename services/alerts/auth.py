@@ -15,24 +15,26 @@ import hmac
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from carewatch.db import session_factory
-from services.alerts.models import ApiToken, User, UserTeam
+from carewatch.httpguard import FailureLimiter, client_of
+from services.alerts.models import ApiToken, AuditLog, User, UserTeam, WebSession
 
 ROLES: Final = ("manager", "board", "admin", "ingest")
 CASE_LEVEL_ROLES: Final = ("manager", "admin")
 BOARD_READER_ROLES: Final = ("board", "manager", "admin")
 """Who may read board aggregates (never case-level data)."""
 SESSION_COOKIE: Final = "carewatch_session"
-"""The web pages' sign-in cookie (HttpOnly, SameSite=Strict) holding the token."""
+"""The web pages' sign-in cookie (HttpOnly, SameSite=Strict) holding an opaque session id (never the token)."""
 TOKEN_PREFIX: Final = "cw_"
+SESSION_PREFIX: Final = "cws_"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,78 @@ def authenticate(session: Session, token: str) -> Principal | None:
     return Principal(user.name, user.role, frozenset(t.team for t in user.teams))
 
 
+def start_web_session(session: Session, principal: Principal, now: datetime, lifetime: timedelta) -> str:
+    """A new signed-in browser for ``principal``; returns the cookie value (shown once, stored hashed)."""
+    user = session.scalar(select(User).where(User.name == principal.name))
+    if user is None:
+        raise UserError(f"no user {principal.name!r}")
+    # Sessions past their expiry are of no further use: dropped as new ones start, so the table stays small.
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    value = SESSION_PREFIX + secrets.token_urlsafe(32)
+    session.add(WebSession(session_hash=hash_token(value), user=user, created_at=now, expires_at=now + lifetime))
+    return value
+
+
+def authenticate_web(session: Session, cookie: str, now: datetime) -> Principal | None:
+    """The principal of a live web session (not expired, not signed out, user not revoked)."""
+    row = session.scalar(select(WebSession).where(WebSession.session_hash == hash_token(cookie)))
+    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now or row.user.revoked_at:
+        return None
+    user = row.user
+    return Principal(user.name, user.role, frozenset(t.team for t in user.teams))
+
+
+def end_web_session(session: Session, cookie: str, now: datetime) -> bool:
+    """Sign out: the session stops working now, whoever holds a copy of the cookie."""
+    row = session.scalar(select(WebSession).where(WebSession.session_hash == hash_token(cookie)))
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    return True
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# Failed authentication: lockout per client, audit of failed sign-ins -------------------------------
+
+
+def locked_out(request: Request) -> int | None:
+    """Seconds this client is still locked out for, or None (no limiter on the app = never)."""
+    limiter: FailureLimiter | None = getattr(request.app.state, "auth_limiter", None)
+    return limiter.retry_after(client_of(request)) if limiter is not None else None
+
+
+def note_failure(request: Request, session: Session | None, what: str) -> None:
+    """Count a failed sign-in or bad token against the client; a lockout it starts is audited."""
+    limiter: FailureLimiter | None = getattr(request.app.state, "auth_limiter", None)
+    started = limiter.failed(client_of(request)) if limiter is not None else None
+    if started is not None and session is not None:
+        session.rollback()
+        session.add(
+            AuditLog(
+                at=datetime.now(UTC),
+                actor="anonymous",
+                action="lockout",
+                target="auth",
+                detail={"client": client_of(request), "after": what, "seconds": started},
+            )
+        )
+        session.commit()
+
+
+def refuse_locked_out(request: Request) -> None:
+    retry = locked_out(request)
+    if retry is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed attempts from this client: try again in {retry} seconds",
+            headers={"Retry-After": str(retry)},
+        )
+
+
 def role_authorizer(engine: Engine, role: str) -> Callable[[str], bool]:
     """``token -> bool`` for services outside this app (ingest): a live, unrevoked token with ``role``."""
     sessions = session_factory(engine)
@@ -132,10 +206,15 @@ DbSession = Annotated[Session, Depends(get_session)]
 
 
 def current_principal(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: DbSession,
 ) -> Principal:
+    refuse_locked_out(request)
     principal = authenticate(session, credentials.credentials) if credentials is not None else None
     if principal is None:
+        if credentials is not None:
+            note_failure(request, session, "bearer token")
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a valid bearer token is required",
@@ -148,8 +227,14 @@ def require_board_reader(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
 ) -> Principal:
     """Board pages and summary: a bearer token, or the signed-in web cookie (read-only GET routes only)."""
-    token = credentials.credentials if credentials is not None else request.cookies.get(SESSION_COOKIE)
-    principal = authenticate(session, token) if token else None
+    refuse_locked_out(request)
+    if credentials is not None:
+        principal = authenticate(session, credentials.credentials)
+        if principal is None:
+            note_failure(request, session, "bearer token")
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        principal = authenticate_web(session, cookie, datetime.now(UTC)) if cookie else None
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "sign in or send a valid bearer token", headers={"WWW-Authenticate": "Bearer"}

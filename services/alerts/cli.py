@@ -31,8 +31,13 @@ def users_add(
     name: Annotated[str, typer.Argument(help="A login name for a member of staff.")],
     role: Annotated[str, typer.Option("--role", "-r", help="manager, board, admin or ingest.")],
     team: Annotated[list[str] | None, typer.Option("--team", "-t", help="A team (repeatable).")] = None,
+    new_team: Annotated[
+        bool, typer.Option("--new-team", help="Accept team names carewatch has not seen yet (no check).")
+    ] = False,
 ) -> None:
-    """Create a user and print their access token. The token is shown once and never stored."""
+    """Create a user and print their access token. The token is shown once and never stored.
+
+    A manager's teams must be ones carewatch knows (in the routing file, or on an alert) unless --new-team."""
     from datetime import UTC, datetime
 
     from carewatch.db import session_factory
@@ -41,6 +46,8 @@ def users_add(
     engine = _engine()
     try:
         with session_factory(engine).begin() as session:
+            if not new_team:
+                _check_teams(session, team or [])
             token = add_user(session, name, role, team or [], datetime.now(UTC))
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -49,6 +56,65 @@ def users_add(
         engine.dispose()
     typer.echo(token)
     typer.echo(f"Token for {name} ({role}) printed above: store it now, it cannot be shown again.", err=True)
+
+
+def _check_teams(session: object, teams: list[str]) -> None:
+    from carewatch.settings import get_settings
+    from services.alerts.auth import UserError
+    from services.alerts.routing import RoutingConfigError, load_routing
+    from services.alerts.workspace import known_teams
+
+    extra: set[str] = set()
+    routes = get_settings().alerts_routes
+    if routes is not None:
+        try:
+            extra = set(load_routing(routes).teams)
+        except RoutingConfigError as exc:
+            raise UserError(str(exc)) from exc
+    known = known_teams(session) | extra  # type: ignore[arg-type]
+    unknown = sorted(set(teams) - known)
+    if unknown:
+        listing = ", ".join(sorted(known)) or "none yet (set CAREWATCH_ALERTS_ROUTES or ingest events first)"
+        raise UserError(
+            f"unknown team {', '.join(map(repr, unknown))}; known teams: {listing} "
+            "(use --new-team to add a team carewatch has not seen yet)"
+        )
+
+
+@users.command("teams")
+def users_teams(
+    name: Annotated[str, typer.Argument(help="The manager whose teams change.")],
+    team: Annotated[list[str], typer.Option("--team", "-t", help="A team (repeatable): the full new list.")],
+    new_team: Annotated[
+        bool, typer.Option("--new-team", help="Accept team names carewatch has not seen yet (no check).")
+    ] = False,
+) -> None:
+    """Replace a manager's teams (checked like ``users add``)."""
+    from sqlalchemy import select
+
+    from carewatch.db import session_factory
+    from services.alerts.auth import UserError
+    from services.alerts.models import User, UserTeam
+
+    engine = _engine()
+    try:
+        with session_factory(engine).begin() as session:
+            user = session.scalar(select(User).where(User.name == name))
+            if user is None:
+                raise UserError(f"no user {name!r}")
+            if user.role != "manager":
+                raise UserError("only managers have teams")
+            if not team:
+                raise UserError("a manager needs at least one --team")
+            if not new_team:
+                _check_teams(session, team)
+            user.teams = [UserTeam(team=t) for t in sorted(set(team))]
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"{name}: {', '.join(sorted(set(team)))}")
 
 
 @users.command("list")
@@ -127,6 +193,7 @@ def serve(settings: Settings) -> None:
         EscalationPolicy(settings.alerts_escalation_working_days),
         senders_from_settings(settings),
         settings.public_url or f"http://{settings.web_host}:{settings.web_port}",
+        include_child_ids=settings.notify_include_child_id,
     )
 
     def notify_loop() -> None:
@@ -141,7 +208,7 @@ def serve(settings: Settings) -> None:
         ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         group, batch = settings.alerts_group_id, settings.alerts_batch_size
         consumer = AlertConsumer(bootstrap, engine, group, batch, stats)
-        board_feed = DeltaFeed(bootstrap, engine)
+        board_feed = DeltaFeed(bootstrap, engine, stats=stats)
         threads = [
             threading.Thread(target=consumer.run, args=(stop,), name="alerts-consumer", daemon=True),
             threading.Thread(target=notify_loop, name="alerts-notifier", daemon=True),
@@ -161,6 +228,9 @@ def serve(settings: Settings) -> None:
                 extra_routers=[build_router(engine, settings, require_board_reader)],
                 extra_collectors=[BoardCollector(latest_snapshot(engine, settings))],
             )
+            from carewatch.httpguard import redact_access_log
+
+            redact_access_log()
             uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")
         except SystemExit as exc:
             if exc.code not in (0, None):

@@ -9,8 +9,17 @@ Each digest is first written to ``notification_log`` (the outbox, with a determi
 sequence number) in the same transaction that advances the group's state; it is then sent and marked
 sent. A restart therefore never plans a digest twice. The one remaining window, a crash after the
 recipient accepted a message but before it was marked, is covered by the key travelling with the message
-(``Message-ID`` / ``Idempotency-Key``) so receivers can drop the repeat. Failed sends are retried with
-exponential backoff up to ``max_attempts``; every failure is counted in the log (and so in the metrics).
+(``Message-ID`` / ``Idempotency-Key``) so receivers can drop the repeat.
+
+Outages: a send is tried a few times within the tick (tenacity, for blips of a second); a digest that still
+fails is retried on later ticks with exponential backoff capped at ``retry_max`` (so it goes within that long
+of the channel coming back), and as soon as one send on a channel succeeds again every digest waiting on that
+channel is sent. Once a send on a channel fails in a tick, that channel's other digests wait for the next
+retry instead of each timing out. A digest is given up on (``failed``) only ``give_up_after`` it was planned
+(days, not minutes); every failed attempt is counted in the log and so in the metrics.
+
+Bodies carry no child id unless ``include_child_ids`` is set: each alert is its rule, severity, deadline and a
+link to the page where a signed-in manager sees the child.
 
 The notifier never reads the clock: :meth:`Notifier.tick` takes ``now``; the service loop supplies it.
 """
@@ -20,7 +29,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -29,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from carewatch.db import session_factory
 from carewatch.settings import Settings
@@ -48,7 +59,8 @@ class DigestTiming:
     group_interval: timedelta
     repeat_interval: timedelta
     retry_base: timedelta
-    max_attempts: int
+    retry_max: timedelta = timedelta(minutes=10)
+    give_up_after: timedelta = timedelta(hours=72)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DigestTiming:
@@ -57,8 +69,38 @@ class DigestTiming:
             group_interval=timedelta(seconds=settings.notify_group_interval_seconds),
             repeat_interval=timedelta(seconds=settings.notify_repeat_interval_seconds),
             retry_base=timedelta(seconds=settings.notify_retry_base_seconds),
-            max_attempts=settings.notify_max_attempts,
+            retry_max=timedelta(seconds=settings.notify_retry_max_seconds),
+            give_up_after=timedelta(hours=settings.notify_give_up_hours),
         )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Wait after the ``attempts``-th failure: doubling from ``retry_base``, at most ``retry_max``."""
+        return min(self.retry_max, self.retry_base * 2 ** min(attempts - 1, 32))
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth a second try within the tick: the connection dropped or the server said "try later" (4xx)."""
+    import httpx
+
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code == 429
+    return isinstance(exc, OSError | smtplib.SMTPServerDisconnected | httpx.TransportError)
+
+
+def quick_retry(send: Callable[[], None], attempts: int = 2, sleep: Callable[[float], None] | None = None) -> None:
+    """``send()``, tried up to ``attempts`` times a fraction of a second apart on transient errors."""
+    import time
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.2, max=2),
+        retry=retry_if_exception(_transient),
+        reraise=True,
+        sleep=sleep or time.sleep,
+    )
+    retrying(send)
 
 
 class Sender(Protocol):
@@ -67,9 +109,26 @@ class Sender(Protocol):
 
 
 class EmailSender:
-    def __init__(self, host: str, port: int, sender: str, user: str | None = None, password: str | None = None) -> None:
+    """SMTP with TLS: ``auto`` upgrades with STARTTLS whenever the server offers it, ``starttls`` refuses a
+    server that does not, ``tls`` is implicit TLS (SMTPS, port 465), ``none`` never encrypts. A password is
+    never sent over an unencrypted connection unless ``tls="none"`` says so."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        user: str | None = None,
+        password: str | None = None,
+        tls: str = "auto",
+        context: ssl.SSLContext | None = None,
+    ) -> None:
+        if tls not in ("auto", "starttls", "tls", "none"):
+            raise ValueError(f"unknown SMTP TLS mode {tls!r}")
         self._host, self._port, self._sender = host, port, sender
         self._user, self._password = user, password
+        self._tls = tls
+        self._context = context or ssl.create_default_context()
 
     def send(self, entry: NotificationLog) -> None:
         message = EmailMessage()
@@ -78,9 +137,23 @@ class EmailSender:
         message["Subject"] = entry.subject
         message["Message-ID"] = f"<{entry.key}@carewatch>"
         message.set_content(entry.body)
-        with smtplib.SMTP(self._host, self._port, timeout=10) as smtp:
+        if self._tls == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(self._host, self._port, timeout=10, context=self._context)
+        else:
+            smtp = smtplib.SMTP(self._host, self._port, timeout=10)
+        with smtp:
+            encrypted = self._tls == "tls"
+            if self._tls in ("auto", "starttls"):
+                smtp.ehlo()
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=self._context)
+                    smtp.ehlo()
+                    encrypted = True
+                elif self._tls == "starttls":
+                    raise smtplib.SMTPNotSupportedError("the SMTP server does not offer STARTTLS")
             if self._user:
-                smtp.starttls()
+                if not encrypted and self._tls != "none":
+                    raise smtplib.SMTPNotSupportedError("refusing to send the SMTP password without TLS")
                 smtp.login(self._user, self._password or "")
             smtp.send_message(message)
 
@@ -106,7 +179,12 @@ def senders_from_settings(settings: Settings) -> dict[str, Sender]:
     if settings.smtp_host:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         senders["email"] = EmailSender(
-            settings.smtp_host, settings.smtp_port, settings.smtp_sender, settings.smtp_user, password
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_sender,
+            settings.smtp_user,
+            password,
+            settings.smtp_tls,
         )
     return senders
 
@@ -127,12 +205,16 @@ class Notifier:
         escalation: EscalationPolicy,
         senders: Mapping[str, Sender],
         public_url: str | None = None,
+        include_child_ids: bool = False,
+        quick_attempts: int = 2,
     ) -> None:
         self._sessions = session_factory(engine)
         self._timing = timing
         self._escalation = escalation
         self._senders = senders
         self._public_url = (public_url or "").rstrip("/")
+        self._include_child_ids = include_child_ids
+        self._quick_attempts = quick_attempts
 
     def tick(self, now: datetime) -> TickResult:
         """Escalate, plan due digests, send what is pending. Call it every few seconds."""
@@ -228,30 +310,32 @@ class Notifier:
         for alert in alerts:
             deadline = describe_deadline(alert.rule, alert.dates, today)
             escalated = " (escalated)" if alert.escalated_at is not None else ""
+            who = f" — child {alert.child_id} — {alert.summary}" if self._include_child_ids else ""
             lines.append(
-                f"- [{alert.severity.upper()}] {rule_title(alert.rule)}{escalated} — child {alert.child_id}"
-                f" — {alert.summary}" + (f" — {deadline}" if deadline else "")
+                f"- [{alert.severity.upper()}] {rule_title(alert.rule)}{escalated}{who}"
+                + (f" — {deadline}" if deadline else "")
             )
             lines.append(f"  {self.link(alert.id)}")
-            items.append(
-                {
-                    "id": alert.id,
-                    "rule": alert.rule,
-                    "severity": alert.severity,
-                    "child_id": alert.child_id,
-                    "team": alert.team,
-                    "summary": alert.summary,
-                    "raised_at": alert.raised_at.isoformat() if alert.raised_at else None,
-                    "deadline": deadline,
-                    "escalated": alert.escalated_at is not None,
-                    "url": self.link(alert.id),
-                }
-            )
+            item: dict[str, Any] = {
+                "id": alert.id,
+                "rule": alert.rule,
+                "severity": alert.severity,
+                "team": alert.team,
+                "raised_at": alert.raised_at.isoformat() if alert.raised_at else None,
+                "deadline": deadline,
+                "escalated": alert.escalated_at is not None,
+                "url": self.link(alert.id),
+            }
+            if self._include_child_ids:  # summaries name the child too
+                item |= {"child_id": alert.child_id, "summary": alert.summary}
+            items.append(item)
         body = "\n".join(lines) + "\n"
         return subject, body, {"text": body, "alerts": items}
 
     def _deliver(self, now: datetime) -> tuple[int, int]:
         sent = failed = 0
+        down: set[tuple[str, str]] = set()  # channels that failed in this tick: the rest of theirs wait
+        back: set[tuple[str, str]] = set()  # channels that delivered: their digests in backoff go now
         with self._sessions() as session:
             pending = session.scalars(
                 select(NotificationLog)
@@ -259,33 +343,73 @@ class Notifier:
                 .order_by(NotificationLog.id)
             ).all()
             for entry in pending:
-                sender = self._senders.get(entry.channel)
-                entry.attempts += 1
-                try:
-                    if sender is None:
-                        raise RuntimeError(f"no {entry.channel} sender configured")
-                    sender.send(entry)
-                except Exception as exc:
-                    entry.failures += 1
-                    entry.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-                    if entry.attempts >= self._timing.max_attempts:
-                        entry.status = "failed"
-                    else:
-                        entry.next_attempt_at = now + self._timing.retry_base * 2 ** (entry.attempts - 1)
-                    log.warning(
-                        "notification %s via %s failed (attempt %d)",
-                        entry.key[:12],
-                        entry.channel,
-                        entry.attempts,
-                    )
-                    failed += 1
-                else:
-                    entry.status = "sent"
-                    entry.sent_at = now
-                    sent += 1
-                # One commit per message: a crash loses at most the mark of the message in flight.
-                session.commit()
+                ok = self._attempt(session, entry, now, down)
+                if ok is not None:
+                    sent, failed = sent + ok, failed + (not ok)
+                    if ok:
+                        back.add(_channel(entry))
+            if back:
+                waiting = session.scalars(
+                    select(NotificationLog)
+                    .where(NotificationLog.status == "pending", NotificationLog.next_attempt_at > now)
+                    .order_by(NotificationLog.id)
+                ).all()
+                for entry in waiting:
+                    if _channel(entry) in back:
+                        ok = self._attempt(session, entry, now, down)
+                        if ok is not None:
+                            sent, failed = sent + ok, failed + (not ok)
         return sent, failed
+
+    def _attempt(
+        self, session: Session, entry: NotificationLog, now: datetime, down: set[tuple[str, str]]
+    ) -> bool | None:
+        """Try one digest: True sent, False failed, None not tried (its channel is down in this tick)."""
+        channel = _channel(entry)
+        if channel in down:
+            return None
+        sender = self._senders.get(entry.channel)
+        entry.attempts += 1
+        try:
+            if sender is None:
+                raise RuntimeError(f"no {entry.channel} sender configured")
+            quick_retry(lambda: sender.send(entry), self._quick_attempts)
+        except Exception as exc:
+            down.add(channel)
+            entry.failures += 1
+            # The type and the server's reply only: an error text can quote the message, so never the body.
+            entry.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            if now - _aware(entry.created_at) >= self._timing.give_up_after:
+                entry.status = "failed"
+                log.error(
+                    "notification %s via %s given up after %d attempts (%s)",
+                    entry.key[:12],
+                    entry.channel,
+                    entry.attempts,
+                    type(exc).__name__,
+                )
+            else:
+                entry.next_attempt_at = now + self._timing.backoff(entry.attempts)
+                log.warning(
+                    "notification %s via %s failed (attempt %d, %s); next try at %s",
+                    entry.key[:12],
+                    entry.channel,
+                    entry.attempts,
+                    type(exc).__name__,
+                    entry.next_attempt_at.isoformat(timespec="seconds"),
+                )
+            session.commit()
+            return False
+        entry.status = "sent"
+        entry.sent_at = now
+        # One commit per message: a crash loses at most the mark of the message in flight.
+        session.commit()
+        return True
+
+
+def _channel(entry: NotificationLog) -> tuple[str, str]:
+    """What fails together: the one SMTP server for every e-mail; each webhook URL on its own."""
+    return (entry.channel, "") if entry.channel == "email" else (entry.channel, entry.target)
 
 
 def _aware(moment: datetime) -> datetime:

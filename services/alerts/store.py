@@ -133,11 +133,19 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
             continue
         assert current is not None
         _store_occurrence(current, outcome.occurrence)
+        told: dict[str, Any] = {}
         if outcome.action == "updated" and transition.state == "raised":
+            told = {"severity": transition.severity, "summary": transition.summary, "was": current.severity}
             _details(current, transition)
+        elif outcome.action == "resolved":
+            # Evidence the raised did not carry is what cleared the finding (when the rules send it).
+            seen = {e.get("event_id") for e in current.evidence}
+            cleared = [e.model_dump(mode="json") for e in transition.evidence if e.event_id not in seen]
+            if cleared:
+                told = {"cleared_by": cleared}
         current.updated_at = now
         action = {"resolved": "resolved", "backfilled": "backfilled"}.get(outcome.action, "updated")
-        _history(current, action, ENGINE_ACTOR, now, transition.at, reason=outcome.reason)
+        _history(current, action, ENGINE_ACTOR, now, transition.at, reason=outcome.reason, **told)
     session.flush()
     stats.rerouted = reroute(session, team_of_child, now)
     return stats

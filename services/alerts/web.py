@@ -1,16 +1,17 @@
 """The managers' pages: server-rendered, no JavaScript needed (forms POST, then redirect).
 
-Sign-in takes an API token and keeps it in an HttpOnly, SameSite=Strict cookie. Every form also carries a
-per-session anti-forgery value derived from that token, checked on each POST.
+Sign-in takes an API token and starts a server-side web session whose opaque id is kept in an HttpOnly,
+SameSite=Strict cookie (sign-out revokes it). Every form also carries a per-session anti-forgery value derived
+from that id, checked on each POST. Failed sign-ins are audited and count towards the client's lockout.
 """
 
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request, status
@@ -18,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from carewatch.settings import Settings
 from schemas.alerts import SEVERITY_ORDER
 from services.alerts.auth import (
     BOARD_READER_ROLES,
@@ -26,17 +28,42 @@ from services.alerts.auth import (
     DbSession,
     Principal,
     authenticate,
+    authenticate_web,
+    end_web_session,
     form_token,
+    locked_out,
+    note_failure,
+    start_web_session,
 )
-from services.alerts.lifecycle import CLOSE_REASONS, LifecycleError
-from services.alerts.store import AlertFilter, acknowledge, audit, close, get_alert, list_alerts
-from services.alerts.wording import age_in_days, describe_dates, describe_deadline, long_date, rule_title
+from services.alerts.guidance import (
+    GUIDANCE,
+    deadline_line,
+    event_name,
+    humanise,
+    rule_name,
+    severity_since,
+    tell_history,
+)
+from services.alerts.lifecycle import CLOSE_REASONS, OPEN_STATES, EscalationPolicy, LifecycleError
+from services.alerts.store import acknowledge, audit, close
+from services.alerts.wording import age_in_days, describe_dates, long_date
+from services.alerts.workspace import (
+    SORTS,
+    Query,
+    child_alerts,
+    children_page,
+    counts,
+    filter_options,
+    get_visible,
+    known_teams,
+    unallocated_count,
+)
+from services.alerts.workspace_api import scope_of
 
 COOKIE = SESSION_COOKIE
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 TEMPLATES.env.filters["long_date"] = long_date
-TEMPLATES.env.filters["rule_title"] = rule_title
-PAGE_SIZE = 200
+TEMPLATES.env.filters["rule_title"] = rule_name
 LONDON = ZoneInfo("Europe/London")
 
 router = APIRouter(include_in_schema=False)
@@ -51,7 +78,7 @@ def _signed_in(request: Request, session: Session) -> tuple[Principal, str] | No
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    principal = authenticate(session, token)
+    principal = authenticate_web(session, token, datetime.now(UTC))
     if principal is None or principal.role not in CASE_LEVEL_ROLES:
         return None
     return principal, token
@@ -77,81 +104,214 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login", response_model=None)
 def login(request: Request, session: DbSession, token: str = Form(...)) -> Response:
+    retry = locked_out(request)
+    if retry is not None:
+        response = _render(request, "login.html", 429, error=f"Too many failed sign-ins: try again in {retry} seconds.")
+        response.headers["Retry-After"] = str(retry)
+        return response
     token = token.strip()
     principal = authenticate(session, token)
     if principal is None:
+        client = request.client.host if request.client is not None else "unknown"
+        audit(session, "anonymous", "sign-in-failed", "web", datetime.now(UTC), client=client)
+        session.commit()
+        note_failure(request, session, "sign-in")
         return _render(request, "login.html", 401, error="That token is not valid or has been revoked.")
     if principal.role not in BOARD_READER_ROLES:
         return _render(request, "login.html", 403, error="These pages are for service managers and the board.")
-    audit(session, principal.name, "sign-in", "web", datetime.now(UTC))
+    now = datetime.now(UTC)
+    lifetime = timedelta(hours=request.app.state.settings.web_session_hours)
+    cookie = start_web_session(session, principal, now, lifetime)
+    audit(session, principal.name, "sign-in", "web", now)
     session.commit()
     landing = "/alerts" if principal.role in CASE_LEVEL_ROLES else "/board"
     response = RedirectResponse(landing, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE,
-        token,
+        cookie,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        max_age=12 * 3600,
+        max_age=int(lifetime.total_seconds()),
     )
     return response
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request, session: DbSession) -> RedirectResponse:
+    cookie = request.cookies.get(COOKIE)
+    if cookie and end_web_session(session, cookie, datetime.now(UTC)):
+        session.commit()
     response = _to_login()
     response.delete_cookie(COOKIE)
     return response
 
 
-def _card(alert: Any, on: date) -> dict[str, Any]:
-    return {
+def _sees_unallocated(request: Request, principal: Principal) -> bool:
+    scope = scope_of(request, principal)
+    return scope.teams is None or scope.unallocated
+
+
+def _escalation(alert: Any, settings: Settings) -> str:
+    if alert.escalated_at is not None:
+        return f"Escalated to the head of service on {long_date(_local_day(alert.escalated_at))}."
+    if alert.state == "acknowledged":
+        return "Acknowledged, so it will not be escalated."
+    if alert.state != "raised" or alert.raised_at is None:
+        return "Not open: it will not be escalated."
+    policy = EscalationPolicy(settings.alerts_escalation_working_days)
+    visible_from = max(alert.raised_at, _local_day(alert.created_at))
+    due = policy.due_on(visible_from, alert.severity)
+    return f"If nobody acknowledges it by {long_date(due)}, the head of service is told."
+
+
+def _local_day(moment: datetime) -> date:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(LONDON).date()
+
+
+def _card(alert: Any, on: date, settings: Settings, full: bool = False) -> dict[str, Any]:
+    guide = GUIDANCE.get(alert.rule)
+    deadline = deadline_line(alert.dates, on)
+    pattern = settings.alerts_case_record_url
+    card: dict[str, Any] = {
         "alert": alert,
+        "title": rule_name(alert.rule),
+        "summary": humanise(alert.summary),
         "age": age_in_days(alert.raised_at, on),
-        "deadline": describe_deadline(alert.rule, alert.dates, on),
+        "deadline": deadline,
         "dates": describe_dates(alert.dates),
+        "evidence": [
+            {"what": event_name(e.get("type", "")), "on": _evidence_day(e.get("occurred_at")), "id": e.get("event_id")}
+            for e in alert.evidence
+        ],
+        "guide": guide,
+        "escalation": _escalation(alert, settings),
+        "case_link": pattern.replace("{child_id}", quote(alert.child_id, safe="")) if pattern else None,
     }
+    if full:
+        card["told"] = tell_history(alert.history, CLOSE_REASONS, alert.rule)
+        card["since"] = severity_since(alert.history, alert.severity, alert.raised_at)
+    return card
+
+
+def _evidence_day(raw: str | None) -> str:
+    try:
+        return long_date(date.fromisoformat(raw[:10])) if raw else "date not known"
+    except ValueError:
+        return raw or "date not known"
+
+
+PAGE_CHILDREN = 25
+
+
+def _int(raw: str | None, minimum: int) -> int | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return max(minimum, int(raw))
+    except ValueError:
+        return None
+
+
+def _query(params: dict[str, str]) -> Query:
+    def pick(name: str, allowed: Any = None) -> str | None:
+        value = (params.get(name) or "").strip()
+        if not value or (allowed is not None and value not in allowed):
+            return None
+        return value
+
+    return Query(
+        team=pick("team"),
+        rule=pick("rule"),
+        severity=pick("severity", SEVERITY_ORDER),
+        state=pick("state", STATE_CHOICES) or "open",
+        overdue_days=_int(params.get("overdue"), 0),
+        child_id=pick("child"),
+        queue=pick("queue", ("unallocated",)),
+        sort=pick("sort", SORTS) or "urgency",  # type: ignore[arg-type]
+    )
+
+
+STATE_CHOICES = {
+    "open": "Open",
+    "raised": "Raised",
+    "acknowledged": "Acknowledged",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "any": "Any state",
+}
+
+
+def _url(base: str, params: dict[str, str], **changes: str | None) -> str:
+    merged = {**params, **changes}
+    kept = {k: v for k, v in merged.items() if v not in (None, "")}
+    return f"{base}?{urlencode(kept)}" if kept else base
 
 
 @router.get("/alerts", response_class=HTMLResponse, response_model=None)
-def my_alerts(
-    request: Request,
-    session: DbSession,
-    done: str | None = None,
-    error: str | None = None,
-) -> Response:
+def my_alerts(request: Request, session: DbSession) -> Response:
     signed = _signed_in(request, session)
     if signed is None:
         return _to_login()
     principal, token = signed
+    settings: Settings = request.app.state.settings
+    scope = scope_of(request, principal)
     on = today()
-    rows, total = list_alerts(session, AlertFilter(state="open"), principal.visible_teams, on, PAGE_SIZE, 0)
-    audit(
-        session,
-        principal.name,
-        "read-alerts",
-        "web:alerts",
-        datetime.now(UTC),
-        alert_ids=[r.id for r in rows],
-    )
+    raw = {k: v for k, v in request.query_params.items() if k in QUERY_KEYS}
+    q = _query(raw)
+    if q.queue == "unallocated" and not (scope.teams is None or scope.unallocated):
+        q = Query(state=q.state)  # not theirs to see: fall back to their own teams
+        raw.pop("queue", None)
+    shown = {k: v for k, v in raw.items() if k != "page"}
+    found = counts(session, scope, q, on)
+    pages = max(1, -(-found.children // PAGE_CHILDREN))
+    page = min(_int(raw.get("page"), 1) or 1, pages)
+    rows = children_page(session, scope, q, on, PAGE_CHILDREN, (page - 1) * PAGE_CHILDREN)
+    alert_ids = [a.id for row in rows for a in row.alerts]
+    audit(session, principal.name, "read-alerts", "web:alerts", datetime.now(UTC), alert_ids=alert_ids, filters=shown)
+    unallocated = unallocated_count(session, on)
+    known = known_teams(session)
     session.commit()
-    most_severe_first = sorted(SEVERITY_ORDER, key=lambda s: -SEVERITY_ORDER[s])
-    counts = {s: sum(1 for r in rows if r.severity == s) for s in most_severe_first}
+    teams, rules = filter_options(session, scope)
+    own_unknown = principal.role == "manager" and not (principal.teams & known)
     return _render(
         request,
         "alerts.html",
         principal=principal,
-        cards=[_card(r, on) for r in rows],
-        total=total,
-        shown=len(rows),
-        counts=counts,
+        rows=[
+            {"child_id": r.child_id, "team": r.alerts[0].team, "cards": [_card(a, on, settings) for a in r.alerts]}
+            for r in rows
+        ],
+        counts=found,
+        query=q,
+        params=shown,
+        filtered=any(k in shown for k in ("team", "rule", "severity", "overdue", "child", "queue"))
+        or q.state != "open",
+        page=page,
+        pages=pages,
+        prev_url=_url("/alerts", shown, page=str(page - 1)) if page > 1 else None,
+        next_url=_url("/alerts", shown, page=str(page + 1)) if page < pages else None,
+        url=lambda **changes: _url("/alerts", shown, page=None, **changes),
+        teams=teams,
+        rules={r: rule_name(r) for r in rules},
+        states=STATE_CHOICES,
+        sorts=SORTS,
+        severities=list(found.by_severity),
+        unallocated=unallocated,
+        sees_unallocated=scope.teams is None or scope.unallocated,
+        own_unknown=own_unknown,
+        rule_name=rule_name,
         reasons=CLOSE_REASONS,
         form_token=form_token(token),
-        done=done,
-        error=error,
+        back=_url("/alerts", raw),
+        done=request.query_params.get("done"),
+        error=request.query_params.get("error"),
         today=on,
     )
+
+
+QUERY_KEYS = ("team", "rule", "severity", "state", "overdue", "child", "queue", "sort", "page")
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse, response_model=None)
@@ -166,7 +326,7 @@ def alert_page(
     if signed is None:
         return _to_login()
     principal, token = signed
-    alert = get_alert(session, alert_id, principal.visible_teams)
+    alert = get_visible(session, scope_of(request, principal), alert_id)
     if alert is None:
         return _render(request, "missing.html", 404, principal=principal, form_token=form_token(token))
     audit(session, principal.name, "read-alert", f"web:alert:{alert.id}", datetime.now(UTC))
@@ -175,18 +335,114 @@ def alert_page(
         request,
         "alert.html",
         principal=principal,
-        card=_card(alert, today()),
-        history=alert.history,
+        unallocated=unallocated_count(session, today()),
+        sees_unallocated=_sees_unallocated(request, principal),
+        card=_card(alert, today(), request.app.state.settings, full=True),
         reasons=CLOSE_REASONS,
         form_token=form_token(token),
+        back=f"/alerts/{alert.id}",
         done=done,
         error=error,
     )
 
 
+@router.get("/children/{child_id}", response_class=HTMLResponse, response_model=None)
+def child_page(
+    request: Request,
+    child_id: str,
+    session: DbSession,
+    done: str | None = None,
+    error: str | None = None,
+) -> Response:
+    signed = _signed_in(request, session)
+    if signed is None:
+        return _to_login()
+    principal, token = signed
+    on = today()
+    settings: Settings = request.app.state.settings
+    alerts = child_alerts(session, scope_of(request, principal), child_id, on)
+    if not alerts:
+        return _render(request, "missing.html", 404, principal=principal, form_token=form_token(token))
+    audit(
+        session,
+        principal.name,
+        "read-child",
+        "web:child",
+        datetime.now(UTC),
+        child_id=child_id,
+        alert_ids=[a.id for a in alerts],
+    )
+    session.commit()
+    open_cards = [_card(a, on, settings, full=True) for a in alerts if a.state in OPEN_STATES]
+    past_cards = [_card(a, on, settings, full=True) for a in alerts if a.state not in OPEN_STATES]
+    latest = max(alerts, key=lambda a: (a.updated_at, a.id))
+    pattern = settings.alerts_case_record_url
+    return _render(
+        request,
+        "child.html",
+        principal=principal,
+        unallocated=unallocated_count(session, on),
+        sees_unallocated=_sees_unallocated(request, principal),
+        child_id=child_id,
+        team=latest.team,
+        open_cards=open_cards,
+        past_cards=past_cards,
+        timeline=timeline(alerts),
+        case_link=pattern.replace("{child_id}", quote(child_id, safe="")) if pattern else None,
+        reasons=CLOSE_REASONS,
+        form_token=form_token(token),
+        back=f"/children/{quote(child_id, safe='')}",
+        done=done,
+        error=error,
+    )
+
+
+def timeline(alerts: list[Any]) -> list[dict[str, Any]]:
+    """The child's key events, newest first, from the evidence of their alerts (each event once)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for alert in alerts:
+        for e in alert.evidence:
+            key = e.get("event_id") or f"{e.get('type')}@{e.get('occurred_at')}"
+            entry = seen.setdefault(
+                key,
+                {
+                    "sort": (e.get("occurred_at") or "")[:10],
+                    "on": _evidence_day(e.get("occurred_at")),
+                    "what": event_name(e.get("type", "")),
+                    "rules": set(),
+                },
+            )
+            entry["rules"].add(rule_name(alert.rule))
+        if alert.raised_at is not None:
+            seen[f"alert-{alert.id}"] = {
+                "sort": alert.raised_at.isoformat(),
+                "on": long_date(alert.raised_at),
+                "what": f"Alert raised: {rule_name(alert.rule)}",
+                "rules": set(),
+                "alert": True,
+            }
+        if alert.resolved_at is not None:
+            seen[f"alert-{alert.id}-resolved"] = {
+                "sort": alert.resolved_at.isoformat(),
+                "on": long_date(alert.resolved_at),
+                "what": f"Alert resolved: {rule_name(alert.rule)}",
+                "rules": set(),
+                "alert": True,
+            }
+    return sorted(seen.values(), key=lambda e: e["sort"], reverse=True)
+
+
 def _back(alert_id: int, back: str, **query: str) -> RedirectResponse:
-    target = f"/alerts/{alert_id}" if back == "detail" else "/alerts"
-    return RedirectResponse(f"{target}?{urlencode(query)}", status_code=status.HTTP_303_SEE_OTHER)
+    """Back to the page the form was on (a local path only), with the outcome as ``done`` or ``error``."""
+    if back == "detail":
+        target = f"/alerts/{alert_id}"
+    elif back.startswith(("/alerts", "/children/")) and not back.startswith("//") and "\\" not in back:
+        target = back
+    else:
+        target = "/alerts"
+    path, _, existing = target.partition("?")
+    kept = [(k, v) for k, v in parse_qsl(existing) if k not in ("done", "error")]
+    return RedirectResponse(f"{path}?{urlencode(kept + list(query.items()))}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _post(request: Request, session: Session, alert_id: int, csrf: str, back: str, act: str, **fields: str) -> Response:
@@ -196,7 +452,7 @@ def _post(request: Request, session: Session, alert_id: int, csrf: str, back: st
     principal, token = signed
     if not hmac.compare_digest(csrf, form_token(token)):
         return HTMLResponse("The form has expired: reload the page and try again.", status_code=403)
-    alert = get_alert(session, alert_id, principal.visible_teams)
+    alert = get_visible(session, scope_of(request, principal), alert_id)
     if alert is None:
         return _render(request, "missing.html", 404, principal=principal, form_token=form_token(token))
     now = datetime.now(UTC)

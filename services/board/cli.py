@@ -76,9 +76,11 @@ def board_pack(
     Figures come from --events when given (replayed with a daily clock), otherwise from the daily
     snapshots in the database (each trend date uses the latest snapshot on or before it).
     """
+    from dataclasses import replace
+
     from carewatch.settings import get_settings
     from services.board.core.summary import build_summary
-    from services.board.pack import Pack, from_snapshots, trend_dates, write_pack
+    from services.board.pack import Pack, example_notes, from_snapshots, trend_dates, write_pack
     from services.board.replay import snapshots
 
     settings = get_settings()
@@ -115,6 +117,7 @@ def board_pack(
         if stored is None:
             raise _fail(f"no board snapshot on or before {day}: run `carewatch board-snapshots` or pass --events")
         pack = stored
+    pack = replace(pack, examples=example_notes(settings.board_neighbours_csv, settings.board_targets_csv))
     paths = write_pack(out, pack)
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from services.board.core.catalogue import INDICATORS, Indicator
+from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
 from services.board.core.comparators import RAG_TEXT
 from services.board.core.disclosure import footnote
 from services.rules.core.calendar import add_months
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from services.board.core.comparators import Comparators
 
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
+DATA: Final = Path(__file__).resolve().parent / "data"
+EXAMPLE_NEIGHBOURS: Final = DATA / "example-neighbours.csv"
+EXAMPLE_TARGETS: Final = DATA / "example-targets.csv"
 HIDDEN: Final = "c"
 CSV_COLUMNS: Final = (
     "as_of",
@@ -55,10 +58,22 @@ class Pack:
     """Summaries of the trend dates (oldest first), the pack's date included."""
     origin: str
     """Where the figures come from, in words ("daily snapshots", "events file x.ndjson")."""
+    examples: tuple[str, ...] = ()
+    """Notes naming comparator files that are examples shipped with carewatch, not real figures."""
 
     @property
     def as_of(self) -> date:
         return date.fromisoformat(self.summary["as_of"])
+
+
+def example_notes(neighbours: Path | None, targets: Path | None) -> tuple[str, ...]:
+    """Say so when the statistical-neighbour or target file is one of the examples shipped with carewatch."""
+    notes = []
+    if neighbours is not None and neighbours.resolve() == EXAMPLE_NEIGHBOURS:
+        notes.append("The statistical-neighbour figures are EXAMPLES shipped with the demo, not real data.")
+    if targets is not None and targets.resolve() == EXAMPLE_TARGETS:
+        notes.append("The local targets (and so every red, amber and green status) are EXAMPLES shipped with the demo.")
+    return tuple(notes)
 
 
 def trend_dates(as_of: date, months: int = 12) -> list[date]:
@@ -74,6 +89,7 @@ def from_snapshots(
     threshold: int,
     population: int | None,
     comparators: Comparators,
+    examples: tuple[str, ...] = (),
 ) -> Pack | None:
     """The pack of the stored daily snapshots (each trend date: the latest snapshot on or before it);
     None when nothing is stored on or before ``as_of``."""
@@ -86,7 +102,7 @@ def from_snapshots(
             trend[date.fromisoformat(found["as_of"])] = found
     if not trend:
         return None
-    return Pack(authority, trend[max(trend)], trend, "daily indicator snapshots")
+    return Pack(authority, trend[max(trend)], trend, "daily indicator snapshots", examples)
 
 
 def format_value(indicator: Indicator, value: float | None) -> str:
@@ -121,6 +137,26 @@ def _previous(pack: Pack) -> dict[str, Any] | None:
     return pack.trend[dates[0]] if len(dates) > 1 else None
 
 
+def travel(indicator: Indicator, now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, str]:
+    """Direction of travel against 12 months ago: an arrow, a word for it, and better/worse when the
+    indicator has a better direction. Nothing when either figure is hidden or missing."""
+    if before is None or now["suppressed"] or before["suppressed"] or now["value"] is None or before["value"] is None:
+        return {"arrow": "", "text": "no comparison", "verdict": "none"}
+    change = now["value"] - before["value"]
+    if abs(change) < 1e-9:
+        return {"arrow": "→", "text": "no change", "verdict": "same"}
+    arrow = "↑" if change > 0 else "↓"
+    moved = "up" if change > 0 else "down"
+    if indicator.better == "neutral":
+        return {"arrow": arrow, "text": moved, "verdict": "neutral"}
+    better = (change > 0) == (indicator.better == "higher")
+    return {
+        "arrow": arrow,
+        "text": f"{moved}, {'better' if better else 'worse'}",
+        "verdict": "better" if better else "worse",
+    }
+
+
 def _rows_and_notes(pack: Pack) -> tuple[list[dict[str, Any]], list[str]]:
     threshold = int(pack.summary["threshold"])
     previous = _previous(pack)
@@ -152,9 +188,17 @@ def _rows_and_notes(pack: Pack) -> tuple[list[dict[str, Any]], list[str]]:
                 "target": "–" if entry["target"] is None else format_value(indicator, entry["target"]),
                 "rag": entry["rag"],
                 "rag_text": RAG_TEXT.get(entry["rag"] or "", ""),
+                "travel": travel(indicator, entry, before),
             }
         )
     return rows, notes
+
+
+def exceptions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Indicators off target (red) first, then near target (amber); within each, worse than a year ago first."""
+    order = {"red": 0, "amber": 1}
+    flagged = [row for row in rows if row["rag"] in order]
+    return sorted(flagged, key=lambda row: (order[row["rag"]], row["travel"]["verdict"] != "worse"))
 
 
 def chart_svg(pack: Pack, id_: str) -> str | None:
@@ -185,23 +229,84 @@ def chart_svg(pack: Pack, id_: str) -> str | None:
             axes.axhline(entry["national"]["value"], color="#59636e", linestyle="--", linewidth=1)
         if entry["target"] is not None:
             axes.axhline(entry["target"], color="#00703c", linestyle=":", linewidth=1.2)
+        threshold = UASC_NTS_THRESHOLD_PERCENT if id_ == "uasc-share-of-child-population" else None
+        if threshold is not None:
+            axes.axhline(threshold, color="#b1221a", linestyle="-.", linewidth=1.2)
+            axes.annotate(
+                f"National Transfer Scheme threshold {threshold:g}%",
+                xy=(0.01, threshold),
+                xycoords=("axes fraction", "data"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color="#b1221a",
+            )
         axes.spines[["top", "right"]].set_visible(False)
         axes.tick_params(labelsize=8)
         axes.grid(axis="y", color="#e5e9ed", linewidth=0.8)
         references = [entry["target"], entry["national"]["value"] if entry["national"] else None]
-        highest = max((v for v in (*values, *references) if v is not None), default=0.0)
-        axes.set_ylim(bottom=0, top=max(1.0, highest * 1.15))
+        bottom, top = y_limits(
+            [v for v in values if v is not None],
+            [r for r in references if r is not None],
+            indicator,
+            always=() if threshold is None else (threshold,),
+        )
+        axes.set_ylim(bottom=bottom, top=top)
         axes.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))  # type: ignore[no-untyped-call]
+        if indicator.unit == "count":
+            axes.yaxis.set_major_locator(mticker.MaxNLocator(nbins=5, integer=True))
         if indicator.unit == "percent":
             axes.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}%"))
         figure.autofmt_xdate(rotation=0, ha="center")
         figure.tight_layout(pad=0.4)
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.05)
     finally:
         plt.close(figure)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+    return svg[svg.index("<svg") :].replace("<svg", '<svg aria-hidden="true" focusable="false"', 1)
+
+
+def y_limits(
+    values: list[float], references: list[float], indicator: Indicator, always: tuple[float, ...] = ()
+) -> tuple[float, float]:
+    """An axis that shows change: fitted to the series and the reference lines near it, not pinned to zero.
+
+    A reference line far from every value (more than the series' own spread away, at least a tenth of the
+    value) is left off the axis rather than flattening the series against it."""
+    low, high = min(values), max(values)
+    floor = 2.0 if indicator.unit == "count" else min(0.5, abs(high) * 0.1 or 0.5)
+    reach = max(high - low, abs(high) * 0.1, floor)
+    near = [r for r in references if low - reach <= r <= high + reach] + list(always)
+    low, high = min([low, *near]), max([high, *near])
+    pad = max((high - low) * 0.15, reach * 0.25)
+    bottom = max(0.0, low - pad)
+    top = high + pad
+    if indicator.unit == "percent":
+        top = min(100.0, top) if high <= 100 else top
+    return bottom, max(top, bottom + 1e-6)
+
+
+def _chart_text(pack: Pack, id_: str) -> str:
+    """The chart in words: the first and latest figures shown."""
+    indicator = INDICATORS[id_]
+    shown = [
+        (day, pack.trend[day]["indicators"][id_])
+        for day in sorted(pack.trend)
+        if not pack.trend[day]["indicators"][id_]["suppressed"]
+        and pack.trend[day]["indicators"][id_]["value"] is not None
+    ]
+    if not shown:
+        return "No figure can be shown."
+    (first_day, first), (last_day, last) = shown[0], shown[-1]
+    text = (
+        f"{format_value(indicator, first['value'])} on {_long_date(first_day)}; "
+        f"{format_value(indicator, last['value'])} on {_long_date(last_day)}."
+    )
+    hidden = len(pack.trend) - len(shown)
+    if hidden:
+        text += f" {hidden} of {len(pack.trend)} dates hidden or not computed."
+    return text
 
 
 def render_html(pack: Pack) -> str:
@@ -225,7 +330,12 @@ def render_html(pack: Pack) -> str:
             continue
         svg = chart_svg(pack, id_)
         if svg is not None:
-            charts.append({"title": indicator.title, "svg": svg, "caption": _chart_caption(indicator)})
+            caption = _chart_caption(indicator)
+            if id_ == "uasc-share-of-child-population":
+                caption += (
+                    f" Dash-dot red line: the National Transfer Scheme threshold of {UASC_NTS_THRESHOLD_PERCENT:g}%."
+                )
+            charts.append({"title": indicator.title, "svg": svg, "caption": caption, "text": _chart_text(pack, id_)})
     days = sorted(pack.trend)
     threshold = pack.summary["threshold"]
     definitions = [
@@ -245,6 +355,8 @@ def render_html(pack: Pack) -> str:
         cards=cards,
         rag_counts=rag_counts,
         rows=rows,
+        exceptions=exceptions(rows),
+        examples=pack.examples,
         charts=charts,
         trend_span=f"{_long_date(days[0])} to {_long_date(days[-1])}" if days else "no dates",
         notes=notes,
@@ -296,6 +408,36 @@ def csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def typed_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per indicator for spreadsheets: a real date, numbers as numbers, the flag as a boolean, and a
+    hidden figure as an empty cell (the ``suppressed`` flag and ``suppression`` reason say why)."""
+    rows = []
+    day = date.fromisoformat(summary["as_of"])
+    for id_, entry in summary["indicators"].items():
+        hidden = bool(entry["suppressed"])
+        national = entry["national"]
+        rows.append(
+            {
+                "as_of": day,
+                "indicator": id_,
+                "title": entry["title"],
+                "unit": entry["unit"],
+                "better": entry["better"],
+                "value": None if hidden else entry["value"],
+                "numerator": None if hidden else entry["numerator"],
+                "denominator": entry["denominator"],
+                "suppressed": hidden,
+                "suppression": entry["suppression"] or None,
+                "national": None if national is None else national["value"],
+                "national_year": None if national is None else str(national["year"]),
+                "neighbours": None if entry["neighbours"] is None else entry["neighbours"]["value"],
+                "target": entry["target"],
+                "rag": entry["rag"],
+            }
+        )
+    return rows
+
+
 def _blank(value: Any) -> Any:
     return "" if value is None else value
 
@@ -312,6 +454,7 @@ def write_xlsx(path: Path, pack: Pack) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.table import Table, TableStyleInfo
 
     bold = Font(bold=True)
     header_fill = PatternFill("solid", fgColor="F4F6F8")
@@ -329,8 +472,21 @@ def write_xlsx(path: Path, pack: Pack) -> None:
             sheet.column_dimensions[get_column_letter(index)].width = widths.get(index, 14)
 
     sheet_header(headline, CSV_COLUMNS, {2: 36, 3: 52})
-    for row in csv_rows(pack.summary):
-        headline.append([row[column] for column in CSV_COLUMNS])
+    for row in typed_rows(pack.summary):
+        hidden = row["suppressed"]
+        cells = {**row, **({"value": HIDDEN, "numerator": HIDDEN} if hidden else {})}
+        headline.append([cells[column] for column in CSV_COLUMNS])
+        headline.cell(headline.max_row, 1).number_format = "yyyy-mm-dd"
+
+    data = workbook.create_sheet("Data")
+    sheet_header(data, CSV_COLUMNS, {2: 36, 3: 52})
+    for day in sorted(pack.trend):
+        for row in typed_rows(pack.trend[day]):
+            data.append([row[column] for column in CSV_COLUMNS])
+            data.cell(data.max_row, 1).number_format = "yyyy-mm-dd"
+    table = Table(displayName="BoardData", ref=f"A1:{get_column_letter(len(CSV_COLUMNS))}{data.max_row}")
+    table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
+    data.add_table(table)
 
     trend = workbook.create_sheet("Trend")
     days = sorted(pack.trend)
@@ -350,7 +506,8 @@ def write_xlsx(path: Path, pack: Pack) -> None:
 
     notes = workbook.create_sheet("Notes")
     threshold = int(pack.summary["threshold"])
-    notes.append(["Figures as of", pack.summary["as_of"]])
+    notes.append(["Figures as of", date.fromisoformat(pack.summary["as_of"])])
+    notes.cell(notes.max_row, 2).number_format = "yyyy-mm-dd"
     notes.append(["Built from", pack.origin])
     notes.append(["Suppression threshold", threshold])
     notes.append(["c", "a figure hidden so that no child can be identified; reasons:"])

@@ -16,14 +16,21 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from carewatch.settings import Settings
+from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
-from services.board.pack import from_snapshots, render_html
+from services.board.pack import example_notes, from_snapshots, render_html
 
 AsOf = Annotated[
-    date | None, Query(description="Date of the figures (YYYY-MM-DD); the latest snapshot on or before it")
+    date | None,
+    Query(
+        description="Date of the figures (YYYY-MM-DD, 1900-01-01 to 9998-12-31); the latest snapshot on or before it",
+        json_schema_extra={"pattern": r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"},
+    ),
 ]
 TREND_MONTHS = 12
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+"""The dates a board may ask for: the trend reaches a year back, and date arithmetic ends at year 9999."""
 
 
 def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[..., Any]) -> APIRouter:
@@ -37,13 +44,15 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
 
     def resolve(as_of: date | None) -> date:
         if as_of is not None:
+            if not EARLIEST <= as_of <= LATEST:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, f"as_of must be between {EARLIEST} and {LATEST}")
             return as_of
         stored = store.dates(engine)
         if not stored:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no board snapshot has been written yet")
         return stored[-1]
 
-    @router.get("/v1/board/summary")
+    @router.get("/v1/board/summary", response_model=BoardSummary)
     def summary(as_of: AsOf = None) -> dict[str, Any]:
         """Indicator values with numerator, denominator, suppression flag and comparators."""
         day = resolve(as_of)
@@ -66,6 +75,7 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
             settings.suppression_threshold,
             settings.board_population_0_17,
             comparators,
+            example_notes(settings.board_neighbours_csv, settings.board_targets_csv),
         )
         if pack is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")

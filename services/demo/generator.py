@@ -2,9 +2,11 @@
 
 ``generate(seed, children, months, start)`` yields event dicts (the CONTRACT §1 format) in occurred order.
 ``children`` is the number looked after at any one time (the default county has 396), kept roughly steady:
-children enter and leave care through the window. Those already in care at ``start`` arrive with a short
-history dated before ``start`` (when their care and current placement began, their latest review, health
-and dental checks, PEP, SDQ, social worker and visit), so statutory clocks start from a believable state.
+children enter and leave care through the window. The simulation begins a lead-in year before ``start``
+(entrants, leavers and placement moves in it as in the window), so every 12-month measure is already steady
+on ``start``; those in care when the lead-in begins arrive with a short history dated before it (when their
+care and current placement began, their latest review, health and dental checks, PEP, SDQ, social worker
+and visit), so statutory clocks start from a believable state.
 
 Rates are set so board indicators land near the national figures of reference §3 (about 10% of children
 with 3+ placements in a year, 24% with 3+ social workers, 10% missing, 63% of return interviews within
@@ -83,6 +85,8 @@ MEAN_STAY_DAYS: Final = 700
 """Entrants per day = children / this: replaces leavers so the number in care stays about steady."""
 
 DAY: Final = timedelta(days=1)
+LEAD_IN_DAYS: Final = 400
+"""The population is simulated from this long before ``start``, so 12-month measures are steady from it."""
 HISTORY_DAYS: Final = 400
 """Routine events of children in care at the start are kept for this long before it (annual checks)."""
 ALWAYS_EMITTED: Final = frozenset({"care.started", "care.ended", "placement.started", "social_worker.changed"})
@@ -429,24 +433,30 @@ class _Population:
 
     def run(self) -> list[dict[str, Any]]:
         rng = self.rng
-        # Children in care at the start: length-biased (long stays are more likely to be in care on a date).
+        # The simulation starts a lead-in year before ``start``: children in care then (length-biased: long
+        # stays are more likely to be in care on a date), entrants and leavers through the lead-in as through
+        # the window. Every 12-month measure is then already steady on ``start``: leavers, legal-status and
+        # placement changes before it are there, not only those after it.
+        begin = self.start - timedelta(days=LEAD_IN_DAYS)
+        snapshot = begin - timedelta(days=HISTORY_DAYS)
         placed = 0
         while placed < self.children:
             length = _care_length_days(rng)
             if rng.random() > length / 3650:
                 continue
-            entered = self.start - timedelta(days=rng.randint(0, length - 1))
-            child = self.new_child(entered, length, emit_from=self.start - timedelta(days=HISTORY_DAYS))
-            if child.leaves <= self.start:
+            entered = begin - timedelta(days=rng.randint(0, length - 1))
+            child = self.new_child(entered, length, emit_from=snapshot)
+            if child.leaves <= begin:
                 continue
             child.simulate()
             placed += 1
-        # Care leavers aged 18–20 at the start, who left care at 18 (the 17–21 cohort the board follows).
+        # Care leavers aged 18–20 when the lead-in begins, who left care at 18 (the 17–21 cohort the board
+        # follows); those turning 18 later leave care in the simulation itself.
         for _ in range(round(self.children * CARE_LEAVERS_PER_CHILD)):
             age_at_start = rng.uniform(18.05, 20.95)
             entered_at_age = rng.uniform(13.5, 16.8)
-            entered = self.start - timedelta(days=round((age_at_start - entered_at_age) * 365.25))
-            child = self.new_child(entered, 3650, emit_from=self.start - timedelta(days=HISTORY_DAYS))
+            entered = begin - timedelta(days=round((age_at_start - entered_at_age) * 365.25))
+            child = self.new_child(entered, 3650, emit_from=snapshot)
             child.born = entered - timedelta(days=round(entered_at_age * 365.25))
             child.leaves = child.eighteen
             if child.setting in {"adoption", "with-parents"}:
@@ -454,10 +464,10 @@ class _Population:
             child.simulate()
         # Entrants: a steady flow replacing leavers (UASC and older children stay shorter).
         per_day = self.children / MEAN_STAY_DAYS
-        window = (self.end - self.start).days
+        window = (self.end - begin).days
         elapsed = rng.expovariate(per_day)  # in fractional days: whole-day steps would bunch entrants
         while elapsed < window:
-            entered = self.start + timedelta(days=int(elapsed))
+            entered = begin + timedelta(days=int(elapsed))
             self.new_child(entered, _care_length_days(rng), emit_from=date.min).simulate()
             elapsed += rng.expovariate(per_day)
         self.la.events.sort(key=lambda item: (item[0], item[1]))

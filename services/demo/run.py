@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from carewatch.broker import broker_from_settings, ensure_topics
 from carewatch.settings import Settings
+from services.board.pack import EXAMPLE_NEIGHBOURS, EXAMPLE_TARGETS
 from services.demo.supervisor import ServiceProcess
 from services.rules.stream.clock import send_ticks
 
@@ -60,8 +61,7 @@ def run_demo(
     while_serving: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
     """Run the demo; ``while_serving`` is called with the summary while every service still runs."""
-    from kafka import KafkaProducer
-
+    from carewatch import broker
     from carewatch.db import make_engine, migrate
     from services.demo.generator import generate
 
@@ -87,7 +87,12 @@ def run_demo(
             "CAREWATCH_WEB_PORT": str(settings.web_port),
             "CAREWATCH_RULES_METRICS_PORT": str(settings.rules_metrics_port),
             "CAREWATCH_TICK_SCHEDULER": "false",  # the demo sends the ticks of its accelerated history
+            # a fresh broker each run: the archive of an earlier run must not be replayed into it
+            "CAREWATCH_ARCHIVE_REPUBLISH_ON_START": "false",
             "CAREWATCH_BOARD_POPULATION_0_17": str(settings.board_population_0_17 or _population(children)),
+            # Example neighbours and targets (marked as examples on the pack) so RAG and comparisons show.
+            "CAREWATCH_BOARD_NEIGHBOURS_CSV": str(settings.board_neighbours_csv or EXAMPLE_NEIGHBOURS),
+            "CAREWATCH_BOARD_TARGETS_CSV": str(settings.board_targets_csv or EXAMPLE_TARGETS),
         }
         logs = settings.data_dir / "logs"
         services = {
@@ -116,7 +121,7 @@ def run_demo(
             f" {len(history)} events of earlier history, then {months} months day by day with clock ticks"
             f" from {start} to {until}"
         )
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+        producer = broker.producer(bootstrap, client_id="carewatch-demo", linger_ms=2)
         stack.callback(producer.close)
         headers = {"Authorization": f"Bearer {ingest_token}"}
         with (
@@ -173,7 +178,6 @@ DEMO_RATE_PER_10K = 67  # England, 31 March 2025 (reference §3.1): the syntheti
 def _population(children: int) -> int:
     """Children aged 0–17 of the synthetic authority, so its rate per 10,000 is the national one."""
     return round(children * 10_000 / DEMO_RATE_PER_10K)
-
 
 
 def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
@@ -288,8 +292,10 @@ def _board_headlines(web: str, token: str, as_of: date) -> dict[str, Any]:
 
 def _print_summary(result: DemoResult, echo: Echo) -> None:
     echo("")
-    echo(f"events sent {result.events_sent}: accepted {result.events_accepted}, rejected {result.events_rejected}"
-         f" (rejects are kept on the dead-letter topic); clock ticks {result.ticks_sent}")
+    echo(
+        f"events sent {result.events_sent}: accepted {result.events_accepted}, rejected {result.events_rejected}"
+        f" (rejects are kept on the dead-letter topic); clock ticks {result.ticks_sent}"
+    )
     states = ("raised", "acknowledged", "resolved", "closed")
     echo(f"\n  {'alerts by rule':<38}" + "".join(f"{state:>14}" for state in states))
     for rule in sorted({rule for rule, _ in result.alerts_by_rule}):
@@ -320,4 +326,3 @@ def _wait_for_interrupt(procs: dict[str, ServiceProcess]) -> None:
     for process in procs.values():
         if not process.running():
             print(f"the {process.name} service stopped:\n{process.log_tail()}", file=sys.stderr)
-

@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
     from sqlalchemy import Engine
 
     from carewatch.settings import Settings
+    from schemas.events import CaseEvent
     from services.ingest.app import Authorizer
+    from services.ingest.metrics import IngestMetrics
+    from services.ingest.producer import Archiver
 
 NO_BROKER = (
     "no broker to write to: pass --bootstrap HOST:PORT or set CAREWATCH_KAFKA_BOOTSTRAP=HOST:PORT "
@@ -25,6 +31,8 @@ NO_BROKER_TO_SERVE = (
 EXIT_REJECTS = 1
 EXIT_USAGE = 2
 EXIT_BROKER = 3
+FILE_LOAD_JOB = "carewatch-ingest-file"
+"""The Pushgateway job name of `carewatch ingest` (the HTTP service is scraped as carewatch-ingest)."""
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -57,9 +65,11 @@ def ingest(
     from carewatch.settings import get_settings
     from services.ingest.files import EventFile
     from services.ingest.loader import Counts, LoadInterrupted, RejectLog, load_file
+    from services.ingest.metrics import IngestMetrics
     from services.ingest.producer import INGEST_TOPICS, IngestProducer
 
     settings = get_settings()
+    metrics = IngestMetrics()
     bootstrap = bootstrap or settings.kafka_bootstrap
     if not bootstrap:
         raise _fail(NO_BROKER, EXIT_USAGE)
@@ -73,6 +83,7 @@ def ingest(
             raise _fail(str(exc), EXIT_USAGE) from None
 
     ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS)
+    archive, archive_engine = archiver(settings)
     producer = IngestProducer(bootstrap)
     shared_rejects = RejectLog(reject_file) if reject_file is not None else None
     total = Counts()
@@ -94,12 +105,23 @@ def ingest(
                     bar.update(done - bar.n)
 
                 try:
-                    counts = load_file(event_file, producer, rejects, batch_size=batch_size, on_progress=advance)
+                    counts = load_file(
+                        event_file,
+                        producer,
+                        rejects,
+                        batch_size=batch_size,
+                        metrics=metrics,
+                        on_progress=advance,
+                        archive=archive,
+                    )
                 except LoadInterrupted as exc:
+                    metrics.file_loads.labels(outcome="interrupted").inc()
                     raise _fail(str(exc), EXIT_BROKER) from None
                 finally:
                     if rejects is not shared_rejects:
                         rejects.close()
+            metrics.file_loads.labels(outcome="done").inc()
+            metrics.last_file_load.set_to_current_time()
             total.add(counts)
             if len(event_files) > 1:
                 typer.echo(f"{event_file.path}: {counts.line()}")
@@ -109,11 +131,27 @@ def ingest(
         if shared_rejects is not None:
             shared_rejects.close()
         producer.close()
+        if archive_engine is not None:
+            archive_engine.dispose()
+        _export_metrics(metrics, settings)
     for path in reject_paths:
         typer.echo(f"rejected lines (with reasons) written to {path}")
     typer.echo(total.line())
     if total.rejected and not allow_rejects:
         raise typer.Exit(EXIT_REJECTS)
+
+
+def _export_metrics(metrics: IngestMetrics, settings: Settings) -> None:
+    """A file load is a batch job: its counts go to a textfile and/or a Pushgateway, when configured."""
+    from prometheus_client import push_to_gateway, write_to_textfile
+
+    if settings.ingest_metrics_file is not None:
+        write_to_textfile(str(settings.ingest_metrics_file), metrics.registry)
+    if settings.pushgateway_url:
+        try:
+            push_to_gateway(settings.pushgateway_url, job=FILE_LOAD_JOB, registry=metrics.registry, timeout=10)
+        except OSError as exc:
+            typer.echo(f"warning: metrics not pushed to {settings.pushgateway_url}: {exc}", err=True)
 
 
 def serve(settings: Settings | None = None) -> None:
@@ -136,13 +174,58 @@ def serve(settings: Settings | None = None) -> None:
 
         migrate(settings.database_url)
         users = make_engine(settings.database_url)
+    archive, archive_engine = archiver(settings)
     try:
-        app = create_app(settings, producer, authorize=authorizer(settings, users))
+        checks = [] if users is None else [database_check(users)]
+        app = create_app(
+            settings, producer, authorize=authorizer(settings, users), health_checks=checks, archive=archive
+        )
+        from carewatch.httpguard import redact_access_log
+
+        redact_access_log()
         uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port)
     finally:
         producer.close()
         if users is not None:
             users.dispose()
+        if archive_engine is not None:
+            archive_engine.dispose()
+
+
+def archiver(settings: Settings) -> tuple[Archiver | None, Engine | None]:
+    """The event archive of the settings' database (migrated, retention applied), or none when disabled."""
+    if not settings.archive_enabled:
+        return None, None
+    from datetime import UTC, datetime
+
+    from carewatch.db import make_engine, migrate
+    from services.archive import store
+
+    url = settings.sqlalchemy_url()
+    migrate(url)
+    engine = make_engine(url)
+    if settings.archive_retention_years is not None:
+        store.prune(engine, older_than_years=settings.archive_retention_years, now=datetime.now(UTC))
+
+    def archive(events: Sequence[CaseEvent], received_at: datetime, payloads: Sequence[bytes]) -> None:
+        store.append(engine, events, received_at, payloads)
+
+    return archive, engine
+
+
+def database_check(engine: Engine) -> Callable[[], tuple[bool, str]]:
+    """For /healthz: does the user store answer? (Tokens with the ingest role are checked there.)"""
+    from sqlalchemy import text
+
+    def check() -> tuple[bool, str]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the store is an outage for token checks
+            return False, f"user store unavailable ({type(exc).__name__})"
+        return True, "user store reachable"
+
+    return check
 
 
 def authorizer(settings: Settings, users: Engine | None) -> Authorizer:

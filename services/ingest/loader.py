@@ -12,7 +12,7 @@ import orjson
 
 from services.ingest.files import EventFile
 from services.ingest.metrics import IngestMetrics
-from services.ingest.producer import IngestProducer, PublishError, write_outcomes
+from services.ingest.producer import Archiver, IngestProducer, PublishError, write_outcomes
 from services.ingest.records import Origin
 from services.ingest.validation import Accepted, BatchValidator, Outcome, Rejected
 
@@ -80,6 +80,7 @@ def load_file(
     metrics: IngestMetrics | None = None,
     on_progress: Callable[[int], None] = lambda _bytes: None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    archive: Archiver | None = None,
 ) -> Counts:
     """Validate and write one file, ``batch_size`` lines at a time, each batch acknowledged before the next.
 
@@ -101,6 +102,7 @@ def load_file(
                 producer,
                 [(outcome, Origin.file(name, line)) for line, outcome in batch],
                 received_at=validator.received_at,
+                archive=archive,
             )
         except PublishError as exc:
             raise LoadInterrupted(event_file.path, confirmed_through, exc) from exc

@@ -7,18 +7,21 @@ Labels are low-cardinality by construction: ``type`` is a known event type or ``
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from carewatch.observability import add_process_collectors
 from schemas.events import EVENT_TYPES
 from services.ingest.validation import REJECT_REASONS, UNKNOWN_TYPE, Accepted, Outcome
 
 TYPE_LABELS = (*EVENT_TYPES, UNKNOWN_TYPE)
+FILE_LOAD_OUTCOMES: Final = ("done", "interrupted")
 
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry if registry is not None else add_process_collectors(CollectorRegistry())
         self.received = Counter(
             "carewatch_ingest_events_received",
             "Items received (HTTP and files), by event type",
@@ -54,6 +57,19 @@ class IngestMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=self.registry,
         )
+        self.file_loads = Counter(
+            "carewatch_ingest_file_loads",
+            "Files loaded by `carewatch ingest`: done (every line acknowledged) or interrupted (broker failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.last_file_load = Gauge(
+            "carewatch_ingest_last_file_load_timestamp_seconds",
+            "When `carewatch ingest` last finished loading a file (Unix time)",
+            registry=self.registry,
+        )
+        for outcome in FILE_LOAD_OUTCOMES:
+            self.file_loads.labels(outcome=outcome)
         # Every series exists from the start, so rates and dashboards work before the first rejection.
         for label in TYPE_LABELS:
             self.received.labels(type=label)

@@ -7,16 +7,15 @@ made safe by the rules engine ignoring an ``event_id`` it has already applied.
 from __future__ import annotations
 
 import logging
-import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.errors import KafkaError
-
+from carewatch import broker
+from carewatch.broker import KafkaError
 from schemas import topics
+from schemas.events import CaseEvent
 from services.ingest.records import Origin, Record, dead_letter_record, event_record
 from services.ingest.validation import Accepted, Outcome, Rejected
 
@@ -27,6 +26,15 @@ INGEST_TOPICS: Final = (topics.CASE_EVENTS, topics.CASE_EVENTS_DLQ)
 
 class PublishError(RuntimeError):
     """The broker did not acknowledge every record: the caller must treat the whole batch as not written."""
+
+
+class ArchiveError(PublishError):
+    """The event archive did not take the batch: nothing was published, the batch is not acknowledged."""
+
+
+Archiver = Callable[[Sequence[CaseEvent], datetime, Sequence[bytes]], object]
+"""Appends accepted events, with their receive time and their JSON (as written to the topic), to the
+durable archive; raises when it cannot."""
 
 
 class IngestProducer:
@@ -46,12 +54,10 @@ class IngestProducer:
         self.bootstrap = bootstrap
         self.ack_timeout_s = ack_timeout_s
         timeout_ms = int(ack_timeout_s * 1000)
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
+        self._producer = broker.producer(
+            bootstrap,
             client_id=client_id,
-            acks="all",
             linger_ms=linger_ms,
-            enable_idempotence=False,  # Tansu answers InitProducerId with an error
             max_block_ms=timeout_ms,
             request_timeout_ms=min(timeout_ms // 2, 15_000),  # leaves time for a retry within the deadline
             delivery_timeout_ms=timeout_ms,
@@ -77,44 +83,42 @@ class IngestProducer:
             raise PublishError(f"broker at {self.bootstrap} did not acknowledge the batch: {exc}") from exc
         return len(futures)
 
+    def publish_raw(self, topic: str, records: Iterable[Record]) -> int:
+        """Send records to any carewatch topic and wait for every acknowledgement (dead-letter replay)."""
+        deadline = time.monotonic() + self.ack_timeout_s
+        try:
+            futures: list[Any] = [self._producer.send(topic, key=key, value=value) for key, value in records]
+            for future in futures:
+                future.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except KafkaError as exc:
+            raise PublishError(f"broker at {self.bootstrap} did not acknowledge the records: {exc}") from exc
+        return len(futures)
+
     def reachable(self, timeout_s: float = 3.0) -> tuple[bool, str]:
         """A real round trip: the broker must accept a connection and list the ingest topics."""
-        # A plain connect first: kafka-python's admin client spends its whole bootstrap timeout (and
-        # leaks sockets) on an address where nothing listens.
-        for address in self.bootstrap.split(","):
-            host, _, port = address.strip().rpartition(":")
-            try:
-                socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-            except (OSError, ValueError) as exc:
-                return False, f"broker at {address} unreachable: {exc}"
-        try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap,
-                request_timeout_ms=int(timeout_s * 1000),
-                bootstrap_timeout_ms=int(timeout_s * 1000),
-            )
-        except KafkaError as exc:
-            return False, f"broker at {self.bootstrap} unreachable: {exc}"
-        try:
-            existing = set(admin.list_topics())
-        except KafkaError as exc:
-            return False, f"broker at {self.bootstrap} unreachable: {exc}"
-        finally:
-            admin.close()
-        missing = [name for name in INGEST_TOPICS if name not in existing]
-        if missing:
-            return False, f"topics missing on {self.bootstrap}: {', '.join(missing)}"
-        return True, "ok"
+        return broker.check_topics(self.bootstrap, INGEST_TOPICS, timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.close(timeout=timeout_s)
 
 
 def write_outcomes(
-    producer: IngestProducer, outcomes: Sequence[tuple[Outcome, Origin]], *, received_at: datetime
+    producer: IngestProducer,
+    outcomes: Sequence[tuple[Outcome, Origin]],
+    *,
+    received_at: datetime,
+    archive: Archiver | None = None,
 ) -> None:
-    """Write a validated batch: accepted events to the topic, rejections to the DLQ, all acknowledged."""
-    events = [event_record(outcome.event) for outcome, _ in outcomes if isinstance(outcome, Accepted)]
+    """Write a validated batch: accepted events to the archive (first, when there is one) and the topic,
+    rejections to the DLQ, all acknowledged. Raises :class:`PublishError` (or :class:`ArchiveError`)."""
+    accepted = [outcome.event for outcome, _ in outcomes if isinstance(outcome, Accepted)]
+    events = [event_record(event) for event in accepted]
+    if archive is not None and accepted:
+        try:
+            archive(accepted, received_at, [value for _, value in events])
+        except Exception as exc:
+            # The error's text can carry the statement's parameters (child ids): name its class only.
+            raise ArchiveError(f"the event archive did not store the batch ({type(exc).__name__})") from exc
     dead_letters = [
         dead_letter_record(outcome, received_at=received_at, origin=origin)
         for outcome, origin in outcomes

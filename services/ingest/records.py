@@ -7,19 +7,19 @@ received and where it came from.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import orjson
 
+from schemas.dead_letters import MAX_KEPT_ORIGINAL as MAX_KEPT_ORIGINAL  # the contract is its home
+from schemas.dead_letters import DeadLetter, FieldError, FileSource, HttpSource
 from schemas.events import CaseEvent, event_to_json
 from services.ingest.validation import Rejected
 
 Record = tuple[bytes | None, bytes]
 """(key, value) as written to Kafka."""
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,10 @@ class Origin:
     def file(cls, name: str, line: int) -> Origin:
         return cls("file", line, name)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_source(self) -> FileSource | HttpSource:
         if self.kind == "file":
-            return {"kind": "file", "file": self.name, "line": self.position}
-        return {"kind": self.kind, "request_id": self.name, "index": self.position}
+            return FileSource(file=self.name, line=self.position)
+        return HttpSource(request_id=self.name, index=self.position)
 
 
 def event_record(event: CaseEvent) -> Record:
@@ -50,22 +50,19 @@ def event_record(event: CaseEvent) -> Record:
     return event.child_id.encode(), orjson.dumps(event_to_json(event))
 
 
-def dead_letter(rejected: Rejected, *, received_at: datetime, origin: Origin) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "received_at": received_at.isoformat(),
-        "source": origin.to_json(),
-        "reason": rejected.reason,
-        "errors": [error.to_json() for error in rejected.errors],
-        "event_type": rejected.event_type,
-        "original_base64": base64.b64encode(rejected.original).decode("ascii"),
-    }
-    # The base64 copy is the faithful one; the text is only a convenience for readers.
-    with contextlib.suppress(UnicodeDecodeError):
-        record["original_text"] = rejected.original.decode("utf-8")
-    return record
+def dead_letter(rejected: Rejected, *, received_at: datetime, origin: Origin) -> DeadLetter:
+    """The contract record (:class:`schemas.dead_letters.DeadLetter`) of a rejected item."""
+    return DeadLetter.of(
+        rejected.original,
+        received_at=received_at,
+        source=origin.to_source(),
+        reason=rejected.reason,
+        errors=tuple(FieldError(path=error.path, message=error.message) for error in rejected.errors),
+        event_type=rejected.event_type,
+    )
 
 
 def dead_letter_record(rejected: Rejected, *, received_at: datetime, origin: Origin) -> Record:
     """Keyed by child id when the item had a well-formed one, so a replay keeps per-child order."""
     key = rejected.child_id.encode() if rejected.child_id else None
-    return key, orjson.dumps(dead_letter(rejected, received_at=received_at, origin=origin))
+    return key, dead_letter(rejected, received_at=received_at, origin=origin).to_json_bytes()

@@ -13,21 +13,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from schemas.dead_letters import REJECT_REASONS as REJECT_REASONS  # the contract is their home
+from schemas.dead_letters import RejectReason as RejectReason
 from schemas.events import EVENT_TYPES, PSEUDONYM_PATTERN, CaseEvent, ClockTick, parse_event
 from services.ingest.payload import Item
 
-RejectReason = Literal["json", "validation", "duplicate"]
-"""Low-cardinality class of a rejection (a metric label). ``json``: the item cannot be read as an object
-(not JSON, not an object, a CSV row that does not fit its header or is not UTF-8); ``validation``: it
-breaks the event contract; ``duplicate``: it repeats an event_id accepted earlier in the same batch."""
-
-REJECT_REASONS: Final[tuple[RejectReason, ...]] = ("json", "validation", "duplicate")
 UNKNOWN_TYPE: Final = "unknown"
 _KNOWN_TYPES: Final = frozenset(EVENT_TYPES)
 _PSEUDONYM: Final = re.compile(PSEUDONYM_PATTERN)

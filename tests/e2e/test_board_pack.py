@@ -14,8 +14,9 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser
 
+from carewatch.testing.synthetic import authority
 from services.board.core.catalogue import INDICATORS
-from services.board.synthetic import authority
+from tests.e2e.accessibility import serious_violations
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +80,7 @@ def test_pack_from_snapshots_matches_pack_from_events_and_opens_in_chromium(
     assert {row["rag"] for row in headline if row["indicator"] == "rha-in-date"} <= {"green", "amber", "red"}
 
     workbook = load_workbook(tmp_path / "db" / "board-pack.xlsx", read_only=True)
-    assert workbook.sheetnames == ["Headline", "Trend", "Definitions", "Notes"]
+    assert workbook.sheetnames == ["Headline", "Data", "Trend", "Definitions", "Notes"]
     sheet_rows = list(workbook["Headline"].iter_rows(values_only=True))
     assert len(sheet_rows) == 1 + len(INDICATORS)
     trend_header = next(workbook["Trend"].iter_rows(values_only=True))
@@ -91,12 +92,20 @@ def test_pack_from_snapshots_matches_pack_from_events_and_opens_in_chromium(
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto((tmp_path / "db" / "board-pack.html").as_uri())
     assert page.title() == "Exampleshire: children in care board pack, 31 March 2025"
-    assert page.locator("table tbody tr").count() == len(INDICATORS)
+    assert page.locator("#headline-table tbody tr").count() == len(INDICATORS)
+    assert page.locator("#headline-table [data-travel]").count() == len(INDICATORS)
+    exceptions = page.locator("#exceptions-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.rag)")
+    assert exceptions == sorted(exceptions, key=["red", "amber"].index)  # red first
     assert page.locator("figure svg").count() >= 10
     status_texts = page.locator(".rag").all_inner_texts()
     assert len(status_texts) == 3 and set(status_texts) <= {"On target", "Near target", "Off target"}
     assert page.locator("dl.definitions dt").count() == len(INDICATORS)
+    assert serious_violations(page) == []
     page.screenshot(path=str(artefacts / "board-pack.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert serious_violations(page) == []
+    page.set_viewport_size({"width": 1200, "height": 900})
     page.emulate_media(media="print")
     assert page.locator("main").evaluate("e => getComputedStyle(e).paddingTop") == "0px"
     assert errors == []

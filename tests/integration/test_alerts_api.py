@@ -79,7 +79,8 @@ def world(database_url: str) -> Iterator[World]:
         revoke_user(session, "leaver", NOW)
     tokens["bogus"] = "cw_not-a-real-token"
     stats = ConsumerStats(consumed=7, bad=1)
-    app = create_app(Settings(), engine, extra_routers=[board_router], consumer_stats=stats)
+    # The matrix sends many bad tokens from one client: the lockout has its own test.
+    app = create_app(Settings(auth_max_failures=1000), engine, extra_routers=[board_router], consumer_stats=stats)
     with TestClient(app) as client:
         yield World(engine, client, tokens)
     engine.dispose()
@@ -193,8 +194,9 @@ def test_health_openapi_and_metrics(world: World) -> None:
     world.alert("north")
     world.alert("south", severity="low", rule="sdq-concern")
     text = world.client.get("/metrics").text
-    assert 'carewatch_alerts_open{rule="pep-overdue",severity="high",team="north"} 2.0' in text
-    assert 'carewatch_alerts_open{rule="sdq-concern",severity="low",team="south"} 1.0' in text
+    assert 'carewatch_alerts_open{rule="pep-overdue",severity="high"} 2.0' in text
+    assert 'carewatch_alerts_open{rule="sdq-concern",severity="low"} 1.0' in text
+    assert "carewatch_alerts_open_by_team{" not in text  # 2 and 1: below the suppression threshold
     assert "carewatch_alerts_transitions_consumed_total 7.0" in text
     assert 'carewatch_alerts_notification_failures_total{channel="webhook"} 0.0' in text
     assert "API" not in text  # no child id anywhere
@@ -211,7 +213,7 @@ def test_users_command(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        added = runner.invoke(app, ["users", "add", "kim", "--role", "manager", "--team", "north"])
+        added = runner.invoke(app, ["users", "add", "kim", "--role", "manager", "--team", "north", "--new-team"])
         assert added.exit_code == 0, added.output
         token = added.stdout.strip().splitlines()[0]
         assert token.startswith("cw_")

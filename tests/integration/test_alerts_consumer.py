@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
@@ -10,9 +11,11 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy import Engine, func, select
 
+from carewatch.broker import read_topic
 from carewatch.db import make_engine, migrate, session_factory
 from schemas.alerts import AlertTransition, fingerprint
-from schemas.topics import ALERTS
+from schemas.dead_letters import DeadLetter
+from schemas.topics import ALERTS, ALERTS_DLQ
 from services.alerts.consumer import AlertConsumer, ConsumerStats
 from services.alerts.models import Alert, AlertHistory
 
@@ -86,6 +89,46 @@ def test_consumes_batches_and_counts_bad_records(fresh_broker: str, engine: Engi
     assert stats.bad == 2
     assert counts(engine) == (40, 60)  # two occurrences per child; three engine transitions each
     assert stats.actions["ignored"] == 10
+    letters = [
+        DeadLetter.model_validate_json(r.value) for r in read_topic(fresh_broker, ALERTS_DLQ, lambda r: len(r) >= 2)
+    ]
+    assert sorted(letter.original() for letter in letters) == [b'{"rule": 1}', b"{not json"]
+    assert {(letter.stage, letter.reason, letter.source_topic) for letter in letters} == {("alerts", "decode", ALERTS)}
+
+
+def test_a_poison_transition_goes_to_the_dead_letter_topic_and_every_later_one_is_stored(
+    fresh_broker: str, postgres_url: str
+) -> None:
+    """A NUL byte in ``team`` cannot be stored in PostgreSQL: before, it was retried forever and blocked
+    every later alert. Now it is dead-lettered with its offset and the records behind it all arrive."""
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    poison = transitions(1)[0].model_copy(update={"child_id": "P001", "team": "no\x00rth"})
+    items = transitions(25)
+    publish(fresh_broker, [poison, *items])
+    stats = ConsumerStats()
+    consumer = AlertConsumer(fresh_broker, engine, "alerts-poison", batch_size=16, stats=stats)
+    stop = threading.Event()
+    runner = threading.Thread(target=consumer.run, args=(stop,), daemon=True)  # the service's own loop
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while counts(engine) != (50, 75) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+        consumer.close()
+    assert counts(engine) == (50, 75)
+    assert stats.dead_lettered == 1
+    [record] = read_topic(fresh_broker, ALERTS_DLQ, lambda r: len(r) >= 1)
+    letter = DeadLetter.model_validate_json(record.value)
+    assert (letter.stage, letter.reason, letter.source_topic, letter.source_offset) == ("alerts", "store", ALERTS, 0)
+    assert AlertTransition.model_validate_json(letter.original()) == poison
+    assert letter.key() == b"P001"
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count(Alert.id)).where(Alert.child_id == "P001")) == 0
+    engine.dispose()
 
 
 class Crash(RuntimeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import smtplib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +34,8 @@ TIMING = DigestTiming(
     group_interval=timedelta(minutes=5),
     repeat_interval=timedelta(hours=4),
     retry_base=timedelta(seconds=10),
-    max_attempts=3,
+    retry_max=timedelta(minutes=5),
+    give_up_after=timedelta(hours=6),
 )
 POLICY = EscalationPolicy({"high": 2, "medium": 5, "low": 10})
 
@@ -151,7 +153,15 @@ def make_notifier(engine: Engine, smtp_port: int) -> Notifier:
         "email": EmailSender("127.0.0.1", smtp_port, "carewatch@example.org"),
         "webhook": WebhookSender(),
     }
-    return Notifier(engine, TIMING, POLICY, senders, public_url="https://carewatch.example.org")
+    return Notifier(
+        engine,
+        TIMING,
+        POLICY,
+        senders,
+        public_url="https://carewatch.example.org",
+        include_child_ids=True,
+        quick_attempts=1,
+    )
 
 
 def add(engine: Engine, *transitions: AlertTransition, now: datetime = T0) -> None:
@@ -256,14 +266,133 @@ def test_failing_webhook_is_retried_with_backoff_and_counted(
     assert sent == 1
 
 
-def test_gives_up_after_max_attempts(engine: Engine, mailbox: tuple[Mailbox, int], receiver: Receiver) -> None:
+def test_retries_for_hours_then_gives_up(engine: Engine, mailbox: tuple[Mailbox, int], receiver: Receiver) -> None:
     _, port = mailbox
-    receiver.fail_first = 100
+    receiver.fail_first = 10_000
     notifier = setup(engine, receiver, port)
+    registry = build_registry(engine)
     add(engine, raised("W2"))
     notifier.tick(T0)
-    for seconds in (30, 40, 60, 100, 200):
-        notifier.tick(T0 + timedelta(seconds=seconds))
+    planned = T0 + timedelta(seconds=30)
+    notifier.tick(planned)
+    waits = []
     with session_factory(engine)() as session:
-        hook = session.scalars(select(NotificationLog).where(NotificationLog.channel == "webhook")).one()
-        assert (hook.status, hook.attempts, hook.failures) == ("failed", 3, 3)
+        for _ in range(8):
+            hook = session.scalars(select(NotificationLog).where(NotificationLog.channel == "webhook")).one()
+            waits.append(int((hook.next_attempt_at.replace(tzinfo=UTC) - planned).total_seconds()))
+            notifier.tick(hook.next_attempt_at.replace(tzinfo=UTC))
+            session.expire_all()
+    # 10 s doubling, capped at retry_max (5 minutes): a channel back is used within 5 minutes.
+    steps = [b - a for a, b in zip([0, *waits], waits, strict=False)]
+    assert steps[:6] == [10, 20, 40, 80, 160, 300] and steps[6:] == [300, 300]
+    assert registry.get_sample_value("carewatch_alerts_notifications_failed", {"channel": "webhook"}) == 0
+    notifier.tick(planned + timedelta(hours=6))  # give_up_after: 6 hours after it was planned
+    with session_factory(engine)() as session:
+        hooks = session.scalars(
+            select(NotificationLog).where(NotificationLog.channel == "webhook").order_by(NotificationLog.id)
+        ).all()
+        assert hooks[0].status == "failed" and hooks[0].failures == hooks[0].attempts == 10
+        assert [h.status for h in hooks[1:]] == ["pending"]  # the 4-hour repeat, planned meanwhile
+    assert registry.get_sample_value("carewatch_alerts_notifications_failed", {"channel": "webhook"}) == 1
+
+
+def test_smtp_outage_then_every_digest_delivered_exactly_once(engine: Engine) -> None:
+    """aiosmtpd down for two (simulated) hours while nine teams' digests fall due, then up again."""
+    port = free_port()
+    teams = [f"t{i}" for i in range(9)]
+    config = RoutingConfig(
+        default=[RecipientSpec(email="duty@example.org")],
+        teams={team: [RecipientSpec(email=f"{team}@example.org")] for team in teams},
+    )
+    with session_factory(engine).begin() as session:
+        seed_routes(session, config)
+    sender = EmailSender("127.0.0.1", port, "carewatch@example.org")
+    notifier = Notifier(engine, TIMING, POLICY, {"email": sender}, public_url="https://carewatch.example.org")
+    add(engine, *(raised(f"OUT{i}", team=team) for i, team in enumerate(teams)))
+    notifier.tick(T0)
+    now = T0 + timedelta(seconds=30)
+    failed_attempts = ticks = 0
+    while now < T0 + timedelta(hours=2):  # nothing listens on the port
+        result = notifier.tick(now)
+        assert result.sent == 0
+        failed_attempts += result.failed
+        ticks += 1
+        now += timedelta(minutes=5)
+    with session_factory(engine)() as session:
+        statuses = [e.status for e in session.scalars(select(NotificationLog))]
+    assert statuses == ["pending"] * 9
+    # At most one failure per tick (the channel is down: the other digests wait instead of timing out).
+    assert 0 < failed_attempts <= ticks
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        # Back within retry_max at most; the first success sends every digest waiting on the channel.
+        for _ in range(6):
+            notifier.tick(now)
+            now += timedelta(minutes=1)
+        for _ in range(3):  # and nothing is sent twice afterwards
+            notifier.tick(now)
+            now += timedelta(minutes=1)
+    finally:
+        controller.stop()
+    recipients = sorted(r for rcpts, _ in box.messages for r in rcpts)
+    assert recipients == sorted(f"{team}@example.org" for team in teams)
+    ids = [m["Message-ID"] for _, m in box.messages]
+    assert len(set(ids)) == len(ids) == 9
+    with session_factory(engine)() as session:
+        assert {e.status for e in session.scalars(select(NotificationLog))} == {"sent"}
+    # The default bodies carry no child id.
+    assert not any("OUT" in str(m.get_content()) for _, m in box.messages)
+    assert all("https://carewatch.example.org/alerts/" in str(m.get_content()) for _, m in box.messages)
+
+
+def test_starttls_is_used_when_the_server_offers_it(engine: Engine, tmp_path: Any) -> None:
+    """auto: upgrade with STARTTLS when offered; starttls: refuse a server that does not offer it."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)),
+            *("-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+
+    class TlsMailbox(Mailbox):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tls: list[bool] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.tls.append(session.ssl is not None)
+            return await super().handle_DATA(server, session, envelope)
+
+    box = TlsMailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port, tls_context=server_context, require_starttls=True)
+    controller.start()
+    try:
+        entry = NotificationLog(key="k" * 40, target="a@example.org", subject="s", body="b")
+        EmailSender("127.0.0.1", port, "carewatch@example.org", tls="auto", context=client_context).send(entry)
+        assert box.tls == [True]
+    finally:
+        controller.stop()
+    plain_port = free_port()
+    plain = Controller(Mailbox(), hostname="127.0.0.1", port=plain_port)
+    plain.start()
+    try:
+        entry = NotificationLog(key="k" * 40, target="a@example.org", subject="s", body="b")
+        with pytest.raises(smtplib.SMTPNotSupportedError, match="STARTTLS"):
+            EmailSender("127.0.0.1", plain_port, "x@example.org", tls="starttls").send(entry)
+        with pytest.raises(smtplib.SMTPNotSupportedError, match="password"):
+            EmailSender("127.0.0.1", plain_port, "x@example.org", user="u", password="p").send(entry)
+    finally:
+        plain.stop()

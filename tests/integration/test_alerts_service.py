@@ -86,6 +86,14 @@ def test_serve_consumes_notifies_and_answers(fresh_broker: str, tmp_path: Path) 
         metrics = httpx.get(f"{base}/metrics").text
         assert "carewatch_alerts_transitions_consumed_total 2.0" in metrics
         assert 'carewatch_alerts_notifications_sent_total{channel="webhook"} 1.0' in metrics
+        assert "process_resident_memory_bytes" in metrics
+        wait_for(
+            lambda: (
+                'carewatch_consumer_lag_records{consumer="alerts",partition="0"} 0.0'
+                in httpx.get(f"{base}/metrics").text
+            ),
+            "the consumer's lag",
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         try:

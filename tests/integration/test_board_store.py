@@ -7,12 +7,12 @@ from datetime import date, timedelta
 import pytest
 
 from carewatch.db import make_engine, migrate
+from carewatch.testing.synthetic import authority
 from schemas.events import CaseEvent, parse_event
 from services.board import store
 from services.board.core.aggregate import Aggregate, Contribution, Delta
 from services.board.core.indicators import contributions
 from services.board.replay import snapshots
-from services.board.synthetic import authority
 from services.rules.core.fold import apply
 from services.rules.core.state import ChildState
 

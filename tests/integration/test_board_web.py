@@ -14,11 +14,12 @@ from sqlalchemy import Engine
 
 from carewatch.db import make_engine, migrate
 from carewatch.settings import Settings
+from carewatch.testing.synthetic import authority
+from schemas.board import BoardSummary
 from schemas.events import parse_event
 from services.board import store
 from services.board.metrics import BoardCollector, latest_snapshot
 from services.board.replay import snapshots
-from services.board.synthetic import authority
 from services.board.web import build_router
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,7 @@ def test_summary_json_needs_the_role_and_hides_small_numbers(client: TestClient)
     assert response.status_code == 200
     body = response.json()
     assert body["as_of"] == "2025-03-31"
+    assert BoardSummary.model_validate(body).to_json() == body  # the contract, nothing more, nothing less
     cla = body["indicators"]["cla-count"]
     assert cla["value"] == cla["numerator"] > 5
     assert body["indicators"]["cla-rate-per-10k"]["denominator"] == 40_000

@@ -10,22 +10,25 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from carewatch.broker import EmbeddedBroker, ensure_topics
+from carewatch.broker import EmbeddedBroker, ensure_topics, read_topic
 from carewatch.cli import app
+from carewatch.db import make_engine
 from carewatch.settings import get_settings
+from carewatch.testing.samples import BAD_LINES, DUPLICATE, good_line, mixed_lines
 from schemas import topics
+from services.archive import store as archive
 from services.ingest.files import EventFile
 from services.ingest.loader import LoadInterrupted, RejectLog, load_file
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_topic
-from services.ingest.samples import BAD_LINES, DUPLICATE, good_line, mixed_lines
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)
-def no_configured_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_configured_broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.delenv("CAREWATCH_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("CAREWATCH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CAREWATCH_DATA_DIR", str(tmp_path / "data"))  # the event archive's SQLite file
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -73,6 +76,14 @@ def test_ten_thousand_lines_with_five_percent_bad(fresh_broker: str, tmp_path: P
     assert all(record.key == orjson.loads(record.value)["child_id"].encode() for record in events)
     dead = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 500)
     assert sorted(orjson.loads(record.value)["source"]["line"] for record in dead) == sorted(bad_lines)
+
+    # Every accepted line is in the event archive (SQLite on the embedded default), none rejected.
+    engine = make_engine(get_settings().sqlalchemy_url())
+    try:
+        assert {archived.event.event_id for archived in archive.read_since(engine)} == good_ids
+        assert archive.count(engine) == 9500
+    finally:
+        engine.dispose()
 
 
 def test_csv_file_and_allow_rejects(fresh_broker: str, tmp_path: Path) -> None:
@@ -178,3 +189,33 @@ def test_a_broker_failure_mid_file_says_which_lines_are_written(tmp_path: Path) 
     assert interrupted.value.confirmed_through == 10
     assert "Lines up to 10 are written" in str(interrupted.value)
     assert "Run the same command again" in str(interrupted.value)
+
+
+def test_file_loads_are_counted_in_the_metrics_file(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics_file = tmp_path / "ingest.prom"
+    monkeypatch.setenv("CAREWATCH_INGEST_METRICS_FILE", str(metrics_file))
+    get_settings.cache_clear()
+    first = tmp_path / "first.ndjson"
+    first.write_bytes(b"\n".join(good_line(n) for n in range(100, 103)) + b"\n")
+    second = tmp_path / "second.ndjson"
+    second.write_bytes(good_line(103) + b"\n" + b"{oops\n")
+
+    code, _, _ = run(str(first), str(second), "--bootstrap", kafka_bootstrap)
+
+    assert code == 1
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics_file.read_text(encoding="utf-8"))
+        for sample in family.samples
+    }
+    assert samples[("carewatch_ingest_file_loads_total", (("outcome", "done"),))] == 2
+    assert samples[("carewatch_ingest_file_loads_total", (("outcome", "interrupted"),))] == 0
+    accepted = sum(v for (name, _), v in samples.items() if name == "carewatch_ingest_events_accepted_total")
+    assert accepted == 4
+    assert samples[("carewatch_ingest_events_rejected_total", (("reason", "json"), ("type", "unknown")))] == 1
+    assert samples[("carewatch_ingest_last_file_load_timestamp_seconds", ())] > 0
+    assert ("process_resident_memory_bytes", ()) in samples

@@ -19,15 +19,15 @@ import typer
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
+from carewatch.broker import EmbeddedBroker, ensure_topics, free_port, read_topic
 from carewatch.settings import Settings
+from carewatch.testing.samples import good_event, good_line
 from schemas import topics
+from schemas.dead_letters import parse_dead_letter
 from schemas.events import event_to_json, parse_event
 from services.ingest.app import create_app
 from services.ingest.cli import serve
 from services.ingest.producer import IngestProducer
-from services.ingest.readback import read_topic
-from services.ingest.samples import good_event, good_line
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,10 @@ def test_mixed_array_batch_lands_on_topic_and_dead_letter_topic(fresh_client: Te
         expected.pop("recorded_at", None)
         assert written == expected
 
-    dead = values(read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 4))
+    dead_records = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 4)
+    letters = [parse_dead_letter(record.value) for record in dead_records]  # every record keeps the contract
+    assert {letter.source.kind for letter in letters} == {"http"}
+    dead = values(dead_records)
     assert sorted(letter["source"]["index"] for letter in dead) == [1, 4, 7, 8]
     by_index = {letter["source"]["index"]: letter for letter in dead}
     assert orjson.loads(base64.b64decode(by_index[1]["original_base64"])) == BAD_SCORE
@@ -240,6 +243,7 @@ def test_metrics_count_items_and_pass_promtool(fresh_client: TestClient) -> None
     assert sample("carewatch_ingest_http_requests_total", code="401") == 1
     assert sample("carewatch_ingest_request_seconds_count") == 2
     assert "child-" not in scrape.text  # no child id ever becomes a label
+    assert "process_resident_memory_bytes" in scrape.text  # process metrics on every service
 
     check = subprocess.run(["promtool", "check", "metrics"], input=scrape.content, capture_output=True, check=False)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
@@ -295,3 +299,84 @@ def test_serve_without_a_broker_says_how_to_configure_one(monkeypatch: pytest.Mo
     with pytest.raises(typer.Exit) as exit_info:
         serve(Settings())
     assert exit_info.value.exit_code == 2
+
+
+def test_an_item_too_large_for_a_dead_letter_refuses_the_whole_batch(fresh_broker: str) -> None:
+    """A 0.5 MiB rejected item would make a dead letter over the broker's 1 MiB limit: the batch is refused
+    with 413 before anything, even its valid events, is written (before, the client got an incurable 503)."""
+    client, producer = make_client(fresh_broker)
+    huge = {**good_event(5), "event_id": "huge", "source": "x" * (512 * 1024)}
+    with client:
+        mixed = client.post("/v1/events", json=[good_event(1), huge, good_event(2)], headers=AUTH)
+        assert mixed.status_code == 413
+        assert "item 1 is" in mixed.json()["detail"]
+        assert "at most 65536 bytes (CAREWATCH_INGEST_MAX_ITEM_BYTES)" in mixed.json()["detail"]
+        assert "Nothing of this request was written" in mixed.json()["detail"]
+        lines = b"\n".join([good_line(3), orjson.dumps(huge)])
+        as_ndjson = client.post("/v1/events", content=lines, headers={**AUTH, "Content-Type": "application/x-ndjson"})
+        assert as_ndjson.status_code == 413
+        not_json = client.post("/v1/events", content=b"{" + b"x" * (300 * 1024), headers=AUTH)
+        assert not_json.status_code == 413
+        assert "too large to keep" in not_json.json()["detail"]
+        sentinel = client.post("/v1/events", json=[good_event(99), BAD_SCORE], headers=AUTH)
+        assert sentinel.json()["accepted"] == 1
+    producer.close()
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 1)
+    assert [v["event_id"] for v in values(events)] == ["ev-00000099"]
+    dead = read_topic(fresh_broker, topics.CASE_EVENTS_DLQ, lambda records: len(records) >= 1)
+    assert [v["source"]["index"] for v in values(dead)] == [1]
+
+
+def test_accepted_events_are_archived_before_the_answer_and_a_database_outage_is_a_503(
+    fresh_broker: str, postgres_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from carewatch.db import make_engine, migrate
+    from services.archive import store as archive
+
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    settings = Settings(kafka_bootstrap=fresh_broker, ingest_tokens=[SecretStr(TOKEN)])
+    producer = IngestProducer(fresh_broker)
+    client = TestClient(
+        create_app(
+            settings, producer, archive=lambda events, at, payloads: archive.append(engine, events, at, payloads)
+        )
+    )
+    base, _, name = postgres_url.rpartition("/")
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with client:
+            first = client.post("/v1/events", json=[good_event(1), BAD_SCORE, good_event(2)], headers=AUTH)
+            assert first.json()["accepted"] == 2
+            archived = list(archive.read_since(engine))
+            assert [a.event.event_id for a in archived] == ["ev-00000001", "ev-00000002"]
+            assert all(a.received_at.tzinfo is not None for a in archived)
+            # A client resending the batch (after a lost answer) adds nothing to the archive.
+            assert client.post("/v1/events", json=[good_event(1), good_event(2)], headers=AUTH).status_code == 200
+            assert archive.count(engine) == 2
+
+            with admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                connection.execute(
+                    text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+                )
+            down = client.post("/v1/events", json=[good_event(3)], headers=AUTH)
+            assert down.status_code == 503
+            assert down.headers["Retry-After"] == "5"
+            assert "the event archive did not store this batch" in down.json()["detail"]
+            with admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            again = client.post("/v1/events", json=[good_event(3), good_event(4)], headers=AUTH)
+            assert again.json()["accepted"] == 2
+    finally:
+        producer.close()
+        admin.dispose()
+    assert [a.event.event_id for a in archive.read_since(engine)] == [f"ev-0000000{n}" for n in range(1, 5)]
+    engine.dispose()
+    # Nothing of the refused batch reached the topic before it was archived: ev-3 is there once, from the resend.
+    events = read_topic(fresh_broker, topics.CASE_EVENTS, lambda records: len(records) >= 6)
+    assert sorted(v["event_id"] for v in values(events)) == sorted(
+        ["ev-00000001", "ev-00000002", "ev-00000001", "ev-00000002", "ev-00000003", "ev-00000004"]
+    )

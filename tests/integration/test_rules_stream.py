@@ -13,16 +13,17 @@ from typing import Any
 import orjson
 import pytest
 
+from carewatch.testing.stream import WorkerProcess, read_alerts, read_partitioned
+from carewatch.testing.synthetic import authority
 from schemas import topics
+from schemas.dead_letters import DeadLetter
 from schemas.events import parse_event
 from services.board.core.aggregate import Aggregate, DeltaBatch
 from services.board.core.daily import DailyTotals
 from services.board.core.indicators import contributions
-from services.board.synthetic import authority
 from services.rules.core.config import RulesConfig
 from services.rules.replay import ReplayResult, replay
 from services.rules.stream.clock import feed, make_producer
-from services.rules.stream.harness import WorkerProcess, read_alerts, read_partitioned
 from services.rules.stream.tests.history import UNTIL, history
 
 pytestmark = pytest.mark.integration
@@ -100,9 +101,23 @@ def test_the_stream_publishes_exactly_what_replay_computes(fresh_broker: str, wo
     while metric(worker, 'carewatch_rules_bad_records_total{reason="json"}') < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert metric(worker, 'carewatch_rules_bad_records_total{reason="json"}') == 1
+    assert metric(worker, 'carewatch_dead_letters_total{stage="rules"}') == 1
+    # The poison record is on the dead-letter topic with where it was and why, and nothing else is.
+    [dead] = read_partitioned(fresh_broker, topics.CASE_EVENTS_DLQ, lambda r: len(r) >= 1, DEADLINE_SECONDS)
+    letter = DeadLetter.model_validate(dead[1])
+    assert (letter.stage, letter.reason, letter.source_topic) == ("rules", "json", topics.CASE_EVENTS)
+    assert letter.source_offset is not None and letter.source_partition == dead[0]
+    assert (letter.original(), letter.key()) == (b"\x00 not an event", b"a1")
     assert metric(worker, 'carewatch_rules_events_processed_total{type="care.started"}') == sum(
         e.type == "care.started" for e in events
     )
+    # Operations: the worker reports how far behind it is per partition (caught up now) and its last tick.
+    scrape = worker.metrics()
+    lag = re.findall(r'^carewatch_consumer_lag_records\{consumer="rules",partition="(\d+)"\} (\S+)$', scrape, re.M)
+    assert lag, "lag is reported for the partitions the worker read"
+    assert {float(value) for _, value in lag} == {0.0}
+    assert metric(worker, "carewatch_rules_last_tick_timestamp_seconds") > time.time() - 600
+    assert metric(worker, "process_resident_memory_bytes") > 0
     child_ids = {event.child_id for event in events}
     assert child_ids.isdisjoint(re.findall(r"[A-Za-z0-9_-]+", worker.log_path.read_text()))  # none logged
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from carewatch.settings import Settings
+from carewatch.testing.stream import read_partitioned
 from schemas import topics
 from schemas.events import ClockTick
 from services.rules.stream.clock import england_today, run_scheduler
-from services.rules.stream.harness import read_partitioned
 
 pytestmark = pytest.mark.integration
 

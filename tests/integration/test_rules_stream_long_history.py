@@ -13,6 +13,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from carewatch.testing.stream import WorkerProcess, read_alerts, read_partitioned
 from schemas import topics
 from schemas.deltas import DeltaBatch
 from schemas.events import parse_event
@@ -24,7 +25,6 @@ from services.rules.core.tests.busy import busy_child
 from services.rules.replay import replay
 from services.rules.stream.app import APP_ID, CHILDREN_TABLE
 from services.rules.stream.clock import feed, make_producer
-from services.rules.stream.harness import WorkerProcess, read_alerts, read_partitioned
 
 pytestmark = pytest.mark.integration
 

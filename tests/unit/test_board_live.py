@@ -8,11 +8,11 @@ from datetime import date, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from carewatch.testing.synthetic import authority
 from schemas.events import parse_event
 from services.board.core.aggregate import Aggregate, Contribution, Delta, DeltaBatch, deltas
 from services.board.core.indicators import contributions
 from services.board.core.live import Tracker
-from services.board.synthetic import authority
 from services.rules.core.config import RulesConfig
 from services.rules.core.kernel import Kernel
 from services.rules.core.order import WakeIndex

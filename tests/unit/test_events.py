@@ -37,6 +37,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "care_leaver.contact": {"in_touch": True, "activity": "F5", "accommodation": "U1"},
     "pathway_plan.reviewed": {},
     "event.retracted": {"retracted_event_id": "e-0"},
+    "outcomes.recorded": {"teeth_check": True, "health_assessment": False, "sdq_reason": "SDQ1"},
 }
 
 
@@ -56,7 +57,9 @@ def rejected_paths(data: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def test_every_contract_type_has_an_example() -> None:
-    assert set(VALID_BODIES) == set(EVENT_TYPES)
+    from tests.unit.test_events_cin import CIN_VALID_BODIES  # the CIN/CP types are tested there
+
+    assert set(VALID_BODIES) | set(CIN_VALID_BODIES) == set(EVENT_TYPES)
 
 
 @pytest.mark.parametrize("event_type", sorted(VALID_BODIES))
@@ -157,6 +160,81 @@ def test_garbage_dates_are_rejected() -> None:
 
 
 def test_json_text_is_accepted() -> None:
-    event = parse_event('{"event_id":"e","type":"sdq.recorded","child_id":"c","occurred_at":"2025-01-01","score":3}',
-                        received_at=RECEIVED)
+    event = parse_event(
+        '{"event_id":"e","type":"sdq.recorded","child_id":"c","occurred_at":"2025-01-01","score":3}',
+        received_at=RECEIVED,
+    )
     assert event.type == "sdq.recorded"
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\n", "\t", "\x1b", "\x7f", "\x85"])
+@pytest.mark.parametrize(
+    ("event_type", "field"),
+    [
+        ("care.started", "team"),
+        ("social_worker.changed", "team"),
+        ("review.held", "event_id"),
+        ("review.held", "source"),
+        ("missing.started", "episode_id"),
+        ("event.retracted", "retracted_event_id"),
+    ],
+)
+def test_control_characters_are_rejected_in_text_fields(event_type: str, field: str, character: str) -> None:
+    data = make(event_type, **{field: f"north{character}east"})
+    with pytest.raises(ValidationError) as caught:
+        parse_event(data, received_at=RECEIVED)
+    errors = caught.value.errors()
+    assert [error["loc"][1:] for error in errors] == [(field,)]
+    assert "control character" in errors[0]["msg"]
+
+
+def test_lone_surrogates_are_rejected_in_text_fields() -> None:
+    with pytest.raises(ValidationError):
+        parse_event(make("care.started", team="north\ud800"), received_at=RECEIVED)
+    text = '{"event_id": "e-1", "type": "review.held", "child_id": "C-1", "occurred_at": "2025-05-20", '
+    text += '"source": "a\\udfff"}'
+    with pytest.raises(ValidationError):
+        parse_event(text, received_at=RECEIVED)
+
+
+def test_control_characters_are_rejected_in_json_text() -> None:
+    text = '{"event_id": "e-1", "type": "review.held", "child_id": "C-1", "occurred_at": "2025-05-20", '
+    text += '"source": "a\\u0000b"}'
+    with pytest.raises(ValidationError, match="control character U\\+0000"):
+        parse_event(text, received_at=RECEIVED)
+
+
+def test_printable_unicode_is_accepted_in_text_fields() -> None:
+    event = parse_event(make("care.started", team="Équipe Nord – Ynys Môn"), received_at=RECEIVED)
+    assert event.team == "Équipe Nord – Ynys Môn"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("occurred_at", "0001-01-01T00:00:00+14:00"),
+        ("occurred_at", "0001-01-01"),
+        ("occurred_at", "1899-12-31"),
+        ("occurred_at", "2101-01-01T00:00:00Z"),
+        ("recorded_at", "0001-01-01T00:00:00+14:00"),
+        ("recorded_at", "9999-12-31T23:59:59-14:00"),
+    ],
+)
+def test_dates_outside_the_accepted_years_are_rejected(field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_event(make("review.held", **{field: value}), received_at=None)
+    errors = caught.value.errors()
+    assert [error["loc"][1] for error in errors] == [field]
+    assert "outside the accepted range 1900–2100" in errors[0]["msg"]
+
+
+def test_date_of_birth_outside_the_accepted_years_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="year 1899 is outside the accepted range"):
+        parse_event(make("care.started", date_of_birth="1899-12-31", occurred_at="1900-01-02"), received_at=None)
+
+
+def test_the_edges_of_the_accepted_years_are_accepted() -> None:
+    first = parse_event(make("review.held", occurred_at="1900-01-01T00:00:00+14:00"), received_at=None)
+    last = parse_event(make("review.held", occurred_at="2100-12-31T23:59:59-14:00"), received_at=None)
+    assert first.occurred_on == date(1899, 12, 31)  # converting it to England's date does not overflow
+    assert last.occurred_on.year == 2101

@@ -111,9 +111,7 @@ def test_cohort_mix_is_near_the_county(seed: int, county: Events) -> None:
         "external foster": sum(
             c["placement_type"] in foster and c["provider"] in {"PR4", "PR5"} for c in cohort.values()
         ),
-        "in-house foster": sum(
-            c["placement_type"] in foster and c["provider"] == "PR1" for c in cohort.values()
-        ),
+        "in-house foster": sum(c["placement_type"] in foster and c["provider"] == "PR1" for c in cohort.values()),
         "residential": sum(c["placement_type"] in {"K2", "R1"} for c in cohort.values()),
         "placed with parents": sum(c["placement_type"] == "P1" for c in cohort.values()),
         "uasc": sum(c["uasc"] for c in cohort.values()),
@@ -203,3 +201,19 @@ def test_write_ndjson_round_trips() -> None:
 def test_nonsense_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         list(generate(seed=1, children=0, months=12, start=START))
+
+
+def test_twelve_month_flows_are_steady_from_the_first_day_shown(county: Events) -> None:
+    """No ramp-up: children entered and left care before ``start`` as after it, so the 12-month counts of
+    entrants and leavers on ``start`` are already near those a year later (no climb from near zero)."""
+    events = valid(county)
+
+    def in_year_to(kind: str, on: date) -> int:
+        low, high = (on - timedelta(days=365)).isoformat(), on.isoformat()
+        return sum(1 for e in events if e["type"] == kind and low < e["occurred_at"][:10] <= high)
+
+    end = START + timedelta(days=364)
+    for kind in ("care.started", "care.ended"):
+        first, last = in_year_to(kind, START), in_year_to(kind, end)
+        assert last > 100, (kind, last)
+        assert 0.75 <= first / last <= 1.33, (kind, first, last)

@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from carewatch.testing.samples import good_event, good_line
 from services.ingest.files import EventFile, csv_row_object, file_format
 from services.ingest.payload import EmptyBody, MalformedBody, split_body
-from services.ingest.samples import good_event, good_line
 from services.ingest.validation import Rejected
 
 ONE = good_line(1)

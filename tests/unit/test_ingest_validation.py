@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
+from carewatch.testing.samples import BAD_LINES, good_event, good_line
+from schemas.dead_letters import DeadLetter, FileSource, parse_dead_letter
 from schemas.events import EVENT_TYPES
-from services.ingest.records import Origin, dead_letter, dead_letter_record, event_record
-from services.ingest.samples import BAD_LINES, good_event, good_line
+from services.ingest.records import MAX_KEPT_ORIGINAL, Origin, dead_letter, dead_letter_record, event_record
 from services.ingest.validation import (
     Accepted,
     BatchValidator,
@@ -162,16 +164,56 @@ def test_dead_letter_keeps_original_bytes_reasons_time_and_origin() -> None:
     record = orjson.loads(value)
     assert base64.b64decode(record["original_base64"]) == raw
     assert record["original_text"] == raw.decode()
-    assert record["received_at"] == "2024-03-05T10:30:00+00:00"
     assert record["source"] == {"kind": "file", "file": "in.ndjson", "line": 7}
     assert record["reason"] == "validation"
     assert record["event_type"] == "sdq.recorded"
     assert {"path": "$.score", "message": "Input should be less than or equal to 40"} in record["errors"]
+    # A reader gets the same record back through the one contract model.
+    letter = parse_dead_letter(value)
+    assert letter.received_at == RECEIVED
+    assert letter.original() == raw
+    assert letter.source == FileSource(file="in.ndjson", line=7)
 
 
 def test_dead_letter_of_non_utf8_bytes_has_base64_only() -> None:
     outcome = rejected(b"\xff\xfe{")
-    record = dead_letter(outcome, received_at=RECEIVED, origin=Origin.http("req", 3))
+    _, value = dead_letter_record(outcome, received_at=RECEIVED, origin=Origin.http("req", 3))
+    record = orjson.loads(value)
     assert "original_text" not in record
     assert base64.b64decode(record["original_base64"]) == b"\xff\xfe{"
     assert record["source"] == {"kind": "http", "request_id": "req", "index": 3}
+    assert dead_letter(outcome, received_at=RECEIVED, origin=Origin.http("req", 3)).original_text is None
+
+
+def test_dead_letter_contract_refuses_what_is_not_a_dead_letter() -> None:
+    outcome = rejected(b"{}")
+    _, value = dead_letter_record(outcome, received_at=RECEIVED, origin=Origin.http("req", 0))
+    record = orjson.loads(value)
+    for broken in (
+        {**record, "original_base64": "not base64!"},
+        {**record, "reason": "because"},
+        {**record, "received_at": "2024-03-05T10:30:00"},
+        {**record, "source": {"kind": "ftp", "index": 0}},
+        {**record, "extra": 1},
+    ):
+        with pytest.raises(ValidationError):
+            parse_dead_letter(orjson.dumps(broken))
+
+
+def test_every_dead_letter_reads_as_the_schemas_dead_letter_model() -> None:
+    outcome = rejected(b'{"type": "sdq.recorded", "child_id": "c-1", "score": 99}')
+    letter = DeadLetter.model_validate_json(
+        dead_letter_record(outcome, received_at=RECEIVED, origin=Origin.http("req", 3))[1]
+    )
+    assert letter.original() == outcome.original and letter.reason == "validation"
+    assert letter.source_topic is None and letter.original_truncated is None
+
+
+def test_an_oversized_file_line_is_kept_truncated_so_its_dead_letter_fits_the_broker() -> None:
+    huge = b'{"type": "review.held", "source": "' + b"\x01" * (2 * MAX_KEPT_ORIGINAL) + b'"}'
+    outcome = rejected(huge)
+    _, value = dead_letter_record(outcome, received_at=RECEIVED, origin=Origin.file("in.ndjson", 1))
+    assert len(value) < 1024 * 1024  # the broker's default record limit
+    letter = DeadLetter.model_validate_json(value)
+    assert letter.original_truncated is True and letter.original_size == len(huge)
+    assert letter.original() == huge[:MAX_KEPT_ORIGINAL]

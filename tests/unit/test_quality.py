@@ -31,7 +31,6 @@ def test_pure_core_imports_no_adapter_library() -> None:
         for folder in PURE_CORE
         for path in (ROOT / folder).rglob("*.py")
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if line.lstrip().startswith(("import ", "from "))
-        and line.split()[1].split(".")[0] in ADAPTER_LIBRARIES
+        if line.lstrip().startswith(("import ", "from ")) and line.split()[1].split(".")[0] in ADAPTER_LIBRARIES
     ]
     assert offenders == []

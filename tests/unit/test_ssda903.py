@@ -47,9 +47,7 @@ def only(result: ImportResult, table: str) -> RowOutcome:
 
 @pytest.fixture
 def with_header(tmp_path: Path) -> Path:
-    write(
-        tmp_path, "children.csv", HEADER, [{"CHILD": "C1", "SEX": "2", "DOB": "10/02/2010", "ETHNIC": "WBRI"}]
-    )
+    write(tmp_path, "children.csv", HEADER, [{"CHILD": "C1", "SEX": "2", "DOB": "10/02/2010", "ETHNIC": "WBRI"}])
     return tmp_path
 
 
@@ -63,16 +61,13 @@ def test_a_period_of_care_maps_to_start_placements_legal_change_and_end(with_hea
     ])  # fmt: skip
     result = run(with_header)
     started = events_of(result, "care.started")
-    assert [
-        (e["occurred_at"], e["date_of_birth"], e["sex"], e["legal_status"], e["uasc"]) for e in started
-    ] == [
+    assert [(e["occurred_at"], e["date_of_birth"], e["sex"], e["legal_status"], e["uasc"]) for e in started] == [
         ("2017-05-01", "2010-02-10", "F", "C2", False)  # legacy SEX 2 → F
     ]
     assert "team" not in started[0]
     placements = events_of(result, "placement.started")
     assert [
-        (e["occurred_at"], e["placement_type"], e.get("provider"), e.get("reason_for_change"))
-        for e in placements
+        (e["occurred_at"], e["placement_type"], e.get("provider"), e.get("reason_for_change")) for e in placements
     ] == [
         ("2017-05-01", "U4", "PR1", None),  # first placement of the period: no reason
         ("2017-08-01", "K2", "PR4", "CREQB"),  # the reason recorded on the episode that ended
@@ -82,9 +77,7 @@ def test_a_period_of_care_maps_to_start_placements_legal_change_and_end(with_hea
         ("2017-10-01", "E1"),
         ("2017-12-15", "C2"),
     ]
-    assert [(e["occurred_at"], e["reason"]) for e in events_of(result, "care.ended")] == [
-        ("2018-03-01", "E4A")
-    ]
+    assert [(e["occurred_at"], e["reason"]) for e in events_of(result, "care.ended")] == [("2018-03-01", "E4A")]
     assert all(e["source"] == "ssda903" for e in result.events)
     for event in result.events:
         parse_event(event, received_at=None)
@@ -100,9 +93,7 @@ def test_uasc_table_sets_the_flag_until_status_ceased(with_header: Path) -> None
         ["CHILD", "SEX", "DOB", "DUC"],
         [{"CHILD": "C1", "SEX": "2", "DOB": "10/02/2010", "DUC": "01/01/2020"}],
     )
-    write(
-        with_header, "eps.csv", EPISODES, [episode(DEC="01/08/2017", REC="E13"), episode(DECOM="01/02/2020")]
-    )
+    write(with_header, "eps.csv", EPISODES, [episode(DEC="01/08/2017", REC="E13"), episode(DECOM="01/02/2020")])
     result = run(with_header)
     assert [e["uasc"] for e in events_of(result, "care.started")] == [True, False]
     assert only(result, "uasc").status == "skipped"
@@ -119,7 +110,6 @@ def test_uasc_table_sets_the_flag_until_status_ceased(with_header: Path) -> None
         ({"PLACE": "Q1"}, "PLACE", "placement type"),
         ({"PLACE_PROVIDER": "PR9"}, "PLACE_PROVIDER", "placement provider"),
         ({"REC": "E99", "DEC": "01/06/2017"}, "REC", "unknown REC"),
-        ({"REC": "E4A"}, "DEC", "DEC is blank"),
         ({"DEC": "01/06/2017"}, "REC", "no REC"),
         ({"DEC": "01/04/2017", "REC": "E4A"}, "DEC", "before DECOM"),
         ({"REASON_PLACE_CHANGE": "LIIAF"}, "REASON_PLACE_CHANGE", "unknown"),
@@ -146,7 +136,9 @@ def test_start_without_a_header_row_is_rejected(tmp_path: Path) -> None:
     first, second = (o for o in result.outcomes if o.table == "episodes")
     assert (first.status, first.field) == ("rejected", "CHILD")
     assert "header" in (first.reason or "")
-    assert second.status == "converted"  # a placement change needs no child details
+    # a child's first episode in the data starts their care in carewatch whatever its RNE: DOB/SEX needed
+    assert (second.status, second.field) == ("rejected", "CHILD")
+    assert result.events == []
 
 
 def test_invalid_header_row_is_rejected_and_its_child_cannot_start(tmp_path: Path) -> None:
@@ -199,21 +191,28 @@ def test_reviews_missing_and_social_workers(tmp_path: Path) -> None:
 OC2 = list(tables.OC2.columns)
 
 
-def test_oc2_sdq_is_dated_31_march_and_undated_items_are_skipped(tmp_path: Path) -> None:
+def test_oc2_items_and_sdq_are_dated_31_march_and_blank_is_not_zero(tmp_path: Path) -> None:
     flags = dict.fromkeys(OC2[4:], "1")
     write(tmp_path, "o.csv", OC2, [
         {"CHILD": "C1", "DOB": "10/02/2010", "SDQ_SCORE": "17", "SDQ_REASON": ""} | flags,
-        {"CHILD": "C2", "DOB": "10/02/2010", "SDQ_SCORE": "", "SDQ_REASON": "SDQ2"} | flags,
+        {"CHILD": "C2", "DOB": "10/02/2010", "SDQ_SCORE": "", "SDQ_REASON": "SDQ2", "TEETH_CHECK": "0"},
         {"CHILD": "C3", "DOB": "10/02/2010", "SDQ_SCORE": "41", "SDQ_REASON": ""} | flags,
         {"CHILD": "C4", "DOB": "10/02/2010", "SDQ_SCORE": "many", "SDQ_REASON": ""} | flags,
+        {"CHILD": "C5", "DOB": "10/02/2010", "SDQ_SCORE": "", "SDQ_REASON": ""},
+        {"CHILD": "C6", "DOB": "10/02/2010", "SDQ_SCORE": "", "HEALTH_ASSESSMENT": "yes"},
     ])  # fmt: skip
     result = run(tmp_path, year=2018)
     outcomes = [o for o in result.outcomes if o.table == "oc2"]
     assert [(o.status, o.field) for o in outcomes] == [
-        ("converted", None), ("skipped", None), ("rejected", "SDQ_SCORE"), ("rejected", "SDQ_SCORE"),
+        ("converted", None), ("converted", None), ("rejected", "SDQ_SCORE"), ("rejected", "SDQ_SCORE"),
+        ("skipped", None), ("rejected", "HEALTH_ASSESSMENT"),
     ]  # fmt: skip
-    assert "carry no date" in (outcomes[1].reason or "")
-    assert [(e["occurred_at"], e["score"]) for e in result.events] == [("2018-03-31", 17)]
+    assert [(e["occurred_at"], e["score"]) for e in events_of(result, "sdq.recorded")] == [("2018-03-31", 17)]
+    recorded = {e["child_id"]: e for e in events_of(result, "outcomes.recorded")}
+    assert recorded["C1"]["teeth_check"] is True and recorded["C1"]["health_assessment"] is True
+    # C2: a dental check recorded as not done; the health assessment left blank stays unknown (not false)
+    assert recorded["C2"]["teeth_check"] is False and "health_assessment" not in recorded["C2"]
+    assert recorded["C2"]["sdq_reason"] == "SDQ2" and recorded["C2"]["occurred_at"] == "2018-03-31"
 
 
 def test_oc3_contact_is_dated_on_the_birthday_in_the_year(tmp_path: Path) -> None:
@@ -222,7 +221,7 @@ def test_oc3_contact_is_dated_on_the_birthday_in_the_year(tmp_path: Path) -> Non
         {"CHILD": "L2", "DOB": "20/02/2000", "IN_TOUCH": "NO", "ACTIV": "0", "ACCOM": "0"},
         {"CHILD": "L3", "DOB": "20/06/1998", "IN_TOUCH": "REFU", "ACTIV": "", "ACCOM": ""},
         {"CHILD": "L4", "DOB": "20/06/1998", "IN_TOUCH": "MAYBE", "ACTIV": "", "ACCOM": ""},
-        {"CHILD": "L5", "DOB": "20/06/1998", "IN_TOUCH": "YES", "ACTIV": "F3", "ACCOM": ""},
+        {"CHILD": "L5", "DOB": "20/06/1998", "IN_TOUCH": "YES", "ACTIV": "F9", "ACCOM": ""},
         {"CHILD": "L6", "DOB": "20/06/1998", "IN_TOUCH": "YES", "ACTIV": "", "ACCOM": "S1"},
         {"CHILD": "L7", "DOB": "20/06/2001", "IN_TOUCH": "YES", "ACTIV": "", "ACCOM": ""},
     ])  # fmt: skip
@@ -237,6 +236,20 @@ def test_oc3_contact_is_dated_on_the_birthday_in_the_year(tmp_path: Path) -> Non
     assert (contacts["L1"]["activity"], contacts["L1"]["accommodation"]) == ("F2", "D1")
     assert (contacts["L2"]["occurred_at"], contacts["L2"]["in_touch"]) == ("2018-02-20", False)
     assert contacts["L3"]["in_touch"] is False and "activity" not in contacts["L3"]
+    assert (contacts["L3"]["in_touch_code"], contacts["L3"]["date_of_birth"]) == ("REFU", "1998-06-20")
+
+
+@pytest.mark.parametrize(("year", "activity", "status"), [
+    (2021, "F3", "converted"), (2022, "F3", "rejected"), (2021, "F5", "rejected"), (2022, "F5", "converted"),
+])  # fmt: skip
+def test_oc3_activity_codes_follow_the_collection_year(tmp_path: Path, year: int, activity: str, status: str) -> None:
+    write(tmp_path, "c.csv", ["CHILD", "DOB", "IN_TOUCH", "ACTIV", "ACCOM"], [
+        {"CHILD": "L1", "DOB": "20/06/2003", "IN_TOUCH": "YES", "ACTIV": activity, "ACCOM": "D1"},
+    ])  # fmt: skip
+    outcome = only(run(tmp_path, year=year), "oc3")
+    assert outcome.status == status
+    if status == "rejected":
+        assert outcome.field == "ACTIV" and f"{year - 1}/{year % 100:02d}" in (outcome.reason or "")
 
 
 def test_tables_without_events_are_skipped_with_a_reason(tmp_path: Path) -> None:
@@ -311,10 +324,8 @@ def test_xml_layout(tmp_path: Path) -> None:
     }
     started = events_of(result, "care.started")[0]
     assert (started["sex"], started["uasc"], started["legal_status"]) == ("M", True, "V2")
-    assert [(e["placement_type"], e["provider"]) for e in events_of(result, "placement.started")] == [
-        ("U6", "PR4")
-    ]
-    assert len(result.events) == 6  # care + placement + review + missing start/end + sdq
+    assert [(e["placement_type"], e["provider"]) for e in events_of(result, "placement.started")] == [("U6", "PR4")]
+    assert len(result.events) == 7  # care + placement + review + missing start/end + sdq + OC2 outcomes
 
 
 def test_same_input_gives_identical_ids_and_counts_reconcile(with_header: Path) -> None:

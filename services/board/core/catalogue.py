@@ -7,12 +7,11 @@ words and units from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
+from schemas.board import Direction as Direction
+from schemas.board import Unit as Unit
 from schemas.codes import PLACEMENT_GROUPS
-
-Unit = Literal["count", "percent", "rate-per-10k"]
-Direction = Literal["higher", "lower", "neutral"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,13 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
+from schemas.board import Rag as Rag  # the contract is its home
 from services.board.core.catalogue import INDICATORS, Direction
 
 NATIONAL_CSV: Final = Path(__file__).resolve().parent.parent / "data" / "national.csv"
 
-Rag = Literal["green", "amber", "red"]
 RAG_TEXT: Final[dict[str, str]] = {"green": "On target", "amber": "Near target", "red": "Off target"}
 
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
+from schemas.board import SuppressionReason as Reason  # the contract is its home
 from services.board.core.catalogue import INDICATORS, PLACEMENT_MIX_IDS
-
-Reason = Literal["small-count", "small-denominator", "small-complement", "linked", "secondary"]
 
 LINKED_TO_COUNT: Final = {
     "cla-rate-per-10k": "cla-count",

@@ -1,10 +1,10 @@
 """The board summary of one date (CONTRACT §4): totals turned into values, suppressed, compared.
 
-Format::
+Format: :class:`schemas.board.BoardSummary`::
 
     {"as_of": "2026-03-31", "threshold": 5, "population": 52000,
      "indicators": {id: {"value", "numerator", "denominator", "suppressed", "suppression", "unit",
-                         "better", "national", "neighbours", "target", "rag"}}}
+                         "better", "national", "neighbours", "target", "rag", "nts_threshold"}}}
 
 ``value`` is a count, a percentage (one decimal; three for the UASC share, whose threshold is 0.1%) or a
 rate per 10,000 children. A suppressed figure has ``value`` and ``numerator`` set to null (and the
@@ -14,9 +14,12 @@ Figures that need the child population are null when it is not configured.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final
 
+from schemas.board import BoardSummary, ComparatorValue, IndicatorFigure
+from schemas.deltas import Contribution
 from services.board.core.aggregate import Aggregate
 from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
 from services.board.core.comparators import Comparator, Comparators, rag
@@ -44,10 +47,10 @@ def _value(indicator: Indicator, figure: Figure) -> float | None:
     return round(figure.numerator * 100 / figure.denominator, decimals)
 
 
-def _comparator(found: Comparator | None) -> dict[str, Any] | None:
+def _comparator(found: Comparator | None) -> ComparatorValue | None:
     if found is None:
         return None
-    return {"value": found.value, "year": found.year, "source": found.source}
+    return ComparatorValue(value=found.value, year=found.year, source=found.source)
 
 
 def build_summary(
@@ -57,36 +60,36 @@ def build_summary(
     population: int | None = None,
     comparators: Comparators | None = None,
 ) -> dict[str, Any]:
-    """The summary of the totals in ``aggregate`` (from scratch or kept live by deltas)."""
+    """The summary of the totals in ``aggregate`` (from scratch or kept live by deltas), in the JSON form of
+    :class:`schemas.board.BoardSummary` (the contract: built through the model, so it cannot drift)."""
     comparators = comparators or Comparators.empty()
     figures = {id_: _figure(indicator, aggregate, population) for id_, indicator in INDICATORS.items()}
     reasons = suppress(figures, threshold)
-    indicators: dict[str, Any] = {}
+    indicators: dict[str, IndicatorFigure] = {}
     for id_, indicator in INDICATORS.items():
         figure, reason = figures[id_], reasons[id_]
         value = _value(indicator, figure)
         hidden = reason is not None
         target = comparators.targets.get(id_)
-        entry: dict[str, Any] = {
-            "title": indicator.title,
-            "unit": indicator.unit,
-            "better": indicator.better,
-            "value": None if hidden else value,
-            "numerator": None if hidden else figure.numerator,
-            "denominator": None if hides_denominator(id_, figure, threshold) else figure.denominator,
-            "suppressed": hidden,
-            "suppression": reason,
-            "national": _comparator(comparators.national.get(id_)),
-            "neighbours": _comparator(comparators.neighbours.get(id_)),
-            "target": target.value if target else None,
-            "rag": None if hidden else rag(value, target, indicator.better, comparators.amber_band),
-        }
-        if id_ == "uasc-share-of-child-population":
-            entry["nts_threshold"] = UASC_NTS_THRESHOLD_PERCENT
+        entry = IndicatorFigure(
+            title=indicator.title,
+            unit=indicator.unit,
+            better=indicator.better,
+            value=None if hidden else value,
+            numerator=None if hidden else figure.numerator,
+            denominator=None if hides_denominator(id_, figure, threshold) else figure.denominator,
+            suppressed=hidden,
+            suppression=reason,
+            national=_comparator(comparators.national.get(id_)),
+            neighbours=_comparator(comparators.neighbours.get(id_)),
+            target=target.value if target else None,
+            rag=None if hidden else rag(value, target, indicator.better, comparators.amber_band),
+            nts_threshold=UASC_NTS_THRESHOLD_PERCENT if id_ == "uasc-share-of-child-population" else None,
+        )
         indicators[id_] = entry
-    return {
-        "as_of": as_of.isoformat(),
-        "threshold": threshold,
-        "population": population,
-        "indicators": indicators,
-    }
+    return BoardSummary(as_of=as_of, threshold=threshold, population=population, indicators=indicators).to_json()
+
+
+def summary_of_totals(totals: Mapping[str, Contribution], as_of: date, threshold: int) -> dict[str, Any]:
+    """The summary of a replay's totals (``carewatch replay --summary``)."""
+    return build_summary(Aggregate(dict(totals)), as_of, threshold)

@@ -13,29 +13,27 @@ PUBLISH_BATCH = 2000
 
 
 def import_903(
-    directory: Annotated[
-        Path,
+    directories: Annotated[
+        list[Path],
         typer.Argument(
             exists=True,
             file_okay=False,
             dir_okay=True,
-            help="Directory holding the return's CSV files or XML.",
+            help="Directory holding a return's CSV files or XML; several returns: one directory each.",
         ),
     ],
     year: Annotated[
-        int,
+        list[int],
         typer.Option(
             "--year",
             min=2000,
             max=2100,
-            help="Collection year, named by its end: 2018 = 1 April 2017–31 March 2018.",
+            help="Collection year, named by its end: 2018 = 1 April 2017–31 March 2018. One per directory.",
         ),
     ],
     out: Annotated[
         str | None,
-        typer.Option(
-            help="Write events as NDJSON to this file ('-' = stdout; default stdout unless --bootstrap)."
-        ),
+        typer.Option(help="Write events as NDJSON to this file ('-' = stdout; default stdout unless --bootstrap)."),
     ] = None,
     bootstrap: Annotated[
         str | None, typer.Option(help="host:port of Kafka: send the events to the case-events topic.")
@@ -44,41 +42,81 @@ def import_903(
         Path | None,
         typer.Option(help="Write rejected/skipped rows and closing counts here (.ndjson or .csv)."),
     ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Events an earlier import sent (NDJSON): send only what changed, corrections as retractions.",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Encoding of the CSV files when not UTF-8 (e.g. cp1252); default: detect or refuse."),
+    ] = None,
 ) -> None:
-    """Convert an SSDA903 return into carewatch events.
+    """Convert SSDA903 returns into carewatch events: one history across the years given.
 
     Every row is converted, rejected or skipped with a reason; closing counts per file go to stderr.
     """
     import orjson
     from tqdm import tqdm
 
-    from services.ingest.ssda903.convert import convert
+    from services.ingest.ssda903 import export
+    from services.ingest.ssda903.convert import convert_returns
     from services.ingest.ssda903.report import print_counts, write_report
     from services.ingest.ssda903.source import ReturnNotFound, read_return
 
+    if len(year) != len(directories):
+        typer.echo(f"error: {len(directories)} directories but {len(year)} --year: give one each", err=True)
+        raise typer.Exit(2)
     try:
-        files = read_return(directory)
-    except (ReturnNotFound, ValueError) as exc:
+        returns = [(y, read_return(d, encoding)) for d, y in zip(directories, year, strict=True)]
+    except (ReturnNotFound, ValueError, LookupError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    rows = [row for source in files for row in source.rows]
-    with tqdm(total=len(rows), desc="converting rows", unit="row", file=sys.stderr, disable=None) as bar:
-        result = convert(rows, year, progress=bar.update)
-    lines = [orjson.dumps(event, option=orjson.OPT_SORT_KEYS) for event in result.events]
-
+    except UnicodeDecodeError as exc:
+        typer.echo(f"error: the files are not {encoding}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    files = [source for _, sources in returns for source in sources]
+    earlier: list[dict[str, Any]] = []
+    prior: list[tuple[int, list[Any]]] = []
+    if previous is not None:
+        earlier = [orjson.loads(line) for line in previous.read_bytes().splitlines() if line.strip()]
+        standing = [e for e in export.effective(earlier) if e.get("source") == export.SOURCE]
+        label = "(previous events)"
+        prior = [(y, list(export.as_source_rows(standing, y, label))) for y in export.years_covered(standing)]
+    total = sum(len(source.rows) for source in files) + sum(len(rows) for _, rows in prior)
+    with tqdm(total=total, desc="converting rows", unit="row", file=sys.stderr, disable=None) as bar:
+        result = convert_returns(
+            [*prior, *((y, [row for source in sources for row in source.rows]) for y, sources in returns)],
+            progress=bar.update,
+        )
+    result.outcomes = [o for o in result.outcomes if o.file != "(previous events)"]
+    events = result.events
+    if previous is not None:
+        reconciled = export.reconcile(earlier, events)
+        events = reconciled.events
+        typer.echo(
+            f"since the previous events: {reconciled.added} new, {len(reconciled.corrected)} corrected, "
+            f"{len(reconciled.removed)} removed",
+            err=True,
+        )
+        result.changes = [_describe(old, new) for old, new in reconciled.corrected] + [
+            f"removed {old['type']} {old['event_id']} ({old['occurred_at']})" for old in reconciled.removed
+        ]
+    # serialised one at a time: a list of every line would hold the return's events twice
     if out is not None or bootstrap is None:
         if out in (None, "-"):
-            for line in lines:
-                sys.stdout.buffer.write(line + b"\n")
+            for event in events:
+                sys.stdout.buffer.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
             sys.stdout.buffer.flush()
         else:
             with Path(out).open("wb") as handle:
-                handle.writelines(line + b"\n" for line in lines)
+                for event in events:
+                    handle.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
     if bootstrap is not None:
-        _publish(
-            bootstrap,
-            [(event["child_id"].encode(), line) for event, line in zip(result.events, lines, strict=True)],
-        )
+        _publish(bootstrap, events)
     if report is not None:
         write_report(report, result, files)
     for source in files:
@@ -87,12 +125,93 @@ def import_903(
     print_counts(result.tallies(), sys.stderr)
 
 
-def _batches(records: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(records), size):
-        yield records[start : start + size]
+def _describe(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = [k for k in sorted(set(old) | set(new)) if k != "event_id" and old.get(k) != new.get(k)]
+    changed = ", ".join(f"{k} {old.get(k)!r}→{new.get(k)!r}" for k in keys)
+    return f"corrected {old['type']} {old['event_id']} → {new['event_id']}: {changed}"
 
 
-def _publish(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
+def _load_events(events: Path | None) -> list[dict[str, Any]]:
+    import orjson
+
+    if events is None:
+        typer.echo(
+            "error: no events file given and no event archive is configured here: "
+            "give the events as NDJSON (e.g. the output of import-903 or of the ingest archive)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        return [orjson.loads(line) for line in events.read_bytes().splitlines() if line.strip()]
+    except orjson.JSONDecodeError as exc:
+        typer.echo(f"error: {events.name} is not NDJSON: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def export_903(
+    events: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="Events as NDJSON (one per line).")
+    ] = None,
+    year: Annotated[
+        int, typer.Option("--year", min=2000, max=2100, help="Collection year by its end (2018 = 2017/18).")
+    ] = 0,
+    out: Annotated[Path, typer.Option(file_okay=False, help="Directory for the CSV files.")] = Path("."),
+) -> None:
+    """Write the SSDA903 return for the year ending 31 March YEAR (DfE CSV layout) from the event history."""
+    from services.ingest.ssda903.export import return_rows, write_return
+
+    if not year:
+        typer.echo("error: --year is required", err=True)
+        raise typer.Exit(2)
+    written = write_return(return_rows(_load_events(events), year), out)
+    for name, count in written.items():
+        typer.echo(f"{name:<14} {count:>7} rows", err=True)
+
+
+def return_health(
+    events: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="Events as NDJSON (one per line).")
+    ] = None,
+    as_of: Annotated[str, typer.Option("--as-of", help="The day (YYYY-MM-DD): the return as if made then.")] = "",
+    validator_python: Annotated[
+        Path | None,
+        typer.Option(help="Python with csc-validator-be-903 installed (default: .venv-oracle/bin/python)."),
+    ] = None,
+) -> None:
+    """Records that would fail the DfE validation rules if the return were made on AS_OF, by rule."""
+    from datetime import date
+
+    from services.ingest.ssda903.health import return_health as health
+    from services.ingest.ssda903.validator import ValidatorUnavailable, run_validator
+
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        typer.echo("error: --as-of YYYY-MM-DD is required", err=True)
+        raise typer.Exit(2) from None
+    python = validator_python or Path(".venv-oracle/bin/python")
+    try:
+        rows = health(_load_events(events), day, lambda directory, year: run_validator(python, directory, year))
+    except ValidatorUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{'rule':<8} {'records':>7}  message")
+    for rule, count, message in rows:
+        typer.echo(f"{rule:<8} {count:>7}  {message}")
+    typer.echo(f"{'total':<8} {sum(count for _, count, _ in rows):>7}")
+
+
+def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[tuple[bytes, bytes]]]:
+    import orjson
+
+    for start in range(0, len(events), size):
+        yield [
+            (event["child_id"].encode(), orjson.dumps(event, option=orjson.OPT_SORT_KEYS))
+            for event in events[start : start + size]
+        ]
+
+
+def _publish(bootstrap: str, records: list[dict[str, Any]]) -> None:
     from tqdm import tqdm
 
     from carewatch.broker import ensure_topics

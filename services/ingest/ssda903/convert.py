@@ -3,6 +3,10 @@
 Pure: no broker, no clock. Every event is validated with :func:`schemas.events.parse_event`; a row whose
 events fail is rejected as a whole (nothing half-converted). ``docs/ssda903.md`` is the mapping reference.
 
+Several returns (several collection years) convert together into one history: episodes are merged by
+(child, DECOM), a later return's row replacing an earlier one (the change is reported), and each child's
+episodes are walked in date order so that a period of care is one chain however many returns it spans.
+
 Event ids are derived from what the event states (child, date, code), not from the file or year: an
 episode open across two returns yields the same ``care.started`` id in both, so importing overlapping
 returns (or the same one twice) gives events the rules engine dedupes.
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final, Literal
@@ -21,7 +25,7 @@ from pydantic import ValidationError
 
 from schemas import codes
 from schemas.events import PSEUDONYM_PATTERN, event_to_json, parse_event
-from services.ingest.ssda903 import tables
+from services.ingest.ssda903 import tables, years
 from services.ingest.ssda903.source import SourceRow
 
 SOURCE: Final = "ssda903"
@@ -63,6 +67,8 @@ class RowOutcome:
     field: str | None = None
     reason: str | None = None
     event_ids: tuple[str, ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()
+    """Chronology or coding problems found on a row that was still converted: (DfE rule, message)."""
 
 
 @dataclass
@@ -74,6 +80,7 @@ class Tally:
     rejected: int = 0
     skipped: int = 0
     events: int = 0
+    problems: int = 0
 
     @property
     def reconciles(self) -> bool:
@@ -85,6 +92,8 @@ class ImportResult:
     events: list[dict[str, Any]]
     """Validated, JSON-ready, sorted by date then child then episode order."""
     outcomes: list[RowOutcome]
+    changes: list[str] = field(default_factory=list)
+    """What a re-import changed in events sent before (corrections and removals), for the report."""
 
     def tallies(self) -> list[Tally]:
         by_key: dict[tuple[str, str], Tally] = {}
@@ -93,6 +102,7 @@ class ImportResult:
             tally.read += 1
             setattr(tally, outcome.status, getattr(tally, outcome.status) + 1)
             tally.events += len(outcome.event_ids)
+            tally.problems += len(outcome.problems)
         return [by_key[key] for key in sorted(by_key)]
 
 
@@ -131,17 +141,19 @@ def child_id(fields: Mapping[str, str]) -> str:
     return value
 
 
-def code(
-    fields: Mapping[str, str], field_name: str, code_list: Mapping[str, str], *, required: bool
-) -> str | None:
+def code(fields: Mapping[str, str], field_name: str, code_list: Mapping[str, str], *, required: bool) -> str | None:
     value = fields.get(field_name, "").strip()
     if not value:
         if required:
             raise RowRejected(field_name, f"{field_name} is blank")
         return None
     if value not in code_list:
-        raise RowRejected(field_name, f"unknown {field_name} code {value!r}")
+        label = CODE_LABELS.get(field_name)
+        raise RowRejected(field_name, f"unknown {field_name} code {value!r}" + (f" ({label})" if label else ""))
     return value
+
+
+CODE_LABELS: Final = {"LS": "legal status", "PLACE": "placement type", "PLACE_PROVIDER": "placement provider"}
 
 
 def event_id(kind: str, *identity: object) -> str:
@@ -162,6 +174,7 @@ def birthday_in_year(born: date, year: int) -> date:
 class Child:
     date_of_birth: date
     sex: str
+    ethnicity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,39 +187,146 @@ class Draft:
     """Sort key within a child's day: the DECOM of the episode it came from (else its own date)."""
 
 
+@dataclass(frozen=True)
+class Episode:
+    """An episodes row, its fields checked one by one (the chain is checked later)."""
+
+    index: int
+    year: int
+    child: str
+    decom: date
+    rne: str
+    ls: str
+    place: str
+    provider: str | None
+    dec: date | None
+    rec: str | None
+    reason_change: str | None
+    problems: tuple[tuple[str, str], ...] = ()
+    need: str | None = None
+
+    def carried(self) -> tuple[Any, ...]:
+        return (self.decom, self.rne, self.ls, self.place, self.provider, self.dec, self.rec, self.reason_change)
+
+    def in_return(self, year: int) -> bool:
+        """Whether the return of ``year`` must hold this episode: open at some time in that year."""
+        return self.decom <= years.year_end(year) and (self.dec is None or self.dec >= years.year_start(year))
+
+
+EPISODE_COLUMNS: Final = ("DECOM", "RNE", "LS", "PLACE", "PLACE_PROVIDER", "DEC", "REC", "REASON_PLACE_CHANGE")
+
+
 @dataclass
 class Context:
     year: int
     children: dict[str, Child] = field(default_factory=dict)
     uasc_until: dict[str, date | None] = field(default_factory=dict)
-    place_change_reasons: dict[tuple[str, date], str] = field(default_factory=dict)
+    header_year: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """child → (year, row index) of the header row in use."""
+    uasc_year: dict[str, int] = field(default_factory=dict)
 
 
-def _envelope(kind: str, child: str, occurred: date, ident: str, **extra: Any) -> dict[str, Any]:
+def _envelope(event_type: str, child: str, occurred: date, ident: str, **extra: Any) -> dict[str, Any]:
     return (
-        {"event_id": ident, "type": kind, "child_id": child, "occurred_at": occurred.isoformat()}
+        {"event_id": ident, "type": event_type, "child_id": child, "occurred_at": occurred.isoformat()}
         | {"source": SOURCE}
         | extra
     )
 
 
-# ---- reference tables (first pass): header, UASC, placement-change reasons --------------------------------
+# ---- reference tables (first pass): header, UASC ---------------------------------------------------------
 
 
-def _header(fields: Mapping[str, str]) -> tuple[str, Child]:
+def _header(fields: Mapping[str, str], year: int) -> tuple[str, Child, str | None]:
     child = child_id(fields)
     raw_sex = fields.get("SEX", "").strip()
     sex = codes.LEGACY_SEX.get(raw_sex, raw_sex)
     if sex not in codes.SEX:
         raise RowRejected("SEX", f"unknown SEX code {raw_sex!r} (M/F/U, or legacy 1/2)")
-    return child, Child(required_date(fields, "DOB"), sex)
+    problem = None
+    if raw_sex not in years.sex_codes(year):
+        expected = "/".join(sorted(years.sex_codes(year)))
+        problem = f"SEX {raw_sex!r} is not a code of the {year - 1}/{year % 100:02d} return ({expected})"
+    ethnic = fields.get("ETHNIC", "").strip().upper()
+    if ethnic and not re.fullmatch(r"[A-Z]{4}", ethnic):
+        raise RowRejected("ETHNIC", f"ETHNIC is not a four-letter code: {ethnic!r}")
+    return child, Child(required_date(fields, "DOB"), sex, ethnic or None), problem
 
 
 def _uasc(fields: Mapping[str, str]) -> tuple[str, date | None]:
     return child_id(fields), parse_date(fields.get("DUC", ""), "DUC", required=False)
 
 
-# ---- event tables (second pass) --------------------------------------------------------------------------
+def _parse_episode(index: int, year: int, fields: Mapping[str, str]) -> Episode:
+    child = child_id(fields)
+    started = required_date(fields, "DECOM")
+    rne = code(fields, "RNE", codes.REASON_NEW_EPISODE, required=True)
+    assert rne is not None
+    legal_status = code(fields, "LS", codes.LEGAL_STATUS, required=True)
+    assert legal_status is not None
+    place = code(fields, "PLACE", codes.PLACEMENT_TYPE, required=True)
+    assert place is not None
+    if place not in years.placement_types(year):
+        raise RowRejected("PLACE", f"placement type {place} is not a code of the {year - 1}/{year % 100:02d} return")
+    provider = code(fields, "PLACE_PROVIDER", codes.PLACEMENT_PROVIDER, required=False)
+    reason_change = code(fields, "REASON_PLACE_CHANGE", codes.REASON_PLACE_CHANGE, required=False)
+    ended = parse_date(fields.get("DEC", ""), "DEC", required=False)
+    rec = code(fields, "REC", codes.REASON_EPISODE_CEASED, required=False)
+    if ended is not None and rec is None:
+        raise RowRejected("REC", "the episode has DEC but no REC")
+    problems: tuple[tuple[str, str], ...] = ()
+    if rec is not None and ended is None:
+        # an ending without a date cannot be expressed: the episode is taken as open, as the DfE counts do
+        what = "a new episode begins" if rec == "X1" else "care ended"
+        problems = (("148", f"REC {rec} ({what}) given but DEC is blank: taken as still open"),)
+        rec = None
+    if ended is not None and ended < started:
+        raise RowRejected("DEC", "DEC is before DECOM (DfE rule 356)")
+    if ended is not None and ended > years.year_end(year):
+        problems += (
+            ("354", f"DEC {_show(ended)} is after the end of the {year - 1}/{year % 100:02d} collection year"),
+        )
+    need = fields.get("CIN", "").strip() or None
+    if need is not None and need not in CATEGORIES_OF_NEED:
+        raise RowRejected("CIN", f"unknown CIN code {need!r} (N1–N8)")
+    return Episode(
+        index,
+        year,
+        child,
+        started,
+        rne,
+        legal_status,
+        place,
+        provider,
+        ended,
+        rec,
+        reason_change,
+        problems,
+        need,
+    )
+
+
+CATEGORIES_OF_NEED: Final = frozenset(f"N{n}" for n in range(1, 9))
+
+
+def _describe_change(old: Episode, new: Episode) -> str:
+    changed = [
+        f"{name} {_show(a)!r}→{_show(b)!r}"
+        for name, a, b in zip(EPISODE_COLUMNS, old.carried(), new.carried(), strict=True)
+        if a != b
+    ]
+    return ", ".join(changed) if changed else "no change"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    return str(value)
+
+
+# ---- episodes: one chain per child -----------------------------------------------------------------------
 
 EPISODE_FIELDS: Final = {
     "occurred_at": "DECOM",
@@ -221,97 +341,152 @@ EPISODE_FIELDS: Final = {
 }
 
 
-def _episode(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
-    child = child_id(fields)
-    started = required_date(fields, "DECOM")
-    rne = code(fields, "RNE", codes.REASON_NEW_EPISODE, required=True)
-    code(fields, "REASON_PLACE_CHANGE", codes.REASON_PLACE_CHANGE, required=False)
-    ended = parse_date(fields.get("DEC", ""), "DEC", required=False)
-    rec = code(fields, "REC", codes.REASON_EPISODE_CEASED, required=False)
-    if ended is not None and rec is None:
-        raise RowRejected("REC", "the episode has DEC but no REC")
-    if rec is not None and rec != "X1" and ended is None:
-        # X1 (continues in a new episode) on an open episode says nothing: tolerated; an ending without a
-        # date cannot be expressed, and converting the start alone would lose it
-        raise RowRejected("DEC", f"REC {rec} (care ended) given but DEC is blank")
-    if ended is not None and ended < started:
-        raise RowRejected("DEC", "DEC is before DECOM")
-    legal_status = fields.get("LS", "")
-    placement = {"placement_type": fields.get("PLACE", "")}
-    if provider := fields.get("PLACE_PROVIDER", ""):
-        placement["provider"] = provider
+def _episode_drafts(ep: Episode, ctx: Context, *, starts: bool, before_data: bool, reason: str | None) -> list[Draft]:
+    """The events of one episode. ``starts``: the episode starts a period of care (RNE S, or the first
+    episode in the data, or an episode after care ended); ``reason``: REASON_PLACE_CHANGE of the episode
+    whose placement ended on this DECOM."""
+    child, started = ep.child, ep.decom
+    placement: dict[str, Any] = {"placement_type": ep.place}
+    if ep.provider:
+        placement["provider"] = ep.provider
     drafts: list[Draft] = []
 
     def add(data: dict[str, Any], date_field: str = "DECOM") -> None:
         drafts.append(Draft(data, EPISODE_FIELDS | {"occurred_at": date_field}, started))
 
-    if rne == "S":
+    def placement_started(**extra: Any) -> None:
+        ident = event_id("ps", child, started, ep.place)
+        add(_envelope("placement.started", child, started, ident, **placement, **extra))
+
+    if starts:
         known = ctx.children.get(child)
         if known is None:
             raise RowRejected("CHILD", "no valid header row for this child (care.started needs DOB and SEX)")
         until = ctx.uasc_until.get(child, date.min)
-        uasc = child in ctx.uasc_until and (until is None or started < until)
-        ident = event_id("cs", child, started)
+        extra: dict[str, Any] = {}
+        if before_data:
+            extra = {"period_began_before_data": True, "new_episode_reason": ep.rne}
+        if child in ctx.uasc_until and until is not None:
+            extra["uasc_ceased_on"] = until.isoformat()
+        if ep.need:
+            extra["category_of_need"] = ep.need
+        if known.ethnicity:
+            extra["ethnicity"] = known.ethnicity
         add(
             _envelope(
                 "care.started",
                 child,
                 started,
-                ident,
+                event_id("cs", child, started),
                 date_of_birth=known.date_of_birth.isoformat(),
                 sex=known.sex,
-                legal_status=legal_status,
-                uasc=uasc,
+                legal_status=ep.ls,
+                uasc=child in ctx.uasc_until and (until is None or started < until),
+                **extra,
             )
         )
-        add(
-            _envelope(
-                "placement.started",
-                child,
-                started,
-                event_id("ps", child, started, placement["placement_type"]),
-                **placement,
-            )
-        )
-    if rne in codes.LEGAL_CHANGE_RNE:
-        add(
-            _envelope(
-                "legal_status.changed",
-                child,
-                started,
-                event_id("ls", child, started, legal_status),
-                legal_status=legal_status,
-            )
-        )
-    if rne in codes.PLACEMENT_CHANGE_RNE:
-        # REASON_PLACE_CHANGE is recorded on the episode whose placement ended, i.e. the previous one
-        if reason := ctx.place_change_reasons.get((child, started)):
-            placement["reason_for_change"] = reason
-        add(
-            _envelope(
-                "placement.started",
-                child,
-                started,
-                event_id("ps", child, started, placement["placement_type"]),
-                **placement,
-            )
-        )
-    if rec is not None and rec != "X1" and ended is not None:
-        add(_envelope("care.ended", child, ended, event_id("ce", child, ended), reason=rec), "DEC")
+        placement_started()
+    else:
+        rne = "B" if ep.rne == "S" else ep.rne  # S inside a period: taken as a change of both (reported)
+        if rne in codes.LEGAL_CHANGE_RNE:
+            ident = event_id("ls", child, started, ep.ls)
+            add(_envelope("legal_status.changed", child, started, ident, legal_status=ep.ls))
+        if rne in codes.PLACEMENT_CHANGE_RNE:
+            extra = {"reason_for_change": reason} if reason else {}
+            if rne in {"T", "U"}:
+                extra["same_carer"] = True
+            placement_started(**extra)
+    if ep.rec is not None and ep.rec != "X1" and ep.dec is not None:
+        add(_envelope("care.ended", child, ep.dec, event_id("ce", child, ep.dec), reason=ep.rec), "DEC")
     return drafts
+
+
+FINAL_ENDINGS: Final = frozenset({"E2", "E15"})
+"""REC codes after which no episode can follow (died; age assessment found the person 18 or over)."""
+
+
+def _chain(
+    episodes: list[Episode], ctx: Context, validate: Callable[[list[Draft], Episode], list[dict[str, Any]]]
+) -> dict[int, tuple[Status, str | None, str | None, list[dict[str, Any]], list[tuple[str, str]]]]:
+    """Walk one child's episodes in date order: which start a period, and the chronology problems."""
+    results: dict[int, tuple[Status, str | None, str | None, list[dict[str, Any]], list[tuple[str, str]]]] = {}
+    last: Episode | None = None
+    for ep in sorted(episodes, key=lambda e: (e.decom, e.year, e.index)):
+        problems: list[tuple[str, str]] = list(ep.problems)
+        in_care = False
+        if last is not None:
+            prior = f"the previous episode (DECOM {_show(last.decom)})"
+            if last.dec is None:
+                problems.append(("142", f"a new episode starts but {prior} has no DEC: taken as ending here"))
+                in_care = True
+            elif last.dec > ep.decom:
+                problems.append(("501", f"starts before {prior} ended on {_show(last.dec)}"))
+                in_care = last.rec == "X1"
+            elif last.rec in FINAL_ENDINGS:
+                problems.append(("437", f"{prior} ended {last.rec} (died, or aged 18 or over) but episodes follow"))
+            elif last.rec != "X1" and last.dec == ep.decom and ep.rne == "S":
+                problems.append(("431", f"RNE S, but {prior} ended care ({last.rec}) the same day"))
+            elif last.rec == "X1":
+                in_care = True
+                if last.dec < ep.decom:
+                    problems.append(
+                        ("433", f"{prior} ended X1 on {_show(last.dec)} but this one starts on {_show(ep.decom)}")
+                    )
+        before_data = False
+        if ep.rne == "S":
+            starts = not in_care
+            if in_care:
+                problems.append(("431", "RNE S (started to be looked after) but the child is already looked after"))
+        elif in_care:
+            starts = False
+        else:
+            starts = True
+            before_data = last is None
+            if last is not None and len(problems) == len(ep.problems):  # an overlap is reported already
+                problems.append(
+                    (
+                        "433",
+                        f"RNE {ep.rne} continues a period of care, but care ended on {_show(last.dec)} "
+                        f"(REC {last.rec}): taken as a new period",
+                    )
+                )
+        reason = last.reason_change if (last is not None and in_care and last.dec == ep.decom) else None
+        try:
+            drafts = _episode_drafts(ep, ctx, starts=starts, before_data=before_data, reason=reason)
+            data = validate(drafts, ep)
+        except RowRejected as rejection:
+            results[ep.index] = ("rejected", rejection.field, rejection.reason, [], [])
+            continue
+        except RowSkipped as skip:
+            results[ep.index] = ("skipped", None, skip.reason, [], [])
+            last = ep
+            continue
+        results[ep.index] = ("converted", None, None, data, problems)
+        last = ep
+    if last is not None and last.rec == "X1":
+        results[last.index][4].append(("388", "REC X1 (a new episode begins) but there is no next episode"))
+    return results
+
+
+# ---- event tables ----------------------------------------------------------------------------------------
 
 
 def _review(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     child = child_id(fields)
     held = required_date(fields, "REVIEW")
-    code(fields, "REVIEW_CODE", codes.REVIEW_PARTICIPATION, required=False)
-    data = _envelope("review.held", child, held, event_id("rv", child, held))
-    return [Draft(data, {"occurred_at": "REVIEW"}, held)]
+    participation = code(fields, "REVIEW_CODE", codes.REVIEW_PARTICIPATION, required=False)
+    extra = {"participation": participation} if participation else {}
+    data = _envelope("review.held", child, held, event_id("rv", child, held), **extra)
+    return [Draft(data, {"occurred_at": "REVIEW", "participation": "REVIEW_CODE"}, held)]
+
+
+MISSING_KINDS: Final = {"M": "missing", "A": "away"}
 
 
 def _missing(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     child = child_id(fields)
-    code(fields, "MISSING", codes.MISSING_TYPE, required=True)
+    kind = code(fields, "MISSING", codes.MISSING_TYPE, required=True)
+    assert kind is not None
     started = required_date(fields, "MIS_START")
     ended = parse_date(fields.get("MIS_END", ""), "MIS_END", required=False)
     if ended is not None and ended < started:
@@ -319,7 +494,14 @@ def _missing(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     episode = event_id("mis", child, started)
     drafts = [
         Draft(
-            _envelope("missing.started", child, started, event_id("ms", child, started), episode_id=episode),
+            _envelope(
+                "missing.started",
+                child,
+                started,
+                event_id("ms", child, started),
+                episode_id=episode,
+                kind=MISSING_KINDS[kind],
+            ),
             {"occurred_at": "MIS_START"},
             started,
         )
@@ -330,17 +512,47 @@ def _missing(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     return drafts
 
 
+OC2_FLAGS: Final = {
+    "convicted": "CONVICTED",
+    "health_check": "HEALTH_CHECK",
+    "immunisations": "IMMUNISATIONS",
+    "teeth_check": "TEETH_CHECK",
+    "health_assessment": "HEALTH_ASSESSMENT",
+    "substance_misuse": "SUBSTANCE_MISUSE",
+    "intervention_received": "INTERVENTION_RECEIVED",
+    "intervention_offered": "INTERVENTION_OFFERED",
+}
+SDQ_REASONS: Final = frozenset({"SDQ1", "SDQ2", "SDQ3", "SDQ4", "SDQ5"})
+
+
 def _oc2(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     child = child_id(fields)
+    as_at = years.year_end(ctx.year)
+    items: dict[str, Any] = {}
+    for name, column in OC2_FLAGS.items():
+        value = fields.get(column, "").strip()
+        if value in {"0", "1"}:
+            items[name] = value == "1"
+        elif value:
+            raise RowRejected(column, f"{column} must be 0, 1 or blank: {value!r}")
+    if reason := fields.get("SDQ_REASON", "").strip():
+        if reason not in SDQ_REASONS:
+            raise RowRejected("SDQ_REASON", f"unknown SDQ_REASON code {reason!r}")
+        items["sdq_reason"] = reason
     raw = fields.get("SDQ_SCORE", "").strip()
-    if not raw:
-        raise RowSkipped("no SDQ score; the other OC2 items (health assessment, dental check…) carry no date")
-    if not re.fullmatch(r"-?\d+(\.0+)?", raw):  # "12.0": spreadsheet exports turn integers into floats
-        raise RowRejected("SDQ_SCORE", f"SDQ_SCORE is not a whole number: {raw!r}")
-    score = int(float(raw))
-    as_at = date(ctx.year, 3, 31)
-    data = _envelope("sdq.recorded", child, as_at, event_id("sdq", child, as_at), score=score)
-    return [Draft(data, {"score": "SDQ_SCORE"}, as_at)]
+    drafts = []
+    if raw:
+        if not re.fullmatch(r"-?\d+(\.0+)?", raw):  # "12.0": spreadsheet exports turn integers into floats
+            raise RowRejected("SDQ_SCORE", f"SDQ_SCORE is not a whole number: {raw!r}")
+        score = int(float(raw))
+        data = _envelope("sdq.recorded", child, as_at, event_id("sdq", child, as_at), score=score)
+        drafts.append(Draft(data, {"score": "SDQ_SCORE"}, as_at))
+    if items:
+        data = _envelope("outcomes.recorded", child, as_at, event_id("oc2", child, as_at), **items)
+        drafts.append(Draft(data, {"sdq_reason": "SDQ_REASON"}, as_at))
+    if not drafts:
+        raise RowSkipped("no OC2 item recorded (every field blank)")
+    return drafts
 
 
 def _oc3(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
@@ -351,7 +563,16 @@ def _oc3(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     age = contact.year - born.year
     if age not in CARE_LEAVER_AGES:
         raise RowRejected("DOB", f"the birthday in the year is the {age}th: OC3 covers the 17th to the 25th")
-    extra: dict[str, Any] = {"in_touch": in_touch == "YES"}
+    extra: dict[str, Any] = {
+        "in_touch": in_touch == "YES",
+        "in_touch_code": in_touch,
+        "date_of_birth": born.isoformat(),
+    }
+    activity = fields.get("ACTIV", "").strip()
+    if activity and activity in codes.ACTIVITY and activity not in years.activities(ctx.year):
+        raise RowRejected(
+            "ACTIV", f"activity {activity} is not a code of the {ctx.year - 1}/{ctx.year % 100:02d} return"
+        )
     for event_field, column in (("activity", "ACTIV"), ("accommodation", "ACCOM")):
         if value := fields.get(column, "").strip():
             extra[event_field] = value
@@ -370,14 +591,11 @@ def _sw_episode(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     ended = parse_date(fields.get("SW_DEC", ""), "SW_DEC", required=False)
     if ended is not None and ended < started:
         raise RowRejected("SW_DEC", "SW_DEC is before SW_DECOM")
-    data = _envelope(
-        "social_worker.changed", child, started, event_id("sw", child, started, worker), worker_id=worker
-    )
+    data = _envelope("social_worker.changed", child, started, event_id("sw", child, started, worker), worker_id=worker)
     return [Draft(data, {"occurred_at": "SW_DECOM", "worker_id": "SW_ID"}, started)]
 
 
 CONVERTERS: Final[dict[str, Callable[[Mapping[str, str], Context], list[Draft]]]] = {
-    tables.EPISODES.name: _episode,
     tables.REVIEWS.name: _review,
     tables.MISSING.name: _missing,
     tables.OC2.name: _oc2,
@@ -393,98 +611,177 @@ def _validation_failure(exc: ValidationError, fields: Mapping[str, str]) -> RowR
         # the union tag comes first in the location: ('care.started', 'legal_status')
         names = [str(part) for part in error["loc"][1:]]
         event_field = names[0] if names else "__model__"
-        located.append(
-            (fields.get(event_field, None if event_field == "__model__" else event_field), error["msg"])
-        )
+        located.append((fields.get(event_field, None if event_field == "__model__" else event_field), error["msg"]))
     field_name = located[0][0] if located else None
-    return RowRejected(
-        field_name, "; ".join(f"{where}: {message}" if where else message for where, message in located)
-    )
+    return RowRejected(field_name, "; ".join(f"{where}: {message}" if where else message for where, message in located))
 
 
-def convert(
-    rows: Iterable[SourceRow], year: int, progress: Callable[[int], None] | None = None
+def convert(rows: Iterable[SourceRow], year: int, progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Convert every row of one return; ``year`` is the collection year ending 31 March ``year``."""
+    return convert_returns([(year, rows)], progress)
+
+
+def convert_returns(
+    returns: Sequence[tuple[int, Iterable[SourceRow]]], progress: Callable[[int], None] | None = None
 ) -> ImportResult:
-    """Convert every row; ``year`` is the collection year ending 31 March ``year`` (2018 = 2017/18)."""
-    rows = list(rows)
-    ctx = Context(year)
+    """Convert several returns (collection year, rows) into one history; a later year's row wins."""
+    rows: list[tuple[int, SourceRow]] = [(year, row) for year, source in returns for row in source]
     outcomes: dict[int, RowOutcome] = {}
+    where_of = {index: f"{row.file} {row.locator}" for index, (_, row) in enumerate(rows)}
 
-    def outcome(index: int, row: SourceRow, status: Status, fld: str | None = None, reason: str | None = None,
-                ids: tuple[str, ...] = ()) -> None:  # fmt: skip
-        outcomes[index] = RowOutcome(row.file, row.table, row.row, row.locator, status, fld, reason, ids)
+    def outcome(
+        index: int,
+        status: Status,
+        fld: str | None = None,
+        reason: str | None = None,
+        ids: tuple[str, ...] = (),
+        problems: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        row = rows[index][1]
+        outcomes[index] = RowOutcome(row.file, row.table, row.row, row.locator, status, fld, reason, ids, problems)
 
-    # First pass: child details and placement-change reasons that other rows refer to.
-    for index, row in enumerate(rows):
+    ctx = Context(max((year for year, _ in returns), default=0))
+    header_problems: dict[int, tuple[tuple[str, str], ...]] = {}
+    episodes: list[Episode] = []
+    # First pass: child details (the latest return's), and every episode checked field by field.
+    for index, (year, row) in enumerate(rows):
         try:
             if "__shape__" in row.fields:
                 raise RowRejected(None, f"malformed row: {row.fields['__shape__']}")
+            if "__error__" in row.fields:
+                raise RowRejected(row.fields.get("__field__") or None, row.fields["__error__"])
             if row.table == tables.HEADER.name:
-                child, details = _header(row.fields)
-                if child in ctx.children:
+                child, details, sex_problem = _header(row.fields, year)
+                seen = ctx.header_year.get(child)
+                if seen is not None and seen[0] == year:
                     raise RowRejected("CHILD", "a second header row for this child")
-                ctx.children[child] = details
-                outcome(index, row, "skipped", reason="child details: DOB and SEX are used by care.started")
+                if seen is None or seen[0] < year:
+                    if seen is not None:
+                        outcome(
+                            seen[1],
+                            "skipped",
+                            reason=f"child details superseded by the {year} return ({where_of[index]})",
+                        )
+                    ctx.children[child] = details
+                    ctx.header_year[child] = (year, index)
+                    if sex_problem:
+                        header_problems[index] = (("101", sex_problem),)
+                    outcome(
+                        index,
+                        "skipped",
+                        reason="child details: DOB and SEX are used by care.started",
+                        problems=header_problems.get(index, ()),
+                    )
+                else:
+                    outcome(index, "skipped", reason=f"child details superseded by the {seen[0]} return")
             elif row.table == tables.UASC.name:
                 child, until = _uasc(row.fields)
-                ctx.uasc_until[child] = until
-                outcome(index, row, "skipped", reason="sets the uasc flag of care.started")
+                if ctx.uasc_year.get(child, 0) <= year:
+                    ctx.uasc_until[child] = until
+                    ctx.uasc_year[child] = year
+                outcome(index, "skipped", reason="sets uasc and uasc_ceased_on of care.started")
             elif row.table == tables.EPISODES.name:
-                fields = row.fields
-                reason = fields.get("REASON_PLACE_CHANGE", "").strip()
-                if reason in codes.REASON_PLACE_CHANGE and _CHILD_ID.match(fields.get("CHILD", "")):
-                    ended = parse_date(fields.get("DEC", ""), "DEC", required=False)
-                    if ended is not None:
-                        ctx.place_change_reasons[(fields["CHILD"].strip(), ended)] = reason
+                episodes.append(_parse_episode(index, year, row.fields))
         except RowRejected as rejection:
-            outcome(index, row, "rejected", rejection.field, rejection.reason)
+            outcome(index, "rejected", rejection.field, rejection.reason)
 
-    # Second pass: events. Output is sorted afterwards, so file order does not matter.
-    first_seen: dict[str, tuple[dict[str, Any], str]] = {}
+    # Episodes: one row per (child, DECOM), the latest return's; earlier ones reported as changed.
+    kept: dict[tuple[str, date], Episode] = {}
+    for ep in sorted(episodes, key=lambda e: (-e.year, e.index)):
+        key = (ep.child, ep.decom)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = ep
+        elif first.year == ep.year:
+            if first.carried() == ep.carried():
+                outcome(ep.index, "skipped", reason=f"duplicate: the same episode is at {where_of[first.index]}")
+            else:
+                outcome(
+                    ep.index,
+                    "rejected",
+                    None,
+                    f"contradicts {where_of[first.index]}: same child and DECOM, different values",
+                )
+        elif first.carried() == ep.carried():
+            outcome(ep.index, "skipped", reason=f"repeated in the {first.year} return ({where_of[first.index]})")
+        else:
+            outcome(
+                ep.index,
+                "skipped",
+                reason=f"changed by the {first.year} return ({where_of[first.index]}): {_describe_change(ep, first)}",
+            )
+    with_episodes = sorted({ep.year for ep in episodes})
+    by_child: dict[str, list[Episode]] = {}
+    for ep in kept.values():
+        later = [y for y in with_episodes if y > ep.year and ep.in_return(y)]
+        if later:
+            outcome(
+                ep.index,
+                "skipped",
+                reason=f"not in the {later[-1]} return, which covers its dates: taken as removed by it",
+            )
+            continue
+        by_child.setdefault(ep.child, []).append(ep)
+
+    first_seen: dict[str, tuple[dict[str, Any], str, int]] = {}
     keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-    for done, (index, row) in enumerate(enumerate(rows), start=1):
+
+    def check(drafts: list[Draft], index: int, year: int) -> list[tuple[Draft, dict[str, Any]]]:
+        validated: list[tuple[Draft, dict[str, Any]]] = []
+        for draft in drafts:
+            try:
+                event = parse_event(draft.data, received_at=None)
+            except ValidationError as exc:
+                raise _validation_failure(exc, draft.fields) from None
+            validated.append((draft, event_to_json(event)))
+        fresh: list[tuple[Draft, dict[str, Any]]] = []
+        for draft, data in validated:
+            seen = first_seen.get(data["event_id"])
+            if seen is None:
+                fresh.append((draft, data))
+            elif seen[0] != data:
+                if seen[2] > year:
+                    raise RowSkipped(f"changed by the {seen[2]} return ({seen[1]})")
+                raise RowRejected(None, f"contradicts {seen[1]}: same child and date, different values")
+        if validated and not fresh:
+            raise RowSkipped(f"duplicate: the same events came from {first_seen[validated[0][1]['event_id']][1]}")
+        for position, (draft, data) in enumerate(fresh):
+            first_seen[data["event_id"]] = (data, where_of[index], year)
+            keyed.append(((data["occurred_at"], data["child_id"], draft.anchor, position, data["event_id"]), data))
+        return fresh
+
+    # Second pass: each child's episodes as one chain.
+    for child in sorted(by_child):
+        results = _chain(by_child[child], ctx, lambda drafts, ep: [d for _, d in check(drafts, ep.index, ep.year)])
+        for index, (status, fld, why, data, problems) in results.items():
+            outcome(index, status, fld, why, tuple(d["event_id"] for d in data), tuple(problems))
+
+    # Third pass: the other tables, latest return first (so a later return's value wins).
+    order = sorted(range(len(rows)), key=lambda i: (-rows[i][0], i))
+    for done, index in enumerate(order, start=1):
         if progress is not None and (done % 1000 == 0 or done == len(rows)):
             progress(done % 1000 or 1000)
         if index in outcomes:
             continue
+        year, row = rows[index]
         if row.table == tables.UNRECOGNISED:
-            outcome(index, row, "rejected", None, "not part of any SSDA903 table (see the file note)")
+            outcome(index, "rejected", None, "the file or element matches no SSDA903 table")
             continue
         if row.table in NOT_IMPORTED:
-            outcome(index, row, "skipped", reason=NOT_IMPORTED[row.table])
+            outcome(index, "skipped", reason=NOT_IMPORTED[row.table])
+            continue
+        converter = CONVERTERS.get(row.table)
+        if converter is None:  # pragma: no cover - every table has a converter or a skip reason
+            outcome(index, "rejected", None, f"no converter for table {row.table}")
             continue
         try:
-            drafts = CONVERTERS[row.table](row.fields, ctx)
-            validated: list[tuple[Draft, dict[str, Any]]] = []
-            for draft in drafts:
-                try:
-                    event = parse_event(draft.data, received_at=None)
-                except ValidationError as exc:
-                    raise _validation_failure(exc, draft.fields) from None
-                validated.append((draft, event_to_json(event)))
-            fresh: list[tuple[Draft, dict[str, Any]]] = []
-            for draft, data in validated:
-                seen = first_seen.get(data["event_id"])
-                if seen is None:
-                    fresh.append((draft, data))
-                elif seen[0] != data:
-                    raise RowRejected(None, f"contradicts {seen[1]}: same child and date, different values")
-            if not fresh:
-                raise RowSkipped(
-                    f"duplicate: the same events came from {first_seen[validated[0][1]['event_id']][1]}"
-                )
+            fresh = check(converter(row.fields, Context(year, ctx.children, ctx.uasc_until)), index, year)
         except RowRejected as rejection:
-            outcome(index, row, "rejected", rejection.field, rejection.reason)
+            outcome(index, "rejected", rejection.field, rejection.reason)
             continue
         except RowSkipped as skip:
-            outcome(index, row, "skipped", reason=skip.reason)
+            outcome(index, "skipped", reason=skip.reason)
             continue
-        where = f"{row.file} {row.locator}"
-        for position, (draft, data) in enumerate(fresh):
-            first_seen[data["event_id"]] = (data, where)
-            keyed.append(
-                ((data["occurred_at"], data["child_id"], draft.anchor, position, data["event_id"]), data)
-            )
-        outcome(index, row, "converted", ids=tuple(data["event_id"] for _, data in fresh))
+        outcome(index, "converted", ids=tuple(data["event_id"] for _, data in fresh))
     keyed.sort(key=lambda item: item[0])
     return ImportResult([data for _, data in keyed], [outcomes[index] for index in range(len(rows))])

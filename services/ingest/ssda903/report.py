@@ -18,13 +18,25 @@ from services.ingest.ssda903.convert import ImportResult, Tally
 from services.ingest.ssda903.source import SourceFile
 
 COLUMNS: Final = (
-    "kind", "file", "table", "row", "locator", "status", "field", "reason",
-    "read", "converted", "rejected", "skipped", "events",
+    "kind", "file", "table", "row", "locator", "status", "field", "rule", "reason",
+    "read", "converted", "rejected", "skipped", "events", "problems",
 )  # fmt: skip
 
 
 def records(result: ImportResult, files: list[SourceFile]) -> Iterator[dict[str, Any]]:
+    """Rows not converted, problems on converted rows, file notes, changes to earlier events, counts."""
     for outcome in result.outcomes:
+        for rule, message in outcome.problems:
+            yield {
+                "kind": "problem",
+                "file": outcome.file,
+                "table": outcome.table,
+                "row": outcome.row,
+                "locator": outcome.locator,
+                "status": outcome.status,
+                "rule": rule,
+                "reason": message,
+            }
         if outcome.status == "converted":
             continue
         yield {
@@ -40,6 +52,8 @@ def records(result: ImportResult, files: list[SourceFile]) -> Iterator[dict[str,
     for source in files:
         if source.note:
             yield {"kind": "file", "file": source.name, "reason": source.note}
+    for change in result.changes:
+        yield {"kind": "change", "reason": change}
     for tally in result.tallies():
         yield {
             "kind": "count",
@@ -50,6 +64,7 @@ def records(result: ImportResult, files: list[SourceFile]) -> Iterator[dict[str,
             "rejected": tally.rejected,
             "skipped": tally.skipped,
             "events": tally.events,
+            "problems": tally.problems,
         }
 
 
@@ -68,8 +83,7 @@ def write_report(path: Path, result: ImportResult, files: list[SourceFile]) -> N
 def print_counts(tallies: list[Tally], stream: TextIO) -> None:
     """The closing count per file and table: read = converted + rejected + skipped."""
     print(
-        f"{'file':<28} {'table':<20} {'read':>7} {'converted':>9} {'rejected':>8} {'skipped':>7} "
-        f"{'events':>7}",
+        f"{'file':<28} {'table':<20} {'read':>7} {'converted':>9} {'rejected':>8} {'skipped':>7} {'events':>7}",
         file=stream,
     )
     total = Tally("total", "")
@@ -86,3 +100,6 @@ def print_counts(tallies: list[Tally], stream: TextIO) -> None:
         f"{total.events:>7}",
         file=stream,
     )
+    problems = sum(tally.problems for tally in tallies)
+    if problems:
+        print(f"{problems} chronology or coding problems on converted rows (DfE rule numbers in --report)", file=stream)

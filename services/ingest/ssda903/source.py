@@ -3,15 +3,25 @@
 Every row keeps where it came from (file, row number, a readable locator) so each one can be reported.
 A file or element that matches no table still yields its rows, under the table ``unrecognised``, so that
 nothing read is ever lost from the closing counts.
+
+Hardening: a CSV field over :data:`MAX_FIELD` characters makes its row an error (not the file); a file that
+is not UTF-8 (with or without a byte-order mark) or UTF-16 with a byte-order mark is refused with a clear
+message unless an encoding is given; XML is parsed with ``defusedxml`` (no entities, no external
+references) element by element; rows keep their values in a compact tuple shared with the column list.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
 
 from services.ingest.ssda903 import tables
 from services.ingest.ssda903.tables import Table
@@ -40,21 +50,79 @@ class ReturnNotFound(ValueError):
     """The directory holds no CSV or XML file."""
 
 
-def read_return(directory: Path) -> list[SourceFile]:
+class EncodingRefused(ValueError):
+    """A file is not in an encoding the import reads without being told (UTF-8, or UTF-16 with a BOM)."""
+
+
+MAX_FIELD: Final = 128 * 1024
+"""The longest CSV field accepted (characters); a longer one makes its row an error."""
+
+
+class Fields(Mapping[str, str]):
+    """A row's values by column name, stored as a tuple beside a column tuple shared by the whole file."""
+
+    __slots__ = ("_columns", "_index", "_values")
+
+    def __init__(self, columns: tuple[str, ...], index: Mapping[str, int], values: tuple[str, ...]) -> None:
+        self._columns, self._index, self._values = columns, index, values
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[self._index[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+def read_return(directory: Path, encoding: str | None = None) -> list[SourceFile]:
     """Every ``*.csv`` and ``*.xml`` file in ``directory`` (not recursive), sorted by name."""
-    paths = sorted(
-        path for path in directory.iterdir() if path.is_file() and path.suffix.lower() in {".csv", ".xml"}
-    )
+    paths = sorted(path for path in directory.iterdir() if path.is_file() and path.suffix.lower() in {".csv", ".xml"})
     if not paths:
         raise ReturnNotFound(f"no .csv or .xml files in {directory}")
-    return [read_xml(path) if path.suffix.lower() == ".xml" else read_csv(path) for path in paths]
+    return [read_xml(path) if path.suffix.lower() == ".xml" else read_csv(path, encoding) for path in paths]
 
 
-def read_csv(path: Path) -> SourceFile:
-    # utf-8-sig: exports from Excel start with a byte-order mark that would otherwise stick to 'CHILD'
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (BOM or not) or UTF-16 with a BOM; anything else is refused with what was found."""
+    with path.open("rb") as handle:
+        start = handle.read(4)
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        while chunk := handle.read(1 << 20):
+            if (nul := chunk.find(b"\x00")) >= 0:
+                raise EncodingRefused(
+                    f"{path.name}: NUL bytes at offset {offset + nul}: probably UTF-16 without a "
+                    "byte-order mark; re-save it as UTF-8, or give --encoding utf-16-le"
+                )
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise EncodingRefused(
+                    f"{path.name}: not UTF-8 (byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start}); "
+                    "if it was saved as Latin-1 or Windows-1252, give --encoding cp1252, or re-save it as UTF-8"
+                ) from None
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise EncodingRefused(f"{path.name}: not UTF-8 (the file ends inside a character)") from None
+    return "utf-8-sig"  # exports from Excel start with a byte-order mark that would otherwise stick to 'CHILD'
+
+
+def read_csv(path: Path, encoding: str | None = None) -> SourceFile:
+    encoding = encoding or detect_encoding(path)
+    csv.field_size_limit(MAX_FIELD)
+    with path.open(newline="", encoding=encoding) as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise ValueError(f"{path.name}: the header line cannot be read: {exc}") from None
         if header is None:
             return SourceFile(path.name, "csv", [], note="empty file")
         columns = [tables.normalise_column(name) for name in header]
@@ -67,18 +135,28 @@ def read_csv(path: Path) -> SourceFile:
             if ignored:
                 note = f"columns not part of the {table.name} table ignored: {', '.join(ignored)}"
         name = table.name if table else tables.UNRECOGNISED
+        kept = tuple(table.columns) if table is not None else tuple(columns)
+        kept_index = {column: position for position, column in enumerate(kept)}
+        source_index = {column: position for position, column in reversed(list(enumerate(columns)))}
+        picks = [source_index.get(column) for column in kept]
         rows: list[SourceRow] = []
-        for values in reader:
+        while True:
+            start = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                reason = f"a field is longer than {MAX_FIELD // 1024} KB" if "field limit" in str(exc) else str(exc)
+                rows.append(SourceRow(path.name, name, start, f"line {start}", {"__error__": reason}))
+                continue
             line = reader.line_num
             if not any(value.strip() for value in values):
                 continue  # blank lines carry no row
-            fields = {column: value.strip() for column, value in zip(columns, values, strict=False)}
+            compact = tuple(values[pick].strip() if pick is not None and pick < len(values) else "" for pick in picks)
+            fields: Mapping[str, str] = Fields(kept, kept_index, compact)
             if len(values) != len(columns):
-                fields["__shape__"] = f"{len(values)} values for {len(columns)} columns"
-            if table is not None:
-                fields = {column: fields.get(column, "") for column in table.columns} | (
-                    {"__shape__": fields["__shape__"]} if "__shape__" in fields else {}
-                )
+                fields = dict(fields) | {"__shape__": f"{len(values)} values for {len(columns)} columns"}
             rows.append(SourceRow(path.name, name, line, f"line {line}", fields))
     return SourceFile(path.name, "csv", rows, note)
 
@@ -102,41 +180,59 @@ def read_xml(path: Path) -> SourceFile:
     ``EPISODE`` elements. Each nested element becomes one row of the matching table, with the child's
     CHILD and DOB copied in.
     """
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise ValueError(f"{path.name}: not well-formed XML: {exc}") from exc
     rows: list[SourceRow] = []
     unknown: set[str] = set()
-    for ordinal, child in enumerate(root.iter("CHILD"), start=1):
-        header = child.find("HEADER")
-        leaves: dict[str, str] = {}
-        if header is not None:
-            leaves = {XML_RENAMES.get(e.tag, e.tag): _text(e) for e in header if len(e) == 0}
-        base = {"CHILD": leaves.get("CHILD", ""), "DOB": leaves.get("DOB", "")}
-
-        def add(table_name: str, fields: Mapping[str, str], where: str, ordinal: int = ordinal) -> None:
-            rows.append(SourceRow(path.name, table_name, ordinal, f"CHILD {ordinal} {where}", dict(fields)))
-
-        add(tables.HEADER.name, _row_of(tables.HEADER, leaves), "HEADER")
-        if leaves.get("UASC", "") in {"1", "true", "True"}:
-            add(tables.UASC.name, _row_of(tables.UASC, leaves), "HEADER UASC")
-        if any(leaves.get(name) for name in OC3_FIELDS):
-            add(tables.OC3.name, _row_of(tables.OC3, leaves), "HEADER IN_TOUCH")
-        if any(leaves.get(name) for name in AD1_FIELDS):
-            add(tables.AD1.name, _row_of(tables.AD1, leaves), "HEADER DATE_INT")
-        nested = [e for e in (header if header is not None else []) if len(e) > 0]
-        nested += [e for e in child if e.tag != "HEADER"]
-        counts: dict[str, int] = {}
-        for element in nested:
-            counts[element.tag] = counts.get(element.tag, 0) + 1
-            where = f"{element.tag} {counts[element.tag]}"
-            fields = base | {XML_RENAMES.get(e.tag, e.tag): _text(e) for e in element}
-            table = tables.BY_XML_TAG.get(element.tag) or tables.match_table(fields)
-            if table is None:
-                unknown.add(element.tag)
-                add(tables.UNRECOGNISED, fields, where)
-            else:
-                add(table.name, _row_of(table, fields), where)
+    try:
+        for ordinal, child in enumerate(_children(path), start=1):
+            _xml_child(path, ordinal, child, rows, unknown)
+    except ET.ParseError as exc:
+        raise ValueError(f"{path.name}: not well-formed XML: {exc}") from exc
+    except DefusedXmlException as exc:
+        raise ValueError(f"{path.name}: refused: {exc!r} (entities and external references are not read)") from exc
     note = f"elements matching no SSDA903 table: {', '.join(sorted(unknown))}" if unknown else None
     return SourceFile(path.name, "xml", rows, note)
+
+
+def _children(path: Path) -> Iterator[ET.Element]:
+    """Each ``CHILD`` element once complete, then dropped from the tree (the file is not held whole)."""
+    depth = 0
+    for event, element in iterparse(path, events=("start", "end"), forbid_dtd=True):
+        if event == "start":
+            depth += 1
+            continue
+        depth -= 1
+        if element.tag == "CHILD" and depth == 1:
+            yield element
+            element.clear()
+
+
+def _xml_child(path: Path, ordinal: int, child: ET.Element, rows: list[SourceRow], unknown: set[str]) -> None:
+    header = child.find("HEADER")
+    leaves: dict[str, str] = {}
+    if header is not None:
+        leaves = {XML_RENAMES.get(e.tag, e.tag): _text(e) for e in header if len(e) == 0}
+    base = {"CHILD": leaves.get("CHILD", ""), "DOB": leaves.get("DOB", "")}
+
+    def add(table_name: str, fields: Mapping[str, str], where: str, ordinal: int = ordinal) -> None:
+        rows.append(SourceRow(path.name, table_name, ordinal, f"CHILD {ordinal} {where}", dict(fields)))
+
+    add(tables.HEADER.name, _row_of(tables.HEADER, leaves), "HEADER")
+    if leaves.get("UASC", "") in {"1", "true", "True"}:
+        add(tables.UASC.name, _row_of(tables.UASC, leaves), "HEADER UASC")
+    if any(leaves.get(name) for name in OC3_FIELDS):
+        add(tables.OC3.name, _row_of(tables.OC3, leaves), "HEADER IN_TOUCH")
+    if any(leaves.get(name) for name in AD1_FIELDS):
+        add(tables.AD1.name, _row_of(tables.AD1, leaves), "HEADER DATE_INT")
+    nested = [e for e in (header if header is not None else []) if len(e) > 0]
+    nested += [e for e in child if e.tag != "HEADER"]
+    counts: dict[str, int] = {}
+    for element in nested:
+        counts[element.tag] = counts.get(element.tag, 0) + 1
+        where = f"{element.tag} {counts[element.tag]}"
+        fields = base | {XML_RENAMES.get(e.tag, e.tag): _text(e) for e in element}
+        table = tables.BY_XML_TAG.get(element.tag) or tables.match_table(fields)
+        if table is None:
+            unknown.add(element.tag)
+            add(tables.UNRECOGNISED, fields, where)
+        else:
+            add(table.name, _row_of(table, fields), where)

@@ -35,9 +35,7 @@ EPISODES: Final = Table(
     frozenset({"CHILD", "DECOM", "RNE", "LS", "PLACE"}),
     "EPISODE",
 )  # fmt: skip
-REVIEWS: Final = Table(
-    "reviews", ("CHILD", "DOB", "REVIEW", "REVIEW_CODE"), frozenset({"CHILD", "REVIEW"}), "AREVIEW"
-)
+REVIEWS: Final = Table("reviews", ("CHILD", "DOB", "REVIEW", "REVIEW_CODE"), frozenset({"CHILD", "REVIEW"}), "AREVIEW")
 UASC: Final = Table("uasc", ("CHILD", "SEX", "DOB", "DUC"), frozenset({"CHILD", "DUC"}))
 OC2: Final = Table(
     "oc2",
@@ -102,9 +100,7 @@ def match_table(columns: Iterable[str]) -> Table | None:
     candidates = [table for table in TABLES if table.required <= present]
     if not candidates:
         return None
-    scored = sorted(
-        ((len(present & set(table.columns)), table.name, table) for table in candidates), reverse=True
-    )
+    scored = sorted(((len(present & set(table.columns)), table.name, table) for table in candidates), reverse=True)
     if len(scored) > 1 and scored[0][0] == scored[1][0]:
         return None
     return scored[0][2]

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import holidays
 
+from schemas.dates import add_years as add_years  # re-exported: the calendar is its home for the rules
+
 ONE_DAY = timedelta(days=1)
 
 
@@ -51,19 +53,6 @@ def add_months(day: date, months: int) -> date:
     year, month = divmod(index, 12)
     last = _stdlib_calendar.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(day.day, last))
-
-
-@lru_cache(maxsize=65_536)
-def add_years(day: date, years: int) -> date:
-    """The same date ``years`` later; 29 February in a non-leap target year becomes 1 March.
-
-    So a child born on 29 Feb 2012 is 5 from 1 Mar 2017 and 4 until 28 Feb 2017 (the usual English
-    reading for ages, Family Law Reform Act 1969 s9 counts the anniversary).
-    """
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return date(day.year + years, 3, 1)
 
 
 def birthday(date_of_birth: date, age: int) -> date:

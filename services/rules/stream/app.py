@@ -5,8 +5,9 @@ One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class)
 transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (a
 :class:`~schemas.deltas.DeltaBatch` per event that changed any and per tick, in the
 record's partition), waits for the
-broker's acknowledgement, then writes the child's state: at most one table write per event. Bad records
-are counted, logged without their content and skipped. Delivery is at-least-once (Tansu has no
+broker's acknowledgement, then writes the child's state: at most one table write per event. A record that
+cannot be processed is sent, with its reason, topic, partition and offset, to ``CASE_EVENTS_DLQ`` (awaited
+like any output), counted, and logged without its content. Delivery is at-least-once (Tansu has no
 transactions).
 """
 
@@ -16,14 +17,17 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import orjson
 from prometheus_client import CollectorRegistry
 
+from carewatch.broker import FAUST_GROUP_SETTINGS
 from carewatch.settings import Settings
 from schemas import topics
+from schemas.dead_letters import from_record, to_bytes
 from schemas.deltas import DeltaBatch
 from services.rules.core.config import RulesConfig
 from services.rules.core.kernel import Kernel
@@ -67,8 +71,7 @@ def build_app(
         datadir=str(datadir),
         autodiscover=False,
         # Tansu holds a group join for about half the session timeout: ready in ~5 s instead of ~30 s.
-        broker_session_timeout=6,
-        broker_heartbeat_interval=1,
+        **FAUST_GROUP_SETTINGS,
         producer_linger=PRODUCER_LINGER_SECONDS,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
@@ -80,6 +83,7 @@ def build_app(
     source = app.topic(topics.CASE_EVENTS, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
     deltas = app.topic(topics.INDICATOR_DELTAS, key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(topics.CASE_EVENTS_DLQ, key_serializer="raw", value_serializer="raw")
     children = app.Table(CHILDREN_TABLE)
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(kernel, children, clocks)
@@ -108,22 +112,39 @@ def build_app(
             if step.kind == "bad":
                 # Where and why only: a record's content may identify a child.
                 log.warning(
-                    "skipped a bad record at %s[%d] offset %d: %s: %s",
+                    "bad record at %s[%d] offset %d sent to %s: %s: %s",
                     message.topic,
                     message.partition,
                     message.offset,
+                    topics.CASE_EVENTS_DLQ,
                     step.bad_reason,
                     step.detail,
                 )
+                letter = from_record(
+                    stage="rules",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    reason=step.bad_reason or "invalid",
+                    message=step.detail,
+                    received_at=datetime.now(UTC),
+                    event_type=step.event_type,
+                )
+                sent = await dead_letters.send(key=message.key, value=to_bytes(letter))
+                await sent  # acknowledged before the offset can be committed past the record
             await publish(step)
             processor.commit(step)
             metrics.observe(step, time.perf_counter() - started)
+            metrics.observe_lag(message.partition, _highwater(app, message.tp), message.offset)
             yield step  # lets agent.test_context() see the plan
 
     # (faust's annotation of receivers allows only *args; the signal passes the set of partitions)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         processor.forget({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
+        metrics.forget_lag({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
@@ -131,6 +152,15 @@ def build_app(
         processor.forget({tp.partition for tp in assigned if tp.topic == topics.CASE_EVENTS})
 
     return app
+
+
+def _highwater(app: faust.App, tp: Any) -> int | None:
+    """The partition's end as the consumer last heard it (None before the first fetch, or in a test context)."""
+    try:
+        found = app.consumer.highwater(tp)
+    except Exception:  # the consumer may not be running (agent test context) or be between assignments
+        return None
+    return found if isinstance(found, int) else None
 
 
 def _load_config(settings: Settings) -> RulesConfig:

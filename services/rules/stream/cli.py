@@ -26,9 +26,11 @@ def serve(settings: Settings | None = None) -> None:
         created = ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         if created:
             log.info("created topics %s", ", ".join(created))
+        if settings.archive_enabled and settings.archive_republish_on_start:
+            refill_from_archive(settings, bootstrap)
         app = build_app(settings.model_copy(update={"kafka_bootstrap": bootstrap}), metrics=RulesMetrics())
-        start_http_server(settings.rules_metrics_port, addr="127.0.0.1")
-        log.info("rules metrics on http://127.0.0.1:%d/metrics", settings.rules_metrics_port)
+        start_http_server(settings.rules_metrics_port, addr=settings.rules_metrics_host)
+        log.info("rules metrics on http://%s:%d/metrics", settings.rules_metrics_host, settings.rules_metrics_port)
         stop = threading.Event()
         if settings.tick_scheduler:
             live = settings.model_copy(update={"kafka_bootstrap": bootstrap})
@@ -39,6 +41,21 @@ def serve(settings: Settings | None = None) -> None:
             worker.execute_from_commandline()
         finally:
             stop.set()
+
+
+def refill_from_archive(settings: Settings, bootstrap: str) -> None:
+    """Before the worker starts: publish the archived events the case-events topic has lost (a broker that
+    forgot its data comes back with everything ingest acknowledged)."""
+    from carewatch.db import make_engine, migrate
+    from services.archive.republish import republish
+
+    url = settings.sqlalchemy_url()
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        republish(engine, bootstrap)
+    finally:
+        engine.dispose()
 
 
 def main() -> None:

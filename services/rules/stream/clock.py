@@ -14,8 +14,9 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from kafka import KafkaProducer
 
+from carewatch import broker
+from carewatch.broker import KafkaProducer
 from carewatch.settings import Settings
 from schemas import topics
 from schemas.events import LONDON, CaseEvent, ClockTick, event_to_json
@@ -28,12 +29,9 @@ ACK_TIMEOUT_SECONDS = 30.0
 
 def make_producer(bootstrap: str) -> KafkaProducer:
     """A producer that keeps each partition's order (one request in flight) and waits for every replica."""
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
+    return broker.producer(
+        bootstrap,
         client_id="carewatch-rules-clock",
-        acks="all",
-        linger_ms=5,
-        enable_idempotence=False,  # Tansu answers InitProducerId with an error
         max_in_flight_requests_per_connection=1,  # a retried batch must not overtake the next one
     )
 

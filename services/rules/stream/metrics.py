@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+import contextlib
+import time
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from services.rules.stream.processor import Step
 
@@ -19,6 +22,17 @@ class RulesMetrics:
             registry=registry,
         )
         self.ticks = Counter("carewatch_rules_ticks", "Clock ticks processed", registry=registry)
+        self.last_tick = Gauge(
+            "carewatch_rules_last_tick_timestamp_seconds",
+            "When this worker last processed a clock tick (Unix time; 0 = none since it started)",
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "carewatch_consumer_lag_records",
+            "Records on the input topic not yet processed (partition end minus position), by consumer",
+            ["consumer", "partition"],
+            registry=registry,
+        )
         self.children_evaluated = Counter(
             "carewatch_rules_tick_children_evaluated",
             "Children re-evaluated because a tick reached their next due date",
@@ -42,6 +56,12 @@ class RulesMetrics:
             ["reason"],
             registry=registry,
         )
+        self.dead_letters = Counter(
+            "carewatch_dead_letters",
+            "Records a consumer could not process, sent to a dead-letter topic",
+            ["stage"],
+            registry=registry,
+        )
         self.processing = Histogram(
             "carewatch_rules_processing_seconds",
             "Time to handle one record: decode, evaluate, publish, write",
@@ -53,9 +73,11 @@ class RulesMetrics:
         self.processing.observe(seconds)
         if step.kind == "bad":
             self.bad_records.labels(step.bad_reason or "invalid").inc()
+            self.dead_letters.labels("rules").inc()
             return
         if step.kind == "tick":
             self.ticks.inc()
+            self.last_tick.set(time.time())
             self.children_evaluated.inc(len(step.writes))
         else:
             self.events.labels(step.event_type or "unknown").inc()
@@ -64,3 +86,14 @@ class RulesMetrics:
         self.indicator_deltas.inc(len(step.deltas))
         for transition in step.transitions:
             self.transitions.labels(transition.rule, transition.state).inc()
+
+    def observe_lag(self, partition: int, highwater: int | None, offset: int) -> None:
+        """After the record at ``offset``: how many records of its partition are still to be read."""
+        if highwater is not None:
+            self.lag.labels(consumer="rules", partition=str(partition)).set(max(highwater - offset - 1, 0))
+
+    def forget_lag(self, partitions: set[int]) -> None:
+        """Partitions this worker no longer owns (another worker reports them now)."""
+        for partition in partitions:
+            with contextlib.suppress(KeyError):
+                self.lag.remove("rules", str(partition))

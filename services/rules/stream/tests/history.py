@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from carewatch.testing.synthetic import authority
 from schemas.events import CaseEvent, parse_event
-from services.board.synthetic import authority
 
 UNTIL = date(2026, 7, 31)
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
 
+from carewatch import broker
 from carewatch.broker import free_port
 from schemas import topics
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -126,12 +126,8 @@ def read_partitioned(
 ) -> list[tuple[int, dict[str, Any]]]:
     """Every record of ``topic`` as (partition, decoded JSON) from the beginning, read until
     ``done(records)`` or the deadline; ``alive`` is called between polls (to fail fast if the worker died)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer = broker.from_start(bootstrap, topic, consumer_timeout_ms=500)
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assignment)
-        consumer.seek_to_beginning(*assignment)
         records: list[tuple[int, dict[str, Any]]] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,249 @@
+"""The event archive table and its API: append (ingest), read (rebuild, refill), erase and prune.
+
+Every event ingest accepts is appended here, in the same request and before the broker write, so an event
+acknowledged to a client is in the database even if the broker later loses its data. Rows are never
+updated; they are deleted only by erasure (a child's right to erasure) or retention.
+
+One row per (child_id, event_id): a client resending a batch after a 503 adds nothing (the rules engine
+ignores a repeated event_id as well, so the archive and the stream agree). ``seq`` is the arrival order.
+
+Readers:
+
+* :func:`read_since` — every archived event after a ``seq``, in arrival order (the refill of a broker);
+* :func:`child_events` — one child's events in fold order (rebuilding a child's state);
+* :func:`children` — every child with its events in fold order, streamed child by child;
+* :func:`events_in_fold_order` — all events in fold order (a whole replay);
+* :func:`last_event` / :func:`high_water` — what the archive says a child's last event is, and the last seq.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carewatch.db import Base
+from schemas.events import CaseEvent, event_to_json, parse_event
+from services.rules.core.order import in_fold_order
+
+READ_CHUNK = 5_000
+
+
+class ArchivedEventRow(Base):
+    """One accepted event as ingest received it (append-only)."""
+
+    __tablename__ = "event_archive"
+    __table_args__ = (UniqueConstraint("child_id", "event_id", name="uq_event_archive_child_event"),)
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    child_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    """The validated event as JSON (``schemas.events.event_to_json``), the form written to the topic."""
+
+
+TABLE = cast(Table, ArchivedEventRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEvent:
+    seq: int
+    received_at: datetime
+    event: CaseEvent
+
+
+def rows_for(
+    events: Sequence[CaseEvent], received_at: datetime, payloads: Sequence[bytes] | None = None
+) -> list[dict[str, object]]:
+    """The rows of a batch; ``payloads`` are the events' JSON when the caller has encoded them already."""
+    at = received_at.astimezone(UTC)
+    if payloads is None:
+        payloads = [orjson.dumps(event_to_json(event)) for event in events]
+    return [
+        {
+            "child_id": event.child_id,
+            "event_id": event.event_id,
+            "event_type": event.type,
+            "received_at": at,
+            "payload": payload.decode(),
+        }
+        for event, payload in zip(events, payloads, strict=True)
+    ]
+
+
+def append(
+    engine: Engine, events: Sequence[CaseEvent], received_at: datetime, payloads: Sequence[bytes] | None = None
+) -> None:
+    """Append a batch in one transaction (one executemany of INSERT … ON CONFLICT DO NOTHING).
+
+    An event already archived (same child and event_id) is left as it is. ``payloads``: each event as
+    ``event_to_json`` JSON, when the caller has it (ingest encodes it once for the archive and the topic).
+    Raises SQLAlchemy's errors when the database is unavailable: the caller must then not acknowledge
+    the batch.
+    """
+    if not events:
+        return
+    rows = rows_for(events, received_at, payloads)
+    dialect = engine.dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = pg_insert(TABLE).on_conflict_do_nothing(index_elements=["child_id", "event_id"])
+    elif dialect == "sqlite":
+        statement = sqlite_insert(TABLE).on_conflict_do_nothing(index_elements=["child_id", "event_id"])
+    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
+        raise RuntimeError(f"the event archive supports PostgreSQL and SQLite, not {dialect}")
+    with engine.begin() as connection:
+        # No RETURNING: it halves PostgreSQL's rate (bench/archive_append.py); count() tells what is there.
+        connection.execute(statement, rows)
+
+
+def _decode(seq: int, received_at: datetime, payload: str) -> ArchivedEvent:
+    if received_at.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
+        received_at = received_at.replace(tzinfo=UTC)
+    return ArchivedEvent(seq, received_at, parse_event(payload, received_at=None))
+
+
+def read_since(engine: Engine, after_seq: int = 0, *, chunk: int = READ_CHUNK) -> Iterator[ArchivedEvent]:
+    """Every event archived after ``after_seq``, in arrival order, read ``chunk`` rows at a time."""
+    last = after_seq
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(TABLE.c.seq, TABLE.c.received_at, TABLE.c.payload)
+                .where(TABLE.c.seq > last)
+                .order_by(TABLE.c.seq)
+                .limit(chunk)
+            ).all()
+        if not rows:
+            return
+        for seq, received_at, payload in rows:
+            yield _decode(seq, received_at, payload)
+        last = rows[-1][0]
+
+
+def child_events(engine: Engine, child_id: str) -> list[CaseEvent]:
+    """One child's archived events in fold order (what the rules fold to rebuild the child)."""
+    with engine.connect() as connection:
+        payloads = connection.execute(
+            select(TABLE.c.payload).where(TABLE.c.child_id == child_id).order_by(TABLE.c.seq)
+        ).scalars()
+        return in_fold_order(parse_event(payload, received_at=None) for payload in payloads)
+
+
+def children(engine: Engine, *, chunk: int = READ_CHUNK) -> Iterator[tuple[str, list[CaseEvent]]]:
+    """Every child with its events in fold order, child by child (by child id): rebuilding every child's
+    state without holding the whole archive in memory."""
+    last_child, last_seq = "", 0
+    current: str | None = None
+    payloads: list[str] = []
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(TABLE.c.child_id, TABLE.c.seq, TABLE.c.payload)
+                .where((TABLE.c.child_id > last_child) | ((TABLE.c.child_id == last_child) & (TABLE.c.seq > last_seq)))
+                .order_by(TABLE.c.child_id, TABLE.c.seq)
+                .limit(chunk)
+            ).all()
+        for child_id, _seq, payload in rows:
+            if child_id != current:
+                if current is not None:
+                    yield current, in_fold_order(parse_event(p, received_at=None) for p in payloads)
+                current, payloads = child_id, []
+            payloads.append(payload)
+        if len(rows) < chunk:
+            break
+        last_child, last_seq = rows[-1][0], rows[-1][1]
+    if current is not None:
+        yield current, in_fold_order(parse_event(p, received_at=None) for p in payloads)
+
+
+def events_in_fold_order(engine: Engine) -> list[CaseEvent]:
+    """Every archived event in fold order (a replay of the whole archive)."""
+    return in_fold_order(archived.event for archived in read_since(engine))
+
+
+def last_event(engine: Engine, child_id: str) -> CaseEvent | None:
+    """The last event of the child in fold order, as the archive knows it (None: no events)."""
+    events = child_events(engine, child_id)
+    return events[-1] if events else None
+
+
+def high_water(engine: Engine) -> int:
+    """The seq of the last archived event (0 when empty)."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.coalesce(func.max(TABLE.c.seq), 0))).scalar_one())
+
+
+def count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(TABLE)).scalar_one())
+
+
+def subject_digest(child_id: str) -> str:
+    """How an audit entry names an erased child: a digest, so the audit log does not keep the id itself."""
+    return "sha256:" + hashlib.sha256(child_id.encode()).hexdigest()
+
+
+def erase_child(engine: Engine, child_id: str, *, actor: str, now: datetime) -> int:
+    """Delete every archived event of the child and write an audit entry, in one transaction."""
+    from services.alerts.models import AuditLog
+
+    with engine.begin() as connection:
+        deleted = connection.execute(delete(TABLE).where(TABLE.c.child_id == child_id)).rowcount
+        connection.execute(
+            insert(AuditLog).values(
+                at=now,
+                actor=actor[:64],
+                action="archive.erase",
+                target=subject_digest(child_id),
+                detail={"rows_deleted": deleted, "reason": "right to erasure"},
+            )
+        )
+    return int(deleted)
+
+
+def prune(engine: Engine, *, older_than_years: int, now: datetime, actor: str = "retention") -> int:
+    """Delete archived events received more than ``older_than_years`` years before ``now`` (audited)."""
+    from services.alerts.models import AuditLog
+    from services.rules.core.calendar import add_years
+
+    cutoff_day = add_years(now.astimezone(UTC).date(), -older_than_years)
+    cutoff = datetime(cutoff_day.year, cutoff_day.month, cutoff_day.day, tzinfo=UTC)
+    with engine.begin() as connection:
+        deleted = connection.execute(delete(TABLE).where(TABLE.c.received_at < cutoff)).rowcount
+        if deleted:
+            connection.execute(
+                insert(AuditLog).values(
+                    at=now,
+                    actor=actor[:64],
+                    action="archive.retention",
+                    target=f"received before {cutoff.date().isoformat()}",
+                    detail={"rows_deleted": deleted, "retention_years": older_than_years},
+                )
+            )
+    return int(deleted)

@@ -1,0 +1,199 @@
+"""Authority-level alerts from statistical process control (CONTRACT §6).
+
+A watched indicator's monthly series is read as an XmR chart (:mod:`services.board.core.spc`) as of each
+month. When the latest point carries a special cause in the concerning direction, the authority alert
+``spc-<indicator id>`` is raised (scope ``authority``, no child, subject = the indicator id, the chart's
+points and the rules that fired as evidence); it resolves the first month the reading no longer shows one.
+Level-triggered, like case alerts: the same series always gives the same transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from schemas.alerts import AlertTransition, ChartPoint, Severity, fingerprint
+from services.rules.core.cin.facts import CinFacts
+
+from .cin_indicators import DEFINITIONS, monthly_series
+from .spc import Better, Chart, Signal, SpcConfig, concerning_signals, describe_signal, xmr
+
+AUTHORITY_SCOPE_KEY = ""
+"""The child part of an authority alert's fingerprint (no child)."""
+
+
+@dataclass(frozen=True)
+class WatchedSeries:
+    """Configuration: one indicator watched for authority alerts."""
+
+    indicator_id: str
+    title: str
+    better: Better
+    severity: Severity = "medium"
+    target: float | None = None
+    config: SpcConfig = field(default_factory=SpcConfig)
+
+    @property
+    def rule(self) -> str:
+        return f"spc-{self.indicator_id}"
+
+
+def rule_id(indicator_id: str) -> str:
+    return f"spc-{indicator_id}"
+
+
+def _summary(watched: WatchedSeries, chart: Chart, signals: tuple[Signal, ...]) -> str:
+    causes = ", ".join(describe_signal(signal, chart) for signal in signals)
+    return f"{watched.title}: {causes}."
+
+
+def _evidence(chart: Chart) -> tuple[tuple[ChartPoint, ...], dict[str, float]]:
+    points = tuple(
+        ChartPoint(period=p.period, value=p.value, signals=tuple(f"{s.rule}:{s.side}" for s in p.signals))
+        for p in chart.points
+    )
+    limits = chart.limits
+    assert limits is not None
+    bounds = {
+        "mean": limits.mean,
+        "upper_process_limit": limits.upper,
+        "lower_process_limit": limits.lower,
+        "upper_two_sigma": limits.upper_two_sigma,
+        "lower_two_sigma": limits.lower_two_sigma,
+    }
+    return points, bounds
+
+
+def transition(
+    watched: WatchedSeries,
+    chart: Chart,
+    *,
+    was_raised: bool,
+    at: date,
+) -> AlertTransition | None:
+    """The transition (if any) when ``chart`` is read at ``at`` and the alert was (not) raised before."""
+    signals = concerning_signals(chart)
+    if bool(signals) == was_raised:
+        return None
+    if chart.limits is None:
+        return None  # cannot happen when raised is wanted (no limits, no signals); resolving needs limits too
+    points, bounds = _evidence(chart)
+    if signals:
+        summary = _summary(watched, chart, signals)
+        state = "raised"
+    else:
+        summary = f"{watched.title}: the special cause has ended ({chart.variation.replace('-', ' ')})."
+        state = "resolved"
+    return AlertTransition(
+        fingerprint=fingerprint(watched.rule, AUTHORITY_SCOPE_KEY, watched.indicator_id),
+        rule=watched.rule,
+        child_id=None,
+        scope="authority",
+        subject=watched.indicator_id,
+        state=state,
+        at=at,
+        severity=watched.severity,
+        summary=summary,
+        points=points,
+        limits=bounds,
+        dates={"period": chart.points[-1].period},
+    )
+
+
+def series_transitions(
+    watched: WatchedSeries,
+    series: Sequence[tuple[date, float]],
+    *,
+    was_raised: bool = False,
+) -> list[AlertTransition]:
+    """Every transition as the series grows month by month: the chart is read on each prefix of the series
+    (what was known at each month's end), and each transition is dated at its month's period."""
+    out: list[AlertTransition] = []
+    raised = was_raised
+    for end in range(1, len(series) + 1):
+        chart = xmr(series[:end], watched.better, target=watched.target, config=watched.config)
+        found = transition(watched, chart, was_raised=raised, at=series[end - 1][0])
+        if found is not None:
+            out.append(found)
+            raised = found.state == "raised"
+    return out
+
+
+DEFAULT_WATCHED: tuple[WatchedSeries, ...] = (
+    WatchedSeries("entered-care-month", "Children starting to be looked after", "lower"),
+    WatchedSeries("re-entered-care-12m", "Re-entries to care within 12 months", "lower"),
+    WatchedSeries("re-referrals-12m", "Re-referrals within 12 months", "lower"),
+    WatchedSeries("assessments-within-45wd", "Assessments within 45 working days", "higher"),
+    WatchedSeries("cp-plans-second-or-subsequent", "Child protection plans for a second or later time", "lower"),
+    WatchedSeries("cp-plans-ended-2y-plus", "Child protection plans lasting 2 years or more", "lower"),
+)
+"""The series watched by default (demand measures such as referral rates have no better direction and
+raise no alert)."""
+
+_CONFIG_KEYS = frozenset({"title", "better", "severity", "target", "shift_points", "trend_points", "min_points",
+                          "baseline_points", "enabled"})  # fmt: skip
+
+
+def watched_from_config(
+    table: Mapping[str, Mapping[str, Any]], base: Sequence[WatchedSeries] = DEFAULT_WATCHED
+) -> tuple[WatchedSeries, ...]:
+    """The watched series from configuration: ``{indicator id: {better, severity, target, shift_points,
+    trend_points, min_points, baseline_points, title, enabled}}`` over ``base``; ``enabled = false`` drops
+    a series; an id not in ``base`` is added (it then needs ``title`` and ``better``)."""
+    by_id = {watched.indicator_id: watched for watched in base}
+    for indicator_id, settings in table.items():
+        unknown = set(settings) - _CONFIG_KEYS
+        if unknown:
+            raise ValueError(f"{indicator_id}: unknown setting(s) {', '.join(sorted(unknown))}")
+        if settings.get("enabled", True) is False:
+            by_id.pop(indicator_id, None)
+            continue
+        current = by_id.get(indicator_id)
+        if current is None:
+            if "title" not in settings or "better" not in settings:
+                raise ValueError(f"{indicator_id}: a new watched series needs a title and a better direction")
+            current = WatchedSeries(indicator_id, str(settings["title"]), settings["better"])
+        spc = current.config
+        config = SpcConfig(
+            shift_points=int(settings.get("shift_points", spc.shift_points)),
+            trend_points=int(settings.get("trend_points", spc.trend_points)),
+            min_points=int(settings.get("min_points", spc.min_points)),
+            baseline_points=settings.get("baseline_points", spc.baseline_points),
+        )
+        if settings.get("better", current.better) not in ("higher", "lower", "neither"):
+            raise ValueError(f"{indicator_id}: better must be higher, lower or neither")
+        if settings.get("severity", current.severity) not in ("low", "medium", "high"):
+            raise ValueError(f"{indicator_id}: severity must be low, medium or high")
+        by_id[indicator_id] = replace(
+            current,
+            title=str(settings.get("title", current.title)),
+            better=settings.get("better", current.better),
+            severity=settings.get("severity", current.severity),
+            target=settings.get("target", current.target),
+            config=config,
+        )
+    return tuple(by_id.values())
+
+
+def authority_transitions(
+    children: Iterable[CinFacts],
+    first: date,
+    last: date,
+    *,
+    population: int | None,
+    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+) -> list[AlertTransition]:
+    """Every authority alert transition from the monthly series of each watched CIN/CP indicator between
+    the months of ``first`` and ``last`` (each month read with what was known at its end), sorted by
+    (at, fingerprint)."""
+    everyone = list(children)
+    out: list[AlertTransition] = []
+    for series_def in watched:
+        if series_def.indicator_id not in DEFINITIONS:
+            continue  # a looked-after indicator: its series comes from the kernel's summaries
+        series = monthly_series(everyone, series_def.indicator_id, first, last, population=population)
+        out.extend(series_transitions(series_def, series))
+    out.sort(key=lambda t: (t.at, t.fingerprint))
+    return out
