@@ -11,9 +11,9 @@ import pytest
 
 from schemas.events import ClockTick, event_to_json
 from services.board.core.aggregate import Aggregate
-from services.rules.core.indicators import contributions
 from services.rules.core import indicators as indicator_rows
 from services.rules.core.config import RulesConfig
+from services.rules.core.indicators import contributions
 from services.rules.core.kernel import Kernel
 from services.rules.core.order import WakeIndex
 from services.rules.replay import replay
