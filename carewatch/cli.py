@@ -69,9 +69,10 @@ def serve(
 
 def _register() -> None:
     """Attach the services' commands (kept in their own packages)."""
+    from services.board.core.summary import summary_of_totals
     from services.rules import cli as rules_cli
 
-    app.command("replay")(rules_cli.replay)
+    app.command("replay")(rules_cli.replay_command(summary_of_totals))
     app.add_typer(rules_cli.rules_app, name="rules")
     from services.ingest import cli as ingest_cli
 

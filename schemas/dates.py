@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 
+@lru_cache(maxsize=65_536)  # ages and anniversaries are asked for every child on every evaluation
 def add_years(day: date, years: int) -> date:
     """The same date ``years`` later; 29 February in a non-leap target year becomes 1 March.
 

@@ -1,57 +1,62 @@
-"""Board figures from a file of events, with no broker: fold, then keep totals by deltas day by day.
+"""Board figures from a file of events, with no broker: the rules kernel, driven day by day.
 
-This is the same core the live stream runs (:class:`~services.board.core.live.Tracker`), driven by a daily
-clock: the snapshots of a replay are the snapshots the stream would have written had every event
-arrived on the day it happened. Files are read with :func:`services.rules.replay.read_events`.
+The same per-child kernel as the live stream (:class:`services.rules.core.kernel.Kernel`), walked in the
+stream's one order (:func:`services.rules.core.order.interleave`: a day's events in fold order, then that
+day's tick) with the one wake-up index; the totals are its indicator deltas summed. The snapshots of a
+replay are therefore the snapshots the stream would have written had every event arrived on the day it
+happened. Files are read with :func:`services.rules.replay.read_events`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from tqdm import tqdm
 
-from schemas.events import CaseEvent
+from schemas.events import CaseEvent, ClockTick
 from services.board.core.aggregate import Aggregate
-from services.board.core.live import Tracker
-from services.rules.core.fold import apply
+from services.rules.core.config import RulesConfig
+from services.rules.core.kernel import Kernel, Step
+from services.rules.core.order import WakeIndex, interleave
 from services.rules.core.state import ChildState
 
 
-def snapshots(events: Iterable[CaseEvent], days: Iterable[date], progress: bool = False) -> dict[date, Aggregate]:
-    """The totals as of each of ``days``, replaying ``events`` in the order they happened.
-
-    Events before the first day are folded first and every child evaluated once on it; from there a tick
-    per day re-checks the children whose next change has come, then the day's events are applied.
-    """
+def snapshots(
+    events: Iterable[CaseEvent],
+    days: Iterable[date],
+    progress: bool = False,
+    config: RulesConfig | None = None,
+) -> dict[date, Aggregate]:
+    """The totals at the end of each of ``days`` (every event dated on or before it applied, every child's
+    contributions as of it), replaying ``events`` in the order they happened."""
     wanted = sorted(set(days))
     if not wanted:
         return {}
-    ordered = sorted(events, key=lambda e: e.occurred_on)
+    kernel = Kernel(config or RulesConfig.default())
     states: dict[str, ChildState] = {}
-    tracker = Tracker()
-    first, last = wanted[0], wanted[-1]
-    index = 0
-    while index < len(ordered) and ordered[index].occurred_on < first:
-        event = ordered[index]
-        states[event.child_id], _ = apply(states.get(event.child_id), event)
-        index += 1
-    for state in states.values():
-        tracker.update(state, first)
-    result: dict[date, Aggregate] = {}
+    wakes = WakeIndex()
+    aggregate = Aggregate()
+    last = wanted[-1]
     remaining = set(wanted)
-    day = first
-    with tqdm(total=(last - first).days + 1, desc="replaying days", unit=" days", disable=not progress) as bar:
-        while day <= last:
-            tracker.tick(day, states.get)
-            while index < len(ordered) and ordered[index].occurred_on <= day:
-                event = ordered[index]
-                states[event.child_id], _ = apply(states.get(event.child_id), event)
-                tracker.update(states[event.child_id], day)
-                index += 1
-            if day in remaining:
-                result[day] = Aggregate(dict(tracker.aggregate.totals))
-            day += timedelta(days=1)
-            bar.update()
-    return result
+    result: dict[date, Aggregate] = {}
+
+    def record(step: Step) -> None:
+        states[step.state.child_id] = step.state
+        aggregate.apply_all(step.deltas)
+        wakes.set(step.state.child_id, step.wake_at)
+
+    history = list(events)
+    with tqdm(desc="replaying days", unit=" days", disable=not progress) as bar:
+        for item in interleave(history, last):
+            if isinstance(item, ClockTick):
+                day = item.as_of
+                for child_id in wakes.pop_due(day):
+                    record(kernel.on_tick(states[child_id], day))
+                if day in remaining:
+                    result[day] = Aggregate(dict(aggregate.totals))
+                bar.update()
+                continue
+            record(kernel.on_event(states.get(item.child_id), item, item.occurred_on))
+    # A day before the first event has nothing to count yet.
+    return {day: result.get(day, Aggregate()) for day in wanted}

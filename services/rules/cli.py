@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from schemas.alerts import AlertTransition
+    from schemas.deltas import Contribution
     from services.rules.core.config import RulesConfig
     from services.rules.replay import ReplayResult
 
@@ -40,56 +43,66 @@ def _parse_day(text: str) -> date:
         raise typer.BadParameter(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def replay(
-    events_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON file of case events.")],
-    until: Annotated[str, typer.Option("--until", help="Last day of the replay (YYYY-MM-DD).")],
-    rules: Annotated[Path | None, typer.Option("--rules", help="TOML/YAML rule overrides.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write alert transitions here (NDJSON).")] = None,
-    summary: Annotated[Path | None, typer.Option("--summary", help="Write board indicator values here (JSON).")] = None,
-    compare: Annotated[
-        Path | None,
-        typer.Option("--compare", help="A second rules file: print the alerts each configuration raises."),
-    ] = None,
-) -> None:
-    """Run the rules over EVENTS_FILE with a daily clock up to --until, without a broker."""
-    from tqdm import tqdm
+def replay_command(
+    summarise: Callable[[Mapping[str, Contribution], date, int], dict[str, object]],
+) -> Callable[..., None]:
+    """``carewatch replay``, writing ``--summary`` with ``summarise``: the composition root passes the board's
+    summary, so the rules never import the board (their totals cross as indicator deltas' sums)."""
 
-    from carewatch.settings import get_settings
-    from services.rules.replay import read_events, summarise, transitions_ndjson
-    from services.rules.replay import replay as run
+    def replay(
+        events_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON file of case events.")],
+        until: Annotated[str, typer.Option("--until", help="Last day of the replay (YYYY-MM-DD).")],
+        rules: Annotated[Path | None, typer.Option("--rules", help="TOML/YAML rule overrides.")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Write alert transitions here (NDJSON).")] = None,
+        summary: Annotated[
+            Path | None, typer.Option("--summary", help="Write board indicator values here (JSON).")
+        ] = None,
+        compare: Annotated[
+            Path | None,
+            typer.Option("--compare", help="A second rules file: print the alerts each configuration raises."),
+        ] = None,
+    ) -> None:
+        """Run the rules over EVENTS_FILE with a daily clock up to --until, without a broker."""
+        from tqdm import tqdm
 
-    until_day = _parse_day(until)
-    config = _load_config(rules)
-    events, rejected = read_events(events_file)
-    for bad in rejected[:20]:
-        typer.echo(f"{events_file}:{bad.line}: rejected: {bad.reason}", err=True)
-    if len(rejected) > 20:
-        typer.echo(f"... and {len(rejected) - 20} more rejected lines", err=True)
+        from carewatch.settings import get_settings
+        from services.rules.replay import read_events, transitions_ndjson
+        from services.rules.replay import replay as run
 
-    def runner(cfg: RulesConfig, label: str) -> ReplayResult:
-        with tqdm(total=0, unit="day", desc=label, file=sys.stderr, disable=None) as bar:
+        until_day = _parse_day(until)
+        config = _load_config(rules)
+        events, rejected = read_events(events_file)
+        for bad in rejected[:20]:
+            typer.echo(f"{events_file}:{bad.line}: rejected: {bad.reason}", err=True)
+        if len(rejected) > 20:
+            typer.echo(f"... and {len(rejected) - 20} more rejected lines", err=True)
 
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
+        def runner(cfg: RulesConfig, label: str) -> ReplayResult:
+            with tqdm(total=0, unit="day", desc=label, file=sys.stderr, disable=None) as bar:
 
-            return run(events, until_day, cfg, progress=progress)
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
 
-    result = runner(config, "replay")
-    raised = Counter(t.rule for t in result.transitions if t.state == "raised")
-    typer.echo(
-        f"{len(events)} events read, {len(rejected)} rejected, {result.events_applied} applied, "
-        f"{result.events_after_until} after --until; {len(result.states)} children; "
-        f"{len(result.transitions)} transitions ({sum(raised.values())} raised)"
-    )
-    if out is not None:
-        out.write_bytes(transitions_ndjson(result.transitions))
-    if summary is not None:
-        values = summarise(result.states.values(), until_day, get_settings().suppression_threshold)
-        summary.write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    if compare is not None:
-        other = runner(_load_config(compare), "compare")
-        _print_comparison(result.transitions, other.transitions, rules, compare)
+                return run(events, until_day, cfg, progress=progress)
+
+        result = runner(config, "replay")
+        raised = Counter(t.rule for t in result.transitions if t.state == "raised")
+        typer.echo(
+            f"{len(events)} events read, {len(rejected)} rejected, {result.events_applied} applied, "
+            f"{result.events_after_until} after --until; {len(result.states)} children; "
+            f"{len(result.transitions)} transitions ({sum(raised.values())} raised)"
+        )
+        if out is not None:
+            out.write_bytes(transitions_ndjson(result.transitions))
+        if summary is not None:
+            values = summarise(result.totals, until_day, get_settings().suppression_threshold)
+            summary.write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        if compare is not None:
+            other = runner(_load_config(compare), "compare")
+            _print_comparison(result.transitions, other.transitions, rules, compare)
+
+    return replay
 
 
 def _print_comparison(

@@ -1,15 +1,15 @@
 """Replay: run the rules core over a file of events with a daily clock, no broker.
 
-The same :class:`~services.rules.core.engine.Engine` as the streaming service, walking the history in the
-stream's order (:func:`~services.rules.core.order.interleave`: events in fold order, and each day, after
-that day's events, a clock tick). A tick evaluates the children whose next due date has come (a heap of
-due dates, stale entries skipped). So the output depends only on the events and the rules, never on the
-order of lines in the file.
+The same per-child :class:`~services.rules.core.kernel.Kernel` as the streaming service, walking the history
+in the stream's order (:func:`~services.rules.core.order.interleave`: events in fold order, and each day,
+after that day's events, a clock tick). A tick touches the children whose wake date has come
+(:class:`~services.rules.core.order.WakeIndex`). So the output depends only on the events and the rules,
+never on the order of lines in the file. The indicator deltas are summed into :attr:`ReplayResult.totals`
+(the board's totals as of the last day).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,11 +18,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.alerts import AlertTransition
+from schemas.deltas import NOTHING, Contribution
 from schemas.events import CaseEvent, ClockTick, parse_event
 
 from .core.config import RulesConfig
-from .core.engine import Engine, Outcome
-from .core.order import interleave
+from .core.horizon import DEFAULT_HORIZON, Horizon
+from .core.kernel import Kernel, Step
+from .core.order import WakeIndex, interleave
 from .core.state import ChildState
 
 
@@ -42,6 +44,8 @@ class ReplayResult:
     events_after_until: int = 0
     ticks: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    totals: dict[str, Contribution] = field(default_factory=dict)
+    """Every indicator delta summed: the board's totals as of ``until`` (indicators at zero left out)."""
 
 
 def read_events(path: Path) -> tuple[list[CaseEvent], list[Rejected]]:
@@ -68,63 +72,56 @@ def replay(
     config: RulesConfig,
     *,
     progress: Callable[[int, int], None] | None = None,
+    reuse: bool = True,
+    horizon: Horizon = DEFAULT_HORIZON,
 ) -> ReplayResult:
     """All alert transitions from the first event's date to ``until`` (inclusive), with daily ticks.
 
-    ``progress(done_days, total_days)`` is called once a day when given.
+    ``progress(done_days, total_days)`` is called once a day when given; ``reuse=False`` evaluates every
+    rule at every touch (the reference verdict reuse is tested against).
     """
-    engine = Engine(config)
+    kernel = Kernel(config, reuse=reuse, horizon=horizon)
     history = list(events)
     result = ReplayResult(transitions=[], states={})
     states: dict[str, ChildState] = {}
-    due: dict[str, date] = {}
-    heap: list[tuple[date, str]] = []
+    wakes = WakeIndex()
+    totals = result.totals
 
-    def record(child_id: str, outcome: Outcome) -> None:
-        states[child_id] = outcome.state
-        result.transitions.extend(outcome.transitions)
-        next_due = outcome.next_due
-        if next_due is None:
-            due.pop(child_id, None)
-        elif due.get(child_id) != next_due:
-            due[child_id] = next_due
-            heapq.heappush(heap, (next_due, child_id))
+    def record(step: Step) -> None:
+        state = step.state
+        states[state.child_id] = state
+        if step.transitions:
+            result.transitions.extend(step.transitions)
+        for delta in step.deltas:
+            total = totals.get(delta.indicator, NOTHING) + delta.new - delta.old
+            if total:
+                totals[delta.indicator] = total
+            else:
+                totals.pop(delta.indicator, None)
+        wakes.set(state.child_id, step.wake_at)
 
     first_day: date | None = None
     for item in interleave(history, until):
         if isinstance(item, ClockTick):
             day = item.as_of
-            while heap and heap[0][0] <= day:
-                when, child_id = heapq.heappop(heap)
-                if due.get(child_id) != when:
-                    continue  # superseded by a later evaluation
-                outcome = engine.on_tick(states[child_id], day)
+            for child_id in wakes.pop_due(day):
+                record(kernel.on_tick(states[child_id], day))
                 result.ticks += 1
-                record(child_id, outcome)
             if progress is not None:
                 first_day = first_day or day
                 progress((day - first_day).days + 1, (until - first_day).days + 1)
             continue
-        outcome = engine.on_event(states.get(item.child_id), item, item.occurred_on)
-        record(item.child_id, outcome)
+        record(kernel.on_event(states.get(item.child_id), item, item.occurred_on))
         result.events_applied += 1
     result.events_after_until = len(history) - result.events_applied
     # Stable sort on (at, fingerprint) only: one alert's transitions on the same day keep the order in
     # which they happened (a resolution and a new raise of the same alert on one day).
     result.transitions.sort(key=lambda t: (t.at, t.fingerprint))
     result.states = dict(sorted(states.items()))
+    result.totals = dict(sorted(totals.items()))
     return result
 
 
 def transitions_ndjson(transitions: Iterable[AlertTransition]) -> bytes:
     """The transitions as NDJSON bytes (stable: same transitions, same bytes)."""
     return b"".join(t.model_dump_json().encode() + b"\n" for t in transitions)
-
-
-def summarise(states: Iterable[ChildState], as_of: date, threshold: int) -> dict[str, object]:
-    """Board indicator values as of ``as_of`` (from the board's core when it is installed)."""
-    try:
-        from services.board.core.indicators import summarise as board_summarise
-    except ImportError:
-        return {"as_of": as_of.isoformat(), "indicators": {}}
-    return dict(board_summarise(states, as_of, threshold))

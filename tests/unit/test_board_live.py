@@ -1,4 +1,5 @@
-"""Live totals kept by deltas equal a from-scratch recomputation, day by day, on synthetic streams."""
+"""Live totals kept from the kernel's deltas equal a from-scratch recomputation, day by day, on synthetic
+streams (late arrivals, daily or weekly ticks, two partitions)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from schemas.events import parse_event
 from services.board.core.aggregate import Aggregate, Contribution, Delta, DeltaBatch, deltas
 from services.board.core.indicators import contributions
 from services.board.core.live import Tracker
-from services.rules.core.fold import apply
+from services.rules.core.config import RulesConfig
+from services.rules.core.kernel import Kernel
+from services.rules.core.order import WakeIndex
 from services.rules.core.state import ChildState
+
+KERNEL = Kernel(RulesConfig.default())
 
 FIRST = date(2021, 1, 1)
 LAST = date(2024, 6, 30)
@@ -61,23 +66,30 @@ def _replay_and_compare(children: int, seed: int, lag_days: int, tick_every: int
         late = lag_days if number % 5 == 0 else 0
         arrivals.setdefault(occurred + timedelta(days=late), []).append(raw)
     states: dict[str, ChildState] = {}
-    partitions = (Tracker(), Tracker())
+    partitions = ((Tracker(), WakeIndex()), (Tracker(), WakeIndex()))
 
-    def tracker_of(child: str) -> Tracker:
+    def partition_of(child: str) -> tuple[Tracker, WakeIndex]:
         return partitions[hash(child) % 2]
 
     compared = 0
     day = FIRST
     while day <= LAST + timedelta(days=lag_days + 400):
         if (day - FIRST).days % tick_every == 0:
-            for tracker in partitions:
-                tracker.tick(day, states.get)
+            for tracker, wakes in partitions:
+                for child in wakes.pop_due(day):
+                    step = KERNEL.on_tick(states[child], day)
+                    states[child] = step.state
+                    tracker.apply(step.deltas)
+                    wakes.set(child, step.wake_at)
         for raw in arrivals.get(day, []):
             event = parse_event(raw, received_at=None)
-            states[event.child_id], _ = apply(states.get(event.child_id), event)
-            tracker_of(event.child_id).update(states[event.child_id], day)
+            step = KERNEL.on_event(states.get(event.child_id), event, day)
+            states[event.child_id] = step.state
+            tracker, wakes = partition_of(event.child_id)
+            tracker.apply(step.deltas)
+            wakes.set(event.child_id, step.wake_at)
         if (day - FIRST).days % tick_every == 0:
-            live = partitions[0].aggregate.merge(partitions[1].aggregate)
+            live = partitions[0][0].aggregate.merge(partitions[1][0].aggregate)
             scratch = Aggregate.of(contributions(state, day) for state in states.values())
             assert live.totals == scratch.totals, day
             compared += 1

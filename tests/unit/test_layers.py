@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".importlinter"
 PREFIX = "importlinter:contract:"
@@ -34,15 +32,15 @@ def _lint(contracts: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_config_declares_the_layer_contracts() -> None:
-    enforced, pending = _contract_ids()
+    enforced, _ = _contract_ids()
     assert {
         "schemas-import-nothing-of-carewatch",
         "pure-core-imports-only-schemas",
         "layers",
         "test-kit-outside-the-product",
         "one-kafka-edge",
+        "rules-never-import-board",
     } <= set(enforced)
-    assert "pending-rules-never-import-board" in pending
 
 
 def test_import_contracts_are_kept() -> None:
@@ -50,14 +48,3 @@ def test_import_contracts_are_kept() -> None:
     result = _lint(enforced)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Contracts: {len(enforced)} kept, 0 broken." in result.stdout
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.rules still imports services.board (indicator figures computed in the stream and replay); "
-    "the per-child kernel moves them into the rules core and sends them as indicator deltas",
-)
-def test_pending_import_contracts_are_kept() -> None:
-    _, pending = _contract_ids()
-    result = _lint(pending)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -14,10 +14,12 @@ Figures that need the child population are null when it is not configured.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final
 
 from schemas.board import BoardSummary, ComparatorValue, IndicatorFigure
+from schemas.deltas import Contribution
 from services.board.core.aggregate import Aggregate
 from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
 from services.board.core.comparators import Comparator, Comparators, rag
@@ -86,3 +88,8 @@ def build_summary(
         )
         indicators[id_] = entry
     return BoardSummary(as_of=as_of, threshold=threshold, population=population, indicators=indicators).to_json()
+
+
+def summary_of_totals(totals: Mapping[str, Contribution], as_of: date, threshold: int) -> dict[str, Any]:
+    """The summary of a replay's totals (``carewatch replay --summary``)."""
+    return build_summary(Aggregate(dict(totals)), as_of, threshold)

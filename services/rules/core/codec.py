@@ -1,93 +1,274 @@
-"""JSON-safe plain forms of the state's frozen dataclasses, compiled once per class from its type hints.
+"""The stored form of a child's state: a compact, versioned list of plain values (JSON-safe), encoded and
+decoded by hand-written functions (no pydantic, no reflection on the hot path).
 
-The state is written to the stream's table after every event, so its JSON form is on the hot path: a
-converter per field, built once from the annotations, is several times cheaper than pydantic's
-serializer of the dataclass and produces the same plain data (dates as ``YYYY-MM-DD``, tuples as lists,
-frozensets as sorted lists, pydantic models as their JSON dump), so pydantic validates it back.
+Layout: ``[STATE_FORMAT, child_id, team, <fact collections>, log, retracted ids, findings, <kernel
+fields>, base facts, log_from, pruned_to, stamps, needs_rebuild]``; every record inside is a positional
+list, dates are proleptic ordinals (``date.toordinal()``), and the idempotency set is not stored (it is
+the ids of the log). ``orjson.dumps`` of the list is the bytes a table stores; :func:`dumps` /
+:func:`loads` do both steps. A record of another format raises :class:`StateFormatError` (a
+``ValueError``), as does a malformed one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Final
 
-from pydantic import BaseModel
+import orjson
 
-Convert = Callable[[Any], Any]
-T = TypeVar("T")
+from schemas.alerts import EvidenceEvent
 
-_encoders: dict[Any, Convert] = {}
+from .state import (
+    Anomaly,
+    CareLeaverContact,
+    ChildState,
+    Finding,
+    LegalStatusSpell,
+    LoggedEvent,
+    MissingEpisode,
+    Occurrence,
+    Period,
+    Placement,
+    SdqScore,
+    SocialWorker,
+)
 
-
-def encode(value: object) -> Any:
-    """The plain (JSON-safe) form of a dataclass instance."""
-    return encoder(type(value))(value)
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _optional(inner: Convert) -> Convert:
-    return lambda value: None if value is None else inner(value)
-
-
-def _non_none(hint: Any) -> Any | None:
-    """The inner type of ``X | None``; None when ``hint`` is not optional."""
-    if get_origin(hint) in (Union, types.UnionType):
-        args = [arg for arg in get_args(hint) if arg is not type(None)]
-        if len(args) == 1 and len(get_args(hint)) == 2:
-            return args[0]
-    return None
+STATE_FORMAT: Final = 2
+"""Version of the stored layout (1 was the field-by-field JSON object of earlier releases)."""
 
 
-def encoder(hint: Any) -> Convert:
-    found = _encoders.get(hint)
-    if found is None:
-        found = _encoders[hint] = _build_encoder(hint)
-    return found
+class StateFormatError(ValueError):
+    """A stored state this code cannot read (another format, or malformed)."""
 
 
-def _build_encoder(hint: Any) -> Convert:
-    inner = _non_none(hint)
-    if inner is not None:
-        return _optional(encoder(inner))
-    origin = get_origin(hint)
-    if hint is date:
-        return date.isoformat
-    if hint in (str, int, float, bool, Any) or origin is Literal:
-        return _identity
-    if origin is tuple:
-        item = encoder(get_args(hint)[0])
-        return lambda value: [item(each) for each in value]
-    if origin is frozenset:
-        return sorted
-    if origin is dict:
-        value_encoder = encoder(get_args(hint)[1])
-        if value_encoder is _identity:
-            return dict
-        return lambda value: {key: value_encoder(each) for key, each in value.items()}
-    if isinstance(hint, type) and issubclass(hint, BaseModel):
-        return lambda value: value.model_dump(mode="json")
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return fields_encoder(hint)
-    raise TypeError(f"no plain form for {hint!r}")
+_ord = date.toordinal
+_day = date.fromordinal
 
 
-def fields_encoder(kind: type) -> Convert:
-    """The field-by-field encoder of a dataclass (what :func:`encoder` uses unless one is registered)."""
-    hints = get_type_hints(kind)
-    plan = [(f.name, encoder(hints[f.name])) for f in dataclasses.fields(kind)]
-
-    def encode_one(value: Any) -> dict[str, Any]:
-        return {name: convert(getattr(value, name)) for name, convert in plan}
-
-    return encode_one
+def _opt_ord(day: date | None) -> int | None:
+    return None if day is None else day.toordinal()
 
 
-def register_encoder(kind: type[T], convert: Callable[[T], Any]) -> None:
-    """Use ``convert`` for ``kind`` (a class whose instances cache their own plain form)."""
-    _encoders[kind] = convert
+def _opt_day(value: int | None) -> date | None:
+    return None if value is None else date.fromordinal(value)
+
+
+# -- facts -------------------------------------------------------------------------------------------
+def _facts(state: ChildState) -> list[Any]:
+    return [
+        state.team,
+        [
+            [
+                _ord(p.start),
+                p.start_event_id,
+                _ord(p.date_of_birth),
+                p.sex,
+                p.uasc,
+                p.legal_status,
+                _opt_ord(p.end),
+                p.end_reason,
+                p.end_event_id,
+            ]
+            for p in state.periods
+        ],
+        [[_ord(s.since), s.code, s.event_id] for s in state.legal_statuses],
+        [
+            [
+                p.event_id,
+                _ord(p.start),
+                p.placement_type,
+                p.provider,
+                p.reason_for_change,
+                p.distance_miles,
+                p.intended_until_18,
+            ]
+            for p in state.placements
+        ],
+        [[w.event_id, w.worker_id, _ord(w.start), w.team, w.employment] for w in state.social_workers],
+        _occurrences(state.peps),
+        _occurrences(state.health_assessments),
+        _occurrences(state.dental_checks),
+        [[s.event_id, _ord(s.on), s.score] for s in state.sdq_scores],
+        _occurrences(state.visits),
+        _occurrences(state.reviews),
+        [
+            [
+                e.episode_id,
+                _opt_ord(e.start),
+                e.start_event_id,
+                _opt_ord(e.end),
+                e.end_event_id,
+                _occurrences(e.return_interviews),
+            ]
+            for e in state.missing_episodes
+        ],
+        [[c.event_id, _ord(c.on), c.in_touch, c.activity, c.accommodation] for c in state.care_leaver_contacts],
+        _occurrences(state.pathway_plan_reviews),
+        [[a.event_id, a.type, _ord(a.on), a.reason] for a in state.anomalies],
+        [[_ord(start), count] for start, count in state.pruned_reviews],
+    ]
+
+
+def _occurrences(items: tuple[Occurrence, ...]) -> list[Any]:
+    return [[o.event_id, _ord(o.on), o.kind] for o in items]
+
+
+def _read_occurrences(rows: list[Any]) -> tuple[Occurrence, ...]:
+    return tuple(Occurrence(r[0], _day(r[1]), r[2]) for r in rows)
+
+
+def _read_facts(data: list[Any]) -> dict[str, Any]:
+    (
+        team,
+        periods,
+        legal,
+        placements,
+        workers,
+        peps,
+        health,
+        dental,
+        sdq,
+        visits,
+        reviews,
+        missing,
+        contacts,
+        pathway,
+        anomalies,
+        pruned,
+    ) = data
+    return {
+        "team": team,
+        "periods": tuple(
+            Period(_day(r[0]), r[1], _day(r[2]), r[3], r[4], r[5], _opt_day(r[6]), r[7], r[8]) for r in periods
+        ),
+        "legal_statuses": tuple(LegalStatusSpell(_day(r[0]), r[1], r[2]) for r in legal),
+        "placements": tuple(Placement(r[0], _day(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in placements),
+        "social_workers": tuple(SocialWorker(r[0], r[1], _day(r[2]), r[3], r[4]) for r in workers),
+        "peps": _read_occurrences(peps),
+        "health_assessments": _read_occurrences(health),
+        "dental_checks": _read_occurrences(dental),
+        "sdq_scores": tuple(SdqScore(r[0], _day(r[1]), r[2]) for r in sdq),
+        "visits": _read_occurrences(visits),
+        "reviews": _read_occurrences(reviews),
+        "missing_episodes": tuple(
+            MissingEpisode(r[0], _opt_day(r[1]), r[2], _opt_day(r[3]), r[4], _read_occurrences(r[5])) for r in missing
+        ),
+        "care_leaver_contacts": tuple(CareLeaverContact(r[0], _day(r[1]), r[2], r[3], r[4]) for r in contacts),
+        "pathway_plan_reviews": _read_occurrences(pathway),
+        "anomalies": tuple(Anomaly(r[0], r[1], _day(r[2]), r[3]) for r in anomalies),
+        "pruned_reviews": tuple((_day(r[0]), r[1]) for r in pruned),
+    }
+
+
+# -- the rest ----------------------------------------------------------------------------------------
+def _finding(f: Finding) -> list[Any]:
+    return [
+        f.rule,
+        f.subject,
+        f.severity,
+        f.summary,
+        _ord(f.since),
+        [[e.event_id, e.type, e.occurred_at] for e in f.evidence],
+        {key: _ord(day) for key, day in f.dates.items()},
+        _opt_ord(f.raised_at),
+    ]
+
+
+def _read_finding(r: list[Any]) -> Finding:
+    evidence = tuple(EvidenceEvent.model_construct(event_id=e[0], type=e[1], occurred_at=e[2]) for e in r[5])
+    return Finding(
+        rule=r[0],
+        subject=r[1],
+        severity=r[2],
+        summary=r[3],
+        since=_day(r[4]),
+        evidence=evidence,
+        dates={key: _day(day) for key, day in r[6].items()},
+        raised_at=_opt_day(r[7]),
+    )
+
+
+def encode(state: ChildState) -> list[Any]:
+    """The stored form of ``state`` (plain lists, strings, numbers, booleans and None)."""
+    return [
+        STATE_FORMAT,
+        state.child_id,
+        _facts(state),
+        [[_ord(e.occurred_on), e.rank, e.recorded_at, e.event_id, e.type, e.data] for e in state.events],
+        sorted(state.retracted_ids),
+        [_finding(f) for f in state.findings],
+        _opt_ord(state.evaluated_as_of),
+        [list(row) for row in state.contributions],
+        _opt_ord(state.rules_due),
+        _opt_ord(state.indicators_due),
+        state.catalogue,
+        None if state.base is None else _facts(state.base),
+        _opt_ord(state.log_from),
+        _opt_ord(state.pruned_to),
+        [[key, kind, at] for key, (kind, at) in state.stamps.items()],
+        state.needs_rebuild,
+    ]
+
+
+def decode(data: Any) -> ChildState:
+    """The state whose :func:`encode` is ``data``."""
+    if not isinstance(data, list) or not data or data[0] != STATE_FORMAT:
+        found = data[0] if isinstance(data, list) and data else type(data).__name__
+        raise StateFormatError(f"not a stored child state of format {STATE_FORMAT} (found {found!r})")
+    try:
+        (
+            _,
+            child_id,
+            facts,
+            log,
+            retracted,
+            findings,
+            evaluated,
+            contributions,
+            rules_due,
+            indicators_due,
+            catalogue,
+            base,
+            log_from,
+            pruned_to,
+            stamps,
+            needs_rebuild,
+        ) = data
+        events = tuple(
+            LoggedEvent(occurred_on=_day(r[0]), rank=r[1], recorded_at=r[2], event_id=r[3], type=r[4], data=r[5])
+            for r in log
+        )
+        values: dict[str, Any] = _read_facts(facts)
+        values.update(
+            child_id=child_id,
+            events=events,
+            processed_ids=frozenset(e.event_id for e in events),
+            retracted_ids=frozenset(retracted),
+            findings=tuple(_read_finding(r) for r in findings),
+            evaluated_as_of=_opt_day(evaluated),
+            contributions=tuple((r[0], r[1], r[2]) for r in contributions),
+            rules_due=_opt_day(rules_due),
+            indicators_due=_opt_day(indicators_due),
+            catalogue=catalogue,
+            base=None if base is None else ChildState(child_id=child_id, **_read_facts(base)),
+            log_from=_opt_day(log_from),
+            pruned_to=_opt_day(pruned_to),
+            stamps={r[0]: (r[1], r[2]) for r in stamps},
+            needs_rebuild=bool(needs_rebuild),
+        )
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        raise StateFormatError(f"malformed stored child state: {type(exc).__name__}: {exc}") from None
+    return ChildState(**values)
+
+
+def dumps(state: ChildState) -> bytes:
+    """The state's stored bytes (``orjson`` of :func:`encode`)."""
+    return orjson.dumps(encode(state))
+
+
+def loads(raw: bytes | str) -> ChildState:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise StateFormatError(f"stored child state is not JSON: {exc}") from None
+    return decode(data)

@@ -26,6 +26,7 @@ from schemas.events import CaseEvent
 
 from .config import RulesConfig
 from .fold import Change, apply
+from .horizon import DEFAULT_HORIZON, Horizon
 from .registry import RULES
 from .rules.base import EVERY_FACT, RuleSpec, Verdict
 from .state import ChildState, Finding
@@ -58,10 +59,12 @@ class _Evaluation:
 
 
 class Engine:
-    def __init__(self, config: RulesConfig, *, reuse: bool = True) -> None:
-        """``reuse=False`` evaluates every rule every time (the reference the reuse is tested against)."""
+    def __init__(self, config: RulesConfig, *, reuse: bool = True, horizon: Horizon = DEFAULT_HORIZON) -> None:
+        """``reuse=False`` evaluates every rule every time (the reference the reuse is tested against);
+        ``horizon`` bounds the history each state keeps (:mod:`.horizon`)."""
         self.config = config
         self.reuse = reuse
+        self.horizon = horizon
         self.rules: tuple[RuleSpec, ...] = tuple(
             spec for rule_id, spec in sorted(RULES.items()) if config.enabled(rule_id)
         )
@@ -77,12 +80,12 @@ class Engine:
         ``as_of`` is the stream's clock: the latest tick date, or the event's own date when later.
         A finding that clears because of the event is resolved at the event's date.
         """
-        folded, change = apply(state, event)
+        folded, change = apply(state, event, self.horizon)
         return self._evaluate(
             folded,
             max(as_of, event.occurred_on),
             changed_at=event.occurred_on,
-            history_changed=change is Change.REFOLDED,
+            history_changed=change is Change.REFOLDED or change is Change.DEEP,
             previous=self._previous(state) if state is not None else None,
         )
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from schemas.events import CaseEvent
 
+from .horizon import DEFAULT_HORIZON, Horizon, cited, facts_of, only_facts, prune
 from .state import (
     IN_CARE_TYPES,
     LEAVING_CARE_TYPES,
@@ -35,10 +36,13 @@ class Change(Enum):
     APPENDED = "appended"
     """The event is the child's latest: applied to the current state."""
     REFOLDED = "refolded"
-    """A late event or a retraction: the state was folded again from the log."""
+    """A late event or a retraction within the log: the state was folded again from the log."""
+    DEEP = "deep"
+    """An event or retraction dated before the log (see :mod:`.horizon`): applied as well as possible, and
+    the state flagged for a rebuild from the event archive."""
 
 
-def apply(state: ChildState | None, event: CaseEvent) -> tuple[ChildState, Change]:
+def apply(state: ChildState | None, event: CaseEvent, horizon: Horizon = DEFAULT_HORIZON) -> tuple[ChildState, Change]:
     """The child's state after ``event``; an event id already processed changes nothing."""
     if state is None:
         state = ChildState(child_id=event.child_id)
@@ -48,23 +52,32 @@ def apply(state: ChildState | None, event: CaseEvent) -> tuple[ChildState, Chang
         return state, Change.DUPLICATE
 
     logged = LoggedEvent.of(event)
+    if state.log_from is not None and logged.occurred_on < state.log_from:
+        if event.event_id in state.stamps or event.event_id in state.retracted_ids:
+            return state, Change.DUPLICATE
+        return _deep(state, logged, horizon), Change.DEEP
     processed = state.processed_ids | {event.event_id}
     if logged.type == RETRACTION:
         target = logged.data["retracted_event_id"]
         log = _insert(state.events, logged)
-        return _refold(state, log, processed, state.retracted_ids | {target}), Change.REFOLDED
+        folded = _refold(state, log, processed, state.retracted_ids | {target}, horizon)
+        if target in state.stamps and state.logged(target) is None:
+            folded = _retract_deep(folded, target, logged)
+        return _advance(folded, horizon), Change.REFOLDED
 
     if event.event_id in state.retracted_ids or (state.events and logged.order < state.events[-1].order):
-        return _refold(state, _insert(state.events, logged), processed, state.retracted_ids), Change.REFOLDED
+        folded = _refold(state, _insert(state.events, logged), processed, state.retracted_ids, horizon)
+        return _advance(folded, horizon), Change.REFOLDED
 
     builder = _Builder(state)
     builder.feed(logged)
-    return state.appended(logged, **builder.changes(), processed_ids=processed), Change.APPENDED
+    appended = state.appended(logged, **builder.changes(), processed_ids=processed)
+    return _advance(appended, horizon), Change.APPENDED
 
 
-def refold(state: ChildState) -> ChildState:
-    """The state folded again from its log (what :func:`apply` does for a late event)."""
-    return _refold(state, state.events, state.processed_ids, state.retracted_ids)
+def refold(state: ChildState, horizon: Horizon = DEFAULT_HORIZON) -> ChildState:
+    """The state folded again from its log over its base (what :func:`apply` does for a late event)."""
+    return _refold(state, state.events, state.processed_ids, state.retracted_ids, horizon)
 
 
 def _insert(log: tuple[LoggedEvent, ...], logged: LoggedEvent) -> tuple[LoggedEvent, ...]:
@@ -78,20 +91,157 @@ def _refold(
     log: tuple[LoggedEvent, ...],
     processed: frozenset[str],
     retracted: frozenset[str],
+    horizon: Horizon,
 ) -> ChildState:
-    blank = ChildState(child_id=state.child_id, findings=state.findings, evaluated_as_of=state.evaluated_as_of)
+    blank = state.evolve(**facts_of(state.base))
+    blank.__dict__.pop("_memo", None)
     builder = _Builder(blank)
     known = {entry.event_id for entry in log}
     for entry in log:
         if entry.type == RETRACTION:
             target = entry.data["retracted_event_id"]
-            if target not in known:
+            if target not in known and target not in state.stamps:
                 builder.anomaly(entry, "retracts an event not received (yet)")
             continue
         if entry.event_id in retracted:
             continue
         builder.feed(entry)
-    return builder.freeze(events=log, processed_ids=processed, retracted_ids=retracted)
+    folded = builder.freeze(events=log, processed_ids=processed, retracted_ids=retracted)
+    if state.pruned_to is not None:
+        changes = prune(folded, horizon.cutoffs(state.pruned_to))
+        if changes:
+            folded = folded.evolve(**changes)
+    return folded
+
+
+def _advance(state: ChildState, horizon: Horizon) -> ChildState:
+    """Move the events that fell out of the log horizon into the base, and drop facts past the fact
+    horizon (both relative to the child's latest event)."""
+    if not state.events:
+        return state
+    latest = state.events[-1].occurred_on
+    log_start = horizon.log_start(latest)
+    log = state.events
+    if log[0].occurred_on >= log_start:
+        if state.log_from is None or state.log_from < log_start:
+            state = state.evolve(log_from=log_start)
+        return state
+    leaving = 0
+    while leaving < len(log) and log[leaving].occurred_on < log_start:
+        leaving += 1
+    moved, kept = log[:leaving], log[leaving:]
+    base = state.base if state.base is not None else only_facts(ChildState(child_id=state.child_id))
+    builder = _Builder(base)
+    stamps = dict(state.stamps)
+    for entry in moved:
+        if entry.type == RETRACTION or entry.event_id in state.retracted_ids:
+            continue
+        builder.feed(entry)
+        stamps[entry.event_id] = (entry.type, str(entry.data["occurred_at"]))
+    base = builder.freeze()
+    kept_ids = frozenset(entry.event_id for entry in kept)
+    # Retracted ids stay (one id per retraction, however old): a retraction can arrive before its target,
+    # and the target must be skipped whenever it comes.
+    changes: dict[str, Any] = {
+        "events": kept,
+        "base": base,
+        "log_from": log_start,
+        "processed_ids": kept_ids,
+        "stamps": stamps,
+    }
+    cutoff = horizon.cutoff(latest)
+    if state.pruned_to is None or cutoff > state.pruned_to:
+        changes["pruned_to"] = cutoff
+        cutoffs = horizon.cutoffs(cutoff)
+        current = prune(state, cutoffs)
+        changes.update(current)
+        base_changes = prune(base, cutoffs)
+        if base_changes:
+            changes["base"] = base.evolve(**base_changes)
+    advanced = state.evolve(**changes)
+    if "pruned_to" in changes or len(stamps) != len(state.stamps):
+        still = cited(advanced)
+        advanced.__dict__["stamps"] = {key: value for key, value in stamps.items() if key in still}
+    return advanced
+
+
+def _deep(state: ChildState, logged: LoggedEvent, horizon: Horizon) -> ChildState:
+    """An event dated before the log: fold it into the base in date order, re-fold the log over it, and
+    flag the child for a rebuild."""
+    base = state.base if state.base is not None else only_facts(ChildState(child_id=state.child_id))
+    stamps = dict(state.stamps)
+    if logged.type == RETRACTION:
+        target = logged.data["retracted_event_id"]
+        flagged = _retract_deep(state, target, logged)
+        return flagged
+    builder = _Builder(base)
+    builder.feed(logged)
+    changes = builder.changes()
+    for name, value in changes.items():
+        if name in _DATED:
+            changes[name] = tuple(sorted(value, key=_DATED[name]))
+    base = base.evolve(**changes)
+    stamps[logged.event_id] = (logged.type, str(logged.data["occurred_at"]))
+    folded = _refold(
+        state.evolve(base=base, stamps=stamps), state.events, state.processed_ids, state.retracted_ids, horizon
+    )
+    return _flag(folded, logged, "dated before the re-fold horizon: rebuild from the event archive")
+
+
+def _retract_deep(state: ChildState, target: str, logged: LoggedEvent) -> ChildState:
+    """A retraction of an event that left the log: drop the facts it made (current and base), flag."""
+
+    def without(holder: ChildState) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        for name in _DATED:
+            items = holder.__dict__[name]
+            kept = tuple(item for item in items if getattr(item, "event_id", None) != target)
+            if len(kept) != len(items):
+                changes[name] = kept
+        episodes = tuple(_episode_without(episode, target) for episode in holder.missing_episodes)
+        if any(new is not old for new, old in zip(episodes, holder.missing_episodes, strict=True)):
+            changes["missing_episodes"] = episodes
+        return changes
+
+    base = state.base
+    if base is not None:
+        base_changes = without(base)
+        if base_changes:
+            base = base.evolve(**base_changes)
+    flagged = state.evolve(**without(state), base=base, retracted_ids=state.retracted_ids | {target})
+    return _flag(flagged, logged, "retracts an event older than the re-fold horizon: rebuild from the event archive")
+
+
+def _episode_without(episode: MissingEpisode, target: str) -> MissingEpisode:
+    if episode.start_event_id == target:
+        episode = replace(episode, start=None, start_event_id=None)
+    if episode.end_event_id == target:
+        episode = replace(episode, end=None, end_event_id=None)
+    interviews = tuple(i for i in episode.return_interviews if i.event_id != target)
+    if len(interviews) != len(episode.return_interviews):
+        episode = replace(episode, return_interviews=interviews)
+    return episode
+
+
+def _flag(state: ChildState, logged: LoggedEvent, reason: str) -> ChildState:
+    anomaly = Anomaly(logged.event_id, logged.type, logged.occurred_on, reason)
+    return state.evolve(anomalies=(*state.anomalies, anomaly), needs_rebuild=True)
+
+
+_DATED: Final[dict[str, Any]] = {
+    "legal_statuses": lambda item: item.since,
+    "placements": lambda item: item.start,
+    "social_workers": lambda item: item.start,
+    "peps": lambda item: item.on,
+    "health_assessments": lambda item: item.on,
+    "dental_checks": lambda item: item.on,
+    "sdq_scores": lambda item: item.on,
+    "visits": lambda item: item.on,
+    "reviews": lambda item: item.on,
+    "care_leaver_contacts": lambda item: item.on,
+    "pathway_plan_reviews": lambda item: item.on,
+}
+"""The fact collections of single dated items (kept in date order), by the item's date."""
 
 
 _OCCURRENCE_FIELDS: Final = {

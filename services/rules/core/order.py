@@ -1,11 +1,13 @@
 """The processing order of a recorded history: events in fold order, a clock tick after each day.
 
-Replay and the stream feeder both walk a history through :func:`interleave`, so the stream sees exactly
-the order in which replay evaluates it.
+Replay, the board's rebuild and the stream feeder all walk a history through :func:`interleave`, so the
+stream sees exactly the order in which replay evaluates it; and all of them find the children due at a
+tick with one :class:`WakeIndex`.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 
@@ -38,3 +40,46 @@ def interleave(events: Iterable[CaseEvent], until: date) -> Iterator[CaseEvent |
             position += 1
         yield ClockTick(as_of=day)
         day += ONE_DAY
+
+
+class WakeIndex:
+    """When each child next needs a tick: a heap of (wake date, child id), invalidated lazily.
+
+    :meth:`set` records a child's current wake date (one push); :meth:`pop_due` yields, in (date, child
+    id) order, the children whose current wake date has come, skipping heap entries superseded since.
+    The one index every driver of the kernel uses (stream partition, replay, board rebuild).
+    """
+
+    __slots__ = ("_heap", "_wake")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[date, str]] = []
+        self._wake: dict[str, date] = {}
+
+    def __len__(self) -> int:
+        return len(self._wake)
+
+    def __contains__(self, child_id: object) -> bool:
+        return child_id in self._wake
+
+    def get(self, child_id: str) -> date | None:
+        return self._wake.get(child_id)
+
+    def set(self, child_id: str, wake_at: date | None) -> None:
+        """The child's wake date is now ``wake_at`` (None: not until its next event)."""
+        if wake_at is None:
+            self._wake.pop(child_id, None)
+        elif self._wake.get(child_id) != wake_at:
+            self._wake[child_id] = wake_at
+            heapq.heappush(self._heap, (wake_at, child_id))
+
+    def pop_due(self, as_of: date) -> Iterator[str]:
+        """The children due on or before ``as_of``, each once, in (wake date, child id) order; each is
+        removed from the index (the driver sets its next wake date after the tick)."""
+        heap, wake = self._heap, self._wake
+        while heap and heap[0][0] <= as_of:
+            when, child_id = heapq.heappop(heap)
+            if wake.get(child_id) != when:
+                continue  # superseded by a later set
+            del wake[child_id]
+            yield child_id

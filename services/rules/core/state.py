@@ -6,25 +6,21 @@ placement recorded on the day care starts belongs to that period. A late (out-of
 retraction therefore simply re-folds; the common case, an event later than every other, is applied to the
 current state without re-folding.
 
-Cost: every accepted event of the child is kept (as its JSON dict) so that any re-fold is possible and
-long-term indicators (2.5 years of a period of care) can be computed. A child with a long history holds a
-few hundred events, a few tens of kilobytes in the table.
+Cost: the events of the last few months are kept whole (a late event re-folds them over the base of
+older facts); older facts are kept only as long as a rule or an indicator can read them.
 
-Everything here is immutable and JSON-safe through :meth:`ChildState.to_dict` / :meth:`ChildState.from_dict`.
+Everything here is immutable; :mod:`.codec` stores it as compact plain lists. How much history a state
+keeps is :mod:`.horizon`'s business: a log of recent events and facts over a few years, not every event.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from typing import Any, Final, get_type_hints
-
-from pydantic import TypeAdapter
+from typing import Any, Final
 
 from schemas.alerts import EvidenceEvent, Severity
 from schemas.events import CaseEvent, EventBase, event_to_json, parse_event
-
-from . import codec
 
 IN_CARE_TYPES: Final = frozenset(
     {
@@ -208,18 +204,6 @@ class LoggedEvent:
             )
         return found
 
-    def plain(self) -> dict[str, Any]:
-        """The JSON form (a fresh dict; ``data`` is shared): the bulk of a stored state, so it is encoded
-        once per logged event, not on every write of the state."""
-        found: dict[str, Any] | None = self.__dict__.get("_plain")
-        if found is None:
-            found = self.__dict__["_plain"] = _LOGGED_FIELDS(self)
-        return dict(found)
-
-
-_LOGGED_FIELDS: Final = codec.fields_encoder(LoggedEvent)
-codec.register_encoder(LoggedEvent, LoggedEvent.plain)
-
 
 def _type_of(event: EventBase) -> str:
     # Every concrete event model declares its ``type`` literal; the base class does not.
@@ -250,6 +234,9 @@ class ChildState:
     care_leaver_contacts: tuple[CareLeaverContact, ...] = ()
     pathway_plan_reviews: tuple[Occurrence, ...] = ()
     anomalies: tuple[Anomaly, ...] = ()
+    pruned_reviews: tuple[tuple[date, int], ...] = ()
+    """Per period of care (by its start), how many of its reviews were dropped as too old to read (the
+    review rule numbers the next review)."""
     events: tuple[LoggedEvent, ...] = ()
     """Every accepted event in fold order, retractions and retracted events included (the fold skips
     them); a retraction of a retraction is not supported (it is kept and has no effect)."""
@@ -259,6 +246,28 @@ class ChildState:
     findings: tuple[Finding, ...] = ()
     """The findings active after the last evaluation, sorted by (rule, subject)."""
     evaluated_as_of: date | None = None
+    # -- kept by the kernel (services.rules.core.kernel), never read by a rule -------------------------
+    contributions: tuple[tuple[str, int, int], ...] = ()
+    """The child's last published indicator contributions: (indicator, numerator, denominator), sorted."""
+    rules_due: date | None = None
+    """The rules' next due date after the last evaluation (None: only an event can change a finding)."""
+    indicators_due: date | None = None
+    """The first date after the last contribution check on which a contribution may change."""
+    catalogue: str = ""
+    """The rule and indicator catalogue version the findings and contributions were computed with."""
+    # -- the bounded history (services.rules.core.horizon) ---------------------------------------------
+    base: ChildState | None = None
+    """The facts folded from every event no longer in :attr:`events` (a late event re-folds the log over
+    it); only its fact fields are set."""
+    log_from: date | None = None
+    """Events dated before this day have left the log for :attr:`base`: a later-arriving event dated before
+    it is a deep correction (applied as well as possible, and :attr:`needs_rebuild` set)."""
+    pruned_to: date | None = None
+    """Facts dated before this day that no rule or indicator can read any more were dropped."""
+    stamps: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Event id → (type, occurred_at) of events cited by kept facts but no longer in the log (evidence)."""
+    needs_rebuild: bool = False
+    """A deep correction reached this child: rebuild it from the event archive for an exact state."""
 
     # -- derived views -------------------------------------------------------------------------------
     @property
@@ -292,6 +301,22 @@ class ChildState:
     def logged(self, event_id: str) -> LoggedEvent | None:
         return self._events_by_id().get(event_id)
 
+    def evidence_of(self, event_id: str) -> EvidenceEvent | None:
+        """The event as evidence of a finding: from the log, or from the stamps of events that left it."""
+        logged = self._events_by_id().get(event_id)
+        if logged is not None:
+            return logged.evidence()
+        stamp = self.stamps.get(event_id)
+        if stamp is None:
+            return None
+        cache: dict[str, EvidenceEvent] | None = self.__dict__.get("_stamped")
+        if cache is None:
+            cache = self.__dict__["_stamped"] = {}
+        found = cache.get(event_id)
+        if found is None:
+            found = cache[event_id] = EvidenceEvent(event_id=event_id, type=stamp[0], occurred_at=stamp[1])
+        return found
+
     # Derived data is cached in the instance's __dict__ by hand: states are immutable, and
     # functools.cached_property takes a lock on every access in Python 3.11.
     @property
@@ -312,15 +337,11 @@ class ChildState:
 
     def appended(self, logged: LoggedEvent, **changes: Any) -> ChildState:
         """This state with ``changes`` (dataclass fields) whose log is this one's plus ``logged``: like
-        :func:`dataclasses.replace`, and it extends this state's event index and JSON form of the log
-        instead of rebuilding them."""
+        :func:`dataclasses.replace`, and it extends this state's event index instead of rebuilding it."""
         state = self.evolve(events=(*self.events, logged), **changes)
         index: dict[str, LoggedEvent] | None = self.__dict__.get("_index")
         if index is not None:
             state.__dict__["_index"] = {**index, logged.event_id: logged}
-        plain = self.__dict__.get("_plain")
-        if plain is not None and "events" in plain and plain["events"][0] is self.events:
-            state.__dict__["_plain"]["events"] = (state.events, [*plain["events"][1], logged.plain()])
         return state
 
     def evolve(self, **changes: Any) -> ChildState:
@@ -338,37 +359,10 @@ class ChildState:
         index = self.__dict__.get("_index")
         if index is not None and "events" not in changes:
             state.__dict__["_index"] = index
-        for cached in ("_memo", "_plain"):
-            found = self.__dict__.get(cached)
-            if found is not None:
-                state.__dict__[cached] = dict(found)
+        found = self.__dict__.get("_memo")
+        if found is not None:
+            state.__dict__["_memo"] = dict(found)
         return state
 
-    # -- JSON ------------------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """The state as plain JSON data. The JSON form of each field is cached (per field value, carried
-        to the states that follow) and shared between results: treat the result as read-only."""
-        cache: dict[str, tuple[Any, Any]] | None = self.__dict__.get("_plain")
-        if cache is None:
-            cache = self.__dict__["_plain"] = {}
-        data: dict[str, Any] = {}
-        for name, encode in _FIELD_ENCODERS:
-            value = self.__dict__[name]
-            cached = cache.get(name)
-            if cached is None or cached[0] is not value:
-                cached = cache[name] = (value, encode(value))
-            data[name] = cached[1]
-        return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChildState:
-        """The state whose :meth:`to_dict` is ``data``; raises pydantic's ``ValidationError`` (a
-        ``ValueError``) naming any malformed field."""
-        return _STATE_ADAPTER.validate_python(data)
-
-
-_STATE_ADAPTER: Final[TypeAdapter[ChildState]] = TypeAdapter(ChildState)
 _FIELD_NAMES: Final = tuple(f.name for f in fields(ChildState))
-_FIELD_ENCODERS: Final = tuple(
-    (name, codec.encoder(hint)) for name, hint in get_type_hints(ChildState).items() if name in _FIELD_NAMES
-)

@@ -3,7 +3,7 @@
 One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class), lets
 :class:`~services.rules.stream.processor.Processor` decode and evaluate each record, publishes the
 transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (a
-:class:`~services.board.core.aggregate.DeltaBatch` per event that changed any and per tick, in the
+:class:`~schemas.deltas.DeltaBatch` per event that changed any and per tick, in the
 record's partition), waits for the
 broker's acknowledgement, then writes the child's state: at most one table write per event. A record that
 cannot be processed is sent, with its reason, topic, partition and offset, to ``CASE_EVENTS_DLQ`` (awaited
@@ -28,9 +28,9 @@ from carewatch.broker import FAUST_GROUP_SETTINGS
 from carewatch.settings import Settings
 from schemas import topics
 from schemas.dead_letters import from_record, to_bytes
-from services.board.core.aggregate import DeltaBatch
+from schemas.deltas import DeltaBatch
 from services.rules.core.config import RulesConfig
-from services.rules.core.engine import Engine
+from services.rules.core.kernel import Kernel
 from services.rules.stream.metrics import RulesMetrics
 from services.rules.stream.processor import Processor, Step
 
@@ -60,7 +60,7 @@ def build_app(
     """
     if not settings.kafka_bootstrap:
         raise ValueError("the rules stream needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP (host:port)")
-    engine = Engine(config or _load_config(settings))
+    kernel = Kernel(config or _load_config(settings))
     metrics = metrics or RulesMetrics(CollectorRegistry())
     datadir = settings.data_dir / "rules-stream"
     datadir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
@@ -86,7 +86,7 @@ def build_app(
     dead_letters = app.topic(topics.CASE_EVENTS_DLQ, key_serializer="raw", value_serializer="raw")
     children = app.Table(CHILDREN_TABLE)
     clocks = app.Table(CLOCKS_TABLE)
-    processor = Processor(engine, children, clocks)
+    processor = Processor(kernel, children, clocks)
 
     async def publish(step: Step) -> None:
         """Send the step's transitions and indicator deltas and wait until the broker has them all."""

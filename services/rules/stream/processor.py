@@ -9,26 +9,30 @@ of finding the event already applied and staying silent.
 
 Table layout (both tables are plain mappings here; faust Tables in the app):
 
-* children: child id → ``{"state": ChildState.to_dict(), "next_due": rules' next due date,
-  "indicators_due": the board's next re-check date, "contributions": {indicator: [numerator,
-  denominator]}, "partition": p}`` (dates ``YYYY-MM-DD`` or None). One write per event; a tick writes only
-  the children it re-evaluated;
+* children: child id → ``{"state": the encoded ChildState, "wake": the kernel's wake date, "catalogue":
+  the catalogue version of the state, "partition": p}`` (dates ``YYYY-MM-DD`` or None). One write per
+  event; a tick writes only the children it touched;
 * clocks: partition → ``"YYYY-MM-DD"``, the latest tick date of that partition (written only on ticks).
 
-Per partition an in-memory :class:`DeadlineIndex` finds the children due at a tick (rules or indicators)
-without scanning the table; it is rebuilt from the table the first time a partition is seen after an
-assignment.
+A state stored in another format (:class:`~services.rules.core.codec.StateFormatError`, e.g. a table
+written by a release before the compact codec) is not read: its events are reported as bad records
+(``engine``) and ticks skip it; such tables are rebuilt by replaying the case events.
 
-Board indicators: each time a child is (re-)evaluated its contributions are recomputed and the change
-(old out, new in) becomes indicator deltas (``services.board.core``), published with the transitions.
-A delta repeated after a crash has an ``old`` that no longer matches the child's last contribution, so a
+Each record is one step of the per-child :class:`~services.rules.core.kernel.Kernel` (the same as replay
+and the board's rebuild); per partition an in-memory :class:`~services.rules.core.order.WakeIndex` finds
+the children due at a tick without scanning the table. It is rebuilt from the table the first time a
+partition is seen after an assignment; children stored under another catalogue version (a deploy changed
+the rules or the indicators) are then due at the partition's next tick, so every child is re-evaluated,
+and the board's totals complete again, within one tick of the new version's first assignment.
+
+The indicator deltas of a step (old contribution out, new in) are published with the transitions. A
+delta repeated after a crash has an ``old`` that no longer matches the child's last contribution, so a
 consumer that keeps each child's last contribution can skip it.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final, Literal
@@ -37,36 +41,17 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.alerts import AlertTransition
+from schemas.deltas import Delta
 from schemas.events import CaseEvent, ClockTick, parse_event
-from services.board.core.aggregate import Contribution, Delta, deltas
-from services.board.core.indicators import contributions, next_change
-from services.rules.core.engine import Engine
+from services.rules.core import codec
+from services.rules.core.kernel import Kernel
+from services.rules.core.kernel import Step as KernelStep
+from services.rules.core.order import WakeIndex
 from services.rules.core.state import ChildState
 
 Envelope = dict[str, Any]
 DECODED_CACHE_SIZE: Final = 50_000
 BadReason = Literal["json", "invalid", "key", "engine"]
-
-
-class DeadlineIndex:
-    """A heap of (due date, child id) for one partition, invalidated lazily.
-
-    A child's entry is stale once its stored wake-up date differs; stale entries are dropped when popped,
-    so updating a child costs one push and a tick costs only the entries that are due.
-    """
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[date, str]] = []
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-    def push(self, due: date, child_id: str) -> None:
-        heapq.heappush(self._heap, (due, child_id))
-
-    def pop_due(self, as_of: date) -> Iterator[tuple[date, str]]:
-        while self._heap and self._heap[0][0] <= as_of:
-            yield heapq.heappop(self._heap)
 
 
 @dataclass
@@ -105,32 +90,38 @@ class Processor:
 
     def __init__(
         self,
-        engine: Engine,
+        kernel: Kernel,
         children: MutableMapping[str, Envelope],
         clocks: MutableMapping[int, str],
     ) -> None:
-        self.engine = engine
+        self.kernel = kernel
         self.children = children
         self.clocks = clocks
-        self._indexes: dict[int, DeadlineIndex] = {}
-        # Decoding a stored state is not cheap: keep the decoded form while the stored dict is the very
+        self._indexes: dict[int, WakeIndex] = {}
+        # Decoding a stored state is not free: keep the decoded form while the stored dict is the very
         # object the table still holds (a recovery replaces it, so the cache cannot go stale).
         self._decoded: dict[str, tuple[Envelope, ChildState]] = {}
 
     # -- partitions ------------------------------------------------------------------------------------
     def forget(self, partitions: set[int]) -> None:
-        """Drop these partitions' deadline indexes (after a rebalance); each is rebuilt on next use."""
+        """Drop these partitions' wake indexes (after a rebalance); each is rebuilt on next use."""
         for partition in partitions:
             self._indexes.pop(partition, None)
 
-    def index(self, partition: int) -> DeadlineIndex:
+    def index(self, partition: int) -> WakeIndex:
+        """The partition's wake index, built from the table on first use: a child stored under another
+        catalogue version is due at once (the sweep after a deploy)."""
         index = self._indexes.get(partition)
         if index is None:
-            index = DeadlineIndex()
+            index = WakeIndex()
+            version = self.kernel.version
             for child_id, envelope in self.children.items():
-                wake = _wake(envelope)
-                if envelope.get("partition") == partition and wake is not None:
-                    index.push(wake, child_id)
+                if envelope.get("partition") != partition:
+                    continue
+                if envelope.get("catalogue") != version:
+                    index.set(child_id, date.min)
+                else:
+                    index.set(child_id, _day(envelope.get("wake")))
             self._indexes[partition] = index
         return index
 
@@ -162,14 +153,10 @@ class Processor:
 
     def _plan_event(self, partition: int, event: CaseEvent) -> Step:
         before = self._state(event.child_id)
-        # A child's time never goes back: after a crash the state can be ahead of the re-read records
-        # (and of the clock), and evaluating it earlier would resolve findings only to raise them again.
-        evaluated = before.evaluated_as_of if before is not None else None
-        as_of = max(day for day in (self.clock(partition), event.occurred_on, evaluated) if day is not None)
-        outcome = self.engine.on_event(before, event, as_of)
-        step = Step("event", partition, event_type=event.type, as_of=as_of)
-        step.transitions.extend(outcome.transitions)
-        self._record(step, partition, outcome.state, outcome.next_due, as_of)
+        clock = self.clock(partition)
+        result = self.kernel.on_event(before, event, clock if clock is not None else event.occurred_on)
+        step = Step("event", partition, event_type=event.type, as_of=result.state.evaluated_as_of)
+        self._record(step, partition, result)
         return step
 
     def _plan_tick(self, partition: int, as_of: date) -> Step:
@@ -179,53 +166,27 @@ class Processor:
             return step  # an old tick: every clock up to the partition's clock was already evaluated
         if clock is None or as_of > clock:
             step.clock = as_of
-        for due, child_id in self.index(partition).pop_due(as_of):
-            if child_id in step.writes:
-                continue
-            envelope = self.children.get(child_id)
-            if envelope is None or _wake(envelope) != due:
-                continue  # stale entry: the child was re-evaluated since
-            state = self._state(child_id)
-            if state is None:
-                continue
-            evaluated = state.evaluated_as_of
-            when = max(as_of, evaluated) if evaluated else as_of
-            next_due = _day(envelope.get("next_due"))
+        index = self.index(partition)
+        for child_id in index.pop_due(as_of):
             try:
-                if next_due is not None and next_due <= as_of:  # the rules' clock ran out, not only the board's
-                    outcome = self.engine.on_tick(state, when)
-                    step.transitions.extend(outcome.transitions)
-                    self._record(step, partition, outcome.state, outcome.next_due, when)
-                else:  # only the board's date: the state is unchanged, and so is its stored form
-                    self._record(step, partition, state, next_due, when, stored=envelope["state"])
-            except Exception:  # one child's fault must not stop the partition's clock
+                state = self._state(child_id)
+                if state is None:
+                    continue
+                self._record(step, partition, self.kernel.on_tick(state, as_of))
+            except Exception:  # one child's fault (or a state it cannot read) must not stop the clock
                 step.errors += 1
         return step
 
-    def _record(
-        self,
-        step: Step,
-        partition: int,
-        state: ChildState,
-        next_due: date | None,
-        as_of: date,
-        stored: dict[str, Any] | None = None,
-    ) -> None:
+    def _record(self, step: Step, partition: int, result: KernelStep) -> None:
+        state = result.state
         child_id = state.child_id
-        previous = self.children.get(child_id)
-        old = {
-            indicator: Contribution(numerator, denominator)
-            for indicator, (numerator, denominator) in (previous or {}).get("contributions", {}).items()
-        }
-        new = contributions(state, as_of)
-        indicators_due = next_change(state, as_of)
-        step.deltas.extend(deltas(child_id, old, new))
+        step.transitions.extend(result.transitions)
+        step.deltas.extend(result.deltas)
         step.states[child_id] = state
         step.writes[child_id] = {
-            "state": state.to_dict() if stored is None else stored,
-            "next_due": next_due.isoformat() if next_due else None,
-            "indicators_due": indicators_due.isoformat() if indicators_due else None,
-            "contributions": {k: [c.numerator, c.denominator] for k, c in sorted(new.items())},
+            "state": codec.encode(state),
+            "wake": result.wake_at.isoformat() if result.wake_at else None,
+            "catalogue": state.catalogue,
             "partition": partition,
         }
 
@@ -236,7 +197,7 @@ class Processor:
         cached = self._decoded.get(child_id)
         if cached is not None and cached[0] is envelope:
             return cached[1]
-        state = ChildState.from_dict(envelope["state"])
+        state = codec.decode(envelope["state"])
         self._remember(child_id, envelope, state)
         return state
 
@@ -251,21 +212,14 @@ class Processor:
         for child_id, envelope in step.writes.items():
             self.children[child_id] = envelope
             self._remember(child_id, envelope, step.states[child_id])
-            wake = _wake(envelope)
-            if wake is not None and index is not None:
-                index.push(wake, child_id)
+            if index is not None:
+                index.set(child_id, _day(envelope["wake"]))
         if step.clock is not None:
             self.clocks[step.partition] = step.clock.isoformat()
 
 
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
-
-
-def _wake(envelope: Envelope) -> date | None:
-    """When a tick must next look at this child: the earlier of the rules' and the board's dates."""
-    days = [day for day in (_day(envelope.get("next_due")), _day(envelope.get("indicators_due"))) if day]
-    return min(days) if days else None
 
 
 def _validation_summary(exc: ValidationError) -> str:

@@ -43,7 +43,23 @@ Evaluate = Callable[[ChildState, date, "RulesConfig"], Verdict]
 
 
 EVERY_FACT: Final = tuple(
-    f.name for f in fields(ChildState) if f.name not in {"child_id", "findings", "evaluated_as_of"}
+    f.name
+    for f in fields(ChildState)
+    if f.name
+    not in {
+        "child_id",
+        "findings",
+        "evaluated_as_of",
+        "contributions",
+        "rules_due",
+        "indicators_due",
+        "catalogue",
+        "base",
+        "log_from",
+        "pruned_to",
+        "stamps",
+        "needs_rebuild",
+    }
 )
 """The state's fields a rule may read (``child_id`` never changes; findings are the engine's)."""
 
@@ -58,9 +74,10 @@ class RuleSpec:
     params: type[RuleParams]
     evaluate: Evaluate = field(compare=False)
     reads: tuple[str, ...] = EVERY_FACT
-    """The state fields ``evaluate`` reads (besides ``child_id``, and ``events`` through :func:`evidence`,
-    whose entries never change once logged). The engine reuses a verdict while these are unchanged and
-    its next due date has not come; ``services/rules/core/tests/test_reads.py`` checks the list."""
+    """The state fields ``evaluate`` reads (besides ``child_id``, and ``events`` and ``stamps`` through
+    :func:`evidence`, whose entries never change once recorded). The engine reuses a verdict while these
+    are unchanged and its next due date has not come; ``services/rules/core/tests/test_reads.py`` checks
+    the list."""
 
     def describe(self) -> str:
         first_line = (self.evaluate.__doc__ or "").strip().splitlines()
@@ -96,8 +113,8 @@ def age(period: Period, day: date) -> int:
 
 def evidence(state: ChildState, event_ids: Iterable[str | None]) -> tuple[EvidenceEvent, ...]:
     """Evidence records for the given event ids, as each event carried its date."""
-    found = (state.logged(event_id) for event_id in event_ids if event_id is not None)
-    return tuple(logged.evidence() for logged in found if logged is not None)
+    found = (state.evidence_of(event_id) for event_id in event_ids if event_id is not None)
+    return tuple(each for each in found if each is not None)
 
 
 def period_subject(period: Period) -> str:

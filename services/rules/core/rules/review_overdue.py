@@ -35,15 +35,17 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     if period is None:
         return Verdict()
     held = [r for r in state.reviews if period.start <= r.on <= as_of]
+    # Reviews too old to keep are counted (the latest review is always kept, so ``held`` is not empty).
+    count = len(held) + dict(state.pruned_reviews).get(period.start, 0)
     if not held:
         deadline = add_working_days(period.start, params.first_working_days)
         which, last_id = "first", period.start_event_id
-    elif len(held) == 1:
+    elif count == 1:
         deadline = add_months(held[0].on, params.second_months)
         which, last_id = "second", held[0].event_id
     else:
         deadline = add_months(held[-1].on, params.later_months)
-        which, last_id = f"number {len(held) + 1}", held[-1].event_id
+        which, last_id = f"number {count + 1}", held[-1].event_id
     return overdue(
         state,
         rule=ID,
@@ -66,5 +68,5 @@ SPEC: Final = RuleSpec(
     basis="CPPCR 2010 reg 33 (20 WD, then 3 months, then 6 months)",
     params=Params,
     evaluate=evaluate,
-    reads=("periods", "legal_statuses", "reviews"),
+    reads=("periods", "legal_statuses", "reviews", "pruned_reviews"),
 )

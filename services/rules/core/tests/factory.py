@@ -11,6 +11,7 @@ from schemas.events import CaseEvent, parse_event
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine
 from services.rules.core.fold import apply
+from services.rules.core.horizon import DEFAULT_HORIZON, Horizon
 from services.rules.core.state import ChildState
 
 CHILD = "c-001"
@@ -37,10 +38,10 @@ def parsed(events: Iterable[dict[str, Any]]) -> list[CaseEvent]:
     return [parse_event(data, received_at=None) for data in events]
 
 
-def fold(events: Iterable[dict[str, Any]]) -> ChildState:
+def fold(events: Iterable[dict[str, Any]], horizon: Horizon = DEFAULT_HORIZON) -> ChildState:
     state: ChildState | None = None
     for event in parsed(events):
-        state, _ = apply(state, event)
+        state, _ = apply(state, event, horizon)
     assert state is not None
     return state
 

@@ -20,7 +20,7 @@ CONFIG = RulesConfig.default()
 ENGINE = Engine(CONFIG)
 FIELDS = frozenset(f.name for f in fields(ChildState))
 # child_id never changes; events is read only through evidence(), whose entries never change once logged.
-ALWAYS_ALLOWED = frozenset({"child_id", "events"})
+ALWAYS_ALLOWED = frozenset({"child_id", "events", "stamps"})  # evidence: an event's stamp never changes
 
 
 class _Watched(ChildState):

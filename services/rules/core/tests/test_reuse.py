@@ -7,9 +7,6 @@ from __future__ import annotations
 import random
 from datetime import date
 
-import pytest
-
-import services.rules.replay as replay_module
 from schemas.events import CaseEvent, ClockTick, parse_event
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine, Outcome
@@ -86,11 +83,10 @@ def test_reuse_changes_nothing_when_events_arrive_out_of_order() -> None:
     assert sum(len(outcome.transitions) for outcome in fresh) > 100
 
 
-def test_reuse_changes_nothing_in_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reuse_changes_nothing_in_replay() -> None:
     config = RulesConfig.default()
     reused = replay(events(), UNTIL, config)
-    monkeypatch.setattr(replay_module, "Engine", lambda config: Engine(config, reuse=False))
-    fresh = replay(events(), UNTIL, config)
+    fresh = replay(events(), UNTIL, config, reuse=False)
     assert reused.transitions == fresh.transitions
     assert reused.states == fresh.states
     assert reused.ticks == fresh.ticks

@@ -11,12 +11,14 @@ import pytest
 
 from schemas.events import ClockTick, event_to_json
 from services.board.core.aggregate import Aggregate
-from services.board.core.indicators import contributions
+from services.rules.core import indicators as indicator_rows
 from services.rules.core.config import RulesConfig
-from services.rules.core.engine import Engine
+from services.rules.core.indicators import contributions
+from services.rules.core.kernel import Kernel
+from services.rules.core.order import WakeIndex
 from services.rules.replay import replay
 from services.rules.stream.clock import interleave, tick_value
-from services.rules.stream.processor import DeadlineIndex, Processor, Step
+from services.rules.stream.processor import Processor, Step
 from services.rules.stream.tests.history import UNTIL, hand_made, history
 
 PARTITIONS = 3
@@ -54,7 +56,7 @@ def expected(events: list[Any]) -> list[dict[str, Any]]:
 
 
 def new_processor(children: dict[str, Any] | None = None, clocks: dict[int, str] | None = None) -> Processor:
-    return Processor(Engine(CONFIG), {} if children is None else children, {} if clocks is None else clocks)
+    return Processor(Kernel(CONFIG), {} if children is None else children, {} if clocks is None else clocks)
 
 
 def test_stream_order_gives_exactly_the_transitions_of_replay() -> None:
@@ -169,9 +171,48 @@ def test_a_bad_record_is_reported_and_changes_nothing(key: bytes | None, value: 
     assert processor.children == {} and processor.clocks == {}
 
 
-def test_the_deadline_index_yields_due_entries_in_date_order() -> None:
-    index = DeadlineIndex()
+def test_the_wake_index_yields_due_children_in_date_order_skipping_superseded_entries() -> None:
+    index = WakeIndex()
     for due, child in [(date(2026, 3, 1), "b"), (date(2026, 1, 1), "a"), (date(2026, 2, 1), "c")]:
-        index.push(due, child)
-    assert [child for _, child in index.pop_due(date(2026, 2, 15))] == ["a", "c"]
-    assert len(index) == 1
+        index.set(child, due)
+    index.set("d", date(2026, 1, 15))
+    index.set("d", date(2026, 4, 1))  # superseded: its January entry is skipped
+    index.set("c", None)  # not due until its next event
+    assert list(index.pop_due(date(2026, 2, 15))) == ["a"]
+    assert len(index) == 2 and "a" not in index
+    assert list(index.pop_due(date(2026, 12, 31))) == ["b", "d"]
+
+
+def test_after_a_deploy_one_tick_per_partition_re_evaluates_every_child_and_completes_the_totals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = history()
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    old_config = RulesConfig.from_mapping({"rules": {"visit-overdue": {"enabled": False}}})
+    before = run(Processor(Kernel(old_config), children, clocks), records(events, UNTIL))
+    # The new release adds an indicator every child contributes to, and turns visit-overdue back on.
+    rows = indicator_rows.contribution_rows
+    monkeypatch.setattr(indicator_rows, "INDICATORS_VERSION", "with-a-new-indicator")
+    monkeypatch.setattr(
+        indicator_rows, "contribution_rows", lambda state, as_of: tuple(sorted((*rows(state, as_of), ("new", 1, 0))))
+    )
+    restarted = Processor(Kernel(CONFIG), orjson.loads(orjson.dumps(children)), clocks)
+    next_day = date.fromordinal(UNTIL.toordinal() + 1)
+    after = run(restarted, [(p, None, tick_value(next_day)) for p in range(PARTITIONS)])
+    touched = {child for step in after for child in step.writes}
+    assert touched == set(children)
+    assert all(envelope["catalogue"] == restarted.kernel.version for envelope in restarted.children.values())
+    live = Aggregate()
+    live.apply_all(delta for step in before + after for delta in step.deltas)
+    assert live.get("new").numerator == len(children)
+    # visit-overdue is raised for the children replay under the new rules has it active for.
+    expected_active = {
+        (f.rule, child) for child, state in replay(events, next_day, CONFIG).states.items() for f in state.findings
+    }
+    raised = {(t.rule, t.child_id) for step in after for t in step.transitions if t.state == "raised"}
+    visit = {pair for pair in expected_active if pair[0] == "visit-overdue"}
+    assert visit and visit <= raised
+    # And the next tick has nothing left to sweep.
+    quiet = run(restarted, [(p, None, tick_value(next_day)) for p in range(PARTITIONS)])
+    assert all(step.writes == {} for step in quiet)

@@ -1,0 +1,499 @@
+"""Board indicator definitions (CONTRACT §3, reference §3): each child's contribution as of a date.
+
+Every indicator is a sum over children of a :class:`Contribution` (numerator, denominator). A child
+contributes only through facts dated on or before ``as_of``; a state keeps the facts read from its latest
+event on (``horizon.py``), so a past date is computed from the state as it was then (replay), not from
+today's. Children on a series of short breaks (legal status V3/V4) are left out of the looked-
+after cohorts, as in every DfE figure.
+
+Conventions (interpretations, written once here and used by every definition):
+
+* *Looked after on d*: a period of care covers ``d`` (the day care ended is not looked after) and the legal
+  status on ``d`` is not V3/V4.
+* *In the 12 months up to d*: a date ``x`` with ``x <= d < x + 12 months`` (an event counts for the year
+  that starts on its date; 29 February + 12 months is 1 March).
+* *In date*: a check done on ``x`` with an interval of N months is in date up to and including ``x + N
+  months`` (overdue from the day after, as the rules say).
+* *Placements*: temporary placements (T0–T4: holidays, hospital, respite of the carer) are not placements
+  of their own, and going back to the same placement type and provider after one is a return, not a new
+  placement (reference §1.10, §2.4; DfE's exact counting rule is not published). A placement is "during"
+  the 12 months when any of its days is.
+* *Social workers*: distinct worker ids whose allocation overlaps the 12 months (A→B→A is two workers).
+
+The per-indicator definitions, their DfE source and any interpretation are in the docstrings of the
+``_<indicator>`` functions below; the board's catalogue (``services/board/core/catalogue.py``) holds the
+plain-English wording shown to the board, and the board sums these contributions (it never computes them).
+
+:data:`INDICATORS_VERSION` names this set of definitions: change it whenever a definition changes, so
+that every stored child is re-evaluated after a deploy (see ``kernel.catalogue_version``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from operator import attrgetter
+from typing import Final
+
+from schemas.codes import (
+    EET_ACTIVITIES,
+    PLACEMENT_GROUPS,
+    SHORT_BREAK_LEGAL_STATUSES,
+    SUITABLE_ACCOMMODATION,
+    TEMPORARY_PLACEMENTS,
+)
+from schemas.deltas import Contribution
+
+from .calendar import add_months, add_working_days, add_years, age_on, birthday
+from .state import ChildState, Period, Placement
+
+INDICATORS_VERSION: Final = "indicators-2026-12-1"
+"""Bump when any definition below changes (part of the catalogue version stored with each child)."""
+
+IHA_WORKING_DAYS: Final = 20
+PEP_FIRST_WORKING_DAYS: Final = 20
+PEP_INTERVAL_MONTHS: Final = 4
+RHA_INTERVAL_MONTHS_UNDER_5: Final = 6
+RHA_INTERVAL_MONTHS_5_AND_OVER: Final = 12
+DENTAL_INTERVAL_MONTHS: Final = 12
+SDQ_CONCERN_SCORE: Final = 17
+RHI_DAYS: Final = 3  # 72 hours, with dates only: by the third day after the return
+IHA_EARLIER_ASSESSMENT_MONTHS: Final = 3
+CARE_LEAVER_MIN_DAYS_SINCE_14: Final = 13 * 7
+ADOPTION_WITH_CURRENT_CARER: Final = frozenset({"A3", "A5"})
+GROUP_OF_PLACEMENT: Final = {code: group for group, codes in PLACEMENT_GROUPS.items() for code in codes}
+
+ONE: Final = Contribution(1, 0)
+IN_COHORT: Final = Contribution(0, 1)
+MET: Final = Contribution(1, 1)
+_DAY: Final = timedelta(days=1)
+
+
+def _share(met: bool) -> Contribution:
+    return MET if met else IN_COHORT
+
+
+def in_12_months(day: date, as_of: date) -> bool:
+    return day <= as_of < add_years(day, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Stay:
+    """A placement as the board counts it: temporary moves folded into the stay they interrupt."""
+
+    start: date
+    last_day: date | None  # None while it goes on
+    placement_type: str
+
+
+class _View:
+    """The facts of one child as of a date, computed once for every indicator."""
+
+    def __init__(self, state: ChildState, as_of: date) -> None:
+        self.state = state
+        self.as_of = as_of
+        self.periods = tuple(p for p in state.periods if p.start <= as_of)
+        period = state.looked_after_on(as_of)
+        self.period: Period | None = period if period is not None and not self.short_break_on(as_of) else None
+        self.dob = self.periods[-1].date_of_birth if self.periods else None
+        self._stays: list[Stay] | None = None
+
+    def short_break_on(self, day: date) -> bool:
+        return self.state.legal_status_on(day) in SHORT_BREAK_LEGAL_STATUSES
+
+    def age(self) -> int | None:
+        return age_on(self.dob, self.as_of) if self.dob else None
+
+    def placements_of(self, period: Period) -> list[Placement]:
+        end = period.end if period.end is not None and period.end <= self.as_of else None
+        return [
+            p for p in self.state.placements if period.start <= p.start <= self.as_of and (end is None or p.start < end)
+        ]
+
+    def stays(self) -> list[Stay]:
+        """Non-temporary placements of every period up to as_of, returns after a temporary move merged
+        (computed once per view: two indicators read them)."""
+        if self._stays is None:
+            self._stays = self._compute_stays()
+        return self._stays
+
+    def _compute_stays(self) -> list[Stay]:
+        stays: list[Stay] = []
+        for period in self.periods:
+            end = period.end if period.end is not None and period.end <= self.as_of else None
+            placements = self.placements_of(period)
+            period_stays: list[tuple[Placement, date | None]] = []  # (placement, next start)
+            previous: Placement | None = None
+            interrupted = False
+            for index, placement in enumerate(placements):
+                following = placements[index + 1].start if index + 1 < len(placements) else end
+                if placement.placement_type in TEMPORARY_PLACEMENTS:
+                    interrupted = True
+                    if period_stays:
+                        period_stays[-1] = (period_stays[-1][0], following)
+                    continue
+                returning = (
+                    interrupted
+                    and previous is not None
+                    and (previous.placement_type, previous.provider) == (placement.placement_type, placement.provider)
+                )
+                if returning and period_stays:
+                    period_stays[-1] = (period_stays[-1][0], following)
+                else:
+                    period_stays.append((placement, following))
+                previous, interrupted = placement, False
+            for placement, following in period_stays:
+                last = None if following is None else max(placement.start, following - _DAY)
+                stays.append(Stay(placement.start, last, placement.placement_type))
+        return stays
+
+    def current_placement(self) -> Placement | None:
+        if self.period is None:
+            return None
+        placements = self.placements_of(self.period)
+        return placements[-1] if placements else None
+
+    def latest(self, days: Iterable[date]) -> date | None:
+        return max((day for day in days if day <= self.as_of), default=None)
+
+
+def contributions(state: ChildState, as_of: date) -> dict[str, Contribution]:
+    """This child's contribution to every indicator as of ``as_of`` (indicators it adds nothing to are
+    left out). Rates per population are derived from the counts in the summary, not per child."""
+    view = _View(state, as_of)
+    result: dict[str, Contribution] = {}
+    for indicator, contribution in _all(view):
+        if contribution:
+            result[indicator] = contribution
+    return result
+
+
+def contribution_rows(state: ChildState, as_of: date) -> tuple[tuple[str, int, int], ...]:
+    """:func:`contributions` as sorted plain rows (indicator, numerator, denominator): the form the
+    kernel stores with the child's state."""
+    view = _View(state, as_of)
+    return tuple(sorted((indicator, c.numerator, c.denominator) for indicator, c in _all(view) if c is not None and c))
+
+
+def _all(view: _View) -> Iterator[tuple[str, Contribution | None]]:
+    yield "cla-count", _cla_count(view)
+    yield "entered-care-12m", _entered_care_12m(view)
+    yield "left-care-12m", _left_care_12m(view)
+    yield "placements-3plus-12m", _placements_3plus_12m(view)
+    yield "long-term-stability", _long_term_stability(view)
+    yield "social-workers-3plus-12m", _social_workers_3plus_12m(view)
+    yield "iha-within-20wd", _iha_within_20wd(view)
+    yield "rha-in-date", _rha_in_date(view)
+    yield "dental-in-date", _dental_in_date(view)
+    yield "pep-in-date", _pep_in_date(view)
+    yield "sdq-concern", _sdq_concern(view)
+    yield "missing-children-12m", _missing_children_12m(view)
+    yield "rhi-within-72h", _rhi_within_72h(view)
+    yield from _care_leavers(view)
+    yield "uasc-count", _uasc_count(view)
+    yield from _placement_mix(view)
+
+
+def _cla_count(view: _View) -> Contribution | None:
+    """Children looked after on the date (DfE "CLA at 31 March", here at any date), V3/V4 excluded."""
+    return ONE if view.period else None
+
+
+def _entered_care_12m(view: _View) -> Contribution | None:
+    """Children who started to be looked after in the 12 months (DfE "started during the year"); a child
+    starting twice counts once; a period starting on a short-break legal status is left out."""
+    started = any(
+        in_12_months(p.start, view.as_of) and p.legal_status not in SHORT_BREAK_LEGAL_STATUSES for p in view.periods
+    )
+    return ONE if started else None
+
+
+def _left_care_12m(view: _View) -> Contribution | None:
+    """Children who ceased to be looked after in the 12 months (DfE "ceased during the year"), each child
+    once, short-break periods left out."""
+    left = any(
+        p.end is not None and in_12_months(p.end, view.as_of) and not view.short_break_on(p.end - _DAY)
+        for p in view.periods
+    )
+    return ONE if left else None
+
+
+def _placements_3plus_12m(view: _View) -> Contribution | None:
+    """% of children looked after on the date with 3 or more placements during the 12 months (DfE
+    short-term placement stability, historic NI 62). Stays as counted by :meth:`_View.stays`."""
+    if view.period is None:
+        return None
+    during = [s for s in view.stays() if s.last_day is None or in_12_months(s.last_day, view.as_of)]
+    return _share(len(during) >= 3)
+
+
+def _long_term_stability(view: _View) -> Contribution | None:
+    """% of children under 16 looked after continuously for 2.5 years or more who have been in the same
+    placement for 2 years or more, or are placed for adoption (A3/A5, with their current foster carer)
+    and that placement together with the one before lasted 2 years (DfE long-term stability, NI 63). DfE
+    now says "same carer"; carers are not in the events, so the same placement stands for it."""
+    period, age = view.period, view.age()
+    if period is None or age is None or age >= 16 or view.as_of < add_months(period.start, 30):
+        return None
+    stays = [s for s in view.stays() if s.start >= period.start]
+    if not stays:
+        return IN_COHORT
+    since = stays[-1].start
+    if stays[-1].placement_type in ADOPTION_WITH_CURRENT_CARER and len(stays) > 1:
+        since = stays[-2].start
+    return _share(view.as_of >= add_years(since, 2))
+
+
+def _social_workers_3plus_12m(view: _View) -> Contribution | None:
+    """% of children looked after on the date who had 3 or more social workers in the 12 months (DfE
+    stability measures: a worker is counted once per child)."""
+    if view.period is None:
+        return None
+    workers = [w for w in view.state.social_workers if w.start <= view.as_of]
+    seen = set()
+    for index, worker in enumerate(workers):
+        following = workers[index + 1].start if index + 1 < len(workers) else None
+        last_day = None if following is None else max(worker.start, following - _DAY)
+        if last_day is None or in_12_months(last_day, view.as_of):
+            seen.add(worker.worker_id)
+    return _share(len(seen) >= 3)
+
+
+def _iha_deadline(period: Period) -> date:
+    return add_working_days(period.start, IHA_WORKING_DAYS)
+
+
+def _iha_within_20wd(view: _View) -> Contribution | None:
+    """% of children who started care in the 12 months, whose 20-working-day deadline has passed (the
+    day after it) and who were still looked after on it, with a health assessment between 3 months
+    before care started and the deadline (reference §1.3: an assessment in the previous 3 months
+    suffices). The latest such period of the child counts. No national statistic."""
+    for period in reversed(view.periods):
+        deadline = _iha_deadline(period)
+        if not in_12_months(period.start, view.as_of) or view.as_of <= deadline:
+            continue
+        if period.legal_status in SHORT_BREAK_LEGAL_STATUSES:
+            continue
+        if period.end is not None and period.end <= deadline:
+            continue
+        earliest = add_months(period.start, -IHA_EARLIER_ASSESSMENT_MONTHS)
+        return _share(any(earliest <= a.on <= deadline for a in view.state.health_assessments))
+    return None
+
+
+def _continuously_12_months(view: _View) -> Period | None:
+    period = view.period
+    if period is None or view.as_of < add_years(period.start, 1):
+        return None
+    return period
+
+
+def _rha_in_date(view: _View) -> Contribution | None:
+    """% of children looked after continuously for 12 months or more (DfE OC2 cohort, at any date) whose
+    latest health assessment is in date: 6 months under 5, 12 months from the 5th birthday."""
+    if _continuously_12_months(view) is None:
+        return None
+    last = view.latest(a.on for a in view.state.health_assessments)
+    age = view.age() or 0
+    months = RHA_INTERVAL_MONTHS_UNDER_5 if age < 5 else RHA_INTERVAL_MONTHS_5_AND_OVER
+    return _share(last is not None and view.as_of <= add_months(last, months))
+
+
+def _dental_in_date(view: _View) -> Contribution | None:
+    """% of children looked after continuously for 12 months or more with a dental check in the last 12
+    months (DfE OC2 "teeth checked by a dentist")."""
+    if _continuously_12_months(view) is None:
+        return None
+    last = view.latest(c.on for c in view.state.dental_checks)
+    return _share(last is not None and view.as_of <= add_months(last, DENTAL_INTERVAL_MONTHS))
+
+
+def _pep_in_date(view: _View) -> Contribution | None:
+    """% of children aged 4–17 looked after past the 20-working-day deadline for the first PEP, with a
+    PEP of this period of care in the last 4 months (termly reviews, "no more than about 4 months apart",
+    reference §0). No national statistic."""
+    period, age = view.period, view.age()
+    if period is None or age is None or age < 4:
+        return None
+    if view.as_of <= add_working_days(period.start, PEP_FIRST_WORKING_DAYS):
+        return None
+    last = view.latest(p.on for p in view.state.peps if p.on >= period.start)
+    return _share(last is not None and view.as_of <= add_months(last, PEP_INTERVAL_MONTHS))
+
+
+def _sdq_concern(view: _View) -> Contribution | None:
+    """% of children aged 4–16 looked after continuously for 12 months or more with an SDQ score in the
+    last 12 months whose latest score is 17 or more ("cause for concern" band). Lower is better."""
+    age = view.age()
+    if _continuously_12_months(view) is None or age is None or not 4 <= age <= 16:
+        return None
+    scores = [s for s in view.state.sdq_scores if in_12_months(s.on, view.as_of)]
+    if not scores:
+        return None
+    latest = max(scores, key=lambda s: s.on)
+    return _share(latest.score >= SDQ_CONCERN_SCORE)
+
+
+def _missing_children_12m(view: _View) -> Contribution | None:
+    """Children with a missing (or away) episode starting in the 12 months (DfE missing release, counted
+    as children, not incidents)."""
+    went = any(e.start is not None and in_12_months(e.start, view.as_of) for e in view.state.missing_episodes)
+    return ONE if went else None
+
+
+def _rhi_within_72h(view: _View) -> Contribution | None:
+    """% of missing episodes ended in the 12 months, counted once 72 hours have passed (from the 4th day
+    after the return), with a return interview within 72 hours (dates only: by the 3rd day after the
+    return). Per episode, so one child can add several. No national statistic in SSDA903."""
+    numerator = denominator = 0
+    for episode in view.state.missing_episodes:
+        end = episode.end
+        if end is None or not in_12_months(end, view.as_of):
+            continue
+        deadline = end + timedelta(days=RHI_DAYS)
+        if view.as_of <= deadline:
+            continue
+        denominator += 1
+        numerator += any(end <= interview.on <= deadline for interview in episode.return_interviews)
+    return Contribution(numerator, denominator) if denominator else None
+
+
+def _care_leaver(view: _View) -> bool:
+    """Aged 19–21, not looked after, and looked after for 13 weeks or more since the 14th birthday with
+    some of it at 16 or later (DfE care-leaver definition; short-break periods do not count)."""
+    age = view.age()
+    if view.dob is None or age is None or not 19 <= age <= 21 or view.state.looked_after_on(view.as_of):
+        return False
+    fourteen, sixteen = birthday(view.dob, 14), birthday(view.dob, 16)
+    days = 0
+    after_sixteen = False
+    for period in view.periods:
+        if period.legal_status in SHORT_BREAK_LEGAL_STATUSES:
+            continue
+        end = period.end if period.end is not None and period.end <= view.as_of else view.as_of
+        days += max(0, (end - max(period.start, fourteen)).days)
+        after_sixteen = after_sixteen or end > sixteen
+    return days >= CARE_LEAVER_MIN_DAYS_SINCE_14 and after_sixteen
+
+
+def _care_leavers(view: _View) -> Iterator[tuple[str, Contribution | None]]:
+    """Care leavers aged 19–21 (DfE OC3): in touch, in education/employment/training (EET activity codes),
+    in accommodation considered suitable (ACCOM codes ending 1). DfE measures around each birthday; here
+    the latest contact of the last 12 months is used, and no contact counts against every measure (DfE
+    denominators include "no information")."""
+    if not _care_leaver(view):
+        return
+    contacts = [c for c in view.state.care_leaver_contacts if in_12_months(c.on, view.as_of)]
+    latest = max(contacts, key=lambda c: c.on) if contacts else None
+    in_touch = latest is not None and latest.in_touch
+    yield "care-leavers-in-touch", _share(in_touch)
+    yield (
+        "care-leavers-eet-19-21",
+        _share(in_touch and latest is not None and latest.activity in EET_ACTIVITIES),
+    )
+    yield (
+        "care-leavers-suitable-accommodation-19-21",
+        _share(in_touch and latest is not None and latest.accommodation in SUITABLE_ACCOMMODATION),
+    )
+
+
+def _uasc_count(view: _View) -> Contribution | None:
+    """Unaccompanied asylum-seeking children looked after on the date (UASC flag of the period)."""
+    return ONE if view.period is not None and view.period.uasc else None
+
+
+def _placement_mix(view: _View) -> Iterator[tuple[str, Contribution | None]]:
+    """% of children looked after on the date with a placement, by the group of their current placement
+    type (``schemas.codes.PLACEMENT_GROUPS``; a temporary placement counts as "temporary")."""
+    placement = view.current_placement()
+    if placement is None:
+        return
+    own = GROUP_OF_PLACEMENT.get(placement.placement_type)
+    for group in PLACEMENT_GROUPS:
+        yield f"placement-mix.{group}", _share(group == own)
+
+
+def next_change(state: ChildState, as_of: date) -> date | None:
+    """The first date after ``as_of`` on which this child's contributions may change with no new event.
+
+    A superset is safe (re-checking a day on which nothing changes costs one evaluation): every window
+    edge, deadline and birthday the definitions above look at is a candidate. The sorted candidates
+    depend on the state's facts only, so they are kept in the state's memo while those stay the same.
+    """
+    facts = _facts_read(state)
+    cached = state.memo.get(_CANDIDATES)
+    if cached is None or cached[0] != facts:
+        cached = state.memo[_CANDIDATES] = (facts, sorted(_candidates(state)))
+    candidates: list[date] = cached[1]
+    index = bisect.bisect_right(candidates, as_of)
+    return candidates[index] if index < len(candidates) else None
+
+
+_CANDIDATES: Final = "board.next_change"
+FACTS_READ: Final = (
+    "periods",
+    "legal_statuses",
+    "placements",
+    "social_workers",
+    "health_assessments",
+    "dental_checks",
+    "peps",
+    "sdq_scores",
+    "missing_episodes",
+    "care_leaver_contacts",
+)
+"""The state fields the definitions and :func:`_candidates` read."""
+_facts_read: Final = attrgetter(*FACTS_READ)
+
+
+def _candidates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
+
+    def window(day: date | None) -> None:
+        if day is not None:
+            candidates.update((day, day + _DAY, add_years(day, 1)))
+
+    for period in state.periods:
+        window(period.start)
+        window(period.end)
+        candidates.update(
+            (
+                add_years(period.start, 1),
+                add_months(period.start, 30),
+                _iha_deadline(period) + _DAY,
+                add_working_days(period.start, PEP_FIRST_WORKING_DAYS) + _DAY,
+            )
+        )
+        if period.end is not None:
+            window(period.end - _DAY)
+    for spell in state.legal_statuses:
+        candidates.add(spell.since)
+    placement_starts = [p.start for p in state.placements]
+    for start in placement_starts:
+        window(start)
+        window(start - _DAY)
+        candidates.update((add_years(start, 2), add_years(start, 2) + _DAY))
+    for worker in state.social_workers:
+        window(worker.start)
+        window(worker.start - _DAY)
+    for occurrence in (*state.health_assessments, *state.dental_checks, *state.peps):
+        window(occurrence.on)
+        for months in {RHA_INTERVAL_MONTHS_UNDER_5, DENTAL_INTERVAL_MONTHS, PEP_INTERVAL_MONTHS}:
+            candidates.add(add_months(occurrence.on, months) + _DAY)
+    for score in state.sdq_scores:
+        window(score.on)
+    for episode in state.missing_episodes:
+        window(episode.start)
+        window(episode.end)
+        if episode.end is not None:
+            candidates.add(episode.end + timedelta(days=RHI_DAYS + 1))
+        for interview in episode.return_interviews:
+            candidates.add(interview.on)
+    for contact in state.care_leaver_contacts:
+        window(contact.on)
+    for period in state.periods:
+        for age in (4, 5, 14, 16, 17, 19, 22):
+            candidates.add(birthday(period.date_of_birth, age))
+    return candidates
