@@ -4,11 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: demo test lint typecheck bench system-packages clean oracle
 
-demo: $(STAMP)
+# The demo needs only the runtime packages; the tests add the dev extra (test tools, linters) on top.
+demo: $(RUNTIME)
 	$(VENV)/bin/carewatch demo
 
 ASYNCAPI_TOOL := tests/tools/asyncapi
@@ -31,9 +33,13 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	for script in bench/*.py; do $(PY) $$script; done
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
