@@ -68,6 +68,14 @@ def full_care_since(state: ChildState, period: Period, as_of: date) -> date | No
     return None if is_short_break(period.legal_status) else period.start
 
 
+def initial_clocks_unknown(period: Period, since: date) -> bool:
+    """The full-care clock starts on the first day in the data of a period that began before it: the
+    initial clocks (IHA, first review, first PEP) ran before the data, so they are not known (a rule stays
+    silent on them, the board leaves the period out), and the repeating ones count from that day at the
+    latest (the most lenient reading: never an alert the real history could contradict)."""
+    return period.began_before_data and since == period.start
+
+
 def continues_stay(normal: Placement | None, placement: Placement, *, after_temporary: bool) -> bool:
     """Whether non-temporary ``placement`` continues the stay in ``normal`` (the latest non-temporary
     placement before it in the period) rather than starting a new one: the same carer (903 RNE T/U), or

@@ -54,6 +54,7 @@ from .definitions import (
     continues_stay,
     days_looked_after_since_14,
     full_care_since,
+    initial_clocks_unknown,
     is_temporary,
     pep_clock_start,
 )
@@ -227,9 +228,13 @@ def _cla_count(view: _View) -> Contribution | None:
 
 def _entered_care_12m(view: _View) -> Contribution | None:
     """Children who started to be looked after in the 12 months (DfE "started during the year"); a child
-    starting twice counts once; a period starting on a short-break legal status is left out."""
+    starting twice counts once; a period starting on a short-break legal status is left out, and so is a
+    period that began before the data (its first day in the data is not when it started)."""
     started = any(
-        in_12_months(p.start, view.as_of) and p.legal_status not in SHORT_BREAK_LEGAL_STATUSES for p in view.periods
+        in_12_months(p.start, view.as_of)
+        and p.legal_status not in SHORT_BREAK_LEGAL_STATUSES
+        and not p.began_before_data
+        for p in view.periods
     )
     return ONE if started else None
 
@@ -309,10 +314,11 @@ def _iha_within_20wd(view: _View) -> Contribution | None:
     day after it) and who were still looked after on it, with a health assessment between 3 months
     before care started and the deadline (reference §1.3: an assessment in the previous 3 months
     suffices). The latest such period of the child counts. A child on short breaks (V3/V4) who moves to a
-    full order is counted from that day (the clock is never back-dated). No national statistic."""
+    full order is counted from that day (the clock is never back-dated); a period that began before the
+    data is left out (its deadline is unknown). No national statistic."""
     for period in reversed(view.periods):
         start = period.full_care_from
-        if start is None or start > view.as_of:
+        if start is None or start > view.as_of or initial_clocks_unknown(period, start):
             continue
         deadline = add_working_days(start, IHA_WORKING_DAYS)
         if not in_12_months(start, view.as_of) or view.as_of <= deadline:

@@ -6,7 +6,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_working_days, add_years, age_on
-from ..definitions import full_care_since, pep_clock_start
+from ..definitions import full_care_since, initial_clocks_unknown, pep_clock_start
 from ..state import ChildState
 from .base import ONE_DAY, RuleParams, RuleSpec, Verdict, looked_after, overdue, period_subject
 
@@ -36,7 +36,8 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     when the child is ``max_age`` on the deadline. Termly — the term in which (or in the holiday before
     which) the latest PEP fell is covered; the next term must have a PEP dated after the covered term's
     end and no later than its own last day; overdue from the day after that term ends, until a PEP is
-    recorded. Not checked for terms starting on or after the 18th birthday. Short breaks excluded.
+    recorded. Not checked for terms starting on or after the 18th birthday. Short breaks excluded. A
+    period that began before the data has no initial deadline: the data's first day counts as covered.
     """
     params = config.params(ID, Params)
     period = looked_after(state, as_of, include_short_breaks=False)
@@ -45,6 +46,24 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         return Verdict()
     peps = [p for p in state.peps if period.start <= p.on <= as_of]
     subject = period_subject(period)
+    if not peps and initial_clocks_unknown(period, since):
+        covered, due_term = config.school_calendar.term_after_covering(since)
+        if due_term.start >= add_years(period.date_of_birth, params.max_age):
+            return Verdict()
+        return overdue(
+            state,
+            rule=ID,
+            severity=SPEC.severity,
+            subject=f"termly:{subject}",
+            deadline=due_term.end,
+            as_of=as_of,
+            summary=(
+                f"Child {state.child_id} had no personal education plan review in the {due_term.name} term "
+                f"(none recorded since {since.isoformat()})."
+            ),
+            event_ids=[period.start_event_id],
+            dates={"term_start": due_term.start, "covered_until": covered.end + ONE_DAY},
+        )
     if not peps:
         clock = pep_clock_start(since, period.date_of_birth, config.school_calendar, params.min_age)
         deadline = add_working_days(clock, params.initial_working_days)

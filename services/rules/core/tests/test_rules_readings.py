@@ -302,3 +302,22 @@ def test_new_fields_survive_pruning_and_the_codec() -> None:
     assert [c.in_touch_code for c in state.care_leaver_contacts][-1] == "YES"
     # The care-leaver test still sees the period (after 14, on a full order) after pruning.
     assert fires("care-leaver-not-in-touch", events[:-1], date(2023, 6, 1))
+
+
+def test_initial_clocks_of_a_period_begun_before_the_data_are_not_known() -> None:
+    # Data from Monday 6 Jan 2025; 20 working days later is Monday 3 Feb.
+    before, fresh = _before_data(True), _before_data(False)
+    for rule in ("iha-overdue", "pep-overdue", "review-overdue"):
+        assert fires(rule, fresh, date(2025, 2, 4)), rule
+        assert not fires(rule, before, date(2025, 2, 4)), rule
+    # Reviews: the next one is due 6 months after the data's first day at the latest (6 Jul 2025).
+    assert not fires("review-overdue", before, date(2025, 7, 6))
+    assert fires("review-overdue", before, date(2025, 7, 7))
+    # PEP: the data's first day (spring term 2025) counts as covered; the summer term needs a PEP.
+    assert not fires("pep-overdue", before, date(2025, 7, 20))
+    assert fires("pep-overdue", before, date(2025, 7, 21))
+    # The board: the period is not a start in the 12 months, and has no IHA deadline of its own.
+    assert "entered-care-12m" not in contributions(fold(before), date(2025, 3, 1))
+    assert contributions(fold(fresh), date(2025, 3, 1))["entered-care-12m"] == ONE
+    assert "iha-within-20wd" not in contributions(fold(before), date(2025, 3, 1))
+    assert contributions(fold(fresh), date(2025, 3, 1))["iha-within-20wd"] == IN_COHORT
