@@ -534,6 +534,8 @@ def _candidates(state: ChildState) -> set[date]:
         )
         if period.uasc_ceased_on is not None:
             candidates.add(period.uasc_ceased_on)
+        if period.began_before_data:
+            window(period.start - _DAY)
         if period.full_care_from is not None:
             window(period.full_care_from)
             candidates.update(

@@ -16,7 +16,7 @@ from services.rules.core.definitions import pep_clock_start
 from services.rules.core.engine import Engine
 from services.rules.core.fold import apply
 from services.rules.core.horizon import DEFAULT_HORIZON
-from services.rules.core.indicators import contributions
+from services.rules.core.indicators import contributions, next_change
 from services.rules.core.state import ChildState
 
 from .factory import ev, fires, fold, parsed, rules_on, started
@@ -202,6 +202,7 @@ def test_not_known_ends_when_the_window_or_the_stability_period_lies_within_the_
     # The 12 months from 6 Jan 2025 (as of 5 Jan 2026) lie within the data; from 5 Jan 2025 they do not.
     assert contributions(state, date(2026, 1, 4))["placements-3plus-12m.unknown"] == ONE
     assert contributions(state, date(2026, 1, 5))["placements-3plus-12m"] == IN_COHORT
+    assert next_change(state, date(2026, 1, 4)) == date(2026, 1, 5)
     # 2.5 years seen on 6 July 2027: the child is then known to have been looked after long enough.
     assert contributions(state, date(2027, 7, 5))["long-term-stability.unknown"] == ONE
     assert contributions(state, date(2027, 7, 6))["long-term-stability"] == MET
@@ -241,6 +242,7 @@ def test_uasc_count_honours_the_date_status_ceased() -> None:
     state = fold([started(date(2024, 1, 8), TEEN, uasc=True, uasc_ceased_on="2025-06-01")])
     assert contributions(state, date(2025, 5, 31))["uasc-count"] == ONE
     assert "uasc-count" not in contributions(state, date(2025, 6, 1))
+    assert next_change(state, date(2025, 5, 31)) == date(2025, 6, 1)
 
 
 def test_missing_measures_count_missing_episodes_while_looked_after() -> None:
