@@ -175,12 +175,14 @@ def test_pep_in_date() -> None:
     cohort = [
         child("a", "2015-01-01", start("2020-01-01"), pep("2025-09-01")),  # in date up to 1 Jan
         child("b", "2015-01-01", start("2020-01-01"), pep("2025-08-30")),  # lapsed 31 Dec
-        child("c", "2022-01-01", start("2024-01-01"), pep("2025-09-01")),  # aged 3: out
+        # 3 on 1 Jan 2025: due from the spring term (5 Jan 2025), as the pep-overdue rule; in date
+        child("c", "2022-01-01", start("2024-01-01"), pep("2025-09-01")),
+        child("f", "2023-01-01", start("2024-01-01"), pep("2025-09-01")),  # aged 2: out
         child("d", "2015-01-01", start("2025-12-10")),  # first PEP not yet due
         # a PEP of the previous period of care does not count
         child("e", "2015-01-01", start("2025-01-01"), pep("2025-08-25"), end("2025-08-28"), start("2025-09-01")),
     ]
-    assert total(cohort, "pep-in-date") == Contribution(1, 3)
+    assert total(cohort, "pep-in-date") == Contribution(2, 4)
 
 
 def sdq(when: str, score: int) -> tuple[Any, ...]:

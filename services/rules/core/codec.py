@@ -33,8 +33,10 @@ from .state import (
     SocialWorker,
 )
 
-STATE_FORMAT: Final = 2
-"""Version of the stored layout (1 was the field-by-field JSON object of earlier releases)."""
+STATE_FORMAT: Final = 3
+"""Version of the stored layout (1 was the field-by-field JSON object of earlier releases; 3 added the
+period's ``began_before_data``, ``uasc_ceased_on`` and ``full_care_from``, the placement's
+``same_carer``, the missing episode's ``kind`` and the care-leaver contact's ``in_touch_code``)."""
 
 
 class StateFormatError(ValueError):
@@ -68,6 +70,9 @@ def _facts(state: ChildState) -> list[Any]:
                 _opt_ord(p.end),
                 p.end_reason,
                 p.end_event_id,
+                p.began_before_data,
+                _opt_ord(p.uasc_ceased_on),
+                _opt_ord(p.full_care_from),
             ]
             for p in state.periods
         ],
@@ -81,6 +86,7 @@ def _facts(state: ChildState) -> list[Any]:
                 p.reason_for_change,
                 p.distance_miles,
                 p.intended_until_18,
+                p.same_carer,
             ]
             for p in state.placements
         ],
@@ -99,10 +105,14 @@ def _facts(state: ChildState) -> list[Any]:
                 _opt_ord(e.end),
                 e.end_event_id,
                 _occurrences(e.return_interviews),
+                e.kind,
             ]
             for e in state.missing_episodes
         ],
-        [[c.event_id, _ord(c.on), c.in_touch, c.activity, c.accommodation] for c in state.care_leaver_contacts],
+        [
+            [c.event_id, _ord(c.on), c.in_touch, c.activity, c.accommodation, c.in_touch_code]
+            for c in state.care_leaver_contacts
+        ],
         _occurrences(state.pathway_plan_reviews),
         [[a.event_id, a.type, _ord(a.on), a.reason] for a in state.anomalies],
         [[_ord(start), count] for start, count in state.pruned_reviews],
@@ -139,10 +149,24 @@ def _read_facts(data: list[Any]) -> dict[str, Any]:
     return {
         "team": team,
         "periods": tuple(
-            Period(_day(r[0]), r[1], _day(r[2]), r[3], r[4], r[5], _opt_day(r[6]), r[7], r[8]) for r in periods
+            Period(
+                _day(r[0]),
+                r[1],
+                _day(r[2]),
+                r[3],
+                r[4],
+                r[5],
+                _opt_day(r[6]),
+                r[7],
+                r[8],
+                r[9],
+                _opt_day(r[10]),
+                _opt_day(r[11]),
+            )
+            for r in periods
         ),
         "legal_statuses": tuple(LegalStatusSpell(_day(r[0]), r[1], r[2]) for r in legal),
-        "placements": tuple(Placement(r[0], _day(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in placements),
+        "placements": tuple(Placement(r[0], _day(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in placements),
         "social_workers": tuple(SocialWorker(r[0], r[1], _day(r[2]), r[3], r[4]) for r in workers),
         "peps": _read_occurrences(peps),
         "health_assessments": _read_occurrences(health),
@@ -151,9 +175,10 @@ def _read_facts(data: list[Any]) -> dict[str, Any]:
         "visits": _read_occurrences(visits),
         "reviews": _read_occurrences(reviews),
         "missing_episodes": tuple(
-            MissingEpisode(r[0], _opt_day(r[1]), r[2], _opt_day(r[3]), r[4], _read_occurrences(r[5])) for r in missing
+            MissingEpisode(r[0], _opt_day(r[1]), r[2], _opt_day(r[3]), r[4], _read_occurrences(r[5]), r[6])
+            for r in missing
         ),
-        "care_leaver_contacts": tuple(CareLeaverContact(r[0], _day(r[1]), r[2], r[3], r[4]) for r in contacts),
+        "care_leaver_contacts": tuple(CareLeaverContact(r[0], _day(r[1]), r[2], r[3], r[4], r[5]) for r in contacts),
         "pathway_plan_reviews": _read_occurrences(pathway),
         "anomalies": tuple(Anomaly(r[0], r[1], _day(r[2]), r[3]) for r in anomalies),
         "pruned_reviews": tuple((_day(r[0]), r[1]) for r in pruned),

@@ -8,6 +8,7 @@ from datetime import date
 from enum import Enum
 from typing import Any, Final
 
+from schemas.codes import SHORT_BREAK_LEGAL_STATUSES
 from schemas.events import CaseEvent
 
 from .horizon import DEFAULT_HORIZON, Horizon, cited, facts_of, only_facts, prune
@@ -314,6 +315,9 @@ class _Builder:
                     sex=data["sex"],
                     uasc=bool(data.get("uasc", False)),
                     legal_status=data["legal_status"],
+                    began_before_data=bool(data.get("period_began_before_data") or False),
+                    uasc_ceased_on=_opt_date(data.get("uasc_ceased_on")),
+                    full_care_from=None if data["legal_status"] in SHORT_BREAK_LEGAL_STATUSES else on,
                 )
             )
             self._list("legal_statuses").append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
@@ -327,6 +331,13 @@ class _Builder:
             self._list("periods")[-1] = replace(period, end=on, end_reason=data["reason"], end_event_id=entry.event_id)
         elif kind == "legal_status.changed":
             self._list("legal_statuses").append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
+            period = self._open_period()
+            if (
+                period is not None
+                and period.full_care_from is None
+                and data["legal_status"] not in SHORT_BREAK_LEGAL_STATUSES
+            ):
+                self._list("periods")[-1] = replace(period, full_care_from=on)
         elif kind == "placement.started":
             self._list("placements").append(
                 Placement(
@@ -337,6 +348,7 @@ class _Builder:
                     reason_for_change=data.get("reason_for_change"),
                     distance_miles=data.get("distance_miles"),
                     intended_until_18=data.get("intended_until_18"),
+                    same_carer=data.get("same_carer"),
                 )
             )
         elif kind == "social_worker.changed":
@@ -355,7 +367,9 @@ class _Builder:
             if episode.start_event_id is not None:
                 self.anomaly(entry, "missing episode started twice (first start kept)")
                 return
-            missing[episode.episode_id] = replace(episode, start=on, start_event_id=entry.event_id)
+            missing[episode.episode_id] = replace(
+                episode, start=on, start_event_id=entry.event_id, kind=data.get("kind")
+            )
         elif kind == "missing.ended":
             missing = self._episodes()
             episode = missing.get(data["episode_id"], MissingEpisode(data["episode_id"]))
@@ -377,6 +391,7 @@ class _Builder:
                     bool(data["in_touch"]),
                     data.get("activity"),
                     data.get("accommodation"),
+                    data.get("in_touch_code"),
                 )
             )
 
@@ -400,3 +415,7 @@ class _Builder:
 
 def _date(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _opt_date(value: object) -> date | None:
+    return None if value is None else _date(value)

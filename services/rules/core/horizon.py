@@ -17,9 +17,10 @@ Two horizons, both relative to the date of the child's latest event (never to th
   Always kept whatever their age: the latest occurrence of each kind, the latest social-worker
   allocation and legal status before the cutoff, the latest care-leaver contact of each kind a rule
   reads, the latest non-temporary placement before the cutoff (a stay's start and a return after a
-  temporary move), every period of care still open or ended after the 14th birthday (the care-leaver
-  test) or covering a kept missing episode, and every missing episode still open or without a return
-  interview (its alert stays raised).
+  temporary move), every period of care still open or ended after the 14th birthday on a full order
+  (the care-leaver test counts every period since then; with it the period's ``began_before_data``,
+  ``uasc_ceased_on`` and ``full_care_from``, which live on the period) or covering a kept missing
+  episode, and every missing episode still open or without a return interview (its alert stays raised).
 
 So the encoded state is bounded by the activity of the last few years, not by the length of the history;
 what still grows with it is one id per retraction ever received (a retraction may come before its
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
 
-from schemas.codes import SHORT_BREAK_LEGAL_STATUSES, TEMPORARY_PLACEMENTS
+from schemas.codes import TEMPORARY_PLACEMENTS
 
 from .calendar import add_months, birthday
 from .state import ChildState, MissingEpisode, Period
@@ -220,7 +221,7 @@ def _episode_kept(episode: MissingEpisode, cutoff: date) -> bool:
 def _period_kept(period: Period, cutoff: date, episode_starts: list[date]) -> bool:
     if period.end is None or period.end >= cutoff:
         return True
-    if period.legal_status not in SHORT_BREAK_LEGAL_STATUSES and period.end > birthday(period.date_of_birth, 14):
+    if period.full_care_from is not None and period.end > birthday(period.date_of_birth, 14):
         return True
     return any(period.start <= day < period.end for day in episode_starts)
 

@@ -42,14 +42,25 @@ from schemas.codes import (
     PLACEMENT_GROUPS,
     SHORT_BREAK_LEGAL_STATUSES,
     SUITABLE_ACCOMMODATION,
-    TEMPORARY_PLACEMENTS,
 )
 from schemas.deltas import Contribution
 
-from .calendar import add_months, add_working_days, add_years, age_on, birthday
+from .calendar import SchoolCalendar, add_months, add_working_days, add_years, age_on, birthday
+from .definitions import (
+    CARE_LEAVER_MIN_DAYS_SINCE_14,
+    PEP_MAX_AGE,
+    PEP_MIN_AGE,
+    UNKNOWN_SUFFIX,
+    continues_stay,
+    days_looked_after_since_14,
+    full_care_since,
+    initial_clocks_unknown,
+    is_temporary,
+    pep_clock_start,
+)
 from .state import ChildState, Period, Placement
 
-INDICATORS_VERSION: Final = "indicators-2026-12-1"
+INDICATORS_VERSION: Final = "indicators-2026-12-2"
 """Bump when any definition below changes (part of the catalogue version stored with each child)."""
 
 IHA_WORKING_DAYS: Final = 20
@@ -61,9 +72,11 @@ DENTAL_INTERVAL_MONTHS: Final = 12
 SDQ_CONCERN_SCORE: Final = 17
 RHI_DAYS: Final = 3  # 72 hours, with dates only: by the third day after the return
 IHA_EARLIER_ASSESSMENT_MONTHS: Final = 3
-CARE_LEAVER_MIN_DAYS_SINCE_14: Final = 13 * 7
 ADOPTION_WITH_CURRENT_CARER: Final = frozenset({"A3", "A5"})
 GROUP_OF_PLACEMENT: Final = {code: group for group, codes in PLACEMENT_GROUPS.items() for code in codes}
+
+_SCHOOL_TERMS: Final = SchoolCalendar()
+"""The default school terms (the board reads no rules configuration; terms set in it are the rule's)."""
 
 ONE: Final = Contribution(1, 0)
 IN_COHORT: Final = Contribution(0, 1)
@@ -129,16 +142,12 @@ class _View:
             interrupted = False
             for index, placement in enumerate(placements):
                 following = placements[index + 1].start if index + 1 < len(placements) else end
-                if placement.placement_type in TEMPORARY_PLACEMENTS:
+                if is_temporary(placement):
                     interrupted = True
                     if period_stays:
                         period_stays[-1] = (period_stays[-1][0], following)
                     continue
-                returning = (
-                    interrupted
-                    and previous is not None
-                    and (previous.placement_type, previous.provider) == (placement.placement_type, placement.provider)
-                )
+                returning = continues_stay(previous, placement, after_temporary=interrupted)
                 if returning and period_stays:
                     period_stays[-1] = (period_stays[-1][0], following)
                 else:
@@ -157,6 +166,10 @@ class _View:
 
     def latest(self, days: Iterable[date]) -> date | None:
         return max((day for day in days if day <= self.as_of), default=None)
+
+    def full_care_since(self) -> date | None:
+        """The first day of the current run of full care (see ``definitions.full_care_since``)."""
+        return None if self.period is None else full_care_since(self.state, self.period, self.as_of)
 
 
 def contributions(state: ChildState, as_of: date) -> dict[str, Contribution]:
@@ -181,8 +194,8 @@ def _all(view: _View) -> Iterator[tuple[str, Contribution | None]]:
     yield "cla-count", _cla_count(view)
     yield "entered-care-12m", _entered_care_12m(view)
     yield "left-care-12m", _left_care_12m(view)
-    yield "placements-3plus-12m", _placements_3plus_12m(view)
-    yield "long-term-stability", _long_term_stability(view)
+    yield from _known_or_not("placements-3plus-12m", _placements_3plus_12m(view))
+    yield from _known_or_not("long-term-stability", _long_term_stability(view))
     yield "social-workers-3plus-12m", _social_workers_3plus_12m(view)
     yield "iha-within-20wd", _iha_within_20wd(view)
     yield "rha-in-date", _rha_in_date(view)
@@ -196,6 +209,18 @@ def _all(view: _View) -> Iterator[tuple[str, Contribution | None]]:
     yield from _placement_mix(view)
 
 
+UNKNOWN: Final = "unknown"
+
+
+def _known_or_not(indicator: str, found: Contribution | str | None) -> Iterator[tuple[str, Contribution | None]]:
+    """A measure's contribution, or the child counted in ``<indicator>.unknown`` (and left out of the
+    indicator's denominator) when the data starts too late to know it."""
+    if isinstance(found, str):
+        yield indicator + UNKNOWN_SUFFIX, ONE
+    else:
+        yield indicator, found
+
+
 def _cla_count(view: _View) -> Contribution | None:
     """Children looked after on the date (DfE "CLA at 31 March", here at any date), V3/V4 excluded."""
     return ONE if view.period else None
@@ -203,9 +228,13 @@ def _cla_count(view: _View) -> Contribution | None:
 
 def _entered_care_12m(view: _View) -> Contribution | None:
     """Children who started to be looked after in the 12 months (DfE "started during the year"); a child
-    starting twice counts once; a period starting on a short-break legal status is left out."""
+    starting twice counts once; a period starting on a short-break legal status is left out, and so is a
+    period that began before the data (its first day in the data is not when it started)."""
     started = any(
-        in_12_months(p.start, view.as_of) and p.legal_status not in SHORT_BREAK_LEGAL_STATUSES for p in view.periods
+        in_12_months(p.start, view.as_of)
+        and p.legal_status not in SHORT_BREAK_LEGAL_STATUSES
+        and not p.began_before_data
+        for p in view.periods
     )
     return ONE if started else None
 
@@ -220,23 +249,38 @@ def _left_care_12m(view: _View) -> Contribution | None:
     return ONE if left else None
 
 
-def _placements_3plus_12m(view: _View) -> Contribution | None:
+def _placements_3plus_12m(view: _View) -> Contribution | str | None:
     """% of children looked after on the date with 3 or more placements during the 12 months (DfE
-    short-term placement stability, historic NI 62). Stays as counted by :meth:`_View.stays`."""
+    short-term placement stability, historic NI 62): the placement in progress at the window's start
+    included. Stays as counted by :meth:`_View.stays` (a same-carer change is not a new placement).
+    Not known (``.unknown``) when the period began before the data inside the window and fewer than 3
+    placements are seen (the ones before the data may count)."""
     if view.period is None:
         return None
     during = [s for s in view.stays() if s.last_day is None or in_12_months(s.last_day, view.as_of)]
+    if len(during) < 3 and _history_missing(view, add_years(view.as_of, -1) + _DAY):
+        return UNKNOWN
     return _share(len(during) >= 3)
 
 
-def _long_term_stability(view: _View) -> Contribution | None:
+def _history_missing(view: _View, since: date) -> bool:
+    """The child's data starts after ``since`` with a period already going on before it."""
+    first = next((p for p in view.periods if p.end is None or p.end > since), None)
+    return first is not None and first.began_before_data and first.start > since
+
+
+def _long_term_stability(view: _View) -> Contribution | str | None:
     """% of children under 16 looked after continuously for 2.5 years or more who have been in the same
     placement for 2 years or more, or are placed for adoption (A3/A5, with their current foster carer)
     and that placement together with the one before lasted 2 years (DfE long-term stability, NI 63). DfE
-    now says "same carer"; carers are not in the events, so the same placement stands for it."""
+    now says "same carer": a same-carer change (903 RNE T/U) does not break the stay; otherwise carers
+    are not in the events, so the same placement stands for it. A period that began before the data and
+    is seen for less than 2.5 years is not known (``.unknown``)."""
     period, age = view.period, view.age()
-    if period is None or age is None or age >= 16 or view.as_of < add_months(period.start, 30):
+    if period is None or age is None or age >= 16:
         return None
+    if view.as_of < add_months(period.start, 30):
+        return UNKNOWN if period.began_before_data else None
     stays = [s for s in view.stays() if s.start >= period.start]
     if not stays:
         return IN_COHORT
@@ -269,25 +313,30 @@ def _iha_within_20wd(view: _View) -> Contribution | None:
     """% of children who started care in the 12 months, whose 20-working-day deadline has passed (the
     day after it) and who were still looked after on it, with a health assessment between 3 months
     before care started and the deadline (reference §1.3: an assessment in the previous 3 months
-    suffices). The latest such period of the child counts. No national statistic."""
+    suffices). The latest such period of the child counts. A child on short breaks (V3/V4) who moves to a
+    full order is counted from that day (the clock is never back-dated); a period that began before the
+    data is left out (its deadline is unknown). No national statistic."""
     for period in reversed(view.periods):
-        deadline = _iha_deadline(period)
-        if not in_12_months(period.start, view.as_of) or view.as_of <= deadline:
+        start = period.full_care_from
+        if start is None or start > view.as_of or initial_clocks_unknown(period, start):
             continue
-        if period.legal_status in SHORT_BREAK_LEGAL_STATUSES:
+        deadline = add_working_days(start, IHA_WORKING_DAYS)
+        if not in_12_months(start, view.as_of) or view.as_of <= deadline:
             continue
         if period.end is not None and period.end <= deadline:
             continue
-        earliest = add_months(period.start, -IHA_EARLIER_ASSESSMENT_MONTHS)
+        earliest = add_months(start, -IHA_EARLIER_ASSESSMENT_MONTHS)
         return _share(any(earliest <= a.on <= deadline for a in view.state.health_assessments))
     return None
 
 
 def _continuously_12_months(view: _View) -> Period | None:
-    period = view.period
-    if period is None or view.as_of < add_years(period.start, 1):
+    """The period of a child looked after on a full order continuously for 12 months (short-break days
+    before a move to a full order do not count)."""
+    since = view.full_care_since()
+    if view.period is None or since is None or view.as_of < add_years(since, 1):
         return None
-    return period
+    return view.period
 
 
 def _rha_in_date(view: _View) -> Contribution | None:
@@ -311,13 +360,15 @@ def _dental_in_date(view: _View) -> Contribution | None:
 
 
 def _pep_in_date(view: _View) -> Contribution | None:
-    """% of children aged 4–17 looked after past the 20-working-day deadline for the first PEP, with a
-    PEP of this period of care in the last 4 months (termly reviews, "no more than about 4 months apart",
-    reference §0). No national statistic."""
-    period, age = view.period, view.age()
-    if period is None or age is None or age < 4:
+    """% of children under 18 looked after on a full order past the 20-working-day deadline for the first
+    PEP, with a PEP of this period of care in the last 4 months (termly reviews, "no more than about 4
+    months apart", reference §0). The deadline counts from ``definitions.pep_clock_start`` (full care, or
+    the first term after the 3rd birthday), as the pep-overdue rule does. No national statistic."""
+    period, age, since = view.period, view.age(), view.full_care_since()
+    if period is None or age is None or age >= PEP_MAX_AGE or since is None or view.dob is None:
         return None
-    if view.as_of <= add_working_days(period.start, PEP_FIRST_WORKING_DAYS):
+    clock = pep_clock_start(since, view.dob, _SCHOOL_TERMS, PEP_MIN_AGE)
+    if view.as_of <= add_working_days(clock, PEP_FIRST_WORKING_DAYS):
         return None
     last = view.latest(p.on for p in view.state.peps if p.on >= period.start)
     return _share(last is not None and view.as_of <= add_months(last, PEP_INTERVAL_MONTHS))
@@ -336,21 +387,34 @@ def _sdq_concern(view: _View) -> Contribution | None:
     return _share(latest.score >= SDQ_CONCERN_SCORE)
 
 
+def _while_looked_after(view: _View, day: date | None) -> bool:
+    return day is not None and view.state.looked_after_on(day) is not None and not view.short_break_on(day)
+
+
 def _missing_children_12m(view: _View) -> Contribution | None:
-    """Children with a missing (or away) episode starting in the 12 months (DfE missing release, counted
-    as children, not incidents)."""
-    went = any(e.start is not None and in_12_months(e.start, view.as_of) for e in view.state.missing_episodes)
+    """Children with a missing episode starting in the 12 months while looked after (DfE missing
+    release, counted as children, not incidents). "Away from placement without authorisation" (903 A,
+    ``kind="away"``) is a separate DfE count and is left out; an episode of unstated kind counts as
+    missing; episodes while not looked after (or on short breaks) are left out."""
+    went = any(
+        e.kind != "away"
+        and e.start is not None
+        and in_12_months(e.start, view.as_of)
+        and _while_looked_after(view, e.start)
+        for e in view.state.missing_episodes
+    )
     return ONE if went else None
 
 
 def _rhi_within_72h(view: _View) -> Contribution | None:
     """% of missing episodes ended in the 12 months, counted once 72 hours have passed (from the 4th day
     after the return), with a return interview within 72 hours (dates only: by the 3rd day after the
-    return). Per episode, so one child can add several. No national statistic in SSDA903."""
+    return). Per episode, so one child can add several; episodes that started while looked after only
+    (missing and away alike, as the rhi-overdue rule). No national statistic in SSDA903."""
     numerator = denominator = 0
     for episode in view.state.missing_episodes:
         end = episode.end
-        if end is None or not in_12_months(end, view.as_of):
+        if end is None or not in_12_months(end, view.as_of) or not _while_looked_after(view, episode.start):
             continue
         deadline = end + timedelta(days=RHI_DAYS)
         if view.as_of <= deadline:
@@ -362,19 +426,17 @@ def _rhi_within_72h(view: _View) -> Contribution | None:
 
 def _care_leaver(view: _View) -> bool:
     """Aged 19–21, not looked after, and looked after for 13 weeks or more since the 14th birthday with
-    some of it at 16 or later (DfE care-leaver definition; short-break periods do not count)."""
+    some of it at 16 or later (DfE care-leaver definition), every period since the 14th birthday counted
+    (``definitions.days_looked_after_since_14``; short-break days do not count)."""
     age = view.age()
     if view.dob is None or age is None or not 19 <= age <= 21 or view.state.looked_after_on(view.as_of):
         return False
-    fourteen, sixteen = birthday(view.dob, 14), birthday(view.dob, 16)
-    days = 0
-    after_sixteen = False
-    for period in view.periods:
-        if period.legal_status in SHORT_BREAK_LEGAL_STATUSES:
-            continue
-        end = period.end if period.end is not None and period.end <= view.as_of else view.as_of
-        days += max(0, (end - max(period.start, fourteen)).days)
-        after_sixteen = after_sixteen or end > sixteen
+    sixteen = birthday(view.dob, 16)
+    after_sixteen = any(
+        p.full_care_from is not None and p.full_care_from < view.as_of and (p.end is None or p.end > sixteen)
+        for p in view.periods
+    )
+    days = days_looked_after_since_14(view.periods, view.dob, view.as_of)
     return days >= CARE_LEAVER_MIN_DAYS_SINCE_14 and after_sixteen
 
 
@@ -400,8 +462,12 @@ def _care_leavers(view: _View) -> Iterator[tuple[str, Contribution | None]]:
 
 
 def _uasc_count(view: _View) -> Contribution | None:
-    """Unaccompanied asylum-seeking children looked after on the date (UASC flag of the period)."""
-    return ONE if view.period is not None and view.period.uasc else None
+    """Unaccompanied asylum-seeking children looked after on the date (UASC flag of the period, up to the
+    day before the date UASC status ceased, SSDA903 DUC)."""
+    period = view.period
+    if period is None or not period.uasc:
+        return None
+    return ONE if period.uasc_ceased_on is None or view.as_of < period.uasc_ceased_on else None
 
 
 def _placement_mix(view: _View) -> Iterator[tuple[str, Contribution | None]]:
@@ -466,10 +532,26 @@ def _candidates(state: ChildState) -> set[date]:
                 add_working_days(period.start, PEP_FIRST_WORKING_DAYS) + _DAY,
             )
         )
+        if period.uasc_ceased_on is not None:
+            candidates.add(period.uasc_ceased_on)
+        if period.began_before_data:
+            window(period.start - _DAY)
+        if period.full_care_from is not None:
+            window(period.full_care_from)
+            candidates.update(
+                (
+                    add_working_days(period.full_care_from, IHA_WORKING_DAYS) + _DAY,
+                    add_working_days(period.full_care_from, PEP_FIRST_WORKING_DAYS) + _DAY,
+                )
+            )
         if period.end is not None:
             window(period.end - _DAY)
     for spell in state.legal_statuses:
         candidates.add(spell.since)
+        window(spell.since)
+        for period in state.periods:
+            clock = pep_clock_start(spell.since, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
+            candidates.add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
     placement_starts = [p.start for p in state.placements]
     for start in placement_starts:
         window(start)
@@ -494,6 +576,10 @@ def _candidates(state: ChildState) -> set[date]:
     for contact in state.care_leaver_contacts:
         window(contact.on)
     for period in state.periods:
-        for age in (4, 5, 14, 16, 17, 19, 22):
+        for age in (4, 5, 14, 16, 17, 18, 19, 22):
             candidates.add(birthday(period.date_of_birth, age))
+        for began in (period.start, period.full_care_from):
+            if began is not None:
+                clock = pep_clock_start(began, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
+                candidates.add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
     return candidates

@@ -56,6 +56,14 @@ class Period:
     end: date | None = None
     end_reason: str | None = None
     end_event_id: str | None = None
+    began_before_data: bool = False
+    """The child was already looked after when this, the first episode in the data, began: the real start
+    is earlier and unknown (measures needing earlier history say *not known*, see ``definitions``)."""
+    uasc_ceased_on: date | None = None
+    """The day the child's UASC status ceased (SSDA903 DUC), when known."""
+    full_care_from: date | None = None
+    """The first day of the period on a full order (not short breaks V3/V4); None while only on short
+    breaks. Kept with the period so that it survives the pruning of old legal statuses."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class Placement:
     reason_for_change: str | None = None
     distance_miles: float | None = None
     intended_until_18: bool | None = None
+    same_carer: bool | None = None
+    """A change of placement with the same carer(s) (SSDA903 RNE T/U): not a move."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,8 @@ class MissingEpisode:
     end: date | None = None
     end_event_id: str | None = None
     return_interviews: tuple[Occurrence, ...] = ()
+    kind: str | None = None
+    """``missing`` or ``away`` (SSDA903 M/A); None when the source did not say (counted as missing)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,7 @@ class CareLeaverContact:
     in_touch: bool
     activity: str | None = None
     accommodation: str | None = None
+    in_touch_code: str | None = None
 
 
 @dataclass(frozen=True)

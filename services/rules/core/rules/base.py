@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from schemas import codes
 from schemas.alerts import EvidenceEvent, Severity
 
-from ..calendar import add_years, age_on
+from ..calendar import age_on
+from ..definitions import days_looked_after_since_14
 from ..state import ChildState, Finding, Period
 
 if TYPE_CHECKING:
@@ -169,9 +170,12 @@ def care_leaver(
 
     A care leaver here: the latest period of care has ended (the child has not come back into care), the
     child was 16 or over on the day it ended, was looked after at least ``min_weeks_after_14`` weeks
-    after their 14th birthday within that period (the 13-week eligibility test, approximated from the
-    last period alone), the reason for ending is not one that ends the duty (adoption, SGO, death…,
-    configurable), and is younger than ``max_age`` on ``as_of``.
+    after their 14th birthday (the 13-week eligibility test of the Care Leavers (England) Regulations
+    2010 reg 3 / Children (Leaving Care) Act 2000: every period of care since the 14th birthday counts,
+    ``definitions.days_looked_after_since_14``), the reason for ending is not one that ends the duty
+    (adoption, SGO, death…, configurable), and is younger than ``max_age`` on ``as_of``. Short breaks
+    alone (LS V3/V4) never make a care leaver: their days do not count, and the last period must have
+    been on a full order (``Period.full_care_from``).
     """
     period = state.current_period
     if period is None or period.end is None or period.end > as_of:
@@ -180,8 +184,10 @@ def care_leaver(
         return None
     if age(period, period.end) < 16 or age(period, as_of) >= max_age:
         return None
-    since_14 = max(period.start, add_years(period.date_of_birth, 14))
-    if (period.end - since_14).days < 7 * min_weeks_after_14:
+    if period.full_care_from is None:
+        return None
+    periods = [p for p in state.periods if p.start <= period.end]
+    if days_looked_after_since_14(periods, period.date_of_birth, period.end) < 7 * min_weeks_after_14:
         return None
     return CareLeaver(period=period, end=period.end)
 

@@ -6,6 +6,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_months, add_years
+from ..definitions import full_care_since
 from ..state import ChildState
 from .base import ONE_DAY, RuleParams, RuleSpec, Verdict, later_than, looked_after, overdue, period_subject
 
@@ -26,15 +27,18 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     Basis: CPPCR 2010 Sch 1 para 1(4)(a) (health plan covers routine dental checks; no statutory interval)
     and the SSDA903 OC2 ``TEETH_CHECK`` indicator (a check in the year). Boundary: due by the last check
     (any date, before care too) + 12 calendar months; with no check, by 12 months after the later of the
-    start of the period of care and the 1st birthday; overdue from the day after.
+    start of full care (``definitions.full_care_since``) and the 1st birthday; overdue from the day after.
+    Short breaks (LS V3/V4) are outside the health clocks (as the OC2 cohort); after a move to a full order
+    the clock with no check starts that day, never back-dated.
     """
     params = config.params(ID, Params)
-    period = looked_after(state, as_of)
-    if period is None:
+    period = looked_after(state, as_of, include_short_breaks=False)
+    since = None if period is None else full_care_since(state, period, as_of)
+    if period is None or since is None:
         return Verdict()
     eligible_from = add_years(period.date_of_birth, params.min_age)
     if as_of < eligible_from:
-        first_due = add_months(max(period.start, eligible_from), params.interval_months)
+        first_due = add_months(max(since, eligible_from), params.interval_months)
         # Overdue from the day after the first due date (as ``overdue`` says once the child is eligible).
         return Verdict(next_due=later_than(as_of, first_due + ONE_DAY))
     checks = [c for c in state.dental_checks if c.on <= as_of]
@@ -42,7 +46,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         last = checks[-1]
         reference, ref_id, what = last.on, last.event_id, f"the last was on {last.on.isoformat()}"
     else:
-        reference, ref_id, what = max(period.start, eligible_from), period.start_event_id, "none is recorded"
+        reference, ref_id, what = max(since, eligible_from), period.start_event_id, "none is recorded"
     deadline = add_months(reference, params.interval_months)
     return overdue(
         state,

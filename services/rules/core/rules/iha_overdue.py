@@ -6,6 +6,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_months, add_working_days
+from ..definitions import full_care_since, initial_clocks_unknown
 from ..state import ChildState
 from .base import RuleParams, RuleSpec, Verdict, looked_after, overdue, period_subject
 
@@ -28,16 +29,20 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     Boundary: the deadline is the 20th working day after the day care started (that day not counted;
     weekends and England & Wales bank holidays skipped); any health assessment dated from
     ``prior_assessment_months`` before the start up to ``as_of`` satisfies it; overdue from the day after
-    the deadline. Short-break children (LS V3/V4) are excluded.
+    the deadline. Short-break children (LS V3/V4) are excluded; a child who moves from short breaks to a
+    full order within the period is assessed from the day of that move (``definitions.full_care_since``:
+    the clock is never back-dated to the start of the short breaks). Not checked for a period that began
+    before the data (``definitions.initial_clocks_unknown``).
     """
     params = config.params(ID, Params)
     period = looked_after(state, as_of, include_short_breaks=False)
-    if period is None:
+    since = None if period is None else full_care_since(state, period, as_of)
+    if period is None or since is None or initial_clocks_unknown(period, since):
         return Verdict()
-    earliest_counted = add_months(period.start, -params.prior_assessment_months)
+    earliest_counted = add_months(since, -params.prior_assessment_months)
     if any(earliest_counted <= a.on <= as_of for a in state.health_assessments):
         return Verdict()
-    deadline = add_working_days(period.start, params.working_days)
+    deadline = add_working_days(since, params.working_days)
     return overdue(
         state,
         rule=ID,
@@ -47,10 +52,10 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         as_of=as_of,
         summary=(
             f"Child {state.child_id} has had no initial health assessment {params.working_days} working days "
-            f"after coming into care on {period.start.isoformat()}."
+            f"after coming into care on {since.isoformat()}."
         ),
         event_ids=[period.start_event_id],
-        dates={"care_started": period.start},
+        dates={"care_started": since},
     )
 
 

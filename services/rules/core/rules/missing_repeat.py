@@ -24,14 +24,19 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
 
     Basis: DfE missing guidance (2014) and Ofsted Annex A: repeat missing is a risk marker (CSE/CCE).
     Window: starts in (as_of − 90 days, as_of]; an episode that started exactly 90 days ago has left it.
-    Only for children looked after on ``as_of``.
+    Only for children looked after on ``as_of``, and only episodes that started while looked after
+    (missing and away alike: both are risk markers here; the board's DfE count takes missing only).
     """
     params = config.params(ID, Params)
     if looked_after(state, as_of) is None:
         return Verdict()
     window_start = as_of - timedelta(days=params.window_days)
     recent = sorted(
-        (e for e in state.missing_episodes if e.start is not None and window_start < e.start <= as_of),
+        (
+            e
+            for e in state.missing_episodes
+            if e.start is not None and window_start < e.start <= as_of and state.looked_after_on(e.start)
+        ),
         key=lambda e: (e.start, e.episode_id),
     )
     next_due = later_than(as_of, *(e.start + timedelta(days=params.window_days) for e in recent if e.start is not None))

@@ -6,6 +6,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_working_days, add_years, age_on
+from ..definitions import full_care_since, initial_clocks_unknown, pep_clock_start
 from ..state import ChildState
 from .base import ONE_DAY, RuleParams, RuleSpec, Verdict, looked_after, overdue, period_subject
 
@@ -28,21 +29,45 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     Basis: CPPCR 2010 reg 5(b)(ii) and Sch 1 para 2 (PEP part of the care plan, in place for the first
     review); Promoting the education of looked-after children (2018): reviewed each school term.
     Boundaries: initial — the deadline is the 20th working day after the start (the start day not
-    counted), any PEP on or before it is on time, overdue from the day after; only for children aged
-    ``min_age``–``max_age - 1`` on the deadline. Termly — the term in which (or in the holiday before
+    counted), any PEP on or before it is on time, overdue from the day after; the clock starts with full
+    care (after short breaks: the day of the move to a full order, never back-dated), or for a child
+    under ``min_age`` then, on the first day of the first school term starting on or after the
+    ``min_age`` birthday (``definitions.pep_clock_start``, shared with the board's pep-in-date); none
+    when the child is ``max_age`` on the deadline. Termly — the term in which (or in the holiday before
     which) the latest PEP fell is covered; the next term must have a PEP dated after the covered term's
     end and no later than its own last day; overdue from the day after that term ends, until a PEP is
-    recorded. Not checked for terms starting on or after the 18th birthday. Short breaks excluded.
+    recorded. Not checked for terms starting on or after the 18th birthday. Short breaks excluded. A
+    period that began before the data has no initial deadline: the data's first day counts as covered.
     """
     params = config.params(ID, Params)
     period = looked_after(state, as_of, include_short_breaks=False)
-    if period is None:
+    since = None if period is None else full_care_since(state, period, as_of)
+    if period is None or since is None:
         return Verdict()
     peps = [p for p in state.peps if period.start <= p.on <= as_of]
     subject = period_subject(period)
+    if not peps and initial_clocks_unknown(period, since):
+        covered, due_term = config.school_calendar.term_after_covering(since)
+        if due_term.start >= add_years(period.date_of_birth, params.max_age):
+            return Verdict()
+        return overdue(
+            state,
+            rule=ID,
+            severity=SPEC.severity,
+            subject=f"termly:{subject}",
+            deadline=due_term.end,
+            as_of=as_of,
+            summary=(
+                f"Child {state.child_id} had no personal education plan review in the {due_term.name} term "
+                f"(none recorded since {since.isoformat()})."
+            ),
+            event_ids=[period.start_event_id],
+            dates={"term_start": due_term.start, "covered_until": covered.end + ONE_DAY},
+        )
     if not peps:
-        deadline = add_working_days(period.start, params.initial_working_days)
-        if not params.min_age <= age_on(period.date_of_birth, deadline) < params.max_age:
+        clock = pep_clock_start(since, period.date_of_birth, config.school_calendar, params.min_age)
+        deadline = add_working_days(clock, params.initial_working_days)
+        if age_on(period.date_of_birth, deadline) >= params.max_age:
             return Verdict()
         return overdue(
             state,
@@ -53,7 +78,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
             as_of=as_of,
             summary=(
                 f"Child {state.child_id} has no personal education plan {params.initial_working_days} "
-                f"working days after coming into care on {period.start.isoformat()}."
+                f"working days after the PEP became due on {clock.isoformat()}."
             ),
             event_ids=[period.start_event_id],
         )

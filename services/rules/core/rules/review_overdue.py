@@ -6,6 +6,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_months, add_working_days
+from ..definitions import full_care_since, initial_clocks_unknown
 from ..state import ChildState
 from .base import RuleParams, RuleSpec, Verdict, looked_after, overdue, period_subject
 
@@ -28,17 +29,26 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     Basis: CPPCR 2010 reg 33. Boundary: the first deadline is the 20th working day after the start (start
     day not counted); the second is the first review's date plus 3 calendar months, later ones the previous
     review's date plus 6 months; a review on the deadline day is on time; overdue from the day after.
-    Reviews count from the start of the current period of care. Short breaks (LS V3/V4) are excluded.
+    Reviews count from the start of the current period of care. Short breaks (LS V3/V4) are excluded
+    (they have their own review cycle); a child who moves from short breaks to a full order has the
+    first-review clock start that day (``definitions.full_care_since``), never back-dated. For a period
+    that began before the data the reviews before it are unknown: the next review is due 6 months after
+    the latest one in the data, or after the data's first day when none is.
     """
     params = config.params(ID, Params)
     period = looked_after(state, as_of, include_short_breaks=False)
-    if period is None:
+    since = None if period is None else full_care_since(state, period, as_of)
+    if period is None or since is None:
         return Verdict()
-    held = [r for r in state.reviews if period.start <= r.on <= as_of]
+    held = [r for r in state.reviews if since <= r.on <= as_of]
     # Reviews too old to keep are counted (the latest review is always kept, so ``held`` is not empty).
     count = len(held) + dict(state.pruned_reviews).get(period.start, 0)
-    if not held:
-        deadline = add_working_days(period.start, params.first_working_days)
+    if initial_clocks_unknown(period, since):
+        last_day = held[-1].on if held else since
+        deadline = add_months(last_day, params.later_months)
+        which, last_id = "next", held[-1].event_id if held else period.start_event_id
+    elif not held:
+        deadline = add_working_days(since, params.first_working_days)
         which, last_id = "first", period.start_event_id
     elif count == 1:
         deadline = add_months(held[0].on, params.second_months)

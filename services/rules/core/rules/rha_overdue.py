@@ -6,6 +6,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_months, add_years
+from ..definitions import full_care_since
 from ..state import ChildState
 from .base import RuleParams, RuleSpec, Verdict, looked_after, overdue, period_subject
 
@@ -29,13 +30,15 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     Boundary: the deadline is the last assessment date plus 6 calendar months (end-of-month clamp); if the
     child is already 5 on that day the 12-month interval applies instead (a child turning 5 between
     assessments moves to the yearly cycle). Overdue from the day after the deadline. Only applies once a
-    first assessment exists (before that, iha-overdue); short-break children are excluded.
+    first assessment exists (before that, iha-overdue); short-break children are excluded, and after a
+    move to a full order only assessments from the initial one of that move on count.
     """
     params = config.params(ID, Params)
     period = looked_after(state, as_of, include_short_breaks=False)
-    if period is None:
+    since = None if period is None else full_care_since(state, period, as_of)
+    if period is None or since is None:
         return Verdict()
-    earliest_counted = add_months(period.start, -params.prior_assessment_months)
+    earliest_counted = add_months(since, -params.prior_assessment_months)
     done = [a for a in state.health_assessments if earliest_counted <= a.on <= as_of]
     if not done:
         return Verdict()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 from schemas import codes
 
 from ..calendar import add_years
+from ..definitions import UNREGULATED_BAN_FROM
 from ..state import ChildState, Finding
 from .base import RuleParams, RuleSpec, Verdict, evidence, later_than, looked_after
 
@@ -26,8 +27,9 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     unregulated/other arrangements, supported accommodation, independent living).
 
     Basis: CPPCR 2010 as amended (ban on placing under-16s in unregulated accommodation, 9 Sept 2021);
-    SSDA903 validation rules 370/371. Boundary: fires from the placement start while the child is under 16;
-    resolves on the 16th birthday (29 Feb birthdays: 1 March in non-leap years).
+    SSDA903 validation rules 370/371. Boundary: fires from the later of the placement start and the day
+    the ban took effect (``definitions.UNREGULATED_BAN_FROM``, 9 September 2021; nothing before it) while
+    the child is under 16; resolves on the 16th birthday (29 Feb birthdays: 1 March in non-leap years).
     """
     params = config.params(ID, Params)
     period = looked_after(state, as_of)
@@ -40,6 +42,9 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     sixteenth = add_years(period.date_of_birth, params.age)
     if as_of >= sixteenth:
         return Verdict()
+    if as_of < UNREGULATED_BAN_FROM:
+        # Nothing before the ban; a child 16 by the day it took effect is never caught by it.
+        return Verdict(next_due=UNREGULATED_BAN_FROM if sixteenth > UNREGULATED_BAN_FROM else None)
     finding = Finding(
         rule=ID,
         subject=f"placement:{current.event_id}",
@@ -48,7 +53,7 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
             f"Child {state.child_id}, aged under {params.age}, is in a placement of type "
             f"{current.placement_type}, which is not allowed under {params.age}."
         ),
-        since=current.start,
+        since=max(current.start, UNREGULATED_BAN_FROM),
         evidence=evidence(state, [current.event_id]),
         dates={"birthday": sixteenth},
     )

@@ -38,8 +38,8 @@ def test_the_stored_form_is_plain_positional_data_with_its_format_first() -> Non
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"child_id": "c"}, "format 2"),
-        ([1, "c"], "format 2"),
+        ({"child_id": "c"}, f"format {STATE_FORMAT}"),
+        ([1, "c"], f"format {STATE_FORMAT}"),
         ([STATE_FORMAT, "c"], "malformed"),
         (
             [STATE_FORMAT, "c", [], [], [], [], "yesterday", [], None, None, "", None, None, None, [], False],

@@ -59,7 +59,9 @@ def test_dropping_old_facts_changes_no_output_of_a_ten_year_replay() -> None:
     everything = replay(events, until, CONFIG, horizon=UNBOUNDED)
     assert transitions_ndjson(bounded.transitions) == transitions_ndjson(everything.transitions)
     assert bounded.totals == everything.totals
-    assert len(bounded.transitions) > 50
+    # > 30: a placement every 150 days is 3+ placements during every year (the one in progress counts), so
+    # placement-instability stays raised instead of going up and down with each start.
+    assert len(bounded.transitions) > 30
     # The review rule numbers reviews over the whole period: the count survives the pruning.
     late_review = [t for t in bounded.transitions if t.rule == "review-overdue" and t.state == "raised"]
     assert any("number 1" in t.summary for t in late_review), [t.summary for t in late_review]

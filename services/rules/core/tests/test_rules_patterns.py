@@ -19,9 +19,12 @@ def test_instability_warning_then_high_then_window_rolls() -> None:
     assert "placement-instability" not in rules_on(events, date(2025, 2, 28))
     assert rules_on(events, date(2025, 3, 1))["placement-instability"] == "low"
     assert rules_on(events, date(2025, 6, 1))["placement-instability"] == "high"
-    # window (as_of − 365, as_of]: on 5 Jan 2026 the 6 Jan 2025 start is inside; on 6 Jan 2026 it has left.
-    assert rules_on(events, date(2026, 1, 5))["placement-instability"] == "high"
-    assert rules_on(events, date(2026, 1, 6))["placement-instability"] == "low"
+    # window (as_of − 365, as_of]: on 6 Jan 2026 the 6 Jan 2025 start has left it, but that placement was
+    # still in progress on the window's first day (7 Jan 2025) and counts (placements *during* the year);
+    # from 28 Feb 2026 the window starts on 1 Mar 2025, the day the second placement began.
+    assert rules_on(events, date(2026, 1, 6))["placement-instability"] == "high"
+    assert rules_on(events, date(2026, 2, 27))["placement-instability"] == "high"
+    assert rules_on(events, date(2026, 2, 28))["placement-instability"] == "low"
 
 
 def test_instability_ignores_temporary_placements_and_the_return() -> None:
