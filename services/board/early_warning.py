@@ -80,13 +80,15 @@ def panels(
     months: int = SPC_MONTHS,
 ) -> tuple[SpcPanel, ...]:
     """One chart per watched series over the ``months`` complete months up to ``as_of`` (each month read with
-    what was known at its end; events after ``as_of`` are ignored). Empty when no event bears on them."""
+    what was known at its end; events after ``as_of`` are ignored), starting no earlier than the month of the
+    first event (before it the figures are not known, not 0). Empty when no event bears on them."""
     known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
     children = list(fold_all(known).values())
     if not children:
         return ()
     last = last_complete_month_end(as_of)
-    first = add_months(date(last.year, last.month, 1), -(months - 1))
+    earliest = min(e.occurred_on for e in known)
+    first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
     wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
     series: dict[str, list[tuple[date, float]]] = {w.indicator_id: [] for w in wanted}
     for end in month_ends(first, last):  # as monthly_series does, every series from one pass per month
