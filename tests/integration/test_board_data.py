@@ -211,3 +211,28 @@ def test_collector_exports_nothing_before_a_check() -> None:
     text = generate_latest(registry).decode()
     assert "carewatch_board_return_health_validator_available" in text  # the family is declared
     assert "\ncarewatch_board_return_health_validator_available 0" not in text  # but no value claimed
+
+
+def test_the_board_migrations_equal_the_models(database_url: str) -> None:
+    from typing import Any
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from carewatch.db import Base
+
+    board_tables = {"board_indicator_snapshot", "board_return_health_run", "board_return_health_rule"}
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+
+            def ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+                table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+                return table in board_tables
+
+            context = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            assert board_tables <= set(conn.dialect.get_table_names(conn))
+    finally:
+        engine.dispose()
