@@ -22,6 +22,7 @@ from services.archive import store as archive
 from services.board import store
 from services.board.replay import snapshots
 from services.board.web import DataAccess, build_router
+from tests.e2e.accessibility import serious_violations
 from tests.unit.test_board_early_warning import care_starts
 
 pytestmark = pytest.mark.e2e
@@ -92,3 +93,14 @@ def test_board_page_shows_the_spc_chart_with_its_reading(
     page.screenshot(path=str(artefacts / "board-early-warning.png"), full_page=True)
     assert violations == []
     context.close()
+
+
+def test_board_page_with_its_charts_passes_axe(server: tuple[str, str], browser: Browser) -> None:
+    base, token = server
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(f"{base}/login")
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{base}/board")
+    expect(page.locator("figure.spc").first).to_be_visible()
+    assert serious_violations(page) == []
