@@ -236,3 +236,29 @@ def test_the_board_migrations_equal_the_models(database_url: str) -> None:
             assert board_tables <= set(conn.dialect.get_table_names(conn))
     finally:
         engine.dispose()
+
+
+def test_annex_a_command_reads_the_event_archive_when_no_file_is_given(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from carewatch.cli import app
+    from carewatch.settings import get_settings
+
+    migrate(database_url)
+    engine = make_engine(database_url)
+    archive.append(engine, annex_events(), NOW)
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "annex.xlsx"
+        done = CliRunner().invoke(app, ["annex-a", "--as-of", "2025-09-30", "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        assert f"{len(annex_events())} events read from the event archive" in done.output
+        lists = annex_a(archive.events_in_fold_order(engine), AS_OF, period_months=6)
+        workbook = load_workbook(out)
+        for annex_list in lists:
+            assert workbook[annex_list.title[:31]].max_row - 1 == len(annex_list.rows)
+        assert sum(len(a.rows) for a in lists) > 5
+    finally:
+        get_settings.cache_clear()
+        engine.dispose()
