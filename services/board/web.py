@@ -124,12 +124,25 @@ def build_router(
     return outer
 
 
+_SPC_CACHE: dict[tuple[str, int, int, date, int | None], tuple[Any, ...]] = {}
+_SPC_CACHE_SIZE = 8
+
+
 def early_warning_panels(engine: Engine, day: date, population: int | None) -> tuple[Any, ...]:
-    """The SPC charts of the watched series from the event archive (none while it is empty)."""
-    from services.archive.store import events_in_fold_order
+    """The SPC charts of the watched series from the event archive (none while it is empty). Computed again
+    only when the archive has changed (its last sequence number or, after an erasure, its size) or for
+    another day."""
+    from services.archive.store import count, events_in_fold_order, high_water
     from services.board.early_warning import panels
 
-    return panels(events_in_fold_order(engine), day, population=population)
+    key = (str(engine.url), high_water(engine), count(engine), day, population)
+    found = _SPC_CACHE.get(key)
+    if found is None:
+        found = panels(events_in_fold_order(engine), day, population=population)
+        if len(_SPC_CACHE) >= _SPC_CACHE_SIZE:
+            _SPC_CACHE.pop(next(iter(_SPC_CACHE)))
+        _SPC_CACHE[key] = found
+    return found
 
 
 def _annex_a_route(router: APIRouter, engine: Engine, access: DataAccess) -> None:

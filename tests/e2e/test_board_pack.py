@@ -69,7 +69,8 @@ def test_pack_from_snapshots_matches_pack_from_events_and_opens_in_chromium(
     )
     assert from_events.returncode == 0, from_events.stderr
     # built from events, the pack has the early-warning SPC section, its CSV and its sheets; from snapshots, not
-    spc_rows = list(csv.DictReader((tmp_path / "ev" / "board-pack-spc.csv").open(newline="")))
+    with (tmp_path / "ev" / "board-pack-spc.csv").open(newline="") as handle:
+        spc_rows = list(csv.DictReader(handle))
     assert {row["indicator"] for row in spc_rows} >= {"entered-care-month"}
     assert all(row["mean"] != "" for row in spc_rows if row["indicator"] == "entered-care-month")
     assert "Early warning: statistical process control" in (tmp_path / "ev" / "board-pack.html").read_text()
