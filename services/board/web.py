@@ -10,12 +10,13 @@ which it also audits), so this module knows nothing of users or tokens.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
@@ -25,11 +26,12 @@ from services.board import store
 from services.board.core import comparators as comparator_files
 from services.board.pack import HealthPanel, example_notes, from_snapshots, render_html
 
+DATE_PATTERN = r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"
 AsOf = Annotated[
     date | None,
     Query(
         description="Date of the figures (YYYY-MM-DD, 1900-01-01 to 9998-12-31); the latest snapshot on or before it",
-        json_schema_extra={"pattern": r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"},
+        json_schema_extra={"pattern": DATE_PATTERN},
     ),
 ]
 TREND_MONTHS = 12
@@ -152,7 +154,14 @@ def _annex_a_route(router: APIRouter, engine: Engine, access: DataAccess) -> Non
         responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The Annex A workbook"}},
     )
     def annex_a_workbook(
-        as_of: Annotated[date, Query(description="The inspection date (YYYY-MM-DD).")],
+        request: Request,
+        as_of: Annotated[
+            date,
+            Query(
+                description="The inspection date (YYYY-MM-DD, 1900-01-01 to 9998-12-31).",
+                json_schema_extra={"pattern": DATE_PATTERN},
+            ),
+        ],
         months: Annotated[int, Query(ge=1, le=24, description="The period before as_of (Ofsted: 6 months).")] = 6,
         person: Any = Depends(access.dependency),
     ) -> Response:
@@ -161,13 +170,14 @@ def _annex_a_route(router: APIRouter, engine: Engine, access: DataAccess) -> Non
         from services.archive.store import events_in_fold_order
         from services.board.annex_a import workbook_bytes
 
-        if not EARLIEST <= as_of <= LATEST:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"as_of must be between {EARLIEST} and {LATEST}")
-        content, counts = workbook_bytes(events_in_fold_order(engine), as_of, months)
+        if not re.fullmatch(DATE_PATTERN, request.query_params.get("as_of", "")):  # not "0", read as 1970-01-01
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "as_of must be a date YYYY-MM-DD")
+        day = as_of
+        content, counts = workbook_bytes(events_in_fold_order(engine), day, months)
         access.audit(
-            str(person.name), "download", "annex-a", {"as_of": as_of.isoformat(), "months": months, "rows": counts}
+            str(person.name), "download", "annex-a", {"as_of": day.isoformat(), "months": months, "rows": counts}
         )
-        name = f"annex-a-{as_of.isoformat()}.xlsx"
+        name = f"annex-a-{day.isoformat()}.xlsx"
         return Response(
             content,
             media_type=XLSX_MEDIA_TYPE,

@@ -95,7 +95,8 @@ def test_only_admin_and_board_data_download_annex_a_and_each_download_is_audited
     assert downloads(world.engine)[-1].detail["months"] == 3
     assert world.get("analyst", path).status_code == 422
     assert world.get("analyst", path, as_of="2025-09-30", months="0").status_code == 422
-    assert world.get("analyst", path, as_of="0001-01-01").status_code == 400
+    for bad in ("0001-01-01", "0", "2025-13-01", "9999-01-01"):
+        assert world.get("analyst", path, as_of=bad).status_code == 422, bad
     assert world.get("analyst", path, as_of="2025-09-30", months="25").status_code == 422
     assert len(downloads(world.engine)) == 3  # refused and invalid requests download nothing
 
