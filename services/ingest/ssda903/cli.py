@@ -131,12 +131,20 @@ def _describe(old: dict[str, Any], new: dict[str, Any]) -> str:
     return f"corrected {old['type']} {old['event_id']} → {new['event_id']}: {changed}"
 
 
-def _load_events(events: Path | None) -> list[dict[str, Any]]:
-    """The events of ``events`` (NDJSON), or of the event archive in the configured database when None."""
+def _load_events(events: Path | None, *, archive: bool = False) -> list[dict[str, Any]]:
+    """The events of ``events`` (NDJSON); when None, those of the event archive in the configured database
+    if ``archive``, otherwise an error."""
     import orjson
 
-    if events is None:
+    if events is None and archive:
         return _archived_events()
+    if events is None:
+        typer.echo(
+            "error: no events file given and no event archive is configured here: "
+            "give the events as NDJSON (e.g. the output of import-903 or of the ingest archive)",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         return [orjson.loads(line) for line in events.read_bytes().splitlines() if line.strip()]
     except orjson.JSONDecodeError as exc:
@@ -221,7 +229,7 @@ def return_health(
         typer.echo("error: --as-of must be a date YYYY-MM-DD", err=True)
         raise typer.Exit(2) from None
     python = validator_python or Path(".venv-oracle/bin/python")
-    history = _load_events(events)
+    history = _load_events(events, archive=True)
     checked_at = datetime.now(UTC)
     try:
         rows = health(history, day, lambda directory, year: run_validator(python, directory, year))
