@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -27,10 +27,12 @@ from carewatch.db import session_factory
 from carewatch.httpguard import FailureLimiter, client_of
 from services.alerts.models import ApiToken, AuditLog, User, UserTeam, WebSession
 
-ROLES: Final = ("manager", "board", "admin", "ingest")
+ROLES: Final = ("manager", "board", "admin", "ingest", "board-data")
 CASE_LEVEL_ROLES: Final = ("manager", "admin")
-BOARD_READER_ROLES: Final = ("board", "manager", "admin")
+BOARD_READER_ROLES: Final = ("board", "manager", "admin", "board-data")
 """Who may read board aggregates (never case-level data)."""
+BOARD_DATA_ROLES: Final = ("admin", "board-data")
+"""Who may download the board's child-level lists (Ofsted Annex A): every download is audited."""
 SESSION_COOKIE: Final = "carewatch_session"
 """The web pages' sign-in cookie (HttpOnly, SameSite=Strict) holding an opaque session id (never the token)."""
 TOKEN_PREFIX: Final = "cw_"
@@ -254,10 +256,10 @@ def current_principal(
     return principal
 
 
-def require_board_reader(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
+def _board_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, session: Session, roles: tuple[str, ...]
 ) -> Principal:
-    """Board pages and summary: a bearer token, or the signed-in web cookie (read-only GET routes only)."""
+    """A bearer token, or the signed-in web cookie (read-only GET routes only), of one of ``roles``."""
     refuse_locked_out(request)
     if credentials is not None:
         principal = authenticate(session, credentials.credentials)
@@ -270,9 +272,35 @@ def require_board_reader(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "sign in or send a valid bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
-    if principal.role not in BOARD_READER_ROLES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not read the board")
+    if principal.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {principal.role} role may not use this")
     return principal
+
+
+def require_board_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
+) -> Principal:
+    """Board pages and summary: a bearer token, or the signed-in web cookie (read-only GET routes only)."""
+    return _board_principal(request, credentials, session, BOARD_READER_ROLES)
+
+
+def require_board_data(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
+) -> Principal:
+    """The board's child-level downloads (Annex A): the admin and board-data roles only."""
+    return _board_principal(request, credentials, session, BOARD_DATA_ROLES)
+
+
+def audit_writer(engine: Engine) -> Callable[[str, str, str, dict[str, Any]], None]:
+    """``(actor, action, target, detail) -> None``: one audit log entry, committed at once (for services that
+    record what a person did without holding a session of their own, e.g. the board's downloads)."""
+    sessions = session_factory(engine)
+
+    def write(actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        with sessions.begin() as session:
+            session.add(AuditLog(at=datetime.now(UTC), actor=actor, action=action, target=target, detail=detail))
+
+    return write
 
 
 def require_role(*roles: str) -> Callable[..., Principal]:

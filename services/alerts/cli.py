@@ -29,7 +29,7 @@ def _engine() -> Engine:
 @users.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="A login name for a member of staff.")],
-    role: Annotated[str, typer.Option("--role", "-r", help="manager, board, admin or ingest.")],
+    role: Annotated[str, typer.Option("--role", "-r", help="manager, board, board-data, admin or ingest.")],
     team: Annotated[list[str] | None, typer.Option("--team", "-t", help="A team (repeatable).")] = None,
     new_team: Annotated[
         bool, typer.Option("--new-team", help="Accept team names carewatch has not seen yet (no check).")
@@ -193,14 +193,15 @@ def serve(settings: Settings) -> None:
     from carewatch.broker import broker_from_settings, ensure_topics
     from carewatch.db import make_engine, migrate, session_factory
     from services.alerts.app import create_app
-    from services.alerts.auth import require_board_reader
+    from services.alerts.auth import BOARD_DATA_ROLES, audit_writer, require_board_data, require_board_reader
     from services.alerts.consumer import AlertConsumer, ConsumerStats
     from services.alerts.lifecycle import EscalationPolicy
     from services.alerts.notify import DigestTiming, Notifier, senders_from_settings
     from services.alerts.routing import load_routing, seed_routes
     from services.board.feed import DeltaFeed
-    from services.board.metrics import BoardCollector, latest_snapshot
-    from services.board.web import build_router
+    from services.board.metrics import BoardCollector, ReturnHealthCollector, latest_snapshot
+    from services.board.store import latest_return_health
+    from services.board.web import DataAccess, build_router
 
     url = settings.sqlalchemy_url()
     migrate(url)
@@ -253,8 +254,18 @@ def serve(settings: Settings) -> None:
                 settings,
                 engine,
                 consumer_stats=stats,
-                extra_routers=[build_router(engine, settings, require_board_reader)],
-                extra_collectors=[BoardCollector(latest_snapshot(engine, settings))],
+                extra_routers=[
+                    build_router(
+                        engine,
+                        settings,
+                        require_board_reader,
+                        DataAccess(require_board_data, frozenset(BOARD_DATA_ROLES), audit_writer(engine)),
+                    )
+                ],
+                extra_collectors=[
+                    BoardCollector(latest_snapshot(engine, settings)),
+                    ReturnHealthCollector(lambda: latest_return_health(engine)),
+                ],
             )
             from carewatch.httpguard import redact_access_log
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from services.board.core.annex_a import AnnexList
 
+if TYPE_CHECKING:
+    from schemas.events import CaseEvent
+
 DATE_FORMAT = "DD/MM/YYYY"
 SHEET_NAME_MAX = 31
 
 
-def write_workbook(lists: list[AnnexList], path: Path, *, as_of: date) -> None:
+def write_workbook(lists: list[AnnexList], path: Path | IO[bytes], *, as_of: date) -> None:
     """One sheet per list: a header row in the Annex A layout, then the rows with dates as date cells."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -37,9 +40,37 @@ def write_workbook(lists: list[AnnexList], path: Path, *, as_of: date) -> None:
     workbook.save(path)
 
 
+def archived_events() -> list[CaseEvent]:
+    """Every event of the event archive in the configured database, in fold order."""
+    from carewatch.db import make_engine, migrate
+    from carewatch.settings import get_settings
+    from services.archive.store import events_in_fold_order
+
+    url = get_settings().sqlalchemy_url()
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        return events_in_fold_order(engine)
+    finally:
+        engine.dispose()
+
+
+def workbook_bytes(events: list[CaseEvent], as_of: date, months: int) -> tuple[bytes, dict[str, int]]:
+    """The Annex A workbook of ``events`` as bytes, and the rows of each list (for the audit log)."""
+    import io
+
+    from services.board.core.annex_a import annex_a as build
+
+    lists = build(events, as_of, period_months=months)
+    buffer = io.BytesIO()
+    write_workbook(lists, buffer, as_of=as_of)
+    return buffer.getvalue(), {annex_list.title: len(annex_list.rows) for annex_list in lists}
+
+
 def annex_a(
     events: Annotated[
-        Path | None, typer.Argument(help="NDJSON file of case events (reading the event archive is not wired yet).")
+        Path | None,
+        typer.Argument(exists=True, dir_okay=False, help="NDJSON case events (default: the event archive)."),
     ] = None,
     as_of: Annotated[str, typer.Option("--as-of", help="The inspection date, YYYY-MM-DD.")] = "",
     out: Annotated[Path, typer.Option("--out", help="The workbook to write (.xlsx).")] = Path("annex-a.xlsx"),
@@ -50,17 +81,18 @@ def annex_a(
     from services.board.core.annex_a import annex_a as build
     from services.rules.replay import read_events
 
-    if events is None:
-        typer.echo("error: give a file of events (EVENTS.ndjson)", err=True)
-        raise typer.Exit(2)
     try:
         day = date.fromisoformat(as_of)
     except ValueError:
         typer.echo(f"error: --as-of must be a date YYYY-MM-DD, not {as_of!r}", err=True)
         raise typer.Exit(2) from None
-    read, rejected = read_events(events)
-    if rejected:
-        typer.echo(f"{len(rejected)} line(s) of {events} rejected, {len(read)} events used", err=True)
+    if events is None:
+        read = archived_events()
+        typer.echo(f"{len(read)} events read from the event archive", err=True)
+    else:
+        read, rejected = read_events(events)
+        if rejected:
+            typer.echo(f"{len(rejected)} line(s) of {events} rejected, {len(read)} events used", err=True)
     lists = build(read, day, period_months=months)
     write_workbook(lists, out, as_of=day)
     for annex_list in lists:

@@ -73,8 +73,9 @@ def board_pack(
 ) -> None:
     """Write the Corporate Parenting Board pack (HTML + CSV + XLSX) as of --as-of.
 
-    Figures come from --events when given (replayed with a daily clock), otherwise from the daily
-    snapshots in the database (each trend date uses the latest snapshot on or before it).
+    Figures come from --events when given (replayed with a daily clock; the pack then also has the
+    early-warning SPC charts of the watched series), otherwise from the daily snapshots in the database
+    (each trend date uses the latest snapshot on or before it).
     """
     from dataclasses import replace
 
@@ -98,10 +99,14 @@ def board_pack(
         )
 
     if events is not None:
-        totals = snapshots(_events(events), wanted, progress=sys.stderr.isatty())
+        from services.board.early_warning import panels
+
+        history = _events(events)
+        totals = snapshots(history, wanted, progress=sys.stderr.isatty())
         trend = {when: summarise(aggregate, when) for when, aggregate in totals.items()}
         origin = f"case events ({events.name}), replayed day by day"
-        pack = Pack(settings.board_authority_name, trend[max(trend)], trend, origin)
+        spc = panels(history, day, population=settings.board_population_0_17)
+        pack = Pack(settings.board_authority_name, trend[max(trend)], trend, origin, spc=spc)
     else:
         engine = _engine(settings)
         stored = from_snapshots(

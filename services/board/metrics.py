@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from carewatch.settings import Settings
+    from services.board.store import ReturnHealth
 
 SummaryProvider = Callable[[], dict[str, Any] | None]
 
@@ -64,6 +65,43 @@ class BoardCollector(Collector):
                 if entry["denominator"] is not None:
                     denominator.add_metric([indicator], float(entry["denominator"]))
         yield from (value, numerator, denominator, suppressed, as_of)
+
+
+class ReturnHealthCollector(Collector):
+    """The last stored return-health check: records of the SSDA903 return failing each DfE rule (the rule
+    number is the only label), whether the validator could be run, and when the check was made. While the
+    validator cannot be run no failing-records series is exported: the count is unknown, not 0."""
+
+    def __init__(self, provider: Callable[[], ReturnHealth | None]) -> None:
+        self._provider = provider
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        health = self._provider()
+        failing = GaugeMetricFamily(
+            "carewatch_board_return_health_failing_records",
+            "Records of the SSDA903 return that would fail a DfE validation rule if the return were made now",
+            labels=["rule"],
+        )
+        total = GaugeMetricFamily(
+            "carewatch_board_return_health_failing_records_all_rules",
+            "Records failing any DfE validation rule (a record failing two rules counts twice)",
+        )
+        available = GaugeMetricFamily(
+            "carewatch_board_return_health_validator_available",
+            "1 when the last return-health check could run the DfE validator, 0 when it could not",
+        )
+        checked = GaugeMetricFamily(
+            "carewatch_board_return_health_checked_timestamp_seconds",
+            "When the last return-health check was made (Unix time)",
+        )
+        if health is not None:
+            available.add_metric([], 1.0 if health.available else 0.0)
+            checked.add_metric([], health.checked_at.timestamp())
+            if health.available:
+                total.add_metric([], float(health.total or 0))
+                for rule, count, _ in health.rules:
+                    failing.add_metric([rule], float(count))
+        yield from (failing, total, available, checked)
 
 
 def _epoch(day: date) -> float:

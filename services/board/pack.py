@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from services.board.core.comparators import Comparators
+    from services.board.early_warning import SpcPanel
+    from services.board.store import ReturnHealth
 
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
 DATA: Final = Path(__file__).resolve().parent / "data"
@@ -60,10 +62,22 @@ class Pack:
     """Where the figures come from, in words ("daily snapshots", "events file x.ndjson")."""
     examples: tuple[str, ...] = ()
     """Notes naming comparator files that are examples shipped with carewatch, not real figures."""
+    spc: tuple[SpcPanel, ...] = ()
+    """The early-warning SPC charts (from the events the pack was built from; none from snapshots alone)."""
+    return_health: HealthPanel | None = None
+    """The SSDA903 return's health as last checked (the board page shows it; None: not part of this pack)."""
+    downloads: tuple[tuple[str, str], ...] = ()
+    """(label, link) of the downloads the reader may use (the board page shows only those they may)."""
 
     @property
     def as_of(self) -> date:
         return date.fromisoformat(self.summary["as_of"])
+
+
+@dataclass(frozen=True)
+class HealthPanel:
+    latest: ReturnHealth | None
+    """None: the return has never been checked."""
 
 
 def example_notes(neighbours: Path | None, targets: Path | None) -> tuple[str, ...]:
@@ -348,7 +362,12 @@ def render_html(pack: Pack) -> str:
         }
         for id_, indicator in INDICATORS.items()
     ]
+    from services.board.early_warning import html_items
+
     return environment.get_template("pack.html").render(
+        spc=html_items(pack.spc),
+        health=_health_view(pack.return_health),
+        downloads=pack.downloads,
         authority=pack.authority,
         as_of_text=_long_date(pack.as_of),
         origin=pack.origin,
@@ -367,6 +386,25 @@ def render_html(pack: Pack) -> str:
         ),
         definitions=definitions,
     )
+
+
+def _health_view(panel: HealthPanel | None) -> dict[str, Any] | None:
+    if panel is None:
+        return None
+    latest = panel.latest
+    if latest is None:
+        return {"state": "never", "text": "The return has not been checked yet (`carewatch return-health --store`)."}
+    checked = f"{latest.checked_at:%Y-%m-%d %H:%M} UTC"
+    year = f"{latest.collection_year - 1}/{latest.collection_year % 100:02d}"
+    base = {"checked": checked, "as_of": _long_date(latest.as_of), "year": year}
+    if not latest.available:
+        return {
+            **base,
+            "state": "unavailable",
+            "text": "The DfE validator could not be run, so the number of failing records is not known: "
+            + latest.detail,
+        }
+    return {**base, "state": "checked", "total": latest.total, "rules": latest.rules}
 
 
 def _chart_caption(indicator: Indicator) -> str:
@@ -450,6 +488,17 @@ def write_csv(path: Path, pack: Pack) -> None:
             writer.writerows(csv_rows(pack.trend[day]))
 
 
+def write_spc_csv(path: Path, pack: Pack) -> None:
+    """The SPC charts' points, limits and signals, one row per month of each series."""
+    from services.board import early_warning
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=early_warning.CSV_COLUMNS)
+        writer.writeheader()
+        for row in early_warning.rows(pack.spc):
+            writer.writerow({key: _blank(value) for key, value in row.items()})
+
+
 def write_xlsx(path: Path, pack: Pack) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -504,6 +553,19 @@ def write_xlsx(path: Path, pack: Pack) -> None:
         definitions.append([id_, indicator.title, indicator.definition, indicator.better, indicator.source])
         definitions.cell(definitions.max_row, 3).alignment = Alignment(wrap_text=True, vertical="top")
 
+    if pack.spc:
+        from services.board import early_warning
+
+        spc = workbook.create_sheet("Early warning SPC")
+        sheet_header(spc, early_warning.CSV_COLUMNS, {1: 30, 2: 44, 9: 40})
+        for row in early_warning.rows(pack.spc):
+            spc.append([row[column] for column in early_warning.CSV_COLUMNS])
+            spc.cell(spc.max_row, 4).number_format = "yyyy-mm-dd"
+        readings = workbook.create_sheet("Early warning readings")
+        sheet_header(readings, ["indicator", "title", "reading", "chart in words"], {1: 30, 2: 44, 3: 90, 4: 90})
+        for panel in pack.spc:
+            readings.append([panel.indicator_id, panel.title, panel.reading, early_warning.text_alternative(panel)])
+
     notes = workbook.create_sheet("Notes")
     threshold = int(pack.summary["threshold"])
     notes.append(["Figures as of", date.fromisoformat(pack.summary["as_of"])])
@@ -519,7 +581,8 @@ def write_xlsx(path: Path, pack: Pack) -> None:
 
 
 def write_pack(out_dir: Path, pack: Pack) -> dict[str, Path]:
-    """Write ``board-pack.html``, ``board-pack.csv`` (every trend date) and ``board-pack.xlsx``."""
+    """Write ``board-pack.html``, ``board-pack.csv`` (every trend date) and ``board-pack.xlsx``, and
+    ``board-pack-spc.csv`` when the pack has early-warning charts."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "html": out_dir / "board-pack.html",
@@ -528,5 +591,8 @@ def write_pack(out_dir: Path, pack: Pack) -> dict[str, Path]:
     }
     paths["html"].write_text(render_html(pack), encoding="utf-8")
     write_csv(paths["csv"], pack)
+    if pack.spc:
+        paths["spc-csv"] = out_dir / "board-pack-spc.csv"
+        write_spc_csv(paths["spc-csv"], pack)
     write_xlsx(paths["xlsx"], pack)
     return paths

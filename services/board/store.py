@@ -11,10 +11,24 @@ Rows hold totals over many children, never a child id.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Engine, String, delete, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carewatch.db import Base, session_factory
@@ -106,3 +120,73 @@ def table_rows(engine: Engine) -> list[tuple[str, str, int, int]]:
     with session_factory(engine)() as session:
         rows = session.scalars(select(IndicatorSnapshot))
         return sorted((r.as_of.isoformat(), r.indicator, r.numerator, r.denominator) for r in rows)
+
+
+# Return health: the SSDA903 return's failing records by DfE rule, as last checked ---------------------
+
+
+class ReturnHealthRun(Base):
+    """One check of the return as if made on ``as_of``: ``available`` is False when the DfE validator could
+    not be run (then ``detail`` says why and there are no rule rows: the count is unknown, not 0)."""
+
+    __tablename__ = "board_return_health_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    collection_year: Mapped[int] = mapped_column(Integer)
+    available: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReturnHealthRule(Base):
+    """Records (rows of the return's tables) failing one DfE rule in one check."""
+
+    __tablename__ = "board_return_health_rule"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("board_return_health_run.id", ondelete="CASCADE"), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(16), primary_key=True)
+    records: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+@dataclass(frozen=True)
+class ReturnHealth:
+    checked_at: datetime
+    as_of: date
+    collection_year: int
+    available: bool
+    detail: str
+    rules: tuple[tuple[str, int, str], ...]
+    """(rule, records failing it, message), most records first."""
+
+    @property
+    def total(self) -> int | None:
+        """Records failing any rule (a record failing two rules counts twice); None when not known."""
+        return sum(count for _, count, _ in self.rules) if self.available else None
+
+
+def save_return_health(engine: Engine, health: ReturnHealth) -> None:
+    with session_factory(engine).begin() as session:
+        run = ReturnHealthRun(
+            checked_at=health.checked_at,
+            as_of=health.as_of,
+            collection_year=health.collection_year,
+            available=health.available,
+            detail=health.detail,
+        )
+        session.add(run)
+        session.flush()
+        session.add_all(ReturnHealthRule(run_id=run.id, rule=r, records=n, message=m) for r, n, m in health.rules)
+
+
+def latest_return_health(engine: Engine) -> ReturnHealth | None:
+    """The most recent check stored (None when the return has never been checked)."""
+    with session_factory(engine)() as session:
+        run = session.scalars(select(ReturnHealthRun).order_by(ReturnHealthRun.id.desc()).limit(1)).first()
+        if run is None:
+            return None
+        rules = session.scalars(select(ReturnHealthRule).where(ReturnHealthRule.run_id == run.id)).all()
+        ordered = sorted(((r.rule, r.records, r.message) for r in rules), key=lambda item: (-item[1], item[0]))
+        checked = run.checked_at if run.checked_at.tzinfo else run.checked_at.replace(tzinfo=UTC)
+        return ReturnHealth(checked, run.as_of, run.collection_year, run.available, run.detail, tuple(ordered))

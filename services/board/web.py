@@ -1,17 +1,22 @@
-"""Board endpoints: ``GET /v1/board/summary`` (JSON, CONTRACT §4) and ``GET /board`` (the pack as HTML).
+"""Board endpoints: ``GET /v1/board/summary`` (JSON, CONTRACT §4), ``GET /board`` (the pack as HTML) and
+``GET /board/annex-a.xlsx`` (the Ofsted Annex A lists, child-level).
 
-Both read the daily snapshots in SQL; disclosure control is applied before anything leaves. Access is
-decided by the dependency the host application passes in (the alerts service passes its role check for
-the board and admin roles), so this module knows nothing of users or tokens.
+The summary and page read the daily snapshots in SQL; disclosure control is applied before anything leaves.
+The page adds the early-warning SPC charts computed from the event archive and the last stored return-health
+check. Access is decided by the dependencies the host application passes in (the alerts service passes its
+role checks: board readers for the aggregates, the admin and board-data roles for the Annex A download,
+which it also audits), so this module knows nothing of users or tokens.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
@@ -19,13 +24,14 @@ from carewatch.settings import Settings
 from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
-from services.board.pack import example_notes, from_snapshots, render_html
+from services.board.pack import HealthPanel, example_notes, from_snapshots, render_html
 
+DATE_PATTERN = r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"
 AsOf = Annotated[
     date | None,
     Query(
         description="Date of the figures (YYYY-MM-DD, 1900-01-01 to 9998-12-31); the latest snapshot on or before it",
-        json_schema_extra={"pattern": r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"},
+        json_schema_extra={"pattern": DATE_PATTERN},
     ),
 ]
 TREND_MONTHS = 12
@@ -33,14 +39,37 @@ EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 """The dates a board may ask for: the trend reaches a year back, and date arithmetic ends at year 9999."""
 
 
-def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[..., Any]) -> APIRouter:
-    """The board routes, every one guarded by ``auth_dependency`` (a FastAPI dependency)."""
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ANNEX_A_PATH = "/board/annex-a.xlsx"
+
+
+@dataclass(frozen=True)
+class DataAccess:
+    """Who may download the board's child-level lists, and how each download is audited."""
+
+    dependency: Callable[..., Any]
+    """A FastAPI dependency admitting only those who may (returns the person, with a ``name``)."""
+    roles: frozenset[str]
+    """Their roles: the board page links to the download for these (its reader has a ``role``)."""
+    audit: Callable[[str, str, str, dict[str, Any]], None]
+    """``(actor, action, target, detail)``: record one download."""
+
+
+def build_router(
+    engine: Engine,
+    settings: Settings,
+    auth_dependency: Callable[..., Any],
+    data_access: DataAccess | None = None,
+) -> APIRouter:
+    """The board routes, guarded by ``auth_dependency`` (a FastAPI dependency); the Annex A download only
+    when ``data_access`` is given, guarded by its own dependency."""
     comparators = comparator_files.load(
         neighbours=settings.board_neighbours_csv,
         targets=settings.board_targets_csv,
         amber_band=settings.board_amber_band,
     )
-    router = APIRouter(tags=["board"], dependencies=[Depends(auth_dependency)])
+    outer = APIRouter(tags=["board"])
+    router = APIRouter(dependencies=[Depends(auth_dependency)])
 
     def resolve(as_of: date | None) -> date:
         if as_of is not None:
@@ -64,8 +93,9 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
         return found
 
     @router.get("/board", response_class=HTMLResponse)
-    def board(as_of: AsOf = None) -> HTMLResponse:
-        """The board pack for the date, with 12 months of trend."""
+    def board(as_of: AsOf = None, reader: Any = Depends(auth_dependency)) -> HTMLResponse:
+        """The board pack for the date, with 12 months of trend, the early-warning SPC charts from the event
+        archive and the last return-health check."""
         day = resolve(as_of)
         pack = from_snapshots(
             engine,
@@ -79,6 +109,77 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
         )
         if pack is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
+        downloads: tuple[tuple[str, str], ...] = ()
+        if data_access is not None and getattr(reader, "role", None) in data_access.roles:
+            downloads = (("Ofsted Annex A lists (XLSX, child-level, audited)", f"{ANNEX_A_PATH}?as_of={day}"),)
+        pack = replace(
+            pack,
+            spc=early_warning_panels(engine, day, settings.board_population_0_17),
+            return_health=HealthPanel(store.latest_return_health(engine)),
+            downloads=downloads,
+        )
         return HTMLResponse(render_html(pack))
 
-    return router
+    outer.include_router(router)
+    if data_access is not None:
+        _annex_a_route(outer, engine, data_access)
+    return outer
+
+
+_SPC_CACHE: dict[tuple[str, int, int, date, int | None], tuple[Any, ...]] = {}
+_SPC_CACHE_SIZE = 8
+
+
+def early_warning_panels(engine: Engine, day: date, population: int | None) -> tuple[Any, ...]:
+    """The SPC charts of the watched series from the event archive (none while it is empty). Computed again
+    only when the archive has changed (its last sequence number or, after an erasure, its size) or for
+    another day."""
+    from services.archive.store import count, events_in_fold_order, high_water
+    from services.board.early_warning import panels
+
+    key = (str(engine.url), high_water(engine), count(engine), day, population)
+    found = _SPC_CACHE.get(key)
+    if found is None:
+        found = panels(events_in_fold_order(engine), day, population=population)
+        if len(_SPC_CACHE) >= _SPC_CACHE_SIZE:
+            _SPC_CACHE.pop(next(iter(_SPC_CACHE)))
+        _SPC_CACHE[key] = found
+    return found
+
+
+def _annex_a_route(router: APIRouter, engine: Engine, access: DataAccess) -> None:
+    @router.get(
+        ANNEX_A_PATH,
+        response_class=Response,
+        responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The Annex A workbook"}},
+    )
+    def annex_a_workbook(
+        request: Request,
+        as_of: Annotated[
+            date,
+            Query(
+                description="The inspection date (YYYY-MM-DD, 1900-01-01 to 9998-12-31).",
+                json_schema_extra={"pattern": DATE_PATTERN},
+            ),
+        ],
+        months: Annotated[int, Query(ge=1, le=24, description="The period before as_of (Ofsted: 6 months).")] = 6,
+        person: Any = Depends(access.dependency),
+    ) -> Response:
+        """The Ofsted Annex A lists (child-level) from the event archive, one sheet per list. Only the admin
+        and board-data roles may download it; every download is audited."""
+        from services.archive.store import events_in_fold_order
+        from services.board.annex_a import workbook_bytes
+
+        if not re.fullmatch(DATE_PATTERN, request.query_params.get("as_of", "")):  # not "0", read as 1970-01-01
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "as_of must be a date YYYY-MM-DD")
+        day = as_of
+        content, counts = workbook_bytes(events_in_fold_order(engine), day, months)
+        access.audit(
+            str(person.name), "download", "annex-a", {"as_of": day.isoformat(), "months": months, "rows": counts}
+        )
+        name = f"annex-a-{day.isoformat()}.xlsx"
+        return Response(
+            content,
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        )

@@ -68,6 +68,14 @@ def test_pack_from_snapshots_matches_pack_from_events_and_opens_in_chromium(
         "board-pack", "--as-of", "2025-03-31", "--out", str(tmp_path / "ev"), "--events", str(events), env=env
     )
     assert from_events.returncode == 0, from_events.stderr
+    # built from events, the pack has the early-warning SPC section, its CSV and its sheets; from snapshots, not
+    with (tmp_path / "ev" / "board-pack-spc.csv").open(newline="") as handle:
+        spc_rows = list(csv.DictReader(handle))
+    assert {row["indicator"] for row in spc_rows} >= {"entered-care-month"}
+    assert all(row["mean"] != "" for row in spc_rows if row["indicator"] == "entered-care-month")
+    assert "Early warning: statistical process control" in (tmp_path / "ev" / "board-pack.html").read_text()
+    assert "Early warning" not in (tmp_path / "db" / "board-pack.html").read_text()
+    assert not (tmp_path / "db" / "board-pack-spc.csv").exists()
 
     headline = _rows_of(tmp_path / "db" / "board-pack.csv", "2025-03-31")
     assert headline == _rows_of(tmp_path / "ev" / "board-pack.csv", "2025-03-31")

@@ -25,10 +25,10 @@ from carewatch.db import make_engine, migrate, session_factory
 from carewatch.settings import Settings
 from schemas.alerts import AlertTransition, fingerprint
 from services.alerts.app import create_app
-from services.alerts.auth import add_user, require_board_reader
+from services.alerts.auth import BOARD_DATA_ROLES, add_user, audit_writer, require_board_data, require_board_reader
 from services.alerts.store import apply_transitions
 from services.alerts.web import today
-from services.board.web import build_router
+from services.board.web import DataAccess, build_router
 from services.ingest.app import create_app as create_ingest_app
 from services.ingest.producer import IngestProducer
 
@@ -136,7 +136,8 @@ def alerts_service(postgres_url: str) -> Iterator[tuple[str, dict[str, str]]]:
         ]
         apply_transitions(session, transitions, NOW)
     settings = Settings(auth_max_failures=1_000_000)
-    board = build_router(engine, settings, require_board_reader)
+    access = DataAccess(require_board_data, frozenset(BOARD_DATA_ROLES), audit_writer(engine))
+    board = build_router(engine, settings, require_board_reader, access)
     with served(create_app(settings, engine, extra_routers=[board])) as base:
         yield base, tokens
     engine.dispose()

@@ -131,9 +131,13 @@ def _describe(old: dict[str, Any], new: dict[str, Any]) -> str:
     return f"corrected {old['type']} {old['event_id']} → {new['event_id']}: {changed}"
 
 
-def _load_events(events: Path | None) -> list[dict[str, Any]]:
+def _load_events(events: Path | None, *, archive: bool = False) -> list[dict[str, Any]]:
+    """The events of ``events`` (NDJSON); when None, those of the event archive in the configured database
+    if ``archive``, otherwise an error."""
     import orjson
 
+    if events is None and archive:
+        return _archived_events()
     if events is None:
         typer.echo(
             "error: no events file given and no event archive is configured here: "
@@ -146,6 +150,28 @@ def _load_events(events: Path | None) -> list[dict[str, Any]]:
     except orjson.JSONDecodeError as exc:
         typer.echo(f"error: {events.name} is not NDJSON: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _engine() -> Any:
+    from carewatch.db import make_engine, migrate
+    from carewatch.settings import get_settings
+
+    url = get_settings().sqlalchemy_url()
+    migrate(url)
+    return make_engine(url)
+
+
+def _archived_events() -> list[dict[str, Any]]:
+    from schemas.events import event_to_json
+    from services.archive.store import events_in_fold_order
+
+    engine = _engine()
+    try:
+        events = [event_to_json(event) for event in events_in_fold_order(engine)]
+    finally:
+        engine.dispose()
+    typer.echo(f"{len(events)} events read from the event archive", err=True)
+    return events
 
 
 def export_903(
@@ -170,35 +196,67 @@ def export_903(
 
 def return_health(
     events: Annotated[
-        Path | None, typer.Argument(exists=True, dir_okay=False, help="Events as NDJSON (one per line).")
+        Path | None,
+        typer.Argument(
+            exists=True, dir_okay=False, help="Events as NDJSON (one per line); the event archive when not given."
+        ),
     ] = None,
-    as_of: Annotated[str, typer.Option("--as-of", help="The day (YYYY-MM-DD): the return as if made then.")] = "",
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="The day (YYYY-MM-DD): the return as if made then (default: today).")
+    ] = "",
     validator_python: Annotated[
         Path | None,
         typer.Option(help="Python with csc-validator-be-903 installed (default: .venv-oracle/bin/python)."),
     ] = None,
+    store: Annotated[
+        bool,
+        typer.Option("--store", help="Also store the result for the board page and its metrics (run it daily)."),
+    ] = False,
 ) -> None:
-    """Records that would fail the DfE validation rules if the return were made on AS_OF, by rule."""
-    from datetime import date
+    """Records that would fail the DfE validation rules if the return were made on AS_OF, by rule.
 
+    With --store the result is written to the database the board reads; a validator that cannot be run is
+    stored as such (the board then says the count is unknown) and the command exits with status 2."""
+    from datetime import UTC, date, datetime
+
+    from services.ingest.ssda903.health import collection_year
     from services.ingest.ssda903.health import return_health as health
     from services.ingest.ssda903.validator import ValidatorUnavailable, run_validator
 
     try:
-        day = date.fromisoformat(as_of)
+        day = date.fromisoformat(as_of) if as_of else datetime.now(UTC).date()
     except ValueError:
-        typer.echo("error: --as-of YYYY-MM-DD is required", err=True)
+        typer.echo("error: --as-of must be a date YYYY-MM-DD", err=True)
         raise typer.Exit(2) from None
     python = validator_python or Path(".venv-oracle/bin/python")
+    history = _load_events(events, archive=True)
+    checked_at = datetime.now(UTC)
     try:
-        rows = health(_load_events(events), day, lambda directory, year: run_validator(python, directory, year))
+        rows = health(history, day, lambda directory, year: run_validator(python, directory, year))
     except ValidatorUnavailable as exc:
+        if store:
+            _store_health(checked_at, day, collection_year(day), False, str(exc), [])
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if store:
+        _store_health(checked_at, day, collection_year(day), True, "", rows)
     typer.echo(f"{'rule':<8} {'records':>7}  message")
     for rule, count, message in rows:
         typer.echo(f"{rule:<8} {count:>7}  {message}")
     typer.echo(f"{'total':<8} {sum(count for _, count, _ in rows):>7}")
+
+
+def _store_health(
+    checked_at: Any, day: Any, year: int, available: bool, detail: str, rows: list[tuple[str, int, str]]
+) -> None:
+    from services.board.store import ReturnHealth, save_return_health
+
+    engine = _engine()
+    try:
+        save_return_health(engine, ReturnHealth(checked_at, day, year, available, detail, tuple(rows)))
+    finally:
+        engine.dispose()
+    typer.echo(f"return health as of {day} stored", err=True)
 
 
 def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[tuple[bytes, bytes]]]:

@@ -1,0 +1,230 @@
+"""The board pack's "Early warning: statistical process control" section.
+
+Each watched authority series (``services.board.core.authority_alerts``) is computed month by month from
+the events the pack was built from, read as an XmR chart (``services.board.core.spc``) and shown as a chart
+(mean, process limits, special-cause points marked) with its variation and assurance reading in words, a
+text alternative, and the points, limits and signals as rows for the CSV and XLSX.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Final
+
+from schemas.events import CaseEvent
+from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries
+from services.board.core.cin_indicators import (
+    COUNT_INDICATORS,
+    DEFINITIONS,
+    PERCENT_INDICATORS,
+    month_ends,
+    values,
+)
+from services.board.core.spc import Chart, reading, xmr
+from services.rules.core.calendar import add_months
+from services.rules.core.cin.facts import fold_all
+
+SPC_MONTHS: Final = 24
+"""Months on each chart (the MDC tool needs at least 13 for limits)."""
+CSV_COLUMNS: Final = (
+    "indicator",
+    "title",
+    "better",
+    "period",
+    "value",
+    "mean",
+    "lower_process_limit",
+    "upper_process_limit",
+    "signals",
+    "variation",
+    "assurance",
+)
+_CONCERNING: Final = "#c0561b"
+_IMPROVING: Final = "#1d4f91"
+_NEUTRAL_SIGNAL: Final = "#6b3fa0"
+
+
+@dataclass(frozen=True)
+class SpcPanel:
+    indicator_id: str
+    title: str
+    chart: Chart
+
+    @property
+    def unit(self) -> str:
+        if self.indicator_id in PERCENT_INDICATORS:
+            return "percent"
+        return "count" if self.indicator_id in COUNT_INDICATORS else "rate-per-10k"
+
+    @property
+    def reading(self) -> str:
+        return reading(self.chart)
+
+
+def last_complete_month_end(as_of: date) -> date:
+    """``as_of`` when it is a month's last day, otherwise the last day of the month before."""
+    if (as_of + timedelta(days=1)).day == 1:
+        return as_of
+    return date(as_of.year, as_of.month, 1) - timedelta(days=1)
+
+
+def panels(
+    events: Iterable[CaseEvent],
+    as_of: date,
+    *,
+    population: int | None,
+    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    months: int = SPC_MONTHS,
+) -> tuple[SpcPanel, ...]:
+    """One chart per watched series over the ``months`` complete months up to ``as_of`` (each month read with
+    what was known at its end; events after ``as_of`` are ignored), starting no earlier than the month of the
+    first event (before it the figures are not known, not 0). Empty when no event bears on them."""
+    known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
+    children = list(fold_all(known).values())
+    if not children:
+        return ()
+    last = last_complete_month_end(as_of)
+    earliest = min(e.occurred_on for e in known)
+    first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
+    wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
+    series: dict[str, list[tuple[date, float]]] = {w.indicator_id: [] for w in wanted}
+    for end in month_ends(first, last):  # as monthly_series does, every series from one pass per month
+        found = values(children, end, population=population, window_months=1)
+        for w in wanted:
+            value = found[w.indicator_id].value
+            if value is not None:
+                series[w.indicator_id].append((date(end.year, end.month, 1), value))
+    return tuple(
+        SpcPanel(w.indicator_id, w.title, xmr(series[w.indicator_id], w.better, target=w.target, config=w.config))
+        for w in wanted
+        if series[w.indicator_id]
+    )
+
+
+def _format(panel: SpcPanel, value: float) -> str:
+    if panel.unit == "percent":
+        return f"{value:.1f}%"
+    if panel.unit == "count":
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    return f"{value:,.1f}"
+
+
+def _signal_colour(panel: SpcPanel, sides: frozenset[str]) -> str:
+    better = panel.chart.better
+    if better == "neither":
+        return _NEUTRAL_SIGNAL
+    good = "high" if better == "higher" else "low"
+    return _IMPROVING if good in sides else _CONCERNING
+
+
+def text_alternative(panel: SpcPanel) -> str:
+    """The chart in words: span, latest value, mean and limits, and the points marked as special causes."""
+    points = panel.chart.points
+    first, last = points[0], points[-1]
+    text = (
+        f"{len(points)} months, {first.period:%B %Y} to {last.period:%B %Y}; "
+        f"latest {_format(panel, last.value)} ({last.period:%B %Y})."
+    )
+    limits = panel.chart.limits
+    if limits is not None:
+        text += (
+            f" Mean {_format(panel, limits.mean)}; process limits {_format(panel, limits.lower)} "
+            f"to {_format(panel, limits.upper)}."
+        )
+        marked = [p for p in points if p.signals]
+        if marked:
+            listed = ", ".join(f"{p.period:%b %Y} ({_format(panel, p.value)})" for p in marked)
+            text += f" Special-cause points: {listed}."
+        else:
+            text += " No special-cause point."
+    return text
+
+
+def chart_svg(panel: SpcPanel) -> str:
+    """An XmR chart: the series, the mean, the process limits, special-cause points marked (matplotlib SVG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
+
+    points = panel.chart.points
+    days = mdates.date2num([p.period for p in points])  # type: ignore[no-untyped-call]
+    figure, axes = plt.subplots(figsize=(5.2, 2.4), dpi=100)
+    try:
+        axes.plot(days, [p.value for p in points], color="#59636e", marker="o", markersize=3, linewidth=1.2)
+        limits = panel.chart.limits
+        if limits is not None:
+            axes.axhline(limits.mean, color="#1d2329", linewidth=1)
+            for bound in (limits.upper, limits.lower):
+                axes.axhline(bound, color="#59636e", linestyle="--", linewidth=1)
+            marked = [(d, p) for d, p in zip(days, points, strict=True) if p.signals]
+            for day, point in marked:
+                axes.plot(
+                    [day],
+                    [point.value],
+                    marker="o",
+                    markersize=7,
+                    linestyle="none",
+                    color=_signal_colour(panel, point.sides),
+                )
+        if panel.chart.target is not None:
+            axes.axhline(panel.chart.target, color="#00703c", linestyle=":", linewidth=1.2)
+        axes.spines[["top", "right"]].set_visible(False)
+        axes.tick_params(labelsize=8)
+        axes.grid(axis="y", color="#e5e9ed", linewidth=0.8)
+        axes.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))  # type: ignore[no-untyped-call]
+        if panel.unit == "percent":
+            axes.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}%"))
+        elif panel.unit == "count":
+            axes.yaxis.set_major_locator(mticker.MaxNLocator(nbins=5, integer=True))
+        figure.autofmt_xdate(rotation=0, ha="center")
+        figure.tight_layout(pad=0.4)
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.05)
+    finally:
+        plt.close(figure)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :].replace("<svg", '<svg aria-hidden="true" focusable="false"', 1)
+
+
+def html_items(spc: Sequence[SpcPanel]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": panel.indicator_id,
+            "title": panel.title,
+            "svg": chart_svg(panel),
+            "reading": panel.reading,
+            "variation": panel.chart.variation,
+            "text": text_alternative(panel),
+        }
+        for panel in spc
+    ]
+
+
+def rows(spc: Sequence[SpcPanel]) -> list[dict[str, Any]]:
+    """One row per point: value, the chart's mean and limits (blank when too few months), its signals."""
+    out = []
+    for panel in spc:
+        limits = panel.chart.limits
+        for point in panel.chart.points:
+            out.append(
+                {
+                    "indicator": panel.indicator_id,
+                    "title": panel.title,
+                    "better": panel.chart.better,
+                    "period": point.period,
+                    "value": point.value,
+                    "mean": limits.mean if limits else None,
+                    "lower_process_limit": limits.lower if limits else None,
+                    "upper_process_limit": limits.upper if limits else None,
+                    "signals": " ".join(sorted(f"{s.rule}:{s.side}" for s in point.signals)),
+                    "variation": panel.chart.variation,
+                    "assurance": panel.chart.assurance,
+                }
+            )
+    return out
