@@ -21,9 +21,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
@@ -44,6 +44,13 @@ DOCS_CSP: Final = (
 )
 """The API documentation pages only (``/docs``, ``/redoc``): Swagger UI and ReDoc, served by carewatch
 (:mod:`carewatch.apidocs`), set inline styles and ReDoc starts a worker. They show the OpenAPI, never case data."""
+
+MAX_AGE_DAYS: Final = 36_600
+"""A century: an age or "days past the deadline" filter beyond it cannot match an alert (and would overflow
+date arithmetic)."""
+
+FilterText = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
+"""A free-text filter in a query string (team, rule, child id): short, no control characters."""
 
 DOCS_PATHS: Final = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 

@@ -151,10 +151,9 @@ class CloseIn(BaseModel):
 
 CaseReader = Annotated[Principal, Depends(require_role(*CASE_LEVEL_ROLES))]
 AlertId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="An alert id")]
-MAX_AGE_DAYS = 36_600
-"""A century: ``min_age_days`` beyond it cannot match an alert (and would overflow date arithmetic)."""
+MAX_AGE_DAYS = httpguard.MAX_AGE_DAYS
 MAX_OFFSET = 2**31 - 1
-FilterText = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
+FilterText = httpguard.FilterText
 api = APIRouter(prefix="/v1", tags=["alerts"])
 
 

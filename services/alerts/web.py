@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from carewatch.httpguard import MAX_AGE_DAYS
 from carewatch.settings import Settings
 from schemas.alerts import SEVERITY_ORDER
 from services.alerts import oidc
@@ -309,11 +310,11 @@ def _evidence_day(raw: str | None) -> str:
 PAGE_CHILDREN = 25
 
 
-def _int(raw: str | None, minimum: int) -> int | None:
+def _int(raw: str | None, minimum: int, maximum: int = MAX_AGE_DAYS) -> int | None:
     if raw is None or not raw.strip():
         return None
     try:
-        return max(minimum, int(raw))
+        return min(max(minimum, int(raw)), maximum)  # no filter or page number beyond a century of days
     except ValueError:
         return None
 

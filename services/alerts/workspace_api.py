@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
+from carewatch.httpguard import MAX_AGE_DAYS, FilterText
 from services.alerts.auth import CASE_LEVEL_ROLES, DbSession, Principal, require_role
 from services.alerts.store import audit
 from services.alerts.workspace import Query as Filters
@@ -67,12 +68,14 @@ def workspace_counts(
     request: Request,
     principal: CaseReader,
     session: DbSession,
-    team: str | None = None,
-    rule: str | None = None,
+    team: FilterText = None,
+    rule: FilterText = None,
     severity: Literal["low", "medium", "high"] | None = None,
     state: Literal["raised", "acknowledged", "resolved", "closed", "open", "any"] = "open",
-    overdue: Annotated[int | None, Query(ge=0, description="More than this many days past the deadline")] = None,
-    child: str | None = None,
+    overdue: Annotated[
+        int | None, Query(ge=0, le=MAX_AGE_DAYS, description="More than this many days past the deadline")
+    ] = None,
+    child: FilterText = None,
     queue: Literal["unallocated"] | None = None,
 ) -> CountsOut:
     """Counts by severity, rule and team over every alert the filters match (in SQL, not one page)."""
