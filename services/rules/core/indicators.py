@@ -484,8 +484,9 @@ def _placement_mix(view: _View) -> Iterator[tuple[str, Contribution | None]]:
 def next_change(state: ChildState, as_of: date) -> date | None:
     """The first date after ``as_of`` on which this child's contributions may change with no new event.
 
-    A superset is safe (re-checking a day on which nothing changes costs one evaluation): every window
-    edge, deadline and birthday the definitions above look at is a candidate. The sorted candidates
+    A superset is safe (re-checking a day on which nothing changes costs one evaluation), a missing date
+    is not: :func:`_candidates` lists, per fact, the first day each comparison the definitions above make
+    with the date flips (no day-after margins: each wake-up costs a full evaluation). The sorted candidates
     depend on the state's facts only, so they are kept in the state's memo while those stay the same.
     """
     facts = _facts_read(state)
@@ -515,9 +516,32 @@ _facts_read: Final = attrgetter(*FACTS_READ)
 
 
 def _candidates(state: ChildState) -> set[date]:
+    """The dates on which a definition above can change its answer with no new fact (the facts it reads
+    are dated on or before the date it is computed for). Per fact, the thresholds the definitions compare
+    the date with: a fact's own date (it starts to be read) and the first day each comparison flips:
+
+    * in the 12 months up to d (``in_12_months(x, d)``): ``x`` and ``add_years(x, 1)``;
+    * in date up to ``x + N months``: the day after it; a deadline ``as_of <= deadline``: the day after;
+    * a stay's or a social worker's last day is the day before the next start (or the start itself):
+      it leaves the 12 months a year after either;
+    * two years in the same placement, 30 months in care, a year in care: that anniversary;
+    * ages the cohorts test (4, 5, 16, 17, 19, 22; and 14) on the birthday; the legal status on each
+      change (V3/V4 short breaks); a period of care on its start and end.
+
+    A date missing here would leave a contribution stale until the next event (the daily-recomputation
+    tests in ``tests/unit/test_kernel_schedule.py`` check it); an extra one costs one evaluation.
+    """
     candidates: set[date] = set()
+    add = candidates.add
+
+    def year(day: date | None) -> None:
+        if day is not None:
+            add(day)
+            add(add_years(day, 1))
 
     def window(day: date | None) -> None:
+        # Wider than ``year`` (the day after too): for the readings of care starts, legal statuses and
+        # placements, where a safe superset is kept.
         if day is not None:
             candidates.update((day, day + _DAY, add_years(day, 1)))
 
@@ -545,7 +569,8 @@ def _candidates(state: ChildState) -> set[date]:
                 )
             )
         if period.end is not None:
-            window(period.end - _DAY)
+            year(period.end)
+            add(add_years(period.end - _DAY, 1))
     for spell in state.legal_statuses:
         candidates.add(spell.since)
         window(spell.since)
@@ -558,21 +583,25 @@ def _candidates(state: ChildState) -> set[date]:
         window(start - _DAY)
         candidates.update((add_years(start, 2), add_years(start, 2) + _DAY))
     for worker in state.social_workers:
-        window(worker.start)
-        window(worker.start - _DAY)
-    for occurrence in (*state.health_assessments, *state.dental_checks, *state.peps):
-        window(occurrence.on)
-        for months in {RHA_INTERVAL_MONTHS_UNDER_5, DENTAL_INTERVAL_MONTHS, PEP_INTERVAL_MONTHS}:
-            candidates.add(add_months(occurrence.on, months) + _DAY)
+        year(worker.start)
+        add(add_years(worker.start - _DAY, 1))
+    for assessment in state.health_assessments:
+        add(assessment.on)
+        add(add_months(assessment.on, RHA_INTERVAL_MONTHS_UNDER_5) + _DAY)
+        add(add_months(assessment.on, RHA_INTERVAL_MONTHS_5_AND_OVER) + _DAY)
+    for check in state.dental_checks:
+        add(check.on)
+        add(add_months(check.on, DENTAL_INTERVAL_MONTHS) + _DAY)
+    for pep in state.peps:
+        add(pep.on)
+        add(add_months(pep.on, PEP_INTERVAL_MONTHS) + _DAY)
     for score in state.sdq_scores:
-        window(score.on)
+        year(score.on)
     for episode in state.missing_episodes:
-        window(episode.start)
-        window(episode.end)
+        year(episode.start)
+        year(episode.end)
         if episode.end is not None:
-            candidates.add(episode.end + timedelta(days=RHI_DAYS + 1))
-        for interview in episode.return_interviews:
-            candidates.add(interview.on)
+            add(episode.end + timedelta(days=RHI_DAYS + 1))
     for contact in state.care_leaver_contacts:
         window(contact.on)
     for period in state.periods:

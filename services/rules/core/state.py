@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any, Final
 
 from schemas.alerts import EvidenceEvent, Severity
@@ -362,10 +363,9 @@ class ChildState:
         values): a new state runs on every event and every evaluation. Cached derived data that checks
         itself against the fields (the memo, the JSON forms of fields) is carried over, and the event
         index while the log is unchanged."""
-        values = {name: self.__dict__[name] for name in _FIELD_NAMES}
-        unknown = changes.keys() - values.keys()
-        if unknown:
-            raise TypeError(f"not fields of ChildState: {sorted(unknown)}")
+        values = dict(zip(_FIELD_NAMES, _field_values(self.__dict__), strict=True))
+        if not changes.keys() <= _FIELD_SET:
+            raise TypeError(f"not fields of ChildState: {sorted(changes.keys() - _FIELD_SET)}")
         values.update(changes)
         state = object.__new__(ChildState)
         state.__dict__.update(values)
@@ -379,3 +379,5 @@ class ChildState:
 
 
 _FIELD_NAMES: Final = tuple(f.name for f in fields(ChildState))
+_FIELD_SET: Final = frozenset(_FIELD_NAMES)
+_field_values: Final = itemgetter(*_FIELD_NAMES)
