@@ -1,4 +1,5 @@
-"""Board endpoints: ``GET /v1/board/summary`` (JSON, CONTRACT §4) and ``GET /board`` (the pack as HTML).
+"""Board endpoints: ``GET /v1/board/summary`` (JSON, CONTRACT §4), ``GET /v1/board/trend.csv`` (every stored
+date, for scheduled refresh in Power BI or Excel) and ``GET /board`` (the pack as HTML).
 
 Both read the daily snapshots in SQL; disclosure control is applied before anything leaves. Access is
 decided by the dependency the host application passes in (the alerts service passes its role check for
@@ -12,14 +13,15 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
 from carewatch.settings import Settings
 from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
-from services.board.pack import example_notes, from_snapshots, render_html
+from services.board.core.summary import build_summary
+from services.board.pack import csv_text, example_notes, from_snapshots, render_html
 
 AsOf = Annotated[
     date | None,
@@ -57,11 +59,40 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
         """Indicator values with numerator, denominator, suppression flag and comparators."""
         day = resolve(as_of)
         found = store.summary_on(
-            engine, day, settings.suppression_threshold, settings.board_population_0_17, comparators
+            engine,
+            day,
+            settings.suppression_threshold,
+            settings.board_population_0_17,
+            comparators,
+            settings.board_audience,
         )
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
         return found
+
+    @router.get("/v1/board/trend.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+    def trend_csv(
+        first: Annotated[date | None, Query(alias="from", description="First date (YYYY-MM-DD); default: all")] = None,
+        last: Annotated[date | None, Query(alias="to", description="Last date (YYYY-MM-DD); default: all")] = None,
+    ) -> Response:
+        """One row per stored snapshot date and indicator, disclosure control applied: numbers stay numeric,
+        a hidden figure is an empty cell with ``suppressed`` true and the rule in ``suppression``."""
+        summaries = (
+            build_summary(
+                aggregate,
+                day,
+                settings.suppression_threshold,
+                population=settings.board_population_0_17,
+                comparators=comparators,
+                audience=settings.board_audience,
+            )
+            for day, aggregate in store.load(engine, first, last).items()
+        )
+        return Response(
+            csv_text(summaries),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'inline; filename="board-trend.csv"'},
+        )
 
     @router.get("/board", response_class=HTMLResponse)
     def board(as_of: AsOf = None) -> HTMLResponse:
@@ -76,6 +107,7 @@ def build_router(engine: Engine, settings: Settings, auth_dependency: Callable[.
             settings.board_population_0_17,
             comparators,
             example_notes(settings.board_neighbours_csv, settings.board_targets_csv),
+            settings.board_audience,
         )
         if pack is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
