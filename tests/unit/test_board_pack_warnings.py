@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
+
+from typer.testing import CliRunner
 
 from services.board.cli import uncomputed_warnings
 from services.board.core.aggregate import Aggregate, Contribution, Delta
@@ -46,3 +49,14 @@ def test_an_empty_group_is_said_once_per_indicator_with_how_many_dates() -> None
     assert rha
     assert not any("population" in w for w in warnings)
     assert len(warnings) == len(set(warnings))
+
+
+def test_board_pack_refuses_an_unknown_audience_in_one_line(tmp_path: Path) -> None:
+    from carewatch.cli import app
+
+    result = CliRunner().invoke(
+        app, ["board-pack", "--as-of", "2026-03-31", "--out", str(tmp_path / "out"), "--audience", "everyone"]
+    )
+    assert result.exit_code == 2
+    assert "--audience must be internal or public" in result.output
+    assert not (tmp_path / "out").exists()
