@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     suppression_threshold: int = Field(
         default=5, ge=1, description="Board counts below this are hidden; so are per-team counts on /metrics"
     )
+    board_audience: Literal["internal", "public"] = Field(
+        default="internal",
+        description="Board disclosure rules: internal (the authority's own board: percentages near 100% shown) "
+        "or public (papers published to anyone: every rule)",
+    )
     web_session_hours: float = Field(default=12.0, gt=0, description="How long a page sign-in lasts")
 
     # Sign-in with the council's identity provider (OpenID Connect, e.g. Microsoft Entra ID); off while unset

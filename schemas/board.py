@@ -59,6 +59,10 @@ class BoardSummary(BaseModel):
 
     as_of: date
     threshold: int = Field(ge=1, description="Counts below this are suppressed")
+    audience: Literal["internal", "public"] = Field(
+        default="public",
+        description="Whose disclosure rules were applied: public (every rule) or internal (no small-complement rule)",
+    )
     population: int | None = Field(description="Children aged 0-17 in the area, for rates; null if not configured")
     indicators: dict[str, IndicatorFigure]
 

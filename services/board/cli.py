@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from carewatch.settings import Settings
     from schemas.events import CaseEvent
     from services.board.core.comparators import Comparators
+    from services.board.core.disclosure import Audience
 
 
 def _day(text: str) -> date:
@@ -59,6 +60,31 @@ def _engine(settings: Settings) -> Any:
     return make_engine(url)
 
 
+def uncomputed_warnings(trend: dict[date, dict[str, Any]], population: int | None) -> list[str]:
+    """Plain warnings, one per cause, for the figures of ``trend`` that could not be computed (not those
+    hidden by disclosure control, which the pack explains itself)."""
+    from services.board.core.catalogue import INDICATORS
+
+    warnings: list[str] = []
+    if population is None:
+        titles = [indicator.title for indicator in INDICATORS.values() if indicator.needs_population]
+        warnings.append(
+            "no child population is configured (CAREWATCH_BOARD_POPULATION_0_17, children aged 0-17 in the area), "
+            f"so these are not computed: {'; '.join(titles)}"
+        )
+    empty: dict[str, int] = {}
+    for summary in trend.values():
+        for id_, entry in summary["indicators"].items():
+            if INDICATORS[id_].needs_population or entry["suppressed"] or entry["value"] is not None:
+                continue
+            empty[id_] = empty.get(id_, 0) + 1
+    for id_, count in empty.items():
+        warnings.append(
+            f"{INDICATORS[id_].title}: not computed on {count} of {len(trend)} date(s): no children in the group"
+        )
+    return warnings
+
+
 EventsOption = Annotated[
     Path | None,
     typer.Option("--events", exists=True, dir_okay=False, help="Build from this NDJSON events file."),
@@ -70,6 +96,14 @@ def board_pack(
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory for the HTML, CSV and XLSX.")],
     events: EventsOption = None,
     months: Annotated[int, typer.Option("--months", min=1, max=60, help="Months of trend before --as-of.")] = 12,
+    audience: Annotated[
+        str | None,
+        typer.Option(
+            "--audience",
+            help="Disclosure rules: internal (the authority's own board) or public (published papers); "
+            "default CAREWATCH_BOARD_AUDIENCE, else internal.",
+        ),
+    ] = None,
 ) -> None:
     """Write the Corporate Parenting Board pack (HTML + CSV + XLSX) as of --as-of.
 
@@ -86,6 +120,10 @@ def board_pack(
 
     settings = get_settings()
     day = _day(as_of)
+    chosen = settings.board_audience if audience is None else audience
+    if chosen not in ("internal", "public"):
+        raise _fail(f"--audience must be internal or public, not {audience!r}")
+    rules: Audience = "public" if chosen == "public" else "internal"
     comparators = _comparators(settings)
     wanted = trend_dates(day, months)
 
@@ -96,6 +134,7 @@ def board_pack(
             settings.suppression_threshold,
             population=settings.board_population_0_17,
             comparators=comparators,
+            audience=rules,
         )
 
     if events is not None:
@@ -117,12 +156,15 @@ def board_pack(
             settings.suppression_threshold,
             settings.board_population_0_17,
             comparators,
+            audience=rules,
         )
         engine.dispose()
         if stored is None:
             raise _fail(f"no board snapshot on or before {day}: run `carewatch board-snapshots` or pass --events")
         pack = stored
     pack = replace(pack, examples=example_notes(settings.board_neighbours_csv, settings.board_targets_csv))
+    for warning in uncomputed_warnings(pack.trend, settings.board_population_0_17):
+        typer.echo(f"warning: {warning}", err=True)
     paths = write_pack(out, pack)
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")

@@ -1,7 +1,8 @@
 """The board pack: a printable HTML report, plus the same figures as CSV and XLSX.
 
 Input is already-disclosed summaries (:func:`services.board.core.summary.build_summary`): the one of the
-pack's date and one per trend date. Hidden figures appear as "c" (the DfE symbol) with a numbered note;
+pack's date and one per trend date. Hidden figures appear as "c" (the DfE symbol) with a numbered note
+(in the CSV and XLSX: an empty cell beside a ``suppressed`` flag);
 nothing here can show a hidden number because it never receives one.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
 from services.board.core.comparators import RAG_TEXT
-from services.board.core.disclosure import footnote
+from services.board.core.disclosure import Audience, footnote
 from services.rules.core.calendar import add_months
 
 if TYPE_CHECKING:
@@ -104,6 +106,7 @@ def from_snapshots(
     population: int | None,
     comparators: Comparators,
     examples: tuple[str, ...] = (),
+    audience: Audience = "public",
 ) -> Pack | None:
     """The pack of the stored daily snapshots (each trend date: the latest snapshot on or before it);
     None when nothing is stored on or before ``as_of``."""
@@ -111,7 +114,7 @@ def from_snapshots(
 
     trend: dict[date, dict[str, Any]] = {}
     for when in trend_dates(as_of, months):
-        found = store.summary_on(engine, when, threshold, population, comparators)
+        found = store.summary_on(engine, when, threshold, population, comparators, audience)
         if found is not None:
             trend[date.fromisoformat(found["as_of"])] = found
     if not trend:
@@ -379,11 +382,7 @@ def render_html(pack: Pack) -> str:
         charts=charts,
         trend_span=f"{_long_date(days[0])} to {_long_date(days[-1])}" if days else "no dates",
         notes=notes,
-        disclosure_rule=(
-            f"Counts from 1 to {threshold - 1} are never shown, nor percentages of groups that small, nor "
-            f"percentages where all but fewer than {threshold} children share the outcome; one figure more "
-            "is hidden where a hidden one could otherwise be worked out from a total."
-        ),
+        disclosure_rule=disclosure_rule(threshold, pack.summary.get("audience", "public")),
         definitions=definitions,
     )
 
@@ -407,6 +406,21 @@ def _health_view(panel: HealthPanel | None) -> dict[str, Any] | None:
     return {**base, "state": "checked", "total": latest.total, "rules": latest.rules}
 
 
+def disclosure_rule(threshold: int, audience: str) -> str:
+    """The disclosure rules of the pack in words, for its audience."""
+    small = f"Counts from 1 to {threshold - 1} are never shown, nor percentages of groups that small"
+    last = "one figure more is hidden where a hidden one could otherwise be worked out from a total."
+    if audience == "public":
+        return (
+            f"{small}, nor percentages where all but fewer than {threshold} children share the outcome; {last} "
+            "(Rules for public papers.)"
+        )
+    return (
+        f"{small}; {last} Percentages where all but a few children share the outcome are shown: this pack is "
+        "for the authority's own board. Use the public audience for papers published to anyone."
+    )
+
+
 def _chart_caption(indicator: Indicator) -> str:
     unit = {"count": "children", "percent": "per cent", "rate-per-10k": "per 10,000 children"}[indicator.unit]
     return f"{unit.capitalize()}. {_DIRECTION[indicator.better]}".strip()
@@ -419,7 +433,8 @@ def _comparator_text(entry: dict[str, Any] | None) -> str:
 
 
 def csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per indicator, hidden figures as "c" (the DfE symbol)."""
+    """One row per indicator, numbers kept numeric: a hidden figure is an empty cell, and the ``suppressed``
+    flag (true/false) and ``suppression`` reason say why, so a column loads as numbers in any tool."""
     rows = []
     for id_, entry in summary["indicators"].items():
         hidden = entry["suppressed"]
@@ -431,9 +446,9 @@ def csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "title": entry["title"],
                 "unit": entry["unit"],
                 "better": entry["better"],
-                "value": HIDDEN if hidden else _blank(entry["value"]),
-                "numerator": HIDDEN if hidden else _blank(entry["numerator"]),
-                "denominator": HIDDEN if entry["denominator"] is None and hidden else _blank(entry["denominator"]),
+                "value": "" if hidden else _blank(entry["value"]),
+                "numerator": "" if hidden else _blank(entry["numerator"]),
+                "denominator": _blank(entry["denominator"]),
                 "suppressed": "true" if hidden else "false",
                 "suppression": entry["suppression"] or "",
                 "national": "" if national is None else national["value"],
@@ -444,6 +459,16 @@ def csv_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def csv_text(summaries: Iterable[dict[str, Any]]) -> str:
+    """The CSV of the summaries given (one row per date and indicator), header first."""
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for summary in summaries:
+        writer.writerows(csv_rows(summary))
+    return handle.getvalue()
 
 
 def typed_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -481,11 +506,8 @@ def _blank(value: Any) -> Any:
 
 
 def write_csv(path: Path, pack: Pack) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for day in sorted(pack.trend):
-            writer.writerows(csv_rows(pack.trend[day]))
+    text = csv_text(pack.trend[day] for day in sorted(pack.trend))
+    path.write_text(text, encoding="utf-8", newline="")
 
 
 def write_spc_csv(path: Path, pack: Pack) -> None:

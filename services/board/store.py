@@ -35,7 +35,7 @@ from carewatch.db import Base, session_factory
 from services.board.core.aggregate import Aggregate, Contribution, Delta
 from services.board.core.catalogue import INDICATORS
 from services.board.core.comparators import Comparators
-from services.board.core.disclosure import LINKED_TO_COUNT
+from services.board.core.disclosure import LINKED_TO_COUNT, Audience
 from services.board.core.summary import build_summary
 
 STORED_INDICATORS = tuple(indicator for indicator in INDICATORS if indicator not in LINKED_TO_COUNT)
@@ -106,13 +106,14 @@ def summary_on(
     threshold: int,
     population: int | None = None,
     comparators: Comparators | None = None,
+    audience: Audience = "public",
 ) -> dict[str, Any] | None:
     """The board summary of the latest snapshot on or before ``as_of`` (None when there is none)."""
     found = latest_on_or_before(engine, as_of)
     if found is None:
         return None
     aggregate = load(engine, found, found)[found]
-    return build_summary(aggregate, found, threshold, population=population, comparators=comparators)
+    return build_summary(aggregate, found, threshold, population=population, comparators=comparators, audience=audience)
 
 
 def table_rows(engine: Engine) -> list[tuple[str, str, int, int]]:

@@ -1,4 +1,5 @@
-"""Board endpoints: ``GET /v1/board/summary`` (JSON, CONTRACT §4), ``GET /board`` (the pack as HTML) and
+"""Board endpoints: ``GET /v1/board/summary`` (JSON, CONTRACT §4), ``GET /v1/board/trend.csv`` (every stored
+date, for scheduled refresh in Power BI or Excel), ``GET /board`` (the pack as HTML) and
 ``GET /board/annex-a.xlsx`` (the Ofsted Annex A lists, child-level).
 
 The summary and page read the daily snapshots in SQL; disclosure control is applied before anything leaves.
@@ -24,7 +25,8 @@ from carewatch.settings import Settings
 from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
-from services.board.pack import HealthPanel, example_notes, from_snapshots, render_html
+from services.board.core.summary import build_summary
+from services.board.pack import HealthPanel, csv_text, example_notes, from_snapshots, render_html
 
 DATE_PATTERN = r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"
 AsOf = Annotated[
@@ -86,11 +88,54 @@ def build_router(
         """Indicator values with numerator, denominator, suppression flag and comparators."""
         day = resolve(as_of)
         found = store.summary_on(
-            engine, day, settings.suppression_threshold, settings.board_population_0_17, comparators
+            engine,
+            day,
+            settings.suppression_threshold,
+            settings.board_population_0_17,
+            comparators,
+            settings.board_audience,
         )
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
         return found
+
+    @router.get("/v1/board/trend.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+    def trend_csv(
+        first: Annotated[
+            date | None,
+            Query(
+                alias="from",
+                description="First date (YYYY-MM-DD); default: all",
+                json_schema_extra={"pattern": DATE_PATTERN},
+            ),
+        ] = None,
+        last: Annotated[
+            date | None,
+            Query(
+                alias="to",
+                description="Last date (YYYY-MM-DD); default: all",
+                json_schema_extra={"pattern": DATE_PATTERN},
+            ),
+        ] = None,
+    ) -> Response:
+        """One row per stored snapshot date and indicator, disclosure control applied: numbers stay numeric,
+        a hidden figure is an empty cell with ``suppressed`` true and the rule in ``suppression``."""
+        summaries = (
+            build_summary(
+                aggregate,
+                day,
+                settings.suppression_threshold,
+                population=settings.board_population_0_17,
+                comparators=comparators,
+                audience=settings.board_audience,
+            )
+            for day, aggregate in store.load(engine, first, last).items()
+        )
+        return Response(
+            csv_text(summaries),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'inline; filename="board-trend.csv"'},
+        )
 
     @router.get("/board", response_class=HTMLResponse)
     def board(as_of: AsOf = None, reader: Any = Depends(auth_dependency)) -> HTMLResponse:
@@ -106,6 +151,7 @@ def build_router(
             settings.board_population_0_17,
             comparators,
             example_notes(settings.board_neighbours_csv, settings.board_targets_csv),
+            settings.board_audience,
         )
         if pack is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")

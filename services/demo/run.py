@@ -30,7 +30,7 @@ from tqdm import tqdm
 from carewatch.broker import broker_from_settings, ensure_topics
 from carewatch.settings import Settings
 from services.board.pack import EXAMPLE_NEIGHBOURS, EXAMPLE_TARGETS
-from services.demo.supervisor import ServiceProcess
+from services.demo.supervisor import ServiceProcess, port_in_use
 from services.rules.stream.clock import send_ticks
 
 Echo = Callable[[str], None]
@@ -66,16 +66,21 @@ def run_demo(
     from services.demo.generator import generate
 
     result = DemoResult()
+    taken = busy_ports(settings)
+    if taken:
+        raise PortTaken(taken)
     # A SIGTERM must unwind like Ctrl-C, so the services and the broker are stopped, not orphaned.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with ExitStack() as stack:
         bootstrap = stack.enter_context(broker_from_settings(settings.kafka_bootstrap))
         ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         database_url = settings.sqlalchemy_url()
+        kept = _kept_state(settings, database_url)
         migrate(database_url)
         engine = make_engine(database_url)
         stack.callback(engine.dispose)
         echo(f"broker {bootstrap}; database {database_url.rpartition('@')[2]}")
+        echo(kept)
 
         ingest_token = secrets.token_urlsafe(24)
         env = {
@@ -104,11 +109,14 @@ def run_demo(
         rules_metrics = f"http://127.0.0.1:{settings.rules_metrics_port}/metrics"
         echo(f"starting services (logs in {logs})")
         services["ingest"].wait_for_http(f"{ingest_url}/healthz")
+        echo("  ingest ready")
         services["alerts"].wait_for_http(f"{web}/healthz")
-        services["rules"].wait_for_http(rules_metrics, timeout=90)
+        echo("  alerts and board ready")
+        services["rules"].wait_for_http(rules_metrics, timeout=90, marker="carewatch_rules_")
+        echo("  rules ready")
         from services.demo.generator import TEAMS
 
-        result.tokens = _demo_tokens(engine, TEAMS)
+        result.tokens = {**_demo_tokens(engine, TEAMS), "ingest": ingest_token}
 
         start = until - timedelta(days=round(months * 30.44))
         records = [r for r in generate(seed=seed, children=children, months=months, start=start) if _day(r) <= until]
@@ -141,12 +149,14 @@ def run_demo(
                 day += timedelta(days=1)
                 progress.update()
         echo("waiting for the rules, alerts and board to catch up")
-        _wait_caught_up(services, rules_metrics, f"{web}/metrics", engine, until, result, settings.topic_partitions)
+        _wait_caught_up(
+            services, rules_metrics, f"{web}/metrics", engine, until, result, settings.topic_partitions, echo=echo
+        )
         result.alerts_by_rule = _alerts_by_rule(engine)
         result.indicators = _board_headlines(web, result.tokens["board"], until)
         result.urls = {
             "manager page": f"{web}/",
-            "board pack": f"{web}/board",
+            "board pack": f"{web}/login (sign in with the board token: it opens {web}/board)",
             "metrics": f"{web}/metrics",
             "API docs": f"{web}/docs",
             "ingest API": f"{ingest_url}/docs",
@@ -178,6 +188,35 @@ DEMO_RATE_PER_10K = 67  # England, 31 March 2025 (reference §3.1): the syntheti
 def _population(children: int) -> int:
     """Children aged 0–17 of the synthetic authority, so its rate per 10,000 is the national one."""
     return round(children * 10_000 / DEMO_RATE_PER_10K)
+
+
+class PortTaken(RuntimeError):
+    """A port the demo needs is held by another program."""
+
+    def __init__(self, taken: list[tuple[str, str, int]]) -> None:
+        what = ", ".join(f"{host}:{port} ({option})" for option, host, port in taken)
+        options = " and ".join(option for option, _, _ in taken)
+        super().__init__(f"port already in use: {what}; stop what holds it or choose another with {options}")
+
+
+def busy_ports(settings: Settings) -> list[tuple[str, str, int]]:
+    """(option, host, port) of each port the demo's services need that something already listens on."""
+    wanted = [
+        ("--port", settings.web_host, settings.web_port),
+        ("--ingest-port", settings.ingest_host, settings.ingest_port),
+        ("--rules-metrics-port", "127.0.0.1", settings.rules_metrics_port),
+    ]
+    return [(option, host, port) for option, host, port in wanted if port_in_use(host, port)]
+
+
+def _kept_state(settings: Settings, database_url: str) -> str:
+    """What the run starts from, in words: the broker is fresh each run, the database may be kept."""
+    if settings.database_url:
+        return "database: CAREWATCH_DATABASE_URL, kept as it is (alerts of earlier runs stay)"
+    path = settings.data_dir / "carewatch.sqlite"
+    if path.exists() and path.stat().st_size > 0:
+        return f"database kept from an earlier run ({path}); delete {settings.data_dir}/ to start clean"
+    return f"starting clean: new database {path}"
 
 
 def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
@@ -232,11 +271,15 @@ def _wait_caught_up(
     result: DemoResult,
     partitions: int,
     timeout: float = 600.0,
+    echo: Echo | None = None,
+    every: float = 5.0,
 ) -> None:
-    """Poll until every event and tick is processed, every transition stored and the last day snapshotted."""
+    """Poll until every event and tick is processed, every transition stored and the last day snapshotted,
+    saying how far each service has got every ``every`` seconds."""
     from services.board import store
 
     deadline = time.monotonic() + timeout
+    told = time.monotonic()
     while time.monotonic() < deadline:
         for service in services.values():
             if not service.running():
@@ -256,6 +299,14 @@ def _wait_caught_up(
             and stored[-1] >= until
         ):
             return
+        if echo is not None and time.monotonic() - told >= every:
+            told = time.monotonic()
+            echo(
+                f"  rules {int(processed)} of {result.events_accepted} events, "
+                f"{int(ticks)} of {result.ticks_sent * partitions} ticks; "
+                f"alerts {int(consumed)} of {int(published)} changes; "
+                f"board up to {stored[-1] if stored else 'no day yet'} of {until}"
+            )
         time.sleep(0.5)
     raise TimeoutError("the services did not catch up within the time allowed; see the logs under var/logs")
 
@@ -309,7 +360,8 @@ def _print_summary(result: DemoResult, echo: Echo) -> None:
     for name, url in result.urls.items():
         echo(f"{name:<16} {url}")
     for role, token in result.tokens.items():
-        echo(f"{role + ' token':<16} {token}   (sign in at the manager page)")
+        use = "Authorization: Bearer <token> on POST /v1/events" if role == "ingest" else "sign in at /login"
+        echo(f"{role + ' token':<16} {token}   ({use})")
 
 
 def _wait_for_interrupt(procs: dict[str, ServiceProcess]) -> None:

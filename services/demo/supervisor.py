@@ -51,12 +51,12 @@ class ServiceProcess:
             time.sleep(0.25)
         raise TimeoutError(f"the {self.name} service was not {what} within {timeout:.0f}s:\n{self.log_tail()}")
 
-    def wait_for_http(self, url: str, timeout: float = 60.0) -> None:
+    def wait_for_http(self, url: str, timeout: float = 60.0, marker: str = '"status":"ok"') -> None:
+        """Wait until ``url`` answers with ``marker`` in its body: carewatch's own answer, not whatever
+        other server might hold the port."""
+
         def answers() -> bool:
-            try:
-                return httpx.get(url, timeout=2.0).status_code < 500
-            except httpx.HTTPError:
-                return False
+            return is_carewatch(url, marker)
 
         self.wait_until(answers, timeout, f"answering at {url}")
 
@@ -74,3 +74,21 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=timeout)
+
+
+def is_carewatch(url: str, marker: str) -> bool:
+    """Whether ``url`` answers 200 with ``marker`` in its body (spaces ignored)."""
+    try:
+        response = httpx.get(url, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and marker.replace(" ", "") in response.text.replace(" ", "")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (so a service started there would fail)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, port)) == 0

@@ -8,11 +8,18 @@ default):
 2. *small-denominator*: a percentage whose denominator is from 1 to ``t - 1`` is hidden (2 of 3 would say
    which children of a tiny group had the outcome).
 3. *small-complement*: a percentage whose denominator minus numerator is from 1 to ``t - 1`` is hidden
-   (96% of 100 tells a reader that exactly 4 children did not).
+   (96% of 100 tells a reader that exactly 4 children did not). Public audience only: see below.
 4. *linked*: a figure computed from a hidden count is hidden with it (the rate per 10,000 and the UASC share
    follow the CLA and UASC counts, since the population is public).
 5. *secondary*: the placement-mix shares add up to their common denominator, so one hidden share could be
    worked out from the others. When exactly one share is hidden, the smallest shown share is hidden too.
+
+The audience decides which rules apply (``settings.board_audience``, ``carewatch board-pack --audience``):
+
+* ``public`` (papers published to anyone): every rule above.
+* ``internal`` (the authority's own board, the default): every rule but *small-complement*. The board is
+  entitled to know that 98% of its care leavers have a health check; the 2% it does not name are children
+  its own officers already know. Small counts and small groups stay hidden for both audiences.
 
 A hidden figure keeps its flag and reason in every output; its value and numerator are dropped (and its
 denominator when that is the small number). Exports (metrics, CSV, XLSX, the pack) never show them.
@@ -22,10 +29,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal, get_args
 
 from schemas.board import SuppressionReason as Reason  # the contract is its home
 from services.board.core.catalogue import INDICATORS, PLACEMENT_MIX_IDS
+
+Audience = Literal["internal", "public"]
+AUDIENCES: Final[tuple[str, ...]] = get_args(Audience)
+RULES: Final[dict[str, frozenset[Reason]]] = {
+    "public": frozenset(get_args(Reason)),
+    "internal": frozenset(get_args(Reason)) - {"small-complement"},
+}
+"""The rules applied for each audience."""
 
 LINKED_TO_COUNT: Final = {
     "cla-rate-per-10k": "cla-count",
@@ -53,7 +68,7 @@ def _small(count: int | None, threshold: int) -> bool:
     return count is not None and 0 < count < threshold
 
 
-def primary_reason(indicator: str, figure: Figure, threshold: int) -> Reason | None:
+def primary_reason(indicator: str, figure: Figure, threshold: int, audience: Audience = "public") -> Reason | None:
     if indicator in LINKED_TO_COUNT:
         return None
     if _small(figure.numerator, threshold):
@@ -61,7 +76,7 @@ def primary_reason(indicator: str, figure: Figure, threshold: int) -> Reason | N
     if INDICATORS[indicator].unit == "percent" and figure.denominator is not None:
         if _small(figure.denominator, threshold):
             return "small-denominator"
-        if _small(figure.denominator - figure.numerator, threshold):
+        if "small-complement" in RULES[audience] and _small(figure.denominator - figure.numerator, threshold):
             return "small-complement"
     return None
 
@@ -71,10 +86,10 @@ def hides_denominator(indicator: str, figure: Figure, threshold: int) -> bool:
     return indicator not in LINKED_TO_COUNT and _small(figure.denominator, threshold)
 
 
-def suppress(figures: Mapping[str, Figure], threshold: int) -> dict[str, Reason | None]:
-    """The suppression reason of each indicator (None = shown)."""
+def suppress(figures: Mapping[str, Figure], threshold: int, audience: Audience = "public") -> dict[str, Reason | None]:
+    """The suppression reason of each indicator (None = shown) for ``audience``."""
     reasons: dict[str, Reason | None] = {
-        indicator: primary_reason(indicator, figure, threshold) for indicator, figure in figures.items()
+        indicator: primary_reason(indicator, figure, threshold, audience) for indicator, figure in figures.items()
     }
     for derived, count in LINKED_TO_COUNT.items():
         if derived in reasons and reasons.get(count) is not None:
@@ -89,4 +104,5 @@ def suppress(figures: Mapping[str, Figure], threshold: int) -> dict[str, Reason 
 
 
 def footnote(reason: str, threshold: int) -> str:
-    return REASON_TEXT[reason].format(t=threshold)
+    """The note of a hidden figure, naming the rule that hid it."""
+    return f"{reason} rule: " + REASON_TEXT[reason].format(t=threshold)

@@ -23,7 +23,7 @@ from schemas.deltas import Contribution
 from services.board.core.aggregate import Aggregate
 from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
 from services.board.core.comparators import Comparator, Comparators, rag
-from services.board.core.disclosure import LINKED_TO_COUNT, Figure, hides_denominator, suppress
+from services.board.core.disclosure import LINKED_TO_COUNT, Audience, Figure, hides_denominator, suppress
 
 PERCENT_DECIMALS: Final = 1
 UASC_SHARE_DECIMALS: Final = 3
@@ -59,12 +59,14 @@ def build_summary(
     threshold: int,
     population: int | None = None,
     comparators: Comparators | None = None,
+    audience: Audience = "public",
 ) -> dict[str, Any]:
     """The summary of the totals in ``aggregate`` (from scratch or kept live by deltas), in the JSON form of
-    :class:`schemas.board.BoardSummary` (the contract: built through the model, so it cannot drift)."""
+    :class:`schemas.board.BoardSummary` (the contract: built through the model, so it cannot drift), with
+    the disclosure rules of ``audience``."""
     comparators = comparators or Comparators.empty()
     figures = {id_: _figure(indicator, aggregate, population) for id_, indicator in INDICATORS.items()}
-    reasons = suppress(figures, threshold)
+    reasons = suppress(figures, threshold, audience)
     indicators: dict[str, IndicatorFigure] = {}
     for id_, indicator in INDICATORS.items():
         figure, reason = figures[id_], reasons[id_]
@@ -87,7 +89,9 @@ def build_summary(
             nts_threshold=UASC_NTS_THRESHOLD_PERCENT if id_ == "uasc-share-of-child-population" else None,
         )
         indicators[id_] = entry
-    return BoardSummary(as_of=as_of, threshold=threshold, population=population, indicators=indicators).to_json()
+    return BoardSummary(
+        as_of=as_of, threshold=threshold, audience=audience, population=population, indicators=indicators
+    ).to_json()
 
 
 def summary_of_totals(totals: Mapping[str, Contribution], as_of: date, threshold: int) -> dict[str, Any]:
