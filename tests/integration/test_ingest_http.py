@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from carewatch.broker import EmbeddedBroker, ensure_topics, free_port, read_topic
+from carewatch.httpguard import OUTAGE_RETRY_AFTER_SECONDS
 from carewatch.settings import Settings
 from carewatch.testing.samples import good_event, good_line
 from schemas import topics
@@ -364,7 +365,7 @@ def test_accepted_events_are_archived_before_the_answer_and_a_database_outage_is
                 )
             down = client.post("/v1/events", json=[good_event(3)], headers=AUTH)
             assert down.status_code == 503
-            assert down.headers["Retry-After"] == "5"
+            assert down.headers["Retry-After"] == str(OUTAGE_RETRY_AFTER_SECONDS)
             assert "the event archive did not store this batch" in down.json()["detail"]
             with admin.connect() as connection:
                 connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
