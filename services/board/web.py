@@ -101,6 +101,7 @@ def build_router(
 
     @router.get("/v1/board/trend.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
     def trend_csv(
+        request: Request,
         first: Annotated[
             date | None,
             Query(
@@ -120,6 +121,10 @@ def build_router(
     ) -> Response:
         """One row per stored snapshot date and indicator, disclosure control applied: numbers stay numeric,
         a hidden figure is an empty cell with ``suppressed`` true and the rule in ``suppression``."""
+        for name in ("from", "to"):
+            given = request.query_params.get(name)
+            if given is not None and not re.fullmatch(DATE_PATTERN, given):  # not "0", read as 1970-01-01
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} must be a date YYYY-MM-DD")
         summaries = (
             build_summary(
                 aggregate,
