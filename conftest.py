@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from carewatch.broker import EmbeddedBroker, ensure_topics
 
@@ -15,6 +16,13 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "CAREWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 SHARED_DIR = Path(__file__).resolve().parent.parent / "shared"
+
+# The same commit gets the same verdict: property tests draw the same examples on every run (CI included).
+# `CAREWATCH_HYPOTHESIS_PROFILE=explore make test` draws new ones, to look for counterexamples before a change
+# lands; a counterexample found that way becomes an explicit `@example` beside its test.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("CAREWATCH_HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")

@@ -195,6 +195,26 @@ def test_arrival_up_to_100_days_late_does_not_matter_with_the_default_horizon(
     )
 
 
+def test_a_retraction_dated_beyond_the_log_after_its_target_is_deep_even_in_date_order() -> None:
+    # Found by the late-arrival property: care ended on day 2 and again on day 123, and on day 124 the first
+    # ending is retracted. In date order the second ending came while the child was not looked after (an
+    # anomaly) and the retracted one had already left the 120-day log, so the child is flagged for a rebuild;
+    # a log long enough to hold the whole history gives the exact answer: care ended on day 123.
+    child = "child-1"
+    events = [
+        _event(child, "start", 0, "care.started", date_of_birth="2012-03-01", sex="M", legal_status="C2"),
+        _event(child, "visit", 1, "visit.completed"),
+        _event(child, "first-end", 2, "care.ended", reason="E5"),
+        _event(child, "second-end", 123, "care.ended", reason="E5"),
+        _event(child, "retraction", 124, "event.retracted", retracted_event_id="first-end"),
+    ]
+    approximate = _final(events, Engine(CONFIG))[child]
+    exact = _final(events, Engine(CONFIG, horizon=Horizon(log_days=500)))[child]
+    assert approximate.needs_rebuild
+    assert not exact.needs_rebuild
+    assert [(p.end, p.end_event_id) for p in exact.periods] == [(START + timedelta(days=123), "second-end")]
+
+
 @FAST
 @given(histories())
 def test_no_overdue_alert_for_a_deadline_that_was_met(events: list[dict[str, Any]]) -> None:
