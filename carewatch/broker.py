@@ -298,9 +298,7 @@ def ensure_topics(
         created: list[str] = []
         for name in wanted:
             try:
-                client.create_topics(
-                    [NewTopic(name, num_partitions=partitions, replication_factor=replication)]
-                )
+                client.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

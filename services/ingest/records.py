@@ -21,7 +21,6 @@ Record = tuple[bytes | None, bytes]
 """(key, value) as written to Kafka."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where an item came from: an HTTP request (item index) or a file (line number, 1-based)."""
