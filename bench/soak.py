@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
 import socket
 import statistics
 import sys
@@ -159,6 +160,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (default: a temporary SQLite file)")
     args = parser.parse_args()
+    # A SIGTERM unwinds like Ctrl-C, so the services and the broker are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
 
     lead_in, history = split_history(args.children, args.months, args.seed)
     run = Run()
@@ -234,6 +237,10 @@ def main() -> None:
             producer.close()
             for service in services.values():
                 service.stop()
+
+
+def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def wait_processed(rules_metrics: str, target: int, timeout: float = 1800.0) -> None:
