@@ -13,15 +13,17 @@ Readers:
 * :func:`child_events` — one child's events in fold order (rebuilding a child's state);
 * :func:`children` — every child with its events in fold order, streamed child by child;
 * :func:`events_in_fold_order` — all events in fold order (a whole replay);
-* :func:`last_event` / :func:`high_water` — what the archive says a child's last event is, and the last seq.
+* :func:`last_event` / :func:`last_events` / :func:`high_water` — what the archive says a child's last
+  event is, and the last seq;
+* :class:`Reader` — the reader the rules worker is given (rebuilding a child, the restored-state check).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import orjson
@@ -46,6 +48,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from carewatch.db import Base
 from schemas.events import CaseEvent, event_to_json, parse_event
 from services.rules.core.order import in_fold_order
+from services.rules.core.state import LoggedEvent
 
 READ_CHUNK = 5_000
 
@@ -191,6 +194,40 @@ def last_event(engine: Engine, child_id: str) -> CaseEvent | None:
     """The last event of the child in fold order, as the archive knows it (None: no events)."""
     events = child_events(engine, child_id)
     return events[-1] if events else None
+
+
+def last_events(engine: Engine, child_ids: Iterable[str], *, chunk: int = 500) -> dict[str, tuple[str, date]]:
+    """Per child with archived events: the (event id, occurred date) of its last event in fold order.
+
+    Reads every archived event of the children asked (the fold order needs the events' dates, which
+    live in the payload)."""
+    wanted = sorted(set(child_ids))
+    found: dict[str, tuple[tuple[date, int, str, str], str]] = {}
+    for start in range(0, len(wanted), chunk):
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(TABLE.c.child_id, TABLE.c.payload).where(TABLE.c.child_id.in_(wanted[start : start + chunk]))
+            ).all()
+        for child_id, payload in rows:
+            event = parse_event(payload, received_at=None)
+            order = LoggedEvent.order_of(event)
+            best = found.get(child_id)
+            if best is None or order > best[0]:
+                found[child_id] = (order, event.event_id)
+    return {child_id: (event_id, order[0]) for child_id, (order, event_id) in found.items()}
+
+
+class Reader:
+    """The event archive as the rules worker reads it (:class:`services.rules.stream.processor.Archive`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def events(self, child_id: str) -> list[CaseEvent]:
+        return child_events(self.engine, child_id)
+
+    def last_events(self, child_ids: Iterable[str]) -> dict[str, tuple[str, date]]:
+        return last_events(self.engine, child_ids)
 
 
 def high_water(engine: Engine) -> int:
