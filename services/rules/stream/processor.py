@@ -129,7 +129,6 @@ class Processor:
         """Drop these partitions' wake indexes (after a rebalance); each is rebuilt on next use."""
         for partition in partitions:
             self._indexes.pop(partition, None)
-            self._checked.discard(partition)
 
     def index(self, partition: int) -> WakeIndex:
         """The partition's wake index, built from the table on first use: a child stored under another
@@ -206,12 +205,16 @@ class Processor:
 
     # -- the restored-state check -------------------------------------------------------------------------
     def needs_check(self, partition: int) -> bool:
-        """The partition's states have not been checked against the archive since it was assigned."""
+        """The partition's states have not been checked against the archive by this process yet (once per
+        partition per process: after the restore that comes with its first assignment here; a partition
+        handed back after a rebalance kept its table in memory)."""
         return self.archive is not None and partition not in self._checked
 
     def check(self, partition: int) -> Step:
         """Compare each child of the partition with the archive's last event of the child and rebuild the
-        children whose state misses it (a restore that stopped short of a partition's last update)."""
+        children whose state misses it (a restore that stopped short of a partition's last update). An
+        archived event dated after the partition's clock is not looked for: the stream has not reached it,
+        it may still be on its way through the topic."""
         step = Step("check", partition)
         self._checked.add(partition)
         if self.archive is None:
@@ -223,7 +226,7 @@ class Processor:
         clock = self.clock(partition)
         for child_id in mine:
             found = last.get(child_id)
-            if found is None:
+            if found is None or (clock is not None and found[1] > clock):
                 continue
             try:
                 state = self._state(child_id)
