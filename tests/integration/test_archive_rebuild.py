@@ -20,11 +20,14 @@ from carewatch.db import make_engine, migrate, session_factory
 from carewatch.settings import get_settings
 from carewatch.testing.stream import WorkerProcess, read_alerts
 from schemas.alerts import AlertTransition
+from schemas.deltas import NOTHING, Contribution, Delta
 from schemas.events import CaseEvent, parse_event
 from services.alerts.models import Alert, AlertHistory
 from services.alerts.store import apply_transitions
 from services.archive import store
 from services.archive.reconcile import open_after
+from services.board import store as board_store
+from services.board.core.aggregate import Aggregate
 from services.rules.core.config import RulesConfig
 from services.rules.core.tests.deep import UNTIL, deep_child, steady_child
 from services.rules.replay import replay
@@ -168,7 +171,21 @@ def test_a_restarted_worker_rebuilds_a_child_whose_state_misses_its_last_event(
     assert open_set(streamed) == open_set(exact.transitions) == set()
 
 
-def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert(engine: Engine) -> None:
+def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrate(database_url)
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    engine = make_engine(database_url)
+    try:
+        check_reconcile(engine)
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
+
+
+def check_reconcile(engine: Engine) -> None:
     events = parsed(deep_child() + steady_child())
     store.append(engine, events, RECEIVED)
     replayed = replay(events, UNTIL, CONFIG, rebuild=True)
@@ -215,3 +232,15 @@ def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert(engine: Engin
         }
     assert live == {(t.fingerprint, t.severity) for t in opened.values()}
     assert runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat()]).exit_code == 0
+
+    # The board's snapshot of the day against the replay's totals: equal, then one indicator off.
+    board_store.save(engine, {UNTIL: Aggregate(dict(replayed.totals))})
+    same = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat()])
+    assert same.exit_code == 0 and "board: 0 indicators differ" in same.stdout, same.output
+    off = Aggregate(dict(replayed.totals))
+    off.apply(Delta("", "cla-count", NOTHING, Contribution(1, 0)))
+    board_store.save(engine, {UNTIL: off})
+    differs = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat()])
+    want = replayed.totals["cla-count"]
+    assert differs.exit_code == 1, differs.output
+    assert f"cla-count: {want.numerator + 1}/0 stored, {want.numerator}/0 replayed" in differs.stdout

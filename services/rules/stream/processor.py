@@ -25,6 +25,12 @@ partition is seen after an assignment; children stored under another catalogue v
 the rules or the indicators) are then due at the partition's next tick, so every child is re-evaluated,
 and the board's totals complete again, within one tick of the new version's first assignment.
 
+Given the event archive (an :class:`Archive` adapter, injected; the core never reads it), a child that an
+event leaves flagged ``needs_rebuild`` (a correction older than its re-fold log) is rebuilt at once from
+every archived event of the child (:func:`~services.rules.core.rebuild.rebuild`), and the step publishes the
+transitions and deltas from the child's last published state to the rebuilt one. The first record of each
+partition this process sees runs the restored-state check (:meth:`Processor.check`) first.
+
 The indicator deltas of a step (old contribution out, new in) are published with the transitions. A
 delta repeated after a crash has an ``old`` that no longer matches the child's last contribution, so a
 consumer that keeps each child's last contribution can skip it.
