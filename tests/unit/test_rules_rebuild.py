@@ -162,3 +162,25 @@ def test_the_check_leaves_a_state_that_has_every_archived_event() -> None:
     step = processor.check(0)
     assert (step.rebuilt, step.writes, step.transitions) == (0, {}, [])
     assert LoggedEvent.order_of(events[-1])[0] == date(2023, 6, 1)
+
+
+class UnreadableArchive(MemoryArchive):
+    """An archive whose database is down: every read fails as SQLAlchemy's would."""
+
+    def events(self, child_id: str) -> list[CaseEvent]:
+        raise ConnectionError("archive down")
+
+    def last_events(self, child_ids: Iterable[str]) -> Mapping[str, tuple[str, date]]:
+        raise ConnectionError("archive down")
+
+
+def test_an_unreadable_archive_leaves_the_child_flagged_and_the_record_processed() -> None:
+    events = parsed(deep_child())
+    processor = Processor(Kernel(CONFIG), {}, {}, UnreadableArchive(events))
+    steps = feed(processor, events, UNTIL)
+    assert all(step.kind != "bad" for step in steps)
+    assert sum(step.unrebuilt for step in steps) == 1 and sum(step.rebuilt for step in steps) == 0
+    state = processor._state("deep-1")
+    assert state is not None and state.needs_rebuild  # its next event tries again
+    checked = processor.check(0)
+    assert (checked.errors, checked.rebuilt) == (1, 0)

@@ -185,7 +185,12 @@ class Processor:
         result = self.kernel.on_event(before, event, clock if clock is not None else event.occurred_on)
         step = Step("event", partition, event_type=event.type, as_of=result.state.evaluated_as_of)
         if result.state.needs_rebuild and self.archive is not None:
-            rebuilt = self._rebuild(before, event.child_id, result.state.evaluated_as_of or event.occurred_on, event)
+            try:
+                rebuilt = self._rebuild(
+                    before, event.child_id, result.state.evaluated_as_of or event.occurred_on, event
+                )
+            except Exception:  # the archive unreadable (its database down): the child stays flagged, and its
+                rebuilt = None  # next event tries again; the event itself is not a bad record
             if rebuilt is not None:
                 step.rebuilt += 1
                 result = rebuilt
@@ -228,7 +233,11 @@ class Processor:
         mine = [child_id for child_id, envelope in self.children.items() if envelope.get("partition") == partition]
         if not mine:
             return step
-        last = self.archive.last_events(mine)
+        try:
+            last = self.archive.last_events(mine)
+        except Exception:  # the archive unreadable: counted, and the partition goes on unchecked
+            step.errors += 1
+            return step
         clock = self.clock(partition)
         for child_id in mine:
             found = last.get(child_id)
