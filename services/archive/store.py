@@ -29,8 +29,10 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     Engine,
+    Index,
     Integer,
     String,
     Table,
@@ -57,7 +59,10 @@ class ArchivedEventRow(Base):
     """One accepted event as ingest received it (append-only)."""
 
     __tablename__ = "event_archive"
-    __table_args__ = (UniqueConstraint("child_id", "event_id", name="uq_event_archive_child_event"),)
+    __table_args__ = (
+        UniqueConstraint("child_id", "event_id", name="uq_event_archive_child_event"),
+        Index("ix_event_archive_child_occurred", "child_id", "occurred_on"),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -66,6 +71,9 @@ class ArchivedEventRow(Base):
     event_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    """The event's ``occurred_on`` (its date in England): the restored-state check finds each child's last day
+    from it without reading payloads."""
     payload: Mapped[str] = mapped_column(Text)
     """The validated event as JSON (``schemas.events.event_to_json``), the form written to the topic."""
 
@@ -93,6 +101,7 @@ def rows_for(
             "event_id": event.event_id,
             "event_type": event.type,
             "received_at": at,
+            "occurred_on": event.occurred_on,
             "payload": payload.decode(),
         }
         for event, payload in zip(events, payloads, strict=True)
@@ -199,15 +208,23 @@ def last_event(engine: Engine, child_id: str) -> CaseEvent | None:
 def last_events(engine: Engine, child_ids: Iterable[str], *, chunk: int = 500) -> dict[str, tuple[str, date]]:
     """Per child with archived events: the (event id, occurred date) of its last event in fold order.
 
-    Reads every archived event of the children asked (the fold order needs the events' dates, which
-    live in the payload)."""
+    One indexed query per ``chunk`` children finds each child's last day; only that day's payloads are
+    read (the fold order within a day needs them)."""
     wanted = sorted(set(child_ids))
     found: dict[str, tuple[tuple[date, int, str, str], str]] = {}
     for start in range(0, len(wanted), chunk):
+        some = wanted[start : start + chunk]
+        last_day = (
+            select(TABLE.c.child_id, func.max(TABLE.c.occurred_on).label("day"))
+            .where(TABLE.c.child_id.in_(some))
+            .group_by(TABLE.c.child_id)
+            .subquery()
+        )
+        query = select(TABLE.c.child_id, TABLE.c.payload).join(
+            last_day, (TABLE.c.child_id == last_day.c.child_id) & (TABLE.c.occurred_on == last_day.c.day)
+        )
         with engine.connect() as connection:
-            rows = connection.execute(
-                select(TABLE.c.child_id, TABLE.c.payload).where(TABLE.c.child_id.in_(wanted[start : start + chunk]))
-            ).all()
+            rows = connection.execute(query).all()
         for child_id, payload in rows:
             event = parse_event(payload, received_at=None)
             order = LoggedEvent.order_of(event)

@@ -244,3 +244,46 @@ def check_reconcile(engine: Engine) -> None:
     want = replayed.totals["cla-count"]
     assert differs.exit_code == 1, differs.output
     assert f"cla-count: {want.numerator + 1}/0 stored, {want.numerator}/0 replayed" in differs.stdout
+
+
+def test_the_archive_finds_each_childs_last_event_by_its_dates(database_url: str) -> None:
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+
+    from carewatch.db import MIGRATIONS_DIR, Base
+    from services.rules.core.order import in_fold_order
+
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        events = parsed(deep_child() + steady_child())
+        store.append(engine, list(reversed(events)), RECEIVED)  # arrival order is not fold order
+        want = {}
+        for child in ("deep-1", "steady-1"):
+            last = in_fold_order(e for e in events if e.child_id == child)[-1]
+            want[child] = (last.event_id, last.occurred_on)
+        assert store.last_events(engine, ["deep-1", "steady-1", "nobody"], chunk=1) == want
+        assert store.Reader(engine).last_events(["steady-1"]) == {"steady-1": want["steady-1"]}
+        # Rows archived before the date column existed get their date when the database is upgraded.
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+        command.downgrade(config, "archive_0001")
+        command.upgrade(config, "heads")
+        with engine.connect() as connection:
+            days = dict(connection.execute(select(store.TABLE.c.event_id, store.TABLE.c.occurred_on)).all())
+        assert days == {e.event_id: e.occurred_on for e in events}
+        assert store.last_events(engine, ["deep-1", "steady-1"]) == want
+        # The migrations give the table the model declares.
+        with engine.connect() as connection:
+
+            def ours(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+                table = name if kind == "table" else getattr(getattr(obj, "table", None), "name", None)
+                return table == "event_archive"
+
+            context = MigrationContext.configure(connection, opts={"include_object": ours, "compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
