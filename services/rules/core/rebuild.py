@@ -23,17 +23,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
-from typing import Final
 
-from schemas.alerts import AlertTransition, fingerprint
+from schemas.alerts import AlertTransition
 from schemas.deltas import deltas
 from schemas.events import CaseEvent, ClockTick, EventRetracted
 
+from .engine import transition
 from .kernel import Kernel, Step
 from .order import interleave
 from .state import ChildState, Finding
-
-RESOLVED_PREFIX: Final = "Resolved: "
 
 
 def history(events: Iterable[CaseEvent], as_of: date) -> list[CaseEvent]:
@@ -87,12 +85,12 @@ def rebuild(kernel: Kernel, before: ChildState | None, events: Iterable[CaseEven
             continue
         at = max(finding.since, floor)
         kept.append(replace(finding, raised_at=at))
-        transitions.append(_transition(rebuilt, finding, "raised", at))
+        transitions.append(transition(rebuilt, finding, "raised", at))
     now = {finding.key for finding in rebuilt.findings}
     for key, finding in old.items():
         if key not in now:
             at = max(floor, finding.raised_at or finding.since)
-            transitions.append(_transition(rebuilt, finding, "resolved", at))
+            transitions.append(transition(rebuilt, finding, "resolved", at))
     transitions.sort(key=AlertTransition.sort_key)
     old_contributions = Kernel.contributions(before) if before is not None else {}
     changes = tuple(deltas(rebuilt.child_id, old_contributions, Kernel.contributions(rebuilt)))
@@ -112,19 +110,3 @@ def stale(state: ChildState, last_event_id: str, last_on: date) -> bool:
     """The restored-state check: the archive's last event of the child (in fold order) is not in the
     state, so the state missed at least that update (the child is to be rebuilt)."""
     return not knows(state, last_event_id, last_on)
-
-
-def _transition(state: ChildState, finding: Finding, kind: str, at: date) -> AlertTransition:
-    summary = finding.summary if kind == "raised" else RESOLVED_PREFIX + finding.summary
-    return AlertTransition(
-        fingerprint=fingerprint(finding.rule, state.child_id, finding.subject),
-        rule=finding.rule,
-        child_id=state.child_id,
-        state="raised" if kind == "raised" else "resolved",
-        at=at,
-        severity=finding.severity,
-        summary=summary,
-        evidence=finding.evidence,
-        dates=finding.dates,
-        team=state.team,
-    )
