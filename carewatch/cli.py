@@ -101,6 +101,7 @@ def _register() -> None:
     from services.archive import cli as archive_cli
 
     app.add_typer(archive_cli.archive_app, name="archive")
+    app.command("reconcile")(archive_cli.reconcile)
     from services.demo import cli as demo_cli
 
     app.command("demo")(demo_cli.demo)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from services.archive import reconcile as reconcile_module
 
 archive_app = typer.Typer(
     help="The durable event archive: every accepted event, appended before ingest acknowledges it.",
@@ -105,3 +108,69 @@ def prune(
     finally:
         engine.dispose()
     typer.echo(f"deleted {deleted} archived events received more than {years} years ago")
+
+
+def reconcile(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Apply the transitions that make the open alerts those of the replay.")
+    ] = False,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Replay up to this day (YYYY-MM-DD; default: today in England).")
+    ] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="TOML/YAML rule overrides.")] = None,
+) -> None:
+    """Compare the open alerts and the board's totals with a replay of the event archive.
+
+    Prints the counts and each alert that differs (rule, pseudonymous child id, severity); the exit code
+    is 1 when anything differs (after --repair: when anything still does)."""
+    from datetime import date, datetime
+
+    from carewatch.settings import get_settings
+    from schemas.events import LONDON
+    from services.archive import reconcile as run
+    from services.rules.core.config import ConfigError, RulesConfig
+
+    try:
+        day = date.fromisoformat(until) if until else datetime.now(LONDON).date()
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {until!r}") from None
+    path = rules or get_settings().rules_config
+    try:
+        config = RulesConfig.load(path) if path is not None else RulesConfig.default()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    engine = _engine()
+    try:
+        report = run.compare(engine, day, config)
+        _print_report(report)
+        if repair and report.alerts_differ:
+            stats = run.repair(engine, report)
+            typer.echo("repaired: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.actions.items())))
+            report = run.compare(engine, day, config)
+            _print_report(report)
+    finally:
+        engine.dispose()
+    if report.differs:
+        raise typer.Exit(1)
+
+
+def _print_report(report: reconcile_module.Report) -> None:
+    typer.echo(
+        f"until {report.until.isoformat()}: open alerts {report.live_open} live, {report.expected_open} in the "
+        f"replay; {len(report.missing)} missing, {len(report.stray)} not in the replay, "
+        f"{len(report.severity)} with another severity"
+    )
+    for transition in report.missing:
+        typer.echo(f"  missing    {transition.rule} {transition.child_id} {transition.severity}")
+    for alert in report.stray:
+        typer.echo(f"  not-replay {alert.rule} {alert.child_id} {alert.severity}")
+    for transition, alert in report.severity:
+        typer.echo(f"  severity   {transition.rule} {transition.child_id} {alert.severity} -> {transition.severity}")
+    if report.board_date is None:
+        typer.echo(f"board: no snapshot of {report.until.isoformat()} to compare")
+    else:
+        typer.echo(f"board: {len(report.board)} indicators differ")
+        for indicator, (have, want) in sorted(report.board.items()):
+            stored, replayed = f"{have.numerator}/{have.denominator}", f"{want.numerator}/{want.denominator}"
+            typer.echo(f"  {indicator}: {stored} stored, {replayed} replayed")

@@ -13,22 +13,26 @@ Readers:
 * :func:`child_events` — one child's events in fold order (rebuilding a child's state);
 * :func:`children` — every child with its events in fold order, streamed child by child;
 * :func:`events_in_fold_order` — all events in fold order (a whole replay);
-* :func:`last_event` / :func:`high_water` — what the archive says a child's last event is, and the last seq.
+* :func:`last_event` / :func:`last_events` / :func:`high_water` — what the archive says a child's last
+  event is, and the last seq;
+* :class:`Reader` — the reader the rules worker is given (rebuilding a child, the restored-state check).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     Engine,
+    Index,
     Integer,
     String,
     Table,
@@ -46,6 +50,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from carewatch.db import Base
 from schemas.events import CaseEvent, event_to_json, parse_event
 from services.rules.core.order import in_fold_order
+from services.rules.core.state import LoggedEvent
 
 READ_CHUNK = 5_000
 
@@ -54,7 +59,10 @@ class ArchivedEventRow(Base):
     """One accepted event as ingest received it (append-only)."""
 
     __tablename__ = "event_archive"
-    __table_args__ = (UniqueConstraint("child_id", "event_id", name="uq_event_archive_child_event"),)
+    __table_args__ = (
+        UniqueConstraint("child_id", "event_id", name="uq_event_archive_child_event"),
+        Index("ix_event_archive_child_occurred", "child_id", "occurred_on"),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -63,6 +71,9 @@ class ArchivedEventRow(Base):
     event_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    """The event's ``occurred_on`` (its date in England): the restored-state check finds each child's last day
+    from it without reading payloads."""
     payload: Mapped[str] = mapped_column(Text)
     """The validated event as JSON (``schemas.events.event_to_json``), the form written to the topic."""
 
@@ -90,6 +101,7 @@ def rows_for(
             "event_id": event.event_id,
             "event_type": event.type,
             "received_at": at,
+            "occurred_on": event.occurred_on,
             "payload": payload.decode(),
         }
         for event, payload in zip(events, payloads, strict=True)
@@ -191,6 +203,48 @@ def last_event(engine: Engine, child_id: str) -> CaseEvent | None:
     """The last event of the child in fold order, as the archive knows it (None: no events)."""
     events = child_events(engine, child_id)
     return events[-1] if events else None
+
+
+def last_events(engine: Engine, child_ids: Iterable[str], *, chunk: int = 500) -> dict[str, tuple[str, date]]:
+    """Per child with archived events: the (event id, occurred date) of its last event in fold order.
+
+    One indexed query per ``chunk`` children finds each child's last day; only that day's payloads are
+    read (the fold order within a day needs them)."""
+    wanted = sorted(set(child_ids))
+    found: dict[str, tuple[tuple[date, int, str, str], str]] = {}
+    for start in range(0, len(wanted), chunk):
+        some = wanted[start : start + chunk]
+        last_day = (
+            select(TABLE.c.child_id, func.max(TABLE.c.occurred_on).label("day"))
+            .where(TABLE.c.child_id.in_(some))
+            .group_by(TABLE.c.child_id)
+            .subquery()
+        )
+        query = select(TABLE.c.child_id, TABLE.c.payload).join(
+            last_day, (TABLE.c.child_id == last_day.c.child_id) & (TABLE.c.occurred_on == last_day.c.day)
+        )
+        with engine.connect() as connection:
+            rows = connection.execute(query).all()
+        for child_id, payload in rows:
+            event = parse_event(payload, received_at=None)
+            order = LoggedEvent.order_of(event)
+            best = found.get(child_id)
+            if best is None or order > best[0]:
+                found[child_id] = (order, event.event_id)
+    return {child_id: (event_id, order[0]) for child_id, (order, event_id) in found.items()}
+
+
+class Reader:
+    """The event archive as the rules worker reads it (:class:`services.rules.stream.processor.Archive`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def events(self, child_id: str) -> list[CaseEvent]:
+        return child_events(self.engine, child_id)
+
+    def last_events(self, child_ids: Iterable[str]) -> dict[str, tuple[str, date]]:
+        return last_events(self.engine, child_ids)
 
 
 def high_water(engine: Engine) -> int:

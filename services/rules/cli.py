@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
     from schemas.alerts import AlertTransition
     from schemas.deltas import Contribution
+    from schemas.events import CaseEvent
     from services.rules.core.config import RulesConfig
-    from services.rules.replay import ReplayResult
+    from services.rules.replay import Rejected, ReplayResult
 
 rules_app = typer.Typer(help="The rule catalogue.", no_args_is_help=True)
 
@@ -50,7 +51,11 @@ def replay_command(
     summary, so the rules never import the board (their totals cross as indicator deltas' sums)."""
 
     def replay(
-        events_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON file of case events.")],
+        events_file: Annotated[
+            Path | None,
+            typer.Argument(exists=True, dir_okay=False, help="NDJSON case events (default: the event archive)."),
+        ] = None,
+        *,
         until: Annotated[str, typer.Option("--until", help="Last day of the replay (YYYY-MM-DD).")],
         rules: Annotated[Path | None, typer.Option("--rules", help="TOML/YAML rule overrides.")] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Write alert transitions here (NDJSON).")] = None,
@@ -62,7 +67,9 @@ def replay_command(
             typer.Option("--compare", help="A second rules file: print the alerts each configuration raises."),
         ] = None,
     ) -> None:
-        """Run the rules over EVENTS_FILE with a daily clock up to --until, without a broker."""
+        """Run the rules over EVENTS_FILE (or the event archive) with a daily clock up to --until, without a
+        broker. A child reached by a correction older than its re-fold log is rebuilt from its events, as the
+        stream worker rebuilds it from the archive."""
         from tqdm import tqdm
 
         from carewatch.settings import get_settings
@@ -71,7 +78,12 @@ def replay_command(
 
         until_day = _parse_day(until)
         config = _load_config(rules)
-        events, rejected = read_events(events_file)
+        rejected: list[Rejected] = []
+        if events_file is None:
+            events = archived_events()
+            typer.echo(f"{len(events)} events read from the event archive", err=True)
+        else:
+            events, rejected = read_events(events_file)
         for bad in rejected[:20]:
             typer.echo(f"{events_file}:{bad.line}: rejected: {bad.reason}", err=True)
         if len(rejected) > 20:
@@ -84,7 +96,7 @@ def replay_command(
                     bar.total = total
                     bar.update(done - bar.n)
 
-                return run(events, until_day, cfg, progress=progress)
+                return run(events, until_day, cfg, progress=progress, rebuild=True)
 
         result = runner(config, "replay")
         raised = Counter(t.rule for t in result.transitions if t.state == "raised")
@@ -103,6 +115,21 @@ def replay_command(
             _print_comparison(result.transitions, other.transitions, rules, compare)
 
     return replay
+
+
+def archived_events() -> list[CaseEvent]:
+    """Every event of the event archive in the configured database, in fold order."""
+    from carewatch.db import make_engine, migrate
+    from carewatch.settings import get_settings
+    from services.archive.store import events_in_fold_order
+
+    url = get_settings().sqlalchemy_url()
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        return events_in_fold_order(engine)
+    finally:
+        engine.dispose()
 
 
 def _print_comparison(

@@ -6,10 +6,16 @@ after that day's events, a clock tick). A tick touches the children whose wake d
 (:class:`~services.rules.core.order.WakeIndex`). So the output depends only on the events and the rules,
 never on the order of lines in the file. The indicator deltas are summed into :attr:`ReplayResult.totals`
 (the board's totals as of the last day).
+
+With ``rebuild=True`` a child flagged by a deep correction (older than its re-fold log, see
+:mod:`~services.rules.core.horizon`) is rebuilt at once from its events in the replay's input, exactly as
+the stream worker rebuilds it from the event archive (:func:`~services.rules.core.rebuild.rebuild`), so a
+replay of the archive and the stream give the same alerts and totals.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +31,7 @@ from .core.config import RulesConfig
 from .core.horizon import DEFAULT_HORIZON, Horizon
 from .core.kernel import Kernel, Step
 from .core.order import WakeIndex, interleave
+from .core.rebuild import rebuild as rebuild_child
 from .core.state import ChildState
 
 
@@ -41,6 +48,8 @@ class ReplayResult:
     states: dict[str, ChildState]
     """Each child's final state, by child id (sorted)."""
     events_applied: int = 0
+    rebuilt: int = 0
+    """Children rebuilt after a deep correction (``rebuild=True``)."""
     events_after_until: int = 0
     ticks: int = 0
     rejected: list[Rejected] = field(default_factory=list)
@@ -74,11 +83,13 @@ def replay(
     progress: Callable[[int, int], None] | None = None,
     reuse: bool = True,
     horizon: Horizon = DEFAULT_HORIZON,
+    rebuild: bool = False,
 ) -> ReplayResult:
     """All alert transitions from the first event's date to ``until`` (inclusive), with daily ticks.
 
     ``progress(done_days, total_days)`` is called once a day when given; ``reuse=False`` evaluates every
-    rule at every touch (the reference verdict reuse is tested against).
+    rule at every touch (the reference verdict reuse is tested against); ``rebuild=True`` rebuilds a
+    child flagged by a deep correction from its events in ``events`` (see the module's docstring).
     """
     kernel = Kernel(config, reuse=reuse, horizon=horizon)
     history = list(events)
@@ -101,6 +112,7 @@ def replay(
         wakes.set(state.child_id, step.wake_at)
 
     first_day: date | None = None
+    by_child: defaultdict[str, list[CaseEvent]] | None = None
     for item in interleave(history, until):
         if isinstance(item, ClockTick):
             day = item.as_of
@@ -111,7 +123,20 @@ def replay(
                 first_day = first_day or day
                 progress((day - first_day).days + 1, (until - first_day).days + 1)
             continue
-        record(kernel.on_event(states.get(item.child_id), item, item.occurred_on))
+        before = states.get(item.child_id)
+        step = kernel.on_event(before, item, item.occurred_on)
+        if rebuild and step.state.needs_rebuild:
+            if by_child is None:
+                by_child = defaultdict(list)
+                for event in history:
+                    by_child[event.child_id].append(event)
+            rebuilt = rebuild_child(
+                kernel, before, by_child[item.child_id], step.state.evaluated_as_of or item.occurred_on
+            )
+            if rebuilt is not None:
+                step = rebuilt
+                result.rebuilt += 1
+        record(step)
         result.events_applied += 1
     result.events_after_until = len(history) - result.events_applied
     # Stable sort on (at, fingerprint) only: one alert's transitions on the same day keep the order in

@@ -200,19 +200,24 @@ class Engine:
 
     @staticmethod
     def _transition(state: ChildState, finding: Finding, kind: str, at: date) -> AlertTransition:
-        summary = finding.summary if kind == "raised" else f"Resolved: {finding.summary}"
-        return AlertTransition(
-            fingerprint=fingerprint(finding.rule, state.child_id, finding.subject),
-            rule=finding.rule,
-            child_id=state.child_id,
-            state="raised" if kind == "raised" else "resolved",
-            at=at,
-            severity=finding.severity,
-            summary=summary,
-            evidence=finding.evidence,
-            dates=finding.dates,
-            team=state.team,
-        )
+        return transition(state, finding, kind, at)
+
+
+def transition(state: ChildState, finding: Finding, kind: str, at: date) -> AlertTransition:
+    """The ``raised`` or ``resolved`` transition of ``finding`` for the child of ``state`` at ``at``."""
+    summary = finding.summary if kind == "raised" else f"Resolved: {finding.summary}"
+    return AlertTransition(
+        fingerprint=fingerprint(finding.rule, state.child_id, finding.subject),
+        rule=finding.rule,
+        child_id=state.child_id,
+        state="raised" if kind == "raised" else "resolved",
+        at=at,
+        severity=finding.severity,
+        summary=summary,
+        evidence=finding.evidence,
+        dates=finding.dates,
+        team=state.team,
+    )
 
 
 def _finding_key(finding: Finding) -> tuple[str, str]:

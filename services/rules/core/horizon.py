@@ -33,7 +33,10 @@ Corrections and what is exact:
   inserted in date order), flagged by an anomaly and :attr:`ChildState.needs_rebuild`; a retraction of
   an event that already left the log removes the facts that event made, and is flagged the same way.
   Exact results then need the child rebuilt from the event archive (:func:`needs_rebuild` is the hook a
-  driver checks);
+  driver checks): :func:`~services.rules.core.rebuild.rebuild` folds every archived event of the child in
+  the kernel's order, without the retracted ones (a retraction dated more than the log after its target is
+  deep even in date order). The stream worker does it at once from the archive reader it is given, replay
+  from its own input; without an archive the state stays flagged and approximate;
 * a redelivered event older than the log that no kept fact cites is taken for a deep correction too.
 """
 

@@ -32,7 +32,7 @@ from schemas.deltas import DeltaBatch
 from services.rules.core.config import RulesConfig
 from services.rules.core.kernel import Kernel
 from services.rules.stream.metrics import RulesMetrics
-from services.rules.stream.processor import Processor, Step
+from services.rules.stream.processor import Archive, Processor, Step
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,14 @@ def build_app(
     config: RulesConfig | None = None,
     metrics: RulesMetrics | None = None,
     web_enabled: bool = False,
+    archive: Archive | None = None,
 ) -> faust.App:
     """The rules faust app for ``settings.kafka_bootstrap`` (``host:port``); topics must exist already.
 
     ``metrics`` defaults to a private registry so that several apps can be built in one process; the
-    service passes the process-wide one it exposes.
+    service passes the process-wide one it exposes. ``archive``: the event archive's reader, for
+    rebuilding a child after a deep correction and for the restored-state check of each partition
+    assigned (None: neither; a flagged child then stays approximate).
     """
     if not settings.kafka_bootstrap:
         raise ValueError("the rules stream needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP (host:port)")
@@ -86,7 +89,7 @@ def build_app(
     dead_letters = app.topic(topics.CASE_EVENTS_DLQ, key_serializer="raw", value_serializer="raw")
     children = app.Table(CHILDREN_TABLE)
     clocks = app.Table(CLOCKS_TABLE)
-    processor = Processor(kernel, children, clocks)
+    processor = Processor(kernel, children, clocks, archive)
 
     async def publish(step: Step) -> None:
         """Send the step's transitions and indicator deltas and wait until the broker has them all."""
@@ -108,6 +111,21 @@ def build_app(
         async for event in stream.events():
             started = time.perf_counter()
             message = event.message
+            if processor.needs_check(message.partition):
+                # The first record since the partition (and its restored table) was assigned: states that
+                # miss the archive's last event of their child are rebuilt before anything else.
+                checking = time.perf_counter()
+                checked = processor.check(message.partition)
+                if checked.rebuilt or checked.unrebuilt:
+                    log.info(
+                        "partition %d: %d stale children rebuilt from the event archive, %d not rebuildable",
+                        message.partition,
+                        checked.rebuilt,
+                        checked.unrebuilt,
+                    )
+                await publish(checked)
+                processor.commit(checked)
+                metrics.observe(checked, time.perf_counter() - checking)
             step = processor.plan(message.partition, message.key, message.value)
             if step.kind == "bad":
                 # Where and why only: a record's content may identify a child.

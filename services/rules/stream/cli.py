@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from carewatch.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from services.archive.store import Reader
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,10 @@ def serve(settings: Settings | None = None) -> None:
             log.info("created topics %s", ", ".join(created))
         if settings.archive_enabled and settings.archive_republish_on_start:
             refill_from_archive(settings, bootstrap)
-        app = build_app(settings.model_copy(update={"kafka_bootstrap": bootstrap}), metrics=RulesMetrics())
+        archive = archive_reader(settings) if settings.archive_enabled else None
+        app = build_app(
+            settings.model_copy(update={"kafka_bootstrap": bootstrap}), metrics=RulesMetrics(), archive=archive
+        )
         start_http_server(settings.rules_metrics_port, addr=settings.rules_metrics_host)
         log.info("rules metrics on http://%s:%d/metrics", settings.rules_metrics_host, settings.rules_metrics_port)
         stop = threading.Event()
@@ -56,6 +63,16 @@ def refill_from_archive(settings: Settings, bootstrap: str) -> None:
         republish(engine, bootstrap)
     finally:
         engine.dispose()
+
+
+def archive_reader(settings: Settings) -> Reader:
+    """The event archive's reader the worker rebuilds children from (the database of ``settings``)."""
+    from carewatch.db import make_engine, migrate
+    from services.archive.store import Reader
+
+    url = settings.sqlalchemy_url()
+    migrate(url)
+    return Reader(make_engine(url))
 
 
 def main() -> None:

@@ -25,6 +25,12 @@ partition is seen after an assignment; children stored under another catalogue v
 the rules or the indicators) are then due at the partition's next tick, so every child is re-evaluated,
 and the board's totals complete again, within one tick of the new version's first assignment.
 
+Given the event archive (an :class:`Archive` adapter, injected; the core never reads it), a child that an
+event leaves flagged ``needs_rebuild`` (a correction older than its re-fold log) is rebuilt at once from
+every archived event of the child (:func:`~services.rules.core.rebuild.rebuild`), and the step publishes the
+transitions and deltas from the child's last published state to the rebuilt one. The first record of each
+partition this process sees runs the restored-state check (:meth:`Processor.check`) first.
+
 The indicator deltas of a step (old contribution out, new in) are published with the transitions. A
 delta repeated after a crash has an ``old`` that no longer matches the child's last contribution, so a
 consumer that keeps each child's last contribution can skip it.
@@ -32,10 +38,10 @@ consumer that keeps each child's last contribution can skip it.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -47,9 +53,24 @@ from services.rules.core import codec
 from services.rules.core.kernel import Kernel
 from services.rules.core.kernel import Step as KernelStep
 from services.rules.core.order import WakeIndex
+from services.rules.core.rebuild import rebuild, stale
 from services.rules.core.state import ChildState
 
 Envelope = dict[str, Any]
+
+
+class Archive(Protocol):
+    """What the worker reads of the event archive (an adapter over the archive's table, injected)."""
+
+    def events(self, child_id: str) -> Sequence[CaseEvent]:
+        """Every archived event of the child (any order)."""
+        ...
+
+    def last_events(self, child_ids: Iterable[str]) -> Mapping[str, tuple[str, date]]:
+        """Per child with archived events: the (event id, occurred date) of its last event in fold order."""
+        ...
+
+
 DECODED_CACHE_SIZE: Final = 50_000
 BadReason = Literal["json", "invalid", "key", "engine"]
 
@@ -58,7 +79,7 @@ BadReason = Literal["json", "invalid", "key", "engine"]
 class Step:
     """The plan for one record: publish ``transitions``, then write ``writes`` (and the clock)."""
 
-    kind: Literal["event", "tick", "bad"]
+    kind: Literal["event", "tick", "bad", "check"]
     partition: int
     event_type: str | None = None
     bad_reason: BadReason | None = None
@@ -70,6 +91,10 @@ class Step:
     """Per written child: its new state (kept decoded beside the stored dict)."""
     errors: int = 0
     """Children whose evaluation failed at a tick (left as they were; their next event re-evaluates)."""
+    rebuilt: int = 0
+    """Children rebuilt from the event archive (a deep correction, or a stale state found by the check)."""
+    unrebuilt: int = 0
+    """Children flagged for a rebuild that the archive could not rebuild (it lacks events the state has)."""
     as_of: date | None = None
     clock: date | None = None
     """The partition's new clock, when the record is a tick that moves it forward."""
@@ -93,11 +118,14 @@ class Processor:
         kernel: Kernel,
         children: MutableMapping[str, Envelope],
         clocks: MutableMapping[int, str],
+        archive: Archive | None = None,
     ) -> None:
         self.kernel = kernel
         self.children = children
         self.clocks = clocks
+        self.archive = archive
         self._indexes: dict[int, WakeIndex] = {}
+        self._checked: set[int] = set()
         # Decoding a stored state is not free: keep the decoded form while the stored dict is the very
         # object the table still holds (a recovery replaces it, so the cache cannot go stale).
         self._decoded: dict[str, tuple[Envelope, ChildState]] = {}
@@ -156,7 +184,80 @@ class Processor:
         clock = self.clock(partition)
         result = self.kernel.on_event(before, event, clock if clock is not None else event.occurred_on)
         step = Step("event", partition, event_type=event.type, as_of=result.state.evaluated_as_of)
+        if result.state.needs_rebuild and self.archive is not None:
+            try:
+                rebuilt = self._rebuild(
+                    before, event.child_id, result.state.evaluated_as_of or event.occurred_on, event
+                )
+            except Exception:  # the archive unreadable (its database down): the child stays flagged, and its
+                rebuilt = None  # next event tries again; the event itself is not a bad record
+            if rebuilt is not None:
+                step.rebuilt += 1
+                result = rebuilt
+            else:
+                step.unrebuilt += 1
         self._record(step, partition, result)
+        return step
+
+    def _rebuild(
+        self, before: ChildState | None, child_id: str, as_of: date, current: CaseEvent | None = None
+    ) -> KernelStep | None:
+        """The child rebuilt from the archive as of ``as_of`` (None when the archive lacks events the
+        state has applied: a rebuild would lose them)."""
+        assert self.archive is not None
+        events = list(self.archive.events(child_id))
+        ids = {event.event_id for event in events}
+        if current is not None and current.event_id not in ids:
+            events.append(current)  # normally archived before it was published; never lose it
+            ids.add(current.event_id)
+        if before is not None and not before.processed_ids <= ids:
+            return None
+        return rebuild(self.kernel, before, events, as_of)
+
+    # -- the restored-state check -------------------------------------------------------------------------
+    def needs_check(self, partition: int) -> bool:
+        """The partition's states have not been checked against the archive by this process yet (once per
+        partition per process: after the restore that comes with its first assignment here; a partition
+        handed back after a rebalance kept its table in memory)."""
+        return self.archive is not None and partition not in self._checked
+
+    def check(self, partition: int) -> Step:
+        """Compare each child of the partition with the archive's last event of the child and rebuild the
+        children whose state misses it (a restore that stopped short of a partition's last update). An
+        archived event dated after the partition's clock is not looked for: the stream has not reached it,
+        it may still be on its way through the topic."""
+        step = Step("check", partition)
+        self._checked.add(partition)
+        if self.archive is None:
+            return step
+        mine = [child_id for child_id, envelope in self.children.items() if envelope.get("partition") == partition]
+        if not mine:
+            return step
+        try:
+            last = self.archive.last_events(mine)
+        except Exception:  # the archive unreadable: counted, and the partition goes on unchecked
+            step.errors += 1
+            return step
+        clock = self.clock(partition)
+        for child_id in mine:
+            found = last.get(child_id)
+            if found is None or (clock is not None and found[1] > clock):
+                continue
+            try:
+                state = self._state(child_id)
+                if state is None or not stale(state, *found):
+                    continue
+                as_of = max(d for d in (state.evaluated_as_of, found[1], clock) if d is not None)
+                result = self._rebuild(state, child_id, as_of)
+            except Exception:  # one child's fault must not stop the partition
+                step.errors += 1
+                continue
+            if result is None:
+                step.unrebuilt += 1
+                continue
+            step.rebuilt += 1
+            step.as_of = max(step.as_of or as_of, as_of)
+            self._record(step, partition, result)
         return step
 
     def _plan_tick(self, partition: int, as_of: date) -> Step:
