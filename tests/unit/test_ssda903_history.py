@@ -211,7 +211,7 @@ def test_missing_and_away_are_kept_apart_and_uasc_ceased_is_carried(tmp_path: Pa
 def generated(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[dict[int, dict[str, list[dict[str, str]]]], dict[int, Path]]:
-    returns = support.generate(250, 2019, 2021)
+    returns = support.generate(250, 2019, 2021, social_workers=True)
     base = tmp_path_factory.mktemp("generated")
     return returns, {year: support.write_return(tables, base / str(year)) for year, tables in returns.items()}
 
@@ -226,8 +226,10 @@ def test_generated_returns_import_without_rejection_and_export_the_same_rows(gen
     assert {o.status for o in result.outcomes} == {"converted", "skipped"}
     assert [o for o in result.outcomes if o.problems] == []
     assert any(e.get("period_began_before_data") for e in of(result, "care.started"))  # 2019 holds older periods
+    assert all(tables["sw_episodes"] for tables in returns.values())
     for year, tables in returns.items():
         exported = export.return_rows(result.events, year)
+        assert set(exported) == set(tables)
         for name, rows in tables.items():
             assert _as_set(exported[name]) == _as_set(rows), (year, name)
 
