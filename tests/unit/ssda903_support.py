@@ -165,7 +165,7 @@ class Child:
     uasc_until: date | None = None
     reviews: list[tuple[date, str]] = field(default_factory=list)
     missing: list[tuple[str, date, date]] = field(default_factory=list)
-    social_workers: list[tuple[date, str, date | None]] = field(default_factory=list)
+    social_workers: list[tuple[date, str, date | None, str]] = field(default_factory=list)
 
 
 PLACES = ("U1", "U3", "U4", "U6", "K2", "R1")
@@ -273,10 +273,11 @@ def _allocate(people: list[Child], horizon: date, rng: random.Random) -> None:
             while True:
                 nxt = day + timedelta(days=rng.randint(60, 400))
                 worker = f"SW{rng.randint(1, 60):03d}"
+                reason = "FCONTA" if day == start else rng.choice(("MANAGE", "LEFTRL", "ORGRST", "ABSENC", "OTHERS"))
                 if nxt >= (stop or horizon):
-                    person.social_workers.append((day, worker, stop))
+                    person.social_workers.append((day, worker, stop, reason))
                     break
-                person.social_workers.append((day, worker, nxt))
+                person.social_workers.append((day, worker, nxt, reason))
                 day = nxt
 
 
@@ -316,11 +317,11 @@ def _return_of(people: list[Child], year: int, rng: random.Random) -> dict[str, 
             if first <= gone <= last:
                 out["missing"].append({"CHILD": person.child, "DOB": dob, "MISSING": kind, "MIS_START": dmy(gone),
                                        "MIS_END": dmy(back)})  # fmt: skip
-        for start, worker, stop in person.social_workers:
+        for start, worker, stop, reason in person.social_workers:
             if start <= last and (stop is None or stop >= first):
                 out["sw_episodes"].append({"CHILD": person.child, "DOB": dob, "SW_ID": worker, "SW_DECOM": dmy(start),
                                            "SW_DEC": dmy(stop) if stop is not None and stop <= last else "",
-                                           "SW_REASON": ""})  # fmt: skip
+                                           "SW_REASON": reason})  # fmt: skip
         year_ago = last - timedelta(days=365)
         continuous = any(ep.decom <= year_ago and ep.ls not in SHORT_BREAKS for ep in person.episodes) and _continuous(
             person, year_ago, last
