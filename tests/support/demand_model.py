@@ -137,8 +137,8 @@ TWO_OPEN: Final = (
 )
 SAME_DAY: Final = (
     "a period starts (RNE S) on the day the previous one ended (DfE rule 431, reported): the kernel folds a "
-    "day's care.started before its care.ended, so the new period ends at once; the model (and the DfE "
-    "count) has the child looked after"
+    "day's care.started before its care.ended, so the new start comes while the old period is open and is "
+    "ignored (an anomaly), then the old period ends; the model (and the DfE count) has the child looked after"
 )
 UNEXPLAINED: Final = "unexplained"
 
