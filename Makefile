@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
 
-.PHONY: demo test lint typecheck bench system-packages clean oracle
+.PHONY: demo test lint typecheck bench system-packages clean oracle demand-model
 
 # The demo needs only the runtime packages; the tests add the dev extra (test tools, linters) on top.
 demo: $(RUNTIME)
@@ -15,7 +15,7 @@ demo: $(RUNTIME)
 
 ASYNCAPI_TOOL := tests/tools/asyncapi
 
-test: $(STAMP) system-packages $(ASYNCAPI_TOOL)/node_modules $(AXE)
+test: $(STAMP) system-packages $(ASYNCAPI_TOOL)/node_modules $(AXE) .venv-oracle/.installed .venv-demand/.installed
 	$(PY) -m pytest -q
 
 # The official AsyncAPI parser (pinned by package-lock.json) that tests/unit/test_asyncapi.py runs.
@@ -52,6 +52,16 @@ oracle: .venv-oracle/.installed
 	.venv-oracle/bin/pip install -q csc-validator-be-903
 	touch .venv-oracle/.installed
 
+# Social Finance's demand model (pins rich<13 and pandas<2), the independent count of children looked after on a
+# day that tests/e2e/test_ssda903_demand_model.py compares with carewatch's.
+DEMAND_MODEL := cs-demand-model==0.5.1
+demand-model: .venv-demand/.installed
+
+.venv-demand/.installed:
+	$(PYTHON) -m venv .venv-demand
+	.venv-demand/bin/pip install -q '$(DEMAND_MODEL)'
+	touch .venv-demand/.installed
+
 # Debian packages the tests use: chromium (browser tests) and prometheus (promtool).
 # axe-core (accessibility checks in the browser tests), pinned by tests/e2e/axe/package-lock.json.
 $(AXE): tests/e2e/axe/package-lock.json
@@ -67,4 +77,4 @@ system-packages:
 	fi
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-oracle .venv-demand var .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,11 @@ no importer code), the count walked from carewatch's events, and the children on
 the fixture, how many of those differing children have a row import-903 rejected or reported.
 Measures: looked after on the day (V3/V4 excluded, and included as cs-demand-model counts them), periods
 started and ended in the 12 months to the day.
+
+Then, when ``.venv-demand`` exists (``make demand-model``), Social Finance's cs-demand-model on the same
+returns: its count of children looked after on each day (given the return without V3/V4 episodes, beside
+the board's ``cla-count``; and given the whole return, beside carewatch's periods of care whatever the legal
+status), the children on which they differ, and the reason for each difference (tests/support/demand_model.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.ingest.ssda903.convert import convert_returns
 from services.ingest.ssda903.source import read_return
+from tests.support import demand_model as dm
 from tests.unit import ssda903_support as support
 
 
@@ -68,6 +75,42 @@ def table(
             print(line)
 
 
+def demand_table(
+    name: str,
+    tables: dict[int, tuple[list[dict[str, str]], list[dict[str, str]]]],
+    events: list[dict[str, Any]],
+    days: list[date],
+    problems: dict[str, set[str]],
+) -> None:
+    print(f"\n{name}: cs-demand-model")
+    print(f"{'measure':<34} {'day':<10} {'model':>10} {'carewatch':>10} {'differ':>7}  reasons")
+    ours = dm.carewatch_counts(events, days)
+    by_child: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for year in sorted(tables):
+        for row in tables[year][1]:
+            by_child[row["CHILD"]].append(row)
+    with tempfile.TemporaryDirectory() as base:
+        for short_breaks, measure in ((False, "cla-count (V3/V4 excluded)"), (True, "in care (V3/V4 included)")):
+            model = dm.model_counts(
+                dm.PYTHON, dm.model_input(tables, Path(base) / measure, short_breaks=short_breaks), days
+            )
+            for day in days:
+                found = ours[day].with_short_breaks if short_breaks else ours[day].children
+                model_only, ours_only = model[day].children - found, found - model[day].children
+                why = Counter(
+                    dm.reason(by_child[c], problems.get(c, set()), model_only=c in model_only)
+                    for c in model_only | ours_only
+                )
+                short = {
+                    dm.OVERLAP: "overlap 501",
+                    dm.SAME_DAY: "same-day restart 431",
+                    dm.TWO_OPEN: "two open 142/148",
+                }
+                reasons = ", ".join(f"{short.get(k, k)}: {n}" for k, n in sorted(why.items()))
+                print(f"{measure:<34} {day.isoformat():<10} {model[day].count:>10} {len(found):>10} "
+                      f"{len(model_only | ours_only):>7}  {reasons}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -95,6 +138,19 @@ def main() -> None:
     name = f"generated valid returns 2018/19-2020/21, {args.children} children"
     table(name, support.latest_rows(returns), generated.events, days, None)
     print("\nrows not converted on the generated returns:", sum(o.status == "rejected" for o in generated.outcomes))
+
+    if not (dm.VENV / ".installed").exists():
+        print("\ncs-demand-model: not installed (make demand-model)")
+        return
+    problems: dict[str, set[str]] = defaultdict(set)
+    for o in result.outcomes:
+        if o.file == "episodes.csv":
+            problems[rows[o.row - 2]["CHILD"]].update(rule for rule, _ in o.problems)
+    header = support.read_table(args.fixture / "header.csv")
+    demand_table("fixture", {2018: (header, rows)}, result.events,
+                 [date(2017, 4, 1), date(2017, 9, 30), date(2018, 3, 31)], problems)  # fmt: skip
+    tables = {y: (t["header"], t["episodes"]) for y, t in returns.items()}
+    demand_table(name, tables, generated.events, days, {})
 
 
 if __name__ == "__main__":

@@ -50,6 +50,14 @@ class IndicatorFigure(BaseModel):
     nts_threshold: float | None = Field(
         default=None, description="National Transfer Scheme threshold (percent), on the UASC share only (else null)"
     )
+    unknown: int | None = Field(
+        default=None,
+        description="Children left out of the figure because it is not known for them (their period of care began "
+        "before the data); null on indicators that are always known, or when the count is hidden (unknown_suppressed)",
+    )
+    unknown_suppressed: bool = Field(
+        default=False, description="The count of children not known is hidden: it is below the threshold"
+    )
 
 
 class BoardSummary(BaseModel):

@@ -98,6 +98,23 @@ PLACEMENT_PROVIDER: Final = MappingProxyType(
     }
 )
 
+SW_CHANGE_REASON: Final = MappingProxyType(
+    {
+        "MANAGE": "Managing caseloads",
+        "FCONTA": "First contact or re-referral",
+        "LEFTRL": "Social worker left the role or the authority",
+        "ORGRST": "Organisational restructure",
+        "TSPROC": "New social worker after a transfer by standard process",
+        "ABSENC": "Absence cover or return from absence",
+        "CHCHAN": "Child requested a change from the previous social worker",
+        "PCCHAN": "Parent or carer requested a change",
+        "SWDIED": "Social worker died",
+        "OTHERS": "Other",
+    }
+)
+"""SSDA903 SW_REASON, the reason for a social-worker episode (validator SW13, required from 1 April 2023);
+labels from reference §2 (LEFTRL, ORGRST, PCCHAN, SWDIED inferred)."""
+
 REASON_PLACE_CHANGE: Final = MappingProxyType(
     {
         "CARPL": "Change to/implementation of care plan",

@@ -84,6 +84,7 @@ if TYPE_CHECKING:  # to the type checker each is a str; at run time a validated,
     PlacementType: TypeAlias = str
     PlacementProvider: TypeAlias = str
     ReasonPlaceChange: TypeAlias = str
+    SwChangeReason: TypeAlias = str
     CareEndedReason: TypeAlias = str
     Activity: TypeAlias = str
     Accommodation: TypeAlias = str
@@ -92,6 +93,7 @@ else:
     PlacementType = _code(codes.PLACEMENT_TYPE, "placement type")
     PlacementProvider = _code(codes.PLACEMENT_PROVIDER, "placement provider")
     ReasonPlaceChange = _code(codes.REASON_PLACE_CHANGE, "reason for placement change")
+    SwChangeReason = _code(codes.SW_CHANGE_REASON, "reason for social worker change")
     CareEndedReason = _code({c: codes.REASON_EPISODE_CEASED[c] for c in codes.CARE_ENDED_REASONS}, "reason ceased")
     Activity = _code(codes.ACTIVITY, "activity")
     Accommodation = _code(codes.ACCOMMODATION, "accommodation")
@@ -255,6 +257,8 @@ class SocialWorkerChanged(EventBase):
     worker_id: Pseudonym
     team: TeamName | None = None
     employment: Literal["permanent", "agency"] | None = None
+    change_reason: SwChangeReason | None = None
+    """Why this social worker was allocated (SSDA903 SW_REASON), when known."""
 
 
 class VisitCompleted(EventBase):

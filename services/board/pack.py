@@ -206,9 +206,21 @@ def _rows_and_notes(pack: Pack) -> tuple[list[dict[str, Any]], list[str]]:
                 "rag": entry["rag"],
                 "rag_text": RAG_TEXT.get(entry["rag"] or "", ""),
                 "travel": travel(indicator, entry, before),
+                "unknown": unknown_text(entry, threshold),
             }
         )
     return rows, notes
+
+
+def unknown_text(entry: dict[str, Any], threshold: int) -> str:
+    """The children a figure leaves out as not known (their period of care began before the data), shown
+    under its row: nothing when the indicator is always known or none are left out."""
+    if entry.get("unknown_suppressed"):
+        return f"fewer than {threshold} not known (care began before the data)"
+    count = entry.get("unknown")
+    if not count:
+        return ""
+    return f"{count:,} not known (care began before the data)"
 
 
 def exceptions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -358,7 +370,7 @@ def render_html(pack: Pack) -> str:
     definitions = [
         {
             "title": indicator.title,
-            "definition": indicator.definition,
+            "definition": indicator.definition_in_full,
             "direction": _DIRECTION[indicator.better],
             "source": indicator.source,
             "comparator": _comparator_text(pack.summary["indicators"][id_]["national"]),
@@ -572,7 +584,7 @@ def write_xlsx(path: Path, pack: Pack) -> None:
     definitions = workbook.create_sheet("Definitions")
     sheet_header(definitions, ["indicator", "title", "definition", "better", "source"], {1: 36, 2: 40, 3: 90, 5: 60})
     for id_, indicator in INDICATORS.items():
-        definitions.append([id_, indicator.title, indicator.definition, indicator.better, indicator.source])
+        definitions.append([id_, indicator.title, indicator.definition_in_full, indicator.better, indicator.source])
         definitions.cell(definitions.max_row, 3).alignment = Alignment(wrap_text=True, vertical="top")
 
     if pack.spc:

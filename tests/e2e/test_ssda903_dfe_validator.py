@@ -107,6 +107,24 @@ def test_the_export_of_a_valid_history_has_no_error_its_input_did_not_have(
     assert after == before  # the same rows, so the same findings
 
 
+def test_the_export_with_social_worker_episodes_has_no_error_its_input_did_not_have(
+    oracle_python: Path, tmp_path: Path
+) -> None:
+    """Returns of the years with a social-worker table (2023/24 on), exported back from the imported history."""
+    returns = support.generate(120, 2024, 2026, seed=5, social_workers=True)
+    directories = {year: support.write_return(tables, tmp_path / str(year)) for year, tables in returns.items()}
+    events = convert_returns([(y, [r for f in read_return(d) for r in f.rows]) for y, d in directories.items()]).events
+    for year in (2025, 2026):
+        written = export.write_return(export.return_rows(events, year), tmp_path / f"export-{year}")
+        assert written["sw_episodes.csv"] == len(returns[year]["sw_episodes"]) > 50
+        before = _by_child(directories[year], run_validator(oracle_python, directories[year], year)["errors"])
+        after = _by_child(
+            tmp_path / f"export-{year}", run_validator(oracle_python, tmp_path / f"export-{year}", year)["errors"]
+        )
+        assert after - before == Counter(), year
+        assert after == before, year
+
+
 def test_return_health_counts_a_defect_the_day_it_is_recorded(oracle_python: Path, history: Any) -> None:
     _, _, events = history
     as_of = date(2020, 1, 15)

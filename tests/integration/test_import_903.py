@@ -145,9 +145,12 @@ def test_other_csv_tables_counts(ssda903_fixtures: Path, imported: tuple[Path, P
         assert {k: v for k, v in found[(name, table)].items() if k != "problems"} == {
             "read": n, "converted": 0, "rejected": 0, "skipped": n, "events": 0,
         }  # fmt: skip
+    workers = csv_rows(ssda903_fixtures / "sw_episodes.csv")
+    valid = sum(r["SW_REASON"] in {"", *codes.SW_CHANGE_REASON} for r in workers)
     assert found[("sw_episodes.csv", "sw_episodes")] == {
-        "read": 1, "converted": 1, "rejected": 0, "skipped": 0, "events": 1, "problems": 0,
+        "read": 1, "converted": valid, "rejected": 1 - valid, "skipped": 0, "events": valid, "problems": 0,
     }  # fmt: skip
+    assert valid == 0  # SW_REASON 'SWLAZY' is not a DfE code
 
 
 def test_xml_counts(ssda903_fixtures: Path, imported: tuple[Path, Path]) -> None:

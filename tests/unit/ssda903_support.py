@@ -28,6 +28,7 @@ TABLES: dict[str, tuple[str, ...]] = {
             "TEETH_CHECK", "HEALTH_ASSESSMENT", "SUBSTANCE_MISUSE", "INTERVENTION_RECEIVED",
             "INTERVENTION_OFFERED"),
     "oc3": ("CHILD", "DOB", "IN_TOUCH", "ACTIV", "ACCOM"),
+    "sw_episodes": ("CHILD", "DOB", "SW_ID", "SW_DECOM", "SW_DEC", "SW_REASON"),
 }  # fmt: skip
 
 
@@ -164,6 +165,7 @@ class Child:
     uasc_until: date | None = None
     reviews: list[tuple[date, str]] = field(default_factory=list)
     missing: list[tuple[str, date, date]] = field(default_factory=list)
+    social_workers: list[tuple[date, str, date | None, str]] = field(default_factory=list)
 
 
 PLACES = ("U1", "U3", "U4", "U6", "K2", "R1")
@@ -178,10 +180,12 @@ def _add_years(day: date, years: int) -> date:
 
 
 def generate(
-    children: int, first_year: int, last_year: int, seed: int = 7
+    children: int, first_year: int, last_year: int, seed: int = 7, *, social_workers: bool = False
 ) -> dict[int, dict[str, list[dict[str, str]]]]:
     """Valid SSDA903 returns for the collection years ``first_year``..``last_year`` (one dict of tables each)
-    describing one consistent history; episodes open at a return's year end have DEC/REC blank in it."""
+    describing one consistent history; episodes open at a return's year end have DEC/REC blank in it. With
+    ``social_workers``, each period of care has a chain of social-worker episodes (its own random stream, so
+    the rest of the history is the same either way)."""
     rng = random.Random(seed)
     horizon = end_of(last_year)
     begin = start_of(first_year) - timedelta(days=700)
@@ -249,11 +253,32 @@ def generate(
                 if start_of(_year_of(gone)) <= back <= end_of(_year_of(gone)):
                     person.missing.append((rng.choice("MA"), gone, back))
         people.append(person)
+    if social_workers:
+        _allocate(people, horizon, random.Random(seed + 1))
     returns: dict[int, dict[str, list[dict[str, str]]]] = {}
     for year in range(first_year, last_year + 1):
         returns[year] = _return_of(people, year, rng)
         returns[year]["oc3"] = _care_leavers(year, rng)
     return returns
+
+
+def _allocate(people: list[Child], horizon: date, rng: random.Random) -> None:
+    """Social workers: from each period's start, a new one every 60–400 days, the last until care ends."""
+    for person in people:
+        starts = [ep.decom for ep in person.episodes if ep.rne == "S"]
+        ends = [ep.dec for ep in person.episodes if ep.dec is not None and ep.rec != "X1"]
+        for start in starts:
+            stop = next((end for end in ends if end > start), None)
+            day = start
+            while True:
+                nxt = day + timedelta(days=rng.randint(60, 400))
+                worker = f"SW{rng.randint(1, 60):03d}"
+                reason = "FCONTA" if day == start else rng.choice(("MANAGE", "LEFTRL", "ORGRST", "ABSENC", "OTHERS"))
+                if nxt >= (stop or horizon):
+                    person.social_workers.append((day, worker, stop, reason))
+                    break
+                person.social_workers.append((day, worker, nxt, reason))
+                day = nxt
 
 
 def _year_of(day: date) -> int:
@@ -292,6 +317,11 @@ def _return_of(people: list[Child], year: int, rng: random.Random) -> dict[str, 
             if first <= gone <= last:
                 out["missing"].append({"CHILD": person.child, "DOB": dob, "MISSING": kind, "MIS_START": dmy(gone),
                                        "MIS_END": dmy(back)})  # fmt: skip
+        for start, worker, stop, reason in person.social_workers:
+            if start <= last and (stop is None or stop >= first):
+                out["sw_episodes"].append({"CHILD": person.child, "DOB": dob, "SW_ID": worker, "SW_DECOM": dmy(start),
+                                           "SW_DEC": dmy(stop) if stop is not None and stop <= last else "",
+                                           "SW_REASON": reason})  # fmt: skip
         year_ago = last - timedelta(days=365)
         continuous = any(ep.decom <= year_ago and ep.ls not in SHORT_BREAKS for ep in person.episodes) and _continuous(
             person, year_ago, last

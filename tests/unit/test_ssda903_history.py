@@ -211,7 +211,7 @@ def test_missing_and_away_are_kept_apart_and_uasc_ceased_is_carried(tmp_path: Pa
 def generated(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[dict[int, dict[str, list[dict[str, str]]]], dict[int, Path]]:
-    returns = support.generate(250, 2019, 2021)
+    returns = support.generate(250, 2019, 2021, social_workers=True)
     base = tmp_path_factory.mktemp("generated")
     return returns, {year: support.write_return(tables, base / str(year)) for year, tables in returns.items()}
 
@@ -226,8 +226,10 @@ def test_generated_returns_import_without_rejection_and_export_the_same_rows(gen
     assert {o.status for o in result.outcomes} == {"converted", "skipped"}
     assert [o for o in result.outcomes if o.problems] == []
     assert any(e.get("period_began_before_data") for e in of(result, "care.started"))  # 2019 holds older periods
+    assert all(tables["sw_episodes"] for tables in returns.values())
     for year, tables in returns.items():
         exported = export.return_rows(result.events, year)
+        assert set(exported) == set(tables)
         for name, rows in tables.items():
             assert _as_set(exported[name]) == _as_set(rows), (year, name)
 
@@ -407,3 +409,25 @@ def test_xml_entities_are_refused(tmp_path: Path) -> None:
     )
     refused = CliRunner().invoke(app, ["import-903", str(tmp_path), "--year", "2018"])
     assert refused.exit_code == 2 and "refused" in refused.output
+
+
+def test_social_worker_reason_is_checked_carried_and_exported(tmp_path: Path) -> None:
+    returns = support.generate(30, 2025, 2025, seed=3, social_workers=True)
+    rows = returns[2025]["sw_episodes"]
+    assert len(rows) >= 3
+    rows[0] = rows[0] | {"SW_REASON": "SWLAZY"}
+    rows[1] = rows[1] | {"SW_REASON": ""}
+    result = run((2025, support.write_return(returns[2025], tmp_path / "2025")))
+    sw = [o for o in result.outcomes if o.file == "sw_episodes.csv"]
+    assert [(o.row, o.status, o.field) for o in sw if o.status != "converted"] == [(2, "rejected", "SW_REASON")]
+    changed = {(e["child_id"], e["occurred_at"][:10]): e for e in of(result, "social_worker.changed")}
+    day = {n: str(support.parse_dmy(rows[n]["SW_DECOM"])) for n in (1, 2)}
+    blank = changed[(rows[1]["CHILD"], day[1])]
+    assert "change_reason" not in blank
+    kept = changed[(rows[2]["CHILD"], day[2])]
+    assert kept["change_reason"] == rows[2]["SW_REASON"] != ""
+    exported = {
+        (r["CHILD"], r["SW_DECOM"]): r["SW_REASON"] for r in export.return_rows(result.events, 2025)["sw_episodes"]
+    }
+    assert exported[(rows[2]["CHILD"], rows[2]["SW_DECOM"])] == rows[2]["SW_REASON"]
+    assert exported[(rows[1]["CHILD"], rows[1]["SW_DECOM"])] == ""

@@ -23,10 +23,23 @@ class Indicator:
     definition: str
     source: str
     needs_population: bool = False
+    may_be_unknown: bool = False
+    """Children can be left out of it as not known (``<id>.unknown``: their period began before the data)."""
 
     @property
     def is_count(self) -> bool:
         return self.unit == "count"
+
+    @property
+    def definition_in_full(self) -> str:
+        """The definition, with what happens to children for whom the figure is not known."""
+        return f"{self.definition} {NOT_KNOWN}" if self.may_be_unknown else self.definition
+
+
+NOT_KNOWN: Final = (
+    "Children whose period of care began before the data carewatch holds, so that the earlier history this "
+    "needs is missing, are left out and counted beside the figure as not known."
+)
 
 
 _DFE_CLA = "DfE, Children looked after in England including adoptions (SSDA903)"
@@ -78,6 +91,7 @@ _INDICATORS: tuple[Indicator, ...] = (
         "Of the children looked after on the date, the share who had three or more placements in the "
         "12 months up to it (temporary moves such as holidays and hospital stays are not counted).",
         _DFE_STABILITY,
+        may_be_unknown=True,
     ),
     Indicator(
         "long-term-stability",
@@ -88,6 +102,7 @@ _INDICATORS: tuple[Indicator, ...] = (
         "who have lived in the same placement for at least two years (or are placed for adoption with "
         "the carers they had lived with for that long).",
         _DFE_CLA,
+        may_be_unknown=True,
     ),
     Indicator(
         "social-workers-3plus-12m",

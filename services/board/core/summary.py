@@ -24,6 +24,7 @@ from services.board.core.aggregate import Aggregate
 from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
 from services.board.core.comparators import Comparator, Comparators, rag
 from services.board.core.disclosure import LINKED_TO_COUNT, Audience, Figure, hides_denominator, suppress
+from services.rules.core.definitions import UNKNOWN_SUFFIX
 
 PERCENT_DECIMALS: Final = 1
 UASC_SHARE_DECIMALS: Final = 3
@@ -45,6 +46,15 @@ def _value(indicator: Indicator, figure: Figure) -> float | None:
         return round(figure.numerator * 10_000 / figure.denominator, PERCENT_DECIMALS)
     decimals = UASC_SHARE_DECIMALS if indicator.id == "uasc-share-of-child-population" else PERCENT_DECIMALS
     return round(figure.numerator * 100 / figure.denominator, decimals)
+
+
+def _unknown(indicator: Indicator, aggregate: Aggregate, threshold: int) -> tuple[int | None, bool]:
+    """The children left out of the indicator as not known (``<id>.unknown``), and whether that count is
+    hidden (a count of children below the threshold, as any other count)."""
+    if not indicator.may_be_unknown:
+        return None, False
+    count = aggregate.get(indicator.id + UNKNOWN_SUFFIX).numerator
+    return (None, True) if 0 < count < threshold else (count, False)
 
 
 def _comparator(found: Comparator | None) -> ComparatorValue | None:
@@ -73,6 +83,7 @@ def build_summary(
         value = _value(indicator, figure)
         hidden = reason is not None
         target = comparators.targets.get(id_)
+        unknown, unknown_hidden = _unknown(indicator, aggregate, threshold)
         entry = IndicatorFigure(
             title=indicator.title,
             unit=indicator.unit,
@@ -87,6 +98,8 @@ def build_summary(
             target=target.value if target else None,
             rag=None if hidden else rag(value, target, indicator.better, comparators.amber_band),
             nts_threshold=UASC_NTS_THRESHOLD_PERCENT if id_ == "uasc-share-of-child-population" else None,
+            unknown=unknown,
+            unknown_suppressed=unknown_hidden,
         )
         indicators[id_] = entry
     return BoardSummary(

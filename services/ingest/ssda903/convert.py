@@ -591,8 +591,12 @@ def _sw_episode(fields: Mapping[str, str], ctx: Context) -> list[Draft]:
     ended = parse_date(fields.get("SW_DEC", ""), "SW_DEC", required=False)
     if ended is not None and ended < started:
         raise RowRejected("SW_DEC", "SW_DEC is before SW_DECOM")
-    data = _envelope("social_worker.changed", child, started, event_id("sw", child, started, worker), worker_id=worker)
-    return [Draft(data, {"occurred_at": "SW_DECOM", "worker_id": "SW_ID"}, started)]
+    reason = code(fields, "SW_REASON", codes.SW_CHANGE_REASON, required=False)
+    extra = {"change_reason": reason} if reason else {}
+    data = _envelope(
+        "social_worker.changed", child, started, event_id("sw", child, started, worker), worker_id=worker, **extra
+    )
+    return [Draft(data, {"occurred_at": "SW_DECOM", "worker_id": "SW_ID", "change_reason": "SW_REASON"}, started)]
 
 
 CONVERTERS: Final[dict[str, Callable[[Mapping[str, str], Context], list[Draft]]]] = {

@@ -73,6 +73,8 @@ class ChildRecord:
     sdq: dict[date, int] = field(default_factory=dict)
     outcomes: dict[date, dict[str, Any]] = field(default_factory=dict)
     contacts: list[dict[str, Any]] = field(default_factory=list)
+    social_workers: list[tuple[date, str, str]] = field(default_factory=list)
+    """(SW_DECOM, SW_ID, SW_REASON or "") of each allocation, from ``social_worker.changed``."""
 
 
 ORDER: Final = {"care.ended": 0, "care.started": 1, "legal_status.changed": 2, "placement.started": 3}
@@ -102,6 +104,8 @@ def records(events: Iterable[Mapping[str, Any]]) -> dict[str, ChildRecord]:
                 record.outcomes[day] = e
             elif kind == "care_leaver.contact":
                 record.contacts.append(e)
+            elif kind == "social_worker.changed":
+                record.social_workers.append((day, e["worker_id"], e.get("change_reason") or ""))
     return found
 
 
@@ -167,7 +171,7 @@ def return_rows(events: Iterable[Mapping[str, Any]], year: int) -> dict[str, lis
     REASON_PLACE_CHANGE blank, as the return made in April would have them.
     """
     out: dict[str, list[dict[str, str]]] = {
-        name: [] for name in ("header", "episodes", "reviews", "uasc", "missing", "oc2", "oc3")
+        name: [] for name in ("header", "episodes", "reviews", "uasc", "missing", "oc2", "oc3", "sw_episodes")
     }
     end = years.year_end(year)
     for child, record in sorted(records(events).items()):
@@ -194,8 +198,10 @@ def return_rows(events: Iterable[Mapping[str, Any]], year: int) -> dict[str, lis
                     "REASON_PLACE_CHANGE": (ep.reason_change or "") if closed else "",
                 }
             )  # fmt: skip
-        if not episodes:  # reviews, missing episodes and OC2 are returned for children looked after in the year
+        if not episodes:  # reviews, missing episodes, OC2 and social workers: children looked after in the year
             record.reviews, record.missing, record.sdq, record.outcomes = [], {}, {}, {}
+            record.social_workers = []
+        out["sw_episodes"].extend(_social_workers(child, dob, record, year))
         for day, participation in sorted(record.reviews, key=lambda item: item[0]):
             if _in_year(day, year):
                 out["reviews"].append(
@@ -246,8 +252,27 @@ FILE_NAMES: Final = {
     "missing": "missing.csv",
     "oc2": "oc2.csv",
     "oc3": "oc3.csv",
+    "sw_episodes": "sw_episodes.csv",
 }
 TABLE_COLUMNS: Final = {table.name: table.columns for table in tables.TABLES}
+
+
+def _social_workers(child: str, dob: str, record: ChildRecord, year: int) -> Iterator[dict[str, str]]:
+    """The child's social-worker episodes open at some time in the year. An allocation ends when the next
+    one starts, or when care ends (the DEC of the episode in progress when it started, or of a later one
+    before the next allocation); SW_DEC is blank while it is open on 31 March. SW_REASON: the event's change_reason."""
+    allocations = sorted(set(record.social_workers))
+    ended = sorted(ep.dec for ep in record.episodes if ep.dec is not None and ep.rec not in (None, "X1"))
+    first, last = years.year_start(year), years.year_end(year)
+    for n, (start, worker, reason) in enumerate(allocations):
+        stop = allocations[n + 1][0] if n + 1 < len(allocations) else None
+        care_end = next((day for day in ended if day >= start), None)
+        if care_end is not None and (stop is None or care_end < stop):
+            stop = care_end
+        if start > last or (stop is not None and stop < first):
+            continue
+        yield {"CHILD": child, "DOB": dob, "SW_ID": worker, "SW_DECOM": dmy(start),
+               "SW_DEC": dmy(stop) if stop is not None and stop <= last else "", "SW_REASON": reason}  # fmt: skip
 
 
 def _episode_in_year(ep: EpisodeOut, year: int) -> bool:
