@@ -14,6 +14,7 @@ transactions).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,18 +49,24 @@ PRODUCER_LINGER_SECONDS = 0.0
 def build_app(
     settings: Settings,
     *,
-    store: str = "memory://",
+    store: str | None = None,
     config: RulesConfig | None = None,
     metrics: RulesMetrics | None = None,
     web_enabled: bool = False,
 ) -> faust.App:
     """The rules faust app for ``settings.kafka_bootstrap`` (``host:port``); topics must exist already.
 
+    ``store`` (default ``settings.rules_store``): ``memory://`` or ``rocksdb://`` (faust's RocksDB store through
+    ``rocksdict``, under ``settings.data_dir``).
+
     ``metrics`` defaults to a private registry so that several apps can be built in one process; the
     service passes the process-wide one it exposes.
     """
     if not settings.kafka_bootstrap:
         raise ValueError("the rules stream needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP (host:port)")
+    store = store or settings.rules_store
+    if store.startswith("rocksdb:") and importlib.util.find_spec("rocksdict") is None:
+        raise RuntimeError("the rocksdb:// store needs rocksdict: install carewatch with the `rocksdb` extra")
     kernel = Kernel(config or _load_config(settings))
     metrics = metrics or RulesMetrics(CollectorRegistry())
     datadir = settings.data_dir / "rules-stream"
