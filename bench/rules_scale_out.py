@@ -20,6 +20,7 @@ import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,12 +38,35 @@ COUNTED = (
 )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def processes_cpu(workers: list[WorkerProcess], broker: EmbeddedBroker) -> tuple[float, float]:
+    """(CPU seconds of every worker, of the broker) so far."""
+    pids = [worker.process.pid for worker in workers if worker.process is not None]
+    return sum(map(cpu_seconds, pids)), cpu_seconds(broker.process.pid) if broker.process else 0.0
+
+
 def processed(workers: list[WorkerProcess]) -> float:
     return sum(worker.counter(prefix) for worker in workers for prefix in COUNTED)
 
 
-def run(events: list[CaseEvent], partitions: int, count: int, tmp: Path) -> tuple[float, int, list[set[int]]]:
-    """Records/s of ``count`` workers over the history; returns (records/s, records, each worker's partitions)."""
+class Run(NamedTuple):
+    rate: float
+    """records/s, wall time from the first record sent to the last processed"""
+    records: int
+    owned: list[set[int]]
+    worker_cpu_ms: float
+    """CPU time of all the workers together, per record"""
+    broker_cpu_ms: float
+    elapsed: float
+
+
+def run(events: list[CaseEvent], partitions: int, count: int, tmp: Path) -> Run:
+    """``count`` workers over the history."""
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap, partitions)
         producer = make_producer(broker.bootstrap)
@@ -63,6 +87,7 @@ def run(events: list[CaseEvent], partitions: int, count: int, tmp: Path) -> tupl
 
             owned = wait_for_split(workers, partitions, warm_up, timeout=180)
             baseline = processed(workers)
+            cpu_before = processes_cpu(workers, broker)
             counts: list[tuple[int, int]] = []
             started = time.monotonic()
             feeder = threading.Thread(
@@ -80,7 +105,9 @@ def run(events: list[CaseEvent], partitions: int, count: int, tmp: Path) -> tupl
                     worker.check_alive()
                 time.sleep(0.05)
             elapsed = time.monotonic() - started
-            return records / elapsed, records, owned
+            workers_cpu, broker_cpu = (b - a for a, b in zip(cpu_before, processes_cpu(workers, broker), strict=True))
+            return Run(records / elapsed, records, owned, workers_cpu / records * 1000, broker_cpu / records * 1000,
+                       elapsed)  # fmt: skip
         finally:
             for worker in workers:
                 worker.stop()
@@ -93,21 +120,32 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1, help="alternations of one worker and --workers workers")
+    parser.add_argument("--standby", type=int, default=None, help="CAREWATCH_RULES_STANDBY_REPLICAS of the workers")
     args = parser.parse_args()
+    if args.standby is not None:
+        os.environ["CAREWATCH_RULES_STANDBY_REPLICAS"] = str(args.standby)  # the workers inherit it
 
     events = [parse_event(d, received_at=None) for d in authority(args.children, 3, FIRST, LAST)]
-    print(f"history: {args.children} children, {len(events)} events, {args.partitions} partitions; "
+    standby = os.environ.get("CAREWATCH_RULES_STANDBY_REPLICAS", "1 (default)")
+    print(f"history: {args.children} children, {len(events)} events, {args.partitions} partitions, standby {standby}; "
           f"{os.cpu_count()} CPUs on this machine for the broker, the feeder and every worker")  # fmt: skip
-    results: dict[int, list[float]] = {1: [], args.workers: []}
+    results: dict[int, list[Run]] = {1: [], args.workers: []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for count in (1, args.workers):
-                rate, records, owned = run(events, args.partitions, count, Path(tmp))
-                results[count].append(rate)
-                print(f"{count} worker(s): {rate:,.0f} records/s ({records} records); partitions {owned}")
-    one, many = max(results[1]), max(results[args.workers])
-    print(f"anchor, one worker: {one:,.0f} records/s (best of {args.rounds})")
-    print(f"{args.workers} workers: {many:,.0f} records/s (best of {args.rounds}); ratio {many / one:.2f}x")
+                result = run(events, args.partitions, count, Path(tmp))
+                results[count].append(result)
+                print(f"{count} worker(s): {result.rate:,.0f} records/s ({result.records} records in "
+                      f"{result.elapsed:.1f}s); CPU per record: workers {result.worker_cpu_ms:.2f} ms, broker "
+                      f"{result.broker_cpu_ms:.2f} ms; partitions {result.owned}")  # fmt: skip
+    one = max(results[1], key=lambda r: r.rate)
+    many = max(results[args.workers], key=lambda r: r.rate)
+    print(f"anchor, one worker: {one.rate:,.0f} records/s (best of {args.rounds})")
+    print(f"{args.workers} workers: {many.rate:,.0f} records/s (best of {args.rounds}); "
+          f"ratio {many.rate / one.rate:.2f}x; workers' CPU per record "
+          f"{many.worker_cpu_ms / one.worker_cpu_ms:.2f}x one worker's")  # fmt: skip
+    load = os.getloadavg()[0]
+    print(f"load average at the end: {load:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ def build_app(
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         web_enabled=web_enabled,
+        table_standby_replicas=settings.rules_standby_replicas,
         # Tansu rejects transactional producers; idempotence comes from event ids and fingerprints.
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
