@@ -19,10 +19,11 @@ table (services/rules/stream/processor.py), which reads every stored child of th
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,31 @@ def wait_events(worker: WorkerProcess, target: float, timeout: float) -> float:
     raise TimeoutError(f"worker processed {worker.counter(EVENTS):.0f} of {target:.0f} events in {timeout:.0f}s")
 
 
+PHASES = (
+    ("archive checked against the topic", "services.archive.republish:"),
+    ("faust starting", "[^Worker]: Starting..."),
+    ("group joined", "Highwater for active changelog partitions"),
+    ("tables recovered", "[^---Recovery]: Recovery complete"),
+    ("worker ready", "[^---Recovery]: Worker ready"),
+    ("wake indexes built", "wake indexes of partitions"),
+)
+
+
+def phases(log: Path, launched_at: float) -> str:
+    """When the worker's log shows each phase, in seconds after launch (its last start in the log)."""
+    seen: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        for name, marker in PHASES:
+            if marker in line:
+                text = line[1:24] if line.startswith("[") else line[:23]
+                stamp = datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                if stamp >= launched_at - 1:
+                    seen.setdefault(name, stamp - launched_at)
+    scans = re.findall(r"built from (\d+) stored children in ([\d.]+)s", log.read_text(errors="replace"))
+    scan = f" (the last of {len(scans)} builds: {scans[-1][0]} children read in {scans[-1][1]}s)" if scans else ""
+    return ", ".join(f"{name} {seen[name]:.1f}s" for name, _ in PHASES if name in seen) + scan
+
+
 def restart(bootstrap: str, partitions: int, store: str, data: Path, log: Path, probe: dict[str, Any]) -> float:
     """Send ``probe``, start a worker, return the seconds from its launch to the probe processed."""
     producer = make_producer(bootstrap)
@@ -66,12 +92,14 @@ def restart(bootstrap: str, partitions: int, store: str, data: Path, log: Path, 
     finally:
         producer.close()
     worker = WorkerProcess(bootstrap, partitions, data, log, store=store)
-    launched = time.monotonic()
+    launched, launched_at = time.monotonic(), time.time()
     worker.start()
     try:
-        return wait_events(worker, 1, timeout=900) - launched
+        seconds = wait_events(worker, 1, timeout=900) - launched
     finally:
         worker.stop()
+    print(f"  {store} after launch: {phases(log, launched_at)}, the new event processed {seconds:.1f}s")
+    return seconds
 
 
 def sdq(child: str, number: int) -> dict[str, Any]:
@@ -84,6 +112,7 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=5000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--logs", type=Path, default=None, help="keep the workers' logs in this directory")
     args = parser.parse_args()
 
     raw = authority(args.children, 5, FIRST, LAST)
@@ -93,6 +122,8 @@ def main() -> None:
           f"mean {sum(sizes) / len(sizes):,.0f} B, max {max(sizes):,} B")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_name, EmbeddedBroker() as broker:
         tmp = Path(tmp_name)
+        logs = args.logs or tmp
+        logs.mkdir(parents=True, exist_ok=True)
         ensure_topics(broker.bootstrap, args.partitions)
         producer = make_producer(broker.bootstrap)
         try:
@@ -102,7 +133,7 @@ def main() -> None:
         finally:
             producer.close()
         rocks = tmp / "rocksdb"
-        builder = WorkerProcess(broker.bootstrap, args.partitions, rocks, tmp / "build.log", store="rocksdb://")
+        builder = WorkerProcess(broker.bootstrap, args.partitions, rocks, logs / "build.log", store="rocksdb://")
         started = time.monotonic()
         builder.start()
         try:
@@ -113,7 +144,7 @@ def main() -> None:
 
         with EmbeddedBroker() as empty:
             ensure_topics(empty.bootstrap, args.partitions)
-            floor = restart(empty.bootstrap, args.partitions, "memory://", tmp / "empty", tmp / "empty.log",
+            floor = restart(empty.bootstrap, args.partitions, "memory://", tmp / "empty", logs / "empty.log",
                             sdq("c000000", 0))  # fmt: skip
         print(f"floor, no state at all (fresh broker): {floor:.1f}s launch -> first event processed")
 
@@ -124,8 +155,8 @@ def main() -> None:
                 number += 1
                 data = tmp / f"memory{round_}" if store == "memory://" else rocks
                 child = f"c{(number * 7919) % args.children:06d}"
-                seconds = restart(broker.bootstrap, args.partitions, store, data, tmp / f"restart{number}.log",
-                                  sdq(child, number))  # fmt: skip
+                log = logs / f"restart{number}-{store[:-3]}.log"
+                seconds = restart(broker.bootstrap, args.partitions, store, data, log, sdq(child, number))
                 results[store].append(seconds)
                 print(f"restart with {store}: {seconds:.1f}s launch -> the new event processed")
         memory, rocksdb = min(results["memory://"]), min(results["rocksdb://"])

@@ -32,6 +32,8 @@ consumer that keeps each child's last contribution can skip it.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,6 +50,8 @@ from services.rules.core.kernel import Kernel
 from services.rules.core.kernel import Step as KernelStep
 from services.rules.core.order import WakeIndex
 from services.rules.core.state import ChildState
+
+log = logging.getLogger(__name__)
 
 Envelope = dict[str, Any]
 DECODED_CACHE_SIZE: Final = 50_000
@@ -124,9 +128,12 @@ class Processor:
         Building another partition's index early is safe: until that partition is used, only this
         worker's own commits change its children (and go through :meth:`index`), and a partition assigned
         again is forgotten first."""
+        started = time.perf_counter()
         built: dict[int, WakeIndex] = {partition: WakeIndex()}
         version = self.kernel.version
+        stored = 0
         for child_id, envelope in self.children.items():
+            stored += 1
             owner = envelope.get("partition")
             if not isinstance(owner, int) or owner in self._indexes:
                 continue
@@ -138,6 +145,12 @@ class Processor:
             else:
                 index.set(child_id, _day(envelope.get("wake")))
         self._indexes.update(built)
+        log.info(
+            "wake indexes of partitions %s built from %d stored children in %.2fs",
+            sorted(built),
+            stored,
+            time.perf_counter() - started,
+        )
 
     def clock(self, partition: int) -> date | None:
         stored = self.clocks.get(partition)
