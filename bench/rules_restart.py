@@ -153,10 +153,10 @@ def main() -> None:
         for round_ in range(args.rounds):
             for store in results:
                 number += 1
-                data = tmp / f"memory{round_}" if store == "memory://" else rocks
+                directory = tmp / f"memory{round_}" if store == "memory://" else rocks
                 child = f"c{(number * 7919) % args.children:06d}"
                 log = logs / f"restart{number}-{store[:-3]}.log"
-                seconds = restart(broker.bootstrap, args.partitions, store, data, log, sdq(child, number))
+                seconds = restart(broker.bootstrap, args.partitions, store, directory, log, sdq(child, number))
                 results[store].append(seconds)
                 print(f"restart with {store}: {seconds:.1f}s launch -> the new event processed")
         memory, rocksdb = min(results["memory://"]), min(results["rocksdb://"])
