@@ -65,6 +65,21 @@ class Settings(BaseSettings):
     tick_scheduler: bool = Field(
         default=True, description="Send today's clock tick from the rules service (off when history is replayed)"
     )
+    rules_store: str = Field(
+        default="memory://",
+        pattern=r"^(memory|rocksdb)://",
+        description="Table store of the rules stream: memory:// (state recovered from the changelog topics at each "
+        "start) or rocksdb:// (state kept on disk under data_dir, read back at start; needs the `rocksdb` extra, "
+        "rocksdict). Each worker process needs a data_dir of its own with rocksdb://",
+    )
+    rules_standby_replicas: int = Field(
+        default=1,
+        ge=0,
+        description="Rules workers that keep a standby copy of each partition's tables (faust's "
+        "table_standby_replicas): a worker that takes over a partition has its state at once, at the cost of "
+        "reading the other workers' changelogs all the time. 0: no standby (less CPU per record; a takeover "
+        "recovers the partition from its changelog, or from its rocksdb:// files)",
+    )
     rules_metrics_port: int = Field(default=8082, ge=0, le=65535, description="Rules stream /metrics port")
     rules_metrics_host: str = Field(
         default="127.0.0.1",

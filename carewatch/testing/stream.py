@@ -8,6 +8,7 @@ deadlines (never sleep-and-hope) and leave no process behind.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ class WorkerProcess:
     data_dir: Path
     log_path: Path
     metrics_port: int = field(default_factory=free_port)
+    store: str = "memory://"
+    """The table store (``CAREWATCH_RULES_STORE``); a rocksdb:// worker needs a ``data_dir`` of its own."""
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -47,6 +50,7 @@ class WorkerProcess:
             "CAREWATCH_TOPIC_PARTITIONS": str(self.partitions),
             "CAREWATCH_DATA_DIR": str(self.data_dir),
             "CAREWATCH_RULES_METRICS_PORT": str(self.metrics_port),
+            "CAREWATCH_RULES_STORE": self.store,
             "CAREWATCH_TICK_SCHEDULER": "false",  # the tests feed recorded streams with their own ticks
             "PYTHONUNBUFFERED": "1",
         }
@@ -74,6 +78,17 @@ class WorkerProcess:
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as response:
             return str(response.read().decode())
+
+    def counter(self, line_prefix: str) -> float:
+        """The sum of the /metrics samples whose line starts with ``line_prefix`` (0 when none)."""
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in self.metrics().splitlines() if line.startswith(line_prefix)
+        )
+
+    def lags(self) -> dict[int, float]:
+        """Records behind, per case-events partition the worker has read since its last assignment."""
+        pattern = r'^carewatch_consumer_lag_records\{consumer="rules",partition="(\d+)"\} (\S+)$'
+        return {int(p): float(value) for p, value in re.findall(pattern, self.metrics(), re.M)}
 
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
@@ -114,6 +129,30 @@ class WorkerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_for_split(
+    workers: list[WorkerProcess], partitions: int, send_round: Callable[[], None], timeout: float = 120.0
+) -> list[set[int]]:
+    """Until the workers share the case-events topic: call ``send_round`` (a record to every partition, e.g.
+    clock ticks for a day before any history) once a second until each worker reads partitions of its own,
+    together they read all ``partitions`` (all are in the consumer group) and none is behind. Returns each
+    worker's partitions."""
+    deadline = time.monotonic() + timeout
+    owned: list[set[int]] = []
+    while time.monotonic() < deadline:
+        send_round()
+        time.sleep(1.0)
+        lags = [worker.lags() for worker in workers]
+        owned = [set(lag) for lag in lags]
+        shared = set().union(*owned)
+        disjoint = sum(map(len, owned)) == len(shared)
+        caught_up = all(value == 0 for lag in lags for value in lag.values())
+        if all(owned) and disjoint and shared == set(range(partitions)) and caught_up:
+            return owned
+        for worker in workers:
+            worker.check_alive()
+    raise TimeoutError(f"the workers did not share the partitions within {timeout:.0f}s: {owned}")
 
 
 def read_partitioned(

@@ -90,6 +90,35 @@ def test_a_restarted_processor_rebuilds_its_index_from_the_tables_and_carries_on
     assert dumped(first + second) == expected(events)
 
 
+class CountingScans(dict[str, Any]):
+    """A children table that counts full scans."""
+
+    scans = 0
+
+    def items(self) -> Any:
+        self.scans += 1
+        return super().items()
+
+
+def test_a_restarted_processor_reads_its_stored_children_once_for_every_partition() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    half = len(batch) // 2
+    first = run(new_processor(children, clocks), batch[:half])
+    stored = CountingScans(orjson.loads(orjson.dumps(children)))
+    assert {envelope["partition"] for envelope in stored.values()} == set(range(PARTITIONS))
+    restarted = new_processor(stored, dict(clocks))
+    second = run(restarted, batch[half:])
+    assert dumped(first + second) == expected(events)
+    assert stored.scans == 1
+    # A partition assigned again is read again (another worker may have changed it meanwhile).
+    restarted.forget({1})
+    restarted.index(1)
+    assert stored.scans == 2
+
+
 def test_records_processed_again_after_a_crash_repeat_identical_transitions_only() -> None:
     events = history()
     batch = records(events, UNTIL)
@@ -131,6 +160,20 @@ def test_a_tick_evaluates_only_the_children_that_are_due() -> None:
     due = processor.plan(partition, None, tick_value(date(2026, 2, 3)))
     assert "a1" in due.writes
     assert "iha-overdue" in {t.rule for t in due.transitions if t.child_id == "a1"}
+
+
+def test_each_day_s_tick_sent_twice_to_every_partition_evaluates_every_child_once() -> None:
+    # Two rules processes with their own clock schedulers both tick every partition each day.
+    events = history()
+    batch = records(events, UNTIL)
+    doubled = [copy for record in batch for copy in ([record, record] if record[1] is None else [record])]
+    steps = run(new_processor(), doubled)
+    assert dumped(steps) == expected(events)
+    ticks = [step for step in steps if step.kind == "tick"]
+    assert len(ticks) == 2 * sum(key is None for _, key, _ in batch)
+    for first, second in zip(ticks[::2], ticks[1::2], strict=True):
+        assert (first.partition, first.as_of) == (second.partition, second.as_of)
+        assert (second.writes, second.transitions, second.deltas) == ({}, [], [])
 
 
 def test_an_old_tick_changes_nothing() -> None:

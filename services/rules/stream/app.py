@@ -14,6 +14,7 @@ transactions).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,13 +49,16 @@ PRODUCER_LINGER_SECONDS = 0.0
 def build_app(
     settings: Settings,
     *,
-    store: str = "memory://",
+    store: str | None = None,
     config: RulesConfig | None = None,
     metrics: RulesMetrics | None = None,
     web_enabled: bool = False,
     archive: Archive | None = None,
 ) -> faust.App:
     """The rules faust app for ``settings.kafka_bootstrap`` (``host:port``); topics must exist already.
+
+    ``store`` (default ``settings.rules_store``): ``memory://`` or ``rocksdb://`` (faust's RocksDB store through
+    ``rocksdict``, under ``settings.data_dir``).
 
     ``metrics`` defaults to a private registry so that several apps can be built in one process; the
     service passes the process-wide one it exposes. ``archive``: the event archive's reader, for
@@ -63,6 +67,9 @@ def build_app(
     """
     if not settings.kafka_bootstrap:
         raise ValueError("the rules stream needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP (host:port)")
+    store = store or settings.rules_store
+    if store.startswith("rocksdb:") and importlib.util.find_spec("rocksdict") is None:
+        raise RuntimeError("the rocksdb:// store needs rocksdict: install carewatch with the `rocksdb` extra")
     kernel = Kernel(config or _load_config(settings))
     metrics = metrics or RulesMetrics(CollectorRegistry())
     datadir = settings.data_dir / "rules-stream"
@@ -79,6 +86,7 @@ def build_app(
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         web_enabled=web_enabled,
+        table_standby_replicas=settings.rules_standby_replicas,
         # Tansu rejects transactional producers; idempotence comes from event ids and fingerprints.
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",

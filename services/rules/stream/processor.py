@@ -38,6 +38,8 @@ consumer that keeps each child's last contribution can skip it.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -55,6 +57,8 @@ from services.rules.core.kernel import Step as KernelStep
 from services.rules.core.order import WakeIndex
 from services.rules.core.rebuild import rebuild, stale
 from services.rules.core.state import ChildState
+
+log = logging.getLogger(__name__)
 
 Envelope = dict[str, Any]
 
@@ -141,17 +145,40 @@ class Processor:
         catalogue version is due at once (the sweep after a deploy)."""
         index = self._indexes.get(partition)
         if index is None:
-            index = WakeIndex()
-            version = self.kernel.version
-            for child_id, envelope in self.children.items():
-                if envelope.get("partition") != partition:
-                    continue
-                if envelope.get("catalogue") != version:
-                    index.set(child_id, date.min)
-                else:
-                    index.set(child_id, _day(envelope.get("wake")))
-            self._indexes[partition] = index
+            self._build_indexes(partition)
+            index = self._indexes[partition]
         return index
+
+    def _build_indexes(self, partition: int) -> None:
+        """One pass over the table builds the wake index of ``partition`` and of every other partition not
+        indexed yet, so that a restarted worker reads its stored children once, not once per partition.
+
+        Building another partition's index early is safe: until that partition is used, only this
+        worker's own commits change its children (and go through :meth:`index`), and a partition assigned
+        again is forgotten first."""
+        started = time.perf_counter()
+        built: dict[int, WakeIndex] = {partition: WakeIndex()}
+        version = self.kernel.version
+        stored = 0
+        for child_id, envelope in self.children.items():
+            stored += 1
+            owner = envelope.get("partition")
+            if not isinstance(owner, int) or owner in self._indexes:
+                continue
+            index = built.get(owner)
+            if index is None:
+                index = built[owner] = WakeIndex()
+            if envelope.get("catalogue") != version:
+                index.set(child_id, date.min)
+            else:
+                index.set(child_id, _day(envelope.get("wake")))
+        self._indexes.update(built)
+        log.info(
+            "wake indexes of partitions %s built from %d stored children in %.2fs",
+            sorted(built),
+            stored,
+            time.perf_counter() - started,
+        )
 
     def clock(self, partition: int) -> date | None:
         stored = self.clocks.get(partition)
