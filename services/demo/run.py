@@ -151,7 +151,15 @@ def run_demo(
                 progress.update()
         echo("waiting for the rules, alerts and board to catch up")
         _wait_caught_up(
-            services, rules_metrics, f"{web}/metrics", engine, until, result, settings.topic_partitions, echo=echo
+            services,
+            rules_metrics,
+            f"{web}/metrics",
+            engine,
+            until,
+            result,
+            settings.topic_partitions,
+            echo=echo,
+            logs=logs,
         )
         result.alerts_by_rule = _alerts_by_rule(engine)
         result.indicators = _board_headlines(web, result.tokens["board"], until)
@@ -345,16 +353,19 @@ def _wait_caught_up(
     until: date,
     result: DemoResult,
     partitions: int,
-    timeout: float = 600.0,
+    stall: float = 300.0,
     echo: Echo | None = None,
     every: float = 5.0,
+    logs: Path | None = None,
 ) -> None:
     """Poll until every event and tick is processed, every transition stored and the last day snapshotted,
-    saying how far each service has got every ``every`` seconds."""
+    saying how far each service has got every ``every`` seconds. Gives up only when nothing has moved for
+    ``stall`` seconds: a slow machine takes longer, it does not fail."""
     from services.board import store
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + stall
     told = time.monotonic()
+    last: tuple[object, ...] = ()
     while time.monotonic() < deadline:
         for service in services.values():
             if not service.running():
@@ -366,6 +377,9 @@ def _wait_caught_up(
         published = rules.get("carewatch_rules_transitions_total", 0)
         consumed = alerts.get("carewatch_alerts_transitions_consumed_total", 0)
         stored = store.dates(engine)
+        progress = (processed, ticks, published, consumed, stored[-1] if stored else None)
+        if progress != last:
+            last, deadline = progress, time.monotonic() + stall
         if (
             processed >= result.events_accepted
             and ticks >= result.ticks_sent * partitions
@@ -383,7 +397,8 @@ def _wait_caught_up(
                 f"board up to {stored[-1] if stored else 'no day yet'} of {until}"
             )
         time.sleep(0.5)
-    raise TimeoutError("the services did not catch up within the time allowed; see the logs under var/logs")
+    where = logs if logs is not None else "the data directory"
+    raise TimeoutError(f"the services made no progress for {stall:.0f} seconds; see the logs in {where}")
 
 
 def _alerts_by_rule(engine: Engine) -> Counter[tuple[str, str]]:
