@@ -135,7 +135,13 @@ def run_demo(
         headers = {"Authorization": f"Bearer {ingest_token}"}
         with (
             httpx.Client(base_url=ingest_url, headers=headers, timeout=60) as client,
-            tqdm(total=(until - start).days + 1, unit="day", desc="history", file=sys.stderr) as progress,
+            tqdm(
+                total=(until - start).days + 1,
+                unit="day",
+                desc="history",
+                file=sys.stderr,
+                mininterval=0.1 if sys.stderr.isatty() else 10.0,  # to a log file: an update every 10 s, not hundreds
+            ) as progress,
         ):
             for offset in range(0, len(history), HISTORY_BATCH):
                 _post(client, history[offset : offset + HISTORY_BATCH], result)
