@@ -88,7 +88,7 @@ MISSING_PER_YEAR: Final = 6.5
 RHI_WITHIN_72H: Final = 0.66
 RHI_LATE: Final = 0.22  # the rest have no recorded return interview
 CARE_LEAVERS_PER_CHILD: Final = 0.3
-MEAN_STAY_DAYS: Final = 650
+MEAN_STAY_DAYS: Final = 680
 """Entrants per day = children / this: replaces leavers so the number in care stays about steady."""
 
 DAY: Final = timedelta(days=1)
@@ -102,9 +102,8 @@ ENTRY_LEGAL: Final = (("V2", 26), ("C1", 44), ("L1", 9), ("L2", 4), ("C2", 13), 
 REMAND_DAYS: Final = (14, 100)
 """A remand (J1) lasts this long; the child leaves care when it ends (E14)."""
 PROCEEDINGS_DAYS: Final = (150, 330)
-"""An interim care order (C1) until the final hearing (the 26-week limit, often exceeded)."""
-FINAL_ORDER_SHARE: Final = 0.85
-"""Interim orders that end in a care order (or a placement order); with the rest the child goes home."""
+"""An interim care order (C1) until the final hearing (the 26-week limit, often exceeded); a child who leaves
+care before it (home, most often) leaves on the interim order."""
 PLACEMENT_ORDER_UNDER_5: Final = 0.45
 """Children under 5 at the final hearing who get a placement order (E1) rather than a care order."""
 S20_TO_PROCEEDINGS: Final = 0.4
@@ -295,13 +294,12 @@ class Child:
             legal = "C1"
             changes.append((day, legal))
         if legal == "C1":
-            day += timedelta(days=rng.randint(*PROCEEDINGS_DAYS))
-            if rng.random() < FINAL_ORDER_SHARE:
+            hearing = day + timedelta(days=rng.randint(*PROCEEDINGS_DAYS))
+            if hearing < self.leaves:  # still looked after at the final hearing: an order is made
+                day = hearing
                 young = self.age_on(day) < 5
                 legal = "E1" if young and rng.random() < PLACEMENT_ORDER_UNDER_5 else "C2"
                 changes.append((day, legal))
-            else:
-                self.leaves = min(self.leaves, day)  # no order made: the child goes home
         if legal == "E1" and self.setting != "adoption":
             adopted = day + timedelta(days=rng.randint(*ADOPTED_AFTER_DAYS))
             self.leaves = min(self.leaves, adopted)
