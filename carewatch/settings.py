@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         description="Where the provider sends the browser back: <public URL>/login/oidc/callback (unset = derived "
         "from the request)",
     )
+    oidc_post_logout_redirect_url: str | None = Field(
+        default=None,
+        description="Where the provider sends the browser after signing out there: <public URL>/login (register it "
+        "with the provider; unset = derived from the request)",
+    )
     oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
     oidc_username_claim: str = Field(
         default="preferred_username", description="The ID-token claim naming the user (Entra ID: the UPN)"

@@ -15,15 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carewatch import apidocs, httpguard
 from carewatch.db import session_factory
@@ -44,6 +47,25 @@ BOARD_PACK_CSP = (
 )
 """The board pack is one self-contained page (it is also saved as a file): inline styles and SVG charts, no
 script. Only its styles may be inline."""
+
+
+SIGN_IN_PAGES: Final = frozenset({"/board"})
+"""Pages a browser opens by address (a bookmark, a link in an e-mail): not signed in, it is sent to sign in."""
+
+
+async def _pages_sign_in(request: Request, exc: Exception) -> Response:
+    """A browser (no bearer token, asking for HTML) that is not signed in is sent to the sign-in page rather
+    than shown the API's JSON refusal; every other refusal is answered as FastAPI answers it."""
+    assert isinstance(exc, StarletteHTTPException)
+    if (
+        exc.status_code == status.HTTP_401_UNAUTHORIZED
+        and request.method == "GET"
+        and request.url.path in SIGN_IN_PAGES
+        and "authorization" not in request.headers
+        and "text/html" in request.headers.get("accept", "")
+    ):
+        return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    return await http_exception_handler(request, exc)
 
 
 class HealthOut(BaseModel):
@@ -270,6 +292,7 @@ def create_app(
         )
     )
     httpguard.install(app, httpguard.HeaderPolicy(extra_csp={"/board": BOARD_PACK_CSP}))
+    app.add_exception_handler(StarletteHTTPException, _pages_sign_in)
     app.openapi = lambda: httpguard.openapi(app)  # type: ignore[method-assign]
     registry = build_registry(engine, consumer_stats, settings.suppression_threshold)
     for collector in extra_collectors:

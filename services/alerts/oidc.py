@@ -36,6 +36,8 @@ from services.alerts.models import User, UserTeam
 ROLE_PRECEDENCE: Final = ("admin", "manager", "board")
 """With several mapped roles, the first of these wins."""
 FLOW_COOKIE: Final = "carewatch_oidc"
+SIGNED_IN_COOKIE: Final = "carewatch_oidc_session"
+"""Marks a browser signed in through the provider, so signing out signs it out of the provider too."""
 FLOW_PATH: Final = "/login/oidc"
 FLOW_SECONDS: Final = 600
 """How long a browser has to come back from the provider."""
@@ -51,11 +53,36 @@ class OidcError(Exception):
         self.reason = reason
 
 
+OVERAGE_ROLE: Final = (
+    "Your account is in more groups than the sign-in can list, so carewatch cannot tell your role: ask an "
+    "administrator to give you a carewatch app role, or to send only the groups assigned to carewatch."
+)
+OVERAGE_TEAMS: Final = (
+    "Your account is in more groups than the sign-in can list, so carewatch cannot tell your teams and has none "
+    "recorded for you: ask an administrator to set your teams in carewatch (carewatch users teams), or to send "
+    "only the groups assigned to carewatch."
+)
+
+
 @dataclass(frozen=True)
 class Identity:
     name: str
     role: str
-    teams: frozenset[str]
+    teams: frozenset[str] | None
+    """None: the provider left the teams claim out (groups overage); the teams carewatch has recorded stand."""
+
+
+def overage(claims: Mapping[str, Any], claim: str) -> bool:
+    """Whether the provider left ``claim`` out of the token because there were too many values to list.
+
+    Microsoft Entra ID does so past 200 groups (150 in SAML, 6 in the implicit flow): the ID token then names
+    the claim in ``_claim_names`` (pointing at a Graph endpoint through ``_claim_sources``) or says
+    ``hasgroups: true``, with no ``groups`` claim. carewatch does not call Graph: it uses what it already
+    knows of the user, or refuses with a message saying what an administrator can change."""
+    names = claims.get("_claim_names")
+    if isinstance(names, Mapping) and claim in names:
+        return True
+    return claim == "groups" and claim not in claims and claims.get("hasgroups") in (True, "true", "True")
 
 
 def _values(claim: Any) -> list[str]:
@@ -83,31 +110,41 @@ def map_claims(claims: Mapping[str, Any], settings: Settings) -> Identity:
     role_map = settings.oidc_role_map
     mapped = {role_map[v] for v in _values(claims.get(settings.oidc_roles_claim)) if v in role_map}
     role = next((r for r in ROLE_PRECEDENCE if r in mapped), None)
+    if role is None and overage(claims, settings.oidc_roles_claim):
+        raise OidcError("groups-overage", OVERAGE_ROLE)
     if role is None:
         raise OidcError("no-role", "Your account has no carewatch role: ask an administrator to grant one.")
+    if role != "manager":
+        return Identity(name, role, frozenset())
+    if overage(claims, settings.oidc_teams_claim):
+        return Identity(name, role, None)
     raw = _values(claims.get(settings.oidc_teams_claim))
     if settings.oidc_team_map:
         teams = {settings.oidc_team_map[v] for v in raw if v in settings.oidc_team_map}
     else:
         teams = {v.strip() for v in raw if v.strip() and len(v.strip()) <= 64}
-    return Identity(name, role, frozenset(teams) if role == "manager" else frozenset())
+    return Identity(name, role, frozenset(teams))
 
 
 def sign_in_user(session: Session, identity: Identity, now: datetime) -> Principal:
     """The carewatch user for ``identity``, created on first sign-in, role and teams refreshed from the claims
-    every time. A user revoked with ``carewatch users revoke`` stays out."""
+    every time. A user revoked with ``carewatch users revoke`` stays out. When the provider could not list the
+    teams (groups overage), a manager keeps the teams carewatch has recorded; with none recorded, refused."""
     user = session.scalar(select(User).where(User.name == identity.name))
+    if user is not None and user.revoked_at is not None:
+        raise OidcError("revoked", "Your carewatch access has been revoked.")
+    current = {t.team for t in user.teams} if user is not None and user.role == "manager" else set()
+    if identity.teams is None and not current:
+        raise OidcError("groups-overage", OVERAGE_TEAMS)
     if user is None:
         user = User(name=identity.name, role=identity.role, created_at=now, teams=[])
         session.add(user)
-    elif user.revoked_at is not None:
-        raise OidcError("revoked", "Your carewatch access has been revoked.")
     user.role = identity.role
-    current = {t.team for t in user.teams}
-    if current != set(identity.teams):
-        user.teams = [UserTeam(team=t) for t in sorted(identity.teams)]
+    teams = frozenset(current) if identity.teams is None else identity.teams
+    if {t.team for t in user.teams} != set(teams):
+        user.teams = [UserTeam(team=t) for t in sorted(teams)]
     session.flush()
-    return Principal(identity.name, identity.role, identity.teams)
+    return Principal(identity.name, identity.role, teams)
 
 
 # The provider: discovery document and keys, cached ---------------------------------------------------------
@@ -221,6 +258,19 @@ def finish(provider: Provider, redirect_uri: str, flow: Flow | None, params: Map
     if not isinstance(id_token, str):
         raise OidcError("no-id-token", "The identity provider sent no ID token.")
     return validate_id_token(provider, id_token, flow.nonce)
+
+
+def end_session_url(provider: Provider, post_logout_redirect_uri: str) -> str | None:
+    """Where to send a browser signing out so it signs out of the provider too (OpenID Connect RP-initiated
+    logout), or None when the provider publishes no ``end_session_endpoint``. No ID token is kept, so none is
+    sent as a hint: the provider may ask which account to sign out."""
+    from urllib.parse import urlencode
+
+    endpoint = provider.metadata().get("end_session_endpoint")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        return None
+    query = urlencode({"client_id": provider.client_id, "post_logout_redirect_uri": post_logout_redirect_uri})
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
 
 def validate_id_token(provider: Provider, id_token: str, nonce: str) -> dict[str, Any]:

@@ -236,19 +236,51 @@ def oidc_callback(request: Request, session: DbSession) -> Response:
         response = _login_page(request, 401, str(exc))
         response.delete_cookie(oidc.FLOW_COOKIE, path=oidc.FLOW_PATH)
         return response
-    audit(session, principal.name, "sign-in", "web:oidc", now, role=principal.role, teams=sorted(principal.teams))
+    # Groups overage: the provider could not list the teams, so those recorded in carewatch stood.
+    kept = {"teams_from": "carewatch (groups overage)"} if identity.teams is None else {}
+    audit(
+        session, principal.name, "sign-in", "web:oidc", now, role=principal.role, teams=sorted(principal.teams), **kept
+    )
     response = _start_session(request, session, principal, now, onward_page=True)
     response.delete_cookie(oidc.FLOW_COOKIE, path=oidc.FLOW_PATH)
+    response.set_cookie(
+        oidc.SIGNED_IN_COOKIE,
+        "1",
+        max_age=int(request.app.state.settings.web_session_hours * 3600),
+        path="/logout",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
-@router.post("/logout")
-def logout(request: Request, session: DbSession) -> RedirectResponse:
+def _post_logout_uri(request: Request) -> str:
+    configured: str | None = request.app.state.settings.oidc_post_logout_redirect_url
+    return configured or str(request.url_for("login_form"))
+
+
+@router.post("/logout", response_model=None)
+def logout(request: Request, session: DbSession) -> Response:
+    """Sign out here; a browser signed in through the provider is then sent to sign out there too (when the
+    provider publishes an end-session endpoint), coming back to the sign-in page."""
     cookie = request.cookies.get(COOKIE)
     if cookie and end_web_session(session, cookie, datetime.now(UTC)):
         session.commit()
-    response = _to_login()
+    response: Response = _to_login()
+    provider = _oidc_provider(request)
+    if provider is not None and request.cookies.get(oidc.SIGNED_IN_COOKIE):
+        try:
+            onward = oidc.end_session_url(provider, _post_logout_uri(request))
+        except (httpx.HTTPError, KeyError, ValueError, oidc.OidcError):
+            log.warning("identity provider unavailable for sign-out; signed out of carewatch only")
+            onward = None
+        if onward is not None:
+            # A page that moves on, not a redirect: the pages' form-action policy ('self') would stop a form
+            # post redirected to the provider.
+            response = _render(request, "signed_out.html", onward=onward)
     response.delete_cookie(COOKIE)
+    response.delete_cookie(oidc.SIGNED_IN_COOKIE, path="/logout")
     return response
 
 

@@ -10,7 +10,14 @@ and visit), so statutory clocks start from a believable state.
 
 Rates are set so board indicators land near the national figures of reference §3 (about 10% of children
 with 3+ placements in a year, 24% with 3+ social workers, 10% missing, 63% of return interviews within
-72 hours) and the placement mix near the county in the seed minutes. A ``bad_share`` of extra records is
+72 hours, about one leaver in eleven adopted) and the placement mix near the county in the seed minutes.
+
+Legal status moves as it does in care proceedings: police protection or an emergency protection order for
+days, then an interim care order or section 20; an interim order becomes a full care order (or, for a young
+child, a placement order) after the proceedings; some section 20 children come into proceedings; older
+children remanded stay weeks and leave when the remand ends (E14); a placement order leads to adoption. A
+small cohort of disabled children is on an agreed series of short breaks (V4), which every DfE figure
+leaves out. A ``bad_share`` of extra records is
 deliberately invalid (unknown code, SDQ 41, an unknown field) for ingest to reject.
 
 Randomness comes only from ``random.Random(seed)``; nothing reads the clock.
@@ -81,7 +88,7 @@ MISSING_PER_YEAR: Final = 6.5
 RHI_WITHIN_72H: Final = 0.66
 RHI_LATE: Final = 0.22  # the rest have no recorded return interview
 CARE_LEAVERS_PER_CHILD: Final = 0.3
-MEAN_STAY_DAYS: Final = 700
+MEAN_STAY_DAYS: Final = 680
 """Entrants per day = children / this: replaces leavers so the number in care stays about steady."""
 
 DAY: Final = timedelta(days=1)
@@ -89,7 +96,25 @@ LEAD_IN_DAYS: Final = 400
 """The population is simulated from this long before ``start``, so 12-month measures are steady from it."""
 HISTORY_DAYS: Final = 400
 """Routine events of children in care at the start are kept for this long before it (annual checks)."""
-ALWAYS_EMITTED: Final = frozenset({"care.started", "care.ended", "placement.started", "social_worker.changed"})
+# Legal status on entry (children not UASC and not placed for adoption): most start under section 20 or an
+# interim care order, fewer after police protection or an emergency protection order; remand from age 10.
+ENTRY_LEGAL: Final = (("V2", 26), ("C1", 44), ("L1", 9), ("L2", 4), ("C2", 13), ("J1", 4))
+REMAND_DAYS: Final = (14, 100)
+"""A remand (J1) lasts this long; the child leaves care when it ends (E14)."""
+PROCEEDINGS_DAYS: Final = (150, 330)
+"""An interim care order (C1) until the final hearing (the 26-week limit, often exceeded); a child who leaves
+care before it (home, most often) leaves on the interim order."""
+PLACEMENT_ORDER_UNDER_5: Final = 0.45
+"""Children under 5 at the final hearing who get a placement order (E1) rather than a care order."""
+S20_TO_PROCEEDINGS: Final = 0.4
+"""Section 20 children (not UASC) brought into care proceedings while looked after."""
+ADOPTED_AFTER_DAYS: Final = (150, 420)
+"""From a placement order to the adoption order (the child leaves care: E11/E12)."""
+SHORT_BREAK_SHARE: Final = 0.05
+"""Children on a series of short breaks (V4), per child looked after; left out of every DfE figure."""
+ALWAYS_EMITTED: Final = frozenset(
+    {"care.started", "care.ended", "placement.started", "social_worker.changed", "legal_status.changed"}
+)
 """Events the history snapshot keeps however old: they set the state the rules need."""
 
 
@@ -181,6 +206,15 @@ class Child:
     """The end of the simulated window."""
     emit_from: date = date.min
     """Routine events before this date are not emitted (the pre-``start`` history is a snapshot)."""
+    short_breaks: bool = False
+    """On an agreed series of short breaks (V4): reviews, visits and a placement; no other duties simulated."""
+    entry_legal: str = ""
+    legal_changes: list[tuple[date, str]] = field(default_factory=list)
+
+    def plan_legal_status(self) -> None:
+        """Draw the legal status on entry and its changes (which may end care early: see ``_legal_journey``)."""
+        self.entry_legal = self._entry_legal_status()
+        self.legal_changes = self._legal_journey(self.entry_legal)
 
     @property
     def eighteen(self) -> date:
@@ -198,9 +232,7 @@ class Child:
 
     def simulate(self) -> None:
         rng = self.rng
-        legal = "V2" if self.uasc else _weighted(rng, (("C2", 45), ("C1", 25), ("V2", 22), ("E1", 5), ("L2", 3)))
-        if self.setting == "adoption":
-            legal = "E1"
+        legal, changes = self.entry_legal, self.legal_changes
         self.emit(
             "care.started",
             self.entered,
@@ -211,23 +243,75 @@ class Child:
             team=self.team,
         )
         stop = min(self.leaves, self.end)
+        for day, code in changes:
+            if day < stop:
+                self.emit("legal_status.changed", day, legal_status=code)
+                legal = code
         self._placements(stop)
         self._social_workers(stop)
         self._reviews(stop)
-        self._health(stop)
-        self._education(stop)
-        self._missing(stop)
+        if not self.short_breaks:
+            self._health(stop)
+            self._education(stop)
+            self._missing(stop)
         if self.leaves < self.end:
-            reason = self._leaving_reason()
+            reason = "E8" if self.short_breaks else self._leaving_reason(legal)
             self.emit("care.ended", self.leaves, reason=reason)
-            if self.age_on(self.leaves) >= 16 and reason in {"E17", "E5", "E6", "E8"}:
+            if not self.short_breaks and self.age_on(self.leaves) >= 16 and reason in {"E17", "E5", "E6", "E8"}:
                 self._care_leaver(self.leaves)
 
-    def _leaving_reason(self) -> str:
+    def _entry_legal_status(self) -> str:
+        if self.short_breaks:
+            return "V4"
+        if self.setting == "adoption":
+            return "E1"
+        if self.uasc:
+            return "V2"
+        legal = _weighted(self.rng, ENTRY_LEGAL)
+        if legal == "J1" and self.age_on(self.entered) < 10:
+            return "C1"
+        if legal == "V2" and self.setting == "with-parents":
+            return "C1"  # placed with parents needs an order (SSDA903 rule 378)
+        return legal
+
+    def _legal_journey(self, legal: str) -> list[tuple[date, str]]:
+        """The changes of legal status after entry on ``legal``, as (day, code); sets ``leaves`` when the
+        journey ends care (a remand ends, an adoption order is made)."""
+        rng = self.rng
+        day = self.entered
+        changes: list[tuple[date, str]] = []
+        if legal == "J1":
+            self.leaves = min(self.leaves, day + timedelta(days=rng.randint(*REMAND_DAYS)))
+            return changes
+        if legal in {"L1", "L2"}:
+            day += timedelta(days=rng.randint(1, 3) if legal == "L1" else rng.randint(3, 8))
+            legal = "C1" if rng.random() < 0.65 else "V2"
+            if legal == "V2" and self.setting == "with-parents":
+                legal = "C1"
+            changes.append((day, legal))
+        if legal == "V2" and not self.uasc and rng.random() < S20_TO_PROCEEDINGS:
+            day += timedelta(days=rng.randint(30, 270))
+            legal = "C1"
+            changes.append((day, legal))
+        if legal == "C1":
+            hearing = day + timedelta(days=rng.randint(*PROCEEDINGS_DAYS))
+            if hearing < self.leaves:  # still looked after at the final hearing: an order is made
+                day = hearing
+                young = self.age_on(day) < 5
+                legal = "E1" if young and rng.random() < PLACEMENT_ORDER_UNDER_5 else "C2"
+                changes.append((day, legal))
+        if legal == "E1" and self.setting != "adoption":
+            adopted = day + timedelta(days=rng.randint(*ADOPTED_AFTER_DAYS))
+            self.leaves = min(self.leaves, adopted)
+        return [(when, code) for when, code in changes if when < self.leaves]
+
+    def _leaving_reason(self, legal: str) -> str:
         if self.leaves >= self.eighteen - 2 * DAY:
             return _weighted(self.rng, LEAVING_AT_18)
-        if self.setting == "adoption":
+        if self.setting == "adoption" or legal == "E1":
             return self.rng.choice(("E11", "E12"))
+        if legal == "J1":
+            return "E14"
         return _weighted(self.rng, LEAVING_EARLY)
 
     def _placement_codes(self, setting: str) -> dict[str, Any]:
@@ -246,7 +330,7 @@ class Child:
 
     def _placements(self, stop: date) -> None:
         rng = self.rng
-        rate = MOVES_PER_YEAR[rng.random() < UNSTABLE_SHARE]
+        rate = MOVES_PER_YEAR[rng.random() < UNSTABLE_SHARE and not self.short_breaks]
         starts: list[tuple[date, str | None]] = [(self.entered, None)]
         while True:
             day = starts[-1][0] + timedelta(days=max(7, round(rng.expovariate(rate) * 365)))
@@ -407,11 +491,16 @@ class _Population:
         self.end = start + timedelta(days=round(months * 30.44))
         self.number = 0
 
-    def new_child(self, entered: date, length: int, emit_from: date) -> Child:
+    def new_child(self, entered: date, length: int, emit_from: date, short_breaks: bool = False) -> Child:
         rng = random.Random(self.rng.getrandbits(64))
         self.number += 1
-        uasc = rng.random() < UASC_ENTRY_SHARE
-        if uasc:
+        uasc = rng.random() < UASC_ENTRY_SHARE and not short_breaks
+        if short_breaks:
+            age = rng.randint(5, 16)
+            setting = _weighted(rng, (("in-house-foster", 3), ("residential", 1)))
+            if age < SETTINGS[setting].ages[0]:
+                setting = "in-house-foster"
+        elif uasc:
             age = rng.choice((14, 15, 16, 16, 16, 17, 17))
             setting = "supported" if age >= 16 else "external-foster"
         else:
@@ -426,10 +515,12 @@ class _Population:
             born += timedelta(days=(entered - eighteen).days + 30)
             eighteen = add_years(born, 18)
         leaves = min(entered + timedelta(days=length), eighteen)
-        return Child(
+        child = Child(
             self.la, rng, f"c{self.number:06d}", born, entered, leaves, setting, uasc,
-            TEAMS[self.number % len(TEAMS)], self.end, emit_from,
+            TEAMS[self.number % len(TEAMS)], self.end, emit_from, short_breaks,
         )  # fmt: skip
+        child.plan_legal_status()
+        return child
 
     def run(self) -> list[dict[str, Any]]:
         rng = self.rng
@@ -458,9 +549,13 @@ class _Population:
             entered = begin - timedelta(days=round((age_at_start - entered_at_age) * 365.25))
             child = self.new_child(entered, 3650, emit_from=snapshot)
             child.born = entered - timedelta(days=round(entered_at_age * 365.25))
-            child.leaves = child.eighteen
             if child.setting in {"adoption", "with-parents"}:
                 child.setting = "in-house-foster"
+            child.leaves = child.eighteen
+            child.plan_legal_status()  # again, for the age and setting just set; they stay in care to 18
+            child.leaves = child.eighteen
+            if child.entry_legal == "J1":
+                child.entry_legal = "C2"
             child.simulate()
         # Entrants: a steady flow replacing leavers (UASC and older children stay shorter).
         per_day = self.children / MEAN_STAY_DAYS
@@ -469,6 +564,17 @@ class _Population:
         while elapsed < window:
             entered = begin + timedelta(days=int(elapsed))
             self.new_child(entered, _care_length_days(rng), emit_from=date.min).simulate()
+            elapsed += rng.expovariate(per_day)
+        # Children on a series of short breaks: some at the start of the lead-in, a steady flow after it.
+        for _ in range(round(self.children * SHORT_BREAK_SHARE)):
+            length = rng.randint(365, 4 * 365)
+            entered = begin - timedelta(days=rng.randint(0, length - 1))
+            self.new_child(entered, length, emit_from=snapshot, short_breaks=True).simulate()
+        per_day = self.children * SHORT_BREAK_SHARE / (2.5 * 365)
+        elapsed = rng.expovariate(per_day)
+        while elapsed < window:
+            entered = begin + timedelta(days=int(elapsed))
+            self.new_child(entered, rng.randint(365, 4 * 365), emit_from=date.min, short_breaks=True).simulate()
             elapsed += rng.expovariate(per_day)
         self.la.events.sort(key=lambda item: (item[0], item[1]))
         return [event for _, _, event in self.la.events]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,6 +48,8 @@ class DemoResult:
     indicators: dict[str, Any] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    pack: dict[str, Path] = field(default_factory=dict)
+    """The board pack the demo wrote as of its last day (html, csv, xlsx), from the services' settings."""
 
 
 def run_demo(
@@ -66,6 +69,7 @@ def run_demo(
     from services.demo.generator import generate
 
     result = DemoResult()
+    settings = demo_settings(settings, children)
     taken = busy_ports(settings)
     if taken:
         raise PortTaken(taken)
@@ -94,10 +98,7 @@ def run_demo(
             "CAREWATCH_TICK_SCHEDULER": "false",  # the demo sends the ticks of its accelerated history
             # a fresh broker each run: the archive of an earlier run must not be replayed into it
             "CAREWATCH_ARCHIVE_REPUBLISH_ON_START": "false",
-            "CAREWATCH_BOARD_POPULATION_0_17": str(settings.board_population_0_17 or _population(children)),
-            # Example neighbours and targets (marked as examples on the pack) so RAG and comparisons show.
-            "CAREWATCH_BOARD_NEIGHBOURS_CSV": str(settings.board_neighbours_csv or EXAMPLE_NEIGHBOURS),
-            "CAREWATCH_BOARD_TARGETS_CSV": str(settings.board_targets_csv or EXAMPLE_TARGETS),
+            **board_environment(settings),
         }
         logs = settings.data_dir / "logs"
         services = {
@@ -134,7 +135,13 @@ def run_demo(
         headers = {"Authorization": f"Bearer {ingest_token}"}
         with (
             httpx.Client(base_url=ingest_url, headers=headers, timeout=60) as client,
-            tqdm(total=(until - start).days + 1, unit="day", desc="history", file=sys.stderr) as progress,
+            tqdm(
+                total=(until - start).days + 1,
+                unit="day",
+                desc="history",
+                file=sys.stderr,
+                mininterval=0.1 if sys.stderr.isatty() else 10.0,  # to a log file: an update every 10 s, not hundreds
+            ) as progress,
         ):
             for offset in range(0, len(history), HISTORY_BATCH):
                 _post(client, history[offset : offset + HISTORY_BATCH], result)
@@ -150,16 +157,31 @@ def run_demo(
                 progress.update()
         echo("waiting for the rules, alerts and board to catch up")
         _wait_caught_up(
-            services, rules_metrics, f"{web}/metrics", engine, until, result, settings.topic_partitions, echo=echo
+            services,
+            rules_metrics,
+            f"{web}/metrics",
+            engine,
+            until,
+            result,
+            settings.topic_partitions,
+            echo=echo,
+            logs=logs,
         )
         result.alerts_by_rule = _alerts_by_rule(engine)
         result.indicators = _board_headlines(web, result.tokens["board"], until)
+        result.pack = write_board_pack(settings, engine, until, echo=echo)
         result.urls = {
             "manager page": f"{web}/",
             "board pack": f"{web}/login (sign in with the board token: it opens {web}/board)",
             "metrics": f"{web}/metrics",
             "API docs": f"{web}/docs",
             "ingest API": f"{ingest_url}/docs",
+            "board pack file": (
+                f"{result.pack['html']} (and .csv, .xlsx; child population 0-17 {settings.board_population_0_17},"
+                " as CAREWATCH_BOARD_POPULATION_0_17 for `carewatch board-pack`)"
+                if result.pack
+                else "not written"
+            ),
         }
         _print_summary(result, echo)
         if while_serving is not None:
@@ -183,11 +205,78 @@ def _day(record: dict[str, Any]) -> date:
 
 HISTORY_BATCH = 2000
 DEMO_RATE_PER_10K = 67  # England, 31 March 2025 (reference §3.1): the synthetic authority sits at the national rate
+DEMO_AUTHORITY = "Synthetic county (demo)"
 
 
-def _population(children: int) -> int:
+def demo_population(children: int) -> int:
     """Children aged 0–17 of the synthetic authority, so its rate per 10,000 is the national one."""
     return round(children * 10_000 / DEMO_RATE_PER_10K)
+
+
+def demo_settings(settings: Settings, children: int) -> Settings:
+    """The settings of the demo's synthetic authority: what ``settings`` configures, and where it leaves a
+    board setting unset, the demo's own: a child population at the national rate for ``children`` looked
+    after, and the example neighbours and targets (marked as examples on the pack) so rates, RAG and
+    comparisons show. The services, the board pack the demo writes and the summary all use this one object."""
+    default = Settings.model_fields["board_authority_name"].default
+    return settings.model_copy(
+        update={
+            "board_population_0_17": settings.board_population_0_17 or demo_population(children),
+            "board_neighbours_csv": settings.board_neighbours_csv or EXAMPLE_NEIGHBOURS,
+            "board_targets_csv": settings.board_targets_csv or EXAMPLE_TARGETS,
+            "board_authority_name": (
+                DEMO_AUTHORITY if settings.board_authority_name == default else settings.board_authority_name
+            ),
+        }
+    )
+
+
+BOARD_SETTINGS = (
+    "board_authority_name",
+    "board_population_0_17",
+    "board_neighbours_csv",
+    "board_targets_csv",
+    "board_audience",
+    "board_amber_band",
+    "suppression_threshold",
+)
+
+
+def board_environment(settings: Settings) -> dict[str, str]:
+    """The board's settings as the services' environment (CAREWATCH_*), so they read what the demo uses."""
+    values = settings.model_dump(include=set(BOARD_SETTINGS))
+    return {f"CAREWATCH_{name.upper()}": str(value) for name, value in values.items() if value is not None}
+
+
+def write_board_pack(settings: Settings, engine: Engine, as_of: date, echo: Echo = print) -> dict[str, Path]:
+    """The board pack of the stored snapshots as of ``as_of`` under ``<data_dir>/board-pack/``, with the
+    settings the services ran with (population, neighbours, targets, audience); warns of figures not computed."""
+    from services.board.cli import uncomputed_warnings
+    from services.board.core import comparators
+    from services.board.pack import example_notes, from_snapshots, write_pack
+
+    compare = comparators.load(
+        neighbours=settings.board_neighbours_csv,
+        targets=settings.board_targets_csv,
+        amber_band=settings.board_amber_band,
+    )
+    pack = from_snapshots(
+        engine,
+        settings.board_authority_name,
+        as_of,
+        12,
+        settings.suppression_threshold,
+        settings.board_population_0_17,
+        compare,
+        examples=example_notes(settings.board_neighbours_csv, settings.board_targets_csv),
+        audience=settings.board_audience,
+    )
+    if pack is None:
+        echo(f"warning: no board snapshot on or before {as_of}: no board pack written")
+        return {}
+    for warning in uncomputed_warnings(pack.trend, settings.board_population_0_17):
+        echo(f"warning: {warning}")
+    return write_pack(settings.data_dir / "board-pack", pack)
 
 
 class PortTaken(RuntimeError):
@@ -270,16 +359,19 @@ def _wait_caught_up(
     until: date,
     result: DemoResult,
     partitions: int,
-    timeout: float = 600.0,
+    stall: float = 300.0,
     echo: Echo | None = None,
     every: float = 5.0,
+    logs: Path | None = None,
 ) -> None:
     """Poll until every event and tick is processed, every transition stored and the last day snapshotted,
-    saying how far each service has got every ``every`` seconds."""
+    saying how far each service has got every ``every`` seconds. Gives up only when nothing has moved for
+    ``stall`` seconds: a slow machine takes longer, it does not fail."""
     from services.board import store
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + stall
     told = time.monotonic()
+    last: tuple[object, ...] = ()
     while time.monotonic() < deadline:
         for service in services.values():
             if not service.running():
@@ -291,6 +383,9 @@ def _wait_caught_up(
         published = rules.get("carewatch_rules_transitions_total", 0)
         consumed = alerts.get("carewatch_alerts_transitions_consumed_total", 0)
         stored = store.dates(engine)
+        progress = (processed, ticks, published, consumed, stored[-1] if stored else None)
+        if progress != last:
+            last, deadline = progress, time.monotonic() + stall
         if (
             processed >= result.events_accepted
             and ticks >= result.ticks_sent * partitions
@@ -308,7 +403,8 @@ def _wait_caught_up(
                 f"board up to {stored[-1] if stored else 'no day yet'} of {until}"
             )
         time.sleep(0.5)
-    raise TimeoutError("the services did not catch up within the time allowed; see the logs under var/logs")
+    where = logs if logs is not None else "the data directory"
+    raise TimeoutError(f"the services made no progress for {stall:.0f} seconds; see the logs in {where}")
 
 
 def _alerts_by_rule(engine: Engine) -> Counter[tuple[str, str]]:

@@ -6,6 +6,7 @@ promtool, and the manager page renders the demo manager's alerts in headless Chr
 
 from __future__ import annotations
 
+import csv
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -19,7 +20,7 @@ from carewatch.broker import free_port
 from carewatch.db import make_engine
 from carewatch.settings import Settings
 from services.alerts.models import Alert
-from services.demo.run import DemoResult, run_demo
+from services.demo.run import DemoResult, demo_settings, run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +86,21 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path, browser: Browse
     assert any(not figure["suppressed"] and figure["value"] is not None for figure in indicators.values())
     assert isinstance(seen["cards"], int) and seen["cards"] > 0
     assert "board" in str(seen["board_page"]).lower()
+
+    # The board pack the demo wrote: rates per 10,000 (the demo's population), RAG from the example targets,
+    # and no ramp-up artefact: each 12-month count on the first trend date is near the one on the last.
+    with result.pack["csv"].open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    dates = sorted({row["as_of"] for row in rows})
+    assert len(dates) == 13, dates
+    latest = {row["indicator"]: row for row in rows if row["as_of"] == dates[-1]}
+    population = demo_settings(settings, 60).board_population_0_17
+    assert population is not None
+    rate, count = float(latest["cla-rate-per-10k"]["value"]), float(latest["cla-count"]["value"])
+    assert rate == pytest.approx(count * 10_000 / population, abs=0.05)
+    assert {row["rag"] for row in latest.values()} & {"red", "amber", "green"}
+    for measure in ("entered-care-12m", "left-care-12m"):
+        first, last = (float(row["value"]) for row in rows if row["indicator"] == measure and row["as_of"] in
+                       (dates[0], dates[-1]))  # fmt: skip
+        assert last > 0 and 0.5 <= first / last <= 2.0, (measure, first, last)
+    assert "EXAMPLES" in result.pack["html"].read_text(encoding="utf-8")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -110,7 +111,11 @@ def test_manager_signs_in_with_a_council_account(
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"].startswith("cws_")
     assert not [c for c in context.cookies() if c["name"] == "carewatch_oidc"]  # the flow's cookie is gone
 
+    # Signing out ends the carewatch session and the provider's (its end-session page), then comes back.
     page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(re.escape(f"{provider.url}/oauth2/end_session?")))
+    assert not [c for c in context.cookies() if c["name"] == "carewatch_oidc_session"]
+    page.get_by_role("button", name="End session").click()
     expect(page).to_have_url(f"{base}/login")
     page.goto(f"{base}/alerts")
     expect(page).to_have_url(f"{base}/login")

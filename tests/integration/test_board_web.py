@@ -114,3 +114,26 @@ def test_metrics_before_any_snapshot_export_no_values(postgres_url: str) -> None
     text = generate_latest(registry).decode()
     engine.dispose()
     assert "carewatch_board_indicator_value{" not in text
+
+
+def test_a_browser_not_signed_in_is_sent_to_sign_in_and_an_api_client_gets_json(engine: Engine) -> None:
+    """The board pack's address in a bookmark or an e-mail: a browser that is not (or no longer) signed in
+    lands on the sign-in page; a client without a token, or with a bad one, still gets the JSON refusal."""
+    from services.alerts.app import create_app
+    from services.alerts.auth import require_board_reader
+
+    settings = Settings(board_population_0_17=40_000, auth_max_failures=1000)
+    app = create_app(settings, engine, extra_routers=[build_router(engine, settings, require_board_reader)])
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    with TestClient(app) as client:
+        page = client.get("/board", headers=browser, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        gone = {**browser, "Cookie": "carewatch_session=cws_gone"}
+        expired = client.get("/board", headers=gone, follow_redirects=False)
+        assert expired.status_code == 303 and expired.headers["location"] == "/login"
+        api = client.get("/board", follow_redirects=False)
+        assert api.status_code == 401 and api.json() == {"detail": "sign in or send a valid bearer token"}
+        bad = client.get("/board", headers={**browser, "Authorization": "Bearer cw_wrong"}, follow_redirects=False)
+        assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
+        summary = client.get("/v1/board/summary", headers=browser, follow_redirects=False)
+        assert summary.status_code == 401  # the API stays an API

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -250,3 +253,83 @@ def test_an_unreachable_provider_is_503_not_an_error(postgres_url: str) -> None:
             assert svc.come_back("/login/oidc/callback?state=a&code=b").status_code == 401  # no flow cookie
     finally:
         svc.engine.dispose()
+
+
+OVERAGE = {
+    "_claim_names": {"groups": "src1"},
+    "_claim_sources": {"src1": {"endpoint": "https://graph.microsoft.com/v1.0/users/oid/getMemberObjects"}},
+}
+
+
+def test_groups_overage_keeps_the_teams_carewatch_has_or_refuses_plainly(app: App, provider: MockProvider) -> None:
+    """Entra ID leaves ``groups`` out past 200 groups and names it in ``_claim_names``: a manager carewatch
+    knows keeps the teams it has; one it does not know is refused with a message, not an error page."""
+    provider.set_user("many", {"preferred_username": "many@council.example", "roles": ["CareWatch.Manager"], **OVERAGE})
+    refused = app.sign_in(provider, "many")
+    assert refused.status_code == 401 and "more groups than the sign-in can list" in refused.text
+    assert "carewatch users teams" in refused.text and "carewatch_session" not in refused.cookies
+    [failed] = app.audit("sign-in-failed")
+    assert failed.detail["reason"] == "groups-overage"
+    with session_factory(app.engine)() as session:
+        assert session.scalar(select(User).where(User.name == "many@council.example")) is None
+
+    # Signed in once with the groups listed, the manager's teams are recorded; an overage later keeps them.
+    provider.set_user("many", {"preferred_username": "many@council.example", "roles": ["CareWatch.Manager"],
+                               "groups": ["g-1"]})  # fmt: skip
+    assert app.sign_in(provider, "many").status_code == 200
+    app.client.post("/logout", follow_redirects=False)
+    app.client.cookies.clear()
+    provider.set_user("many", {"preferred_username": "many@council.example", "roles": ["CareWatch.Manager"],
+                               "hasgroups": "true"})  # fmt: skip
+    back = app.sign_in(provider, "many")
+    assert back.status_code == 200, back.text
+    page = app.client.get("/alerts")
+    assert page.status_code == 200 and "OIDC1" in page.text
+    last = app.audit("sign-in")[-1]
+    assert last.detail == {"role": "manager", "teams": ["north"], "teams_from": "carewatch (groups overage)"}
+    with session_factory(app.engine)() as session:
+        user = session.scalar(select(User).where(User.name == "many@council.example"))
+        assert user is not None and {t.team for t in user.teams} == {"north"}
+
+
+def test_groups_overage_on_a_roles_claim_is_refused_plainly(postgres_url: str, provider: MockProvider) -> None:
+    settings = settings_for(provider, oidc_roles_claim="groups", oidc_role_map={"g-managers": "manager"})
+    svc = App(postgres_url, settings)
+    with svc.client:
+        provider.set_user("crowd", {"preferred_username": "crowd", **OVERAGE})
+        back = svc.sign_in(provider, "crowd")
+        assert back.status_code == 401 and "cannot tell your role" in back.text
+        assert svc.audit("sign-in-failed")[-1].detail["reason"] == "groups-overage"
+    svc.engine.dispose()
+
+
+def test_signing_out_signs_out_of_the_provider_too(app: App, provider: MockProvider) -> None:
+    provider.set_user("jane", MANAGER)
+    back = app.sign_in(provider, "jane")
+    cookie = back.cookies["carewatch_session"]
+    out = app.client.post("/logout", follow_redirects=False)
+    assert out.status_code == 200 and "Signed out of carewatch" in out.text
+    onward = re.search(r'id="continue" href="([^"]+)"', out.text)
+    assert onward is not None
+    target = html.unescape(onward.group(1))
+    sent = parse_qs(urlsplit(target).query)
+    assert target.startswith(f"{provider.url}/oauth2/end_session?")
+    assert sent["client_id"] == ["carewatch"] and sent["post_logout_redirect_uri"] == ["http://testserver/login"]
+    assert f'content="0; url={onward.group(1)}"' in out.text
+    # carewatch's session ended before the browser left
+    replay = app.client.get("/alerts", headers={"Cookie": f"carewatch_session={cookie}"}, follow_redirects=False)
+    assert replay.status_code == 303 and replay.headers["location"] == "/login"
+    # the provider ends its session and sends the browser back to the sign-in page
+    form = httpx.get(target, timeout=10)
+    assert form.status_code == 200
+    returned = re.search(r'name="redirect_uri" value="([^"]+)"', form.text)
+    assert returned is not None and html.unescape(returned.group(1)) == "http://testserver/login"
+    confirmed = httpx.post(f"{provider.url}/oauth2/end_session/confirm", data={"redirect_uri": returned.group(1)})
+    assert confirmed.status_code in (302, 303) and confirmed.headers["location"] == "http://testserver/login"
+
+
+def test_a_token_sign_in_signs_out_of_carewatch_only(app: App) -> None:
+    signed = app.client.post("/login", data={"token": app.admin_token}, follow_redirects=False)
+    assert signed.status_code == 303
+    out = app.client.post("/logout", follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"

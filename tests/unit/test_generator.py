@@ -82,8 +82,9 @@ def test_about_one_percent_is_bad_in_the_three_intended_ways(county: Events) -> 
     assert 0.006 <= share <= 0.014, share
 
 
-def in_care_on(events: Events, day: date) -> dict[str, dict[str, Any]]:
-    """child → {uasc, placement_type, provider} for children looked after on ``day``."""
+def in_care_on(events: Events, day: date, short_breaks: bool = False) -> dict[str, dict[str, Any]]:
+    """child → {uasc, legal_status, placement_type, provider} for children looked after on ``day``; children
+    on a series of short breaks (V3/V4) are left out, as in every DfE figure, unless ``short_breaks``."""
     state: dict[str, dict[str, Any]] = {}
     looked_after: set[str] = set()
     for event in events:
@@ -92,12 +93,18 @@ def in_care_on(events: Events, day: date) -> dict[str, dict[str, Any]]:
         child = event["child_id"]
         if event["type"] == "care.started":
             looked_after.add(child)
-            state[child] = {"uasc": event["uasc"]}
+            state[child] = {"uasc": event["uasc"], "legal_status": event["legal_status"]}
         elif event["type"] == "care.ended":
             looked_after.discard(child)
+        elif event["type"] == "legal_status.changed":
+            state[child]["legal_status"] = event["legal_status"]
         elif event["type"] == "placement.started":
             state[child] |= {"placement_type": event["placement_type"], "provider": event.get("provider")}
-    return {child: state[child] for child in looked_after}
+    return {
+        child: state[child]
+        for child in looked_after
+        if short_breaks or state[child]["legal_status"] not in {"V3", "V4"}
+    }
 
 
 @pytest.mark.parametrize("seed", [11, 29])
@@ -217,3 +224,77 @@ def test_twelve_month_flows_are_steady_from_the_first_day_shown(county: Events) 
         first, last = in_year_to(kind, START), in_year_to(kind, end)
         assert last > 100, (kind, last)
         assert 0.75 <= first / last <= 1.33, (kind, first, last)
+
+
+def legal_journeys(events: Events) -> dict[str, list[str]]:
+    """child → its legal statuses in order (on entry, then each change)."""
+    journeys: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        if event["type"] in {"care.started", "legal_status.changed"}:
+            journeys[event["child_id"]].append(event["legal_status"])
+    return journeys
+
+
+def test_legal_status_changes_as_in_care_proceedings(county: Events) -> None:
+    """Legal status moves through the window (police protection → interim order → care or placement
+    order; section 20 into proceedings), the mix on a date is led by care orders, and a series of short
+    breaks (V4) is a cohort of its own."""
+    events = valid(county)
+    window = [e for e in events if e["occurred_at"][:10] >= START.isoformat()]
+    moves = Counter(
+        (journey[index - 1], journey[index])
+        for journey in legal_journeys(events).values()
+        for index in range(1, len(journey))
+    )
+    changes_in_window = sum(e["type"] == "legal_status.changed" for e in window)
+    assert changes_in_window > 50, changes_in_window
+    for move in (("C1", "C2"), ("C1", "E1"), ("V2", "C1"), ("L1", "C1"), ("L2", "C1")):
+        assert moves[move] > 0, move
+    assert not {before for before, _ in moves} & {"C2", "E1", "J1", "V4"}, moves  # no way back from an order
+
+    on = START + timedelta(days=182)
+    cohort = in_care_on(events, on)
+    mix = Counter(child["legal_status"] for child in cohort.values())
+    share = {code: count / len(cohort) for code, count in mix.items()}
+    assert 0.55 <= share["C1"] + share["C2"] <= 0.8, share
+    assert 0.12 <= share["V2"] <= 0.35, share
+    assert 0.03 <= share["E1"] <= 0.15, share
+    with_breaks = in_care_on(events, on, short_breaks=True)
+    on_breaks = sum(child["legal_status"] == "V4" for child in with_breaks.values())
+    assert 0.02 * len(cohort) <= on_breaks <= 0.09 * len(cohort), (on_breaks, len(cohort))
+
+
+def test_remands_end_care_and_placement_orders_lead_to_adoption(county: Events) -> None:
+    events = valid(county)
+    journeys = legal_journeys(events)
+    started = {e["child_id"]: e for e in events if e["type"] == "care.started"}
+    ended = {e["child_id"]: e for e in events if e["type"] == "care.ended"}
+    remanded = [child for child, journey in journeys.items() if journey == ["J1"] and child in ended]
+    assert remanded
+    for child in remanded:
+        stay = date.fromisoformat(ended[child]["occurred_at"][:10]) - date.fromisoformat(
+            started[child]["occurred_at"][:10]
+        )
+        assert stay <= timedelta(days=100) and ended[child]["reason"] in {"E14", "E17", "E5", "E6", "E8"}
+    placed = {e["child_id"]: e["placement_type"] for e in events if e["type"] == "placement.started"}
+    adopted = [child for child, end in ended.items() if end["reason"] in {"E11", "E12"}]
+    # adopted on a placement order, or from a placement for adoption (with consent: no order needed)
+    assert adopted and all(journeys[c][-1] == "E1" or placed[c] in {"A3", "A4", "A5", "A6"} for c in adopted)
+    assert sum(journeys[c][-1] == "E1" and placed[c][0] != "A" for c in adopted) > 0  # orders lead to adoption
+    in_window = [e for e in ended.values() if e["occurred_at"][:10] >= START.isoformat()]
+    adopted_share = sum(e["reason"] in {"E11", "E12"} for e in in_window) / len(in_window)
+    assert 0.04 <= adopted_share <= 0.16, adopted_share  # England 2025: 3,040 of 34,450 who ceased (≈9%)
+
+
+def test_the_board_leaves_short_breaks_out_of_the_demo_figures() -> None:
+    """Replayed through the rules kernel, the board's count of children looked after is the count from the
+    events without the children on short breaks; with none on short breaks the figure could not tell."""
+    from schemas.events import parse_event as parse
+    from services.board.replay import snapshots
+
+    events = valid(list(generate(seed=3, children=120, months=2, start=START)))
+    day = START + timedelta(days=45)
+    totals = snapshots([parse(e, received_at=None) for e in events], [day])[day]
+    without, with_breaks = in_care_on(events, day), in_care_on(events, day, short_breaks=True)
+    assert len(with_breaks) > len(without)
+    assert totals.get("cla-count").numerator == len(without)

@@ -120,3 +120,35 @@ def test_an_unsigned_id_token_is_refused() -> None:
     body = signed().split(".")[1]
     with pytest.raises(OidcError):
         validate_id_token(PROVIDER, f"{header}.{body}.", "n1")
+
+
+ENTRA_OVERAGE = {
+    "_claim_names": {"groups": "src1"},
+    "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/tenant/users/oid/getMemberObjects"}},
+}
+
+
+def test_groups_overage_leaves_a_managers_teams_to_carewatch() -> None:
+    claims = {"preferred_username": "a.b@council.test", "roles": ["CW.Manager"], **ENTRA_OVERAGE}
+    assert map_claims(claims, SETTINGS) == Identity("a.b@council.test", "manager", None)
+    implicit = {"preferred_username": "a.b@council.test", "roles": ["CW.Manager"], "hasgroups": True}
+    assert map_claims(implicit, SETTINGS).teams is None
+    board = {"preferred_username": "b@council.test", "roles": ["CW.Board"], **ENTRA_OVERAGE}
+    assert map_claims(board, SETTINGS) == Identity("b@council.test", "board", frozenset())
+
+
+def test_groups_overage_on_the_roles_claim_is_refused_with_what_to_change() -> None:
+    settings = SETTINGS.model_copy(update={"oidc_roles_claim": "groups", "oidc_role_map": {"g-manager": "manager"}})
+    with pytest.raises(OidcError, match="more groups than the sign-in can list") as refused:
+        map_claims({"preferred_username": "x", **ENTRA_OVERAGE}, settings)
+    assert refused.value.reason == "groups-overage"
+    with pytest.raises(OidcError) as plain:  # no overage: the ordinary "no role" refusal
+        map_claims({"preferred_username": "x", "groups": ["other"]}, settings)
+    assert plain.value.reason == "no-role"
+
+
+def test_an_odd_claim_names_value_is_not_an_overage() -> None:
+    claims = {"preferred_username": "x", "roles": ["CW.Manager"], "groups": ["0b1c-north"], "_claim_names": "x"}
+    assert map_claims(claims, SETTINGS).teams == frozenset({"north"})
+    listed = {"preferred_username": "x", "roles": ["CW.Manager"], "groups": ["0b1c-north"], "hasgroups": True}
+    assert map_claims(listed, SETTINGS).teams == frozenset({"north"})
