@@ -13,6 +13,12 @@ with 3+ placements in a year, 24% with 3+ social workers, 10% missing, 63% of re
 72 hours) and the placement mix near the county in the seed minutes. A ``bad_share`` of extra records is
 deliberately invalid (unknown code, SDQ 41, an unknown field) for ingest to reject.
 
+With ``cin=True`` the authority also has its children in need and child protection flow
+(:mod:`services.demo.cin_flow`), from its own random stream and event ids, so the care histories are the
+same with or without it. With ``turn=True`` the number of children starting to be looked after rises by
+:data:`TURN_RISE` for :data:`TURN_MONTHS` months from the fourth month of the window: a deliberate special
+cause for the board's early-warning chart and its authority alert.
+
 Randomness comes only from ``random.Random(seed)``; nothing reads the clock.
 """
 
@@ -27,7 +33,9 @@ from typing import Any, Final, TextIO
 
 import orjson
 
-from services.rules.core.calendar import add_years
+from services.rules.core.calendar import add_months, add_years
+
+from .cin_flow import LOOKED_AFTER_PER_10K, CinFlow
 
 DEFAULT_CHILDREN: Final = 396
 TEAMS: Final = ("cic-north", "cic-south", "cic-east", "cic-west")
@@ -89,6 +97,10 @@ LEAD_IN_DAYS: Final = 400
 """The population is simulated from this long before ``start``, so 12-month measures are steady from it."""
 HISTORY_DAYS: Final = 400
 """Routine events of children in care at the start are kept for this long before it (annual checks)."""
+TURN_RISE: Final = 1.5
+TURN_FROM_MONTH: Final = 3
+TURN_MONTHS: Final = 8
+"""The demo's deliberate turn: entries to care x1.5 over 8 months, from 3 months after the window starts."""
 ALWAYS_EMITTED: Final = frozenset({"care.started", "care.ended", "placement.started", "social_worker.changed"})
 """Events the history snapshot keeps however old: they set the state the rules need."""
 
@@ -105,12 +117,14 @@ class Authority:
     rng: random.Random
     seed: int
     bad_share: float
+    prefix: str = ""
+    """Part of every event id after the seed (keeps the ids of two event streams apart)."""
     counter: int = 0
     events: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
 
     def emit(self, event_type: str, child: str, when: date | datetime, /, **fields: Any) -> str:
         self.counter += 1
-        ident = f"gen{self.seed}-{self.counter:08d}"
+        ident = f"gen{self.seed}{self.prefix}-{self.counter:08d}"
         moment = when if isinstance(when, datetime) else datetime.combine(when, time(0))
         event: dict[str, Any] = {
             "event_id": ident,
@@ -141,7 +155,7 @@ class Authority:
     def _bad_copy(self, event: dict[str, Any], moment: datetime) -> None:
         """An invalid record next to a valid one: as a case system might send by mistake."""
         self.counter += 1
-        bad = dict(event, event_id=f"gen{self.seed}-{self.counter:08d}")
+        bad = dict(event, event_id=f"gen{self.seed}{self.prefix}-{self.counter:08d}")
         flaw = self.rng.randrange(3)
         if flaw == 0:
             bad.update(type="placement.started", placement_type="Q9")
@@ -399,9 +413,14 @@ def _care_length_days(rng: random.Random) -> int:
 
 
 class _Population:
-    def __init__(self, seed: int, children: int, months: int, start: date, bad_share: float) -> None:
+    def __init__(
+        self, seed: int, children: int, months: int, start: date, bad_share: float, *, cin: bool, turn: bool
+    ) -> None:
         self.rng = random.Random(seed)
         self.la = Authority(random.Random(self.rng.getrandbits(64)), seed, bad_share)
+        self.seed = seed
+        self.cin = cin
+        self.turn = turn
         self.children = children
         self.start = start
         self.end = start + timedelta(days=round(months * 30.44))
@@ -466,26 +485,38 @@ class _Population:
         per_day = self.children / MEAN_STAY_DAYS
         window = (self.end - begin).days
         elapsed = rng.expovariate(per_day)  # in fractional days: whole-day steps would bunch entrants
+        turn_from = add_months(self.start, TURN_FROM_MONTH)
+        turn_to = add_months(turn_from, TURN_MONTHS)
         while elapsed < window:
             entered = begin + timedelta(days=int(elapsed))
             self.new_child(entered, _care_length_days(rng), emit_from=date.min).simulate()
-            elapsed += rng.expovariate(per_day)
-        self.la.events.sort(key=lambda item: (item[0], item[1]))
-        return [event for _, _, event in self.la.events]
+            rise = TURN_RISE if self.turn and turn_from <= entered < turn_to else 1.0
+            elapsed += rng.expovariate(per_day * rise)
+        events = self.la.events
+        if self.cin:
+            # Its own random stream and ids: the care histories above are the same with or without it.
+            flow_rng = random.Random(f"cin-{self.seed}")
+            la = Authority(random.Random(flow_rng.getrandbits(64)), self.seed, 0.0, prefix="-cin")
+            population = round(self.children * 10_000 / LOOKED_AFTER_PER_10K)
+            CinFlow(flow_rng, la.emit, population, begin, self.end).run()
+            events = events + la.events
+        events.sort(key=lambda item: (item[0], item[1]))
+        return [event for _, _, event in events]
 
 
 def generate(
     seed: int, children: int = DEFAULT_CHILDREN, months: int = 12, start: date = date(2025, 4, 1),
-    *, bad_share: float = 0.01,
+    *, bad_share: float = 0.01, cin: bool = False, turn: bool = False,
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Events of a synthetic authority over ``months`` from ``start``, in occurred order.
 
     The same arguments always give the same events and ids. Events before ``start`` are the history of the
-    children already in care then. About ``bad_share`` of records are deliberately invalid.
+    children already in care then. About ``bad_share`` of records are deliberately invalid. ``cin`` adds
+    the children in need and child protection flow, ``turn`` the deliberate rise in entries to care.
     """
     if children < 1 or months < 1:
         raise ValueError("children and months must be at least 1")
-    yield from _Population(seed, children, months, start, bad_share).run()
+    yield from _Population(seed, children, months, start, bad_share, cin=cin, turn=turn).run()
 
 
 def write_ndjson(events: Iterable[dict[str, Any]], out: Path | TextIO) -> int:

@@ -46,6 +46,7 @@ from typing import Any, Final
 from schemas.codes import TEMPORARY_PLACEMENTS
 
 from .calendar import add_months, birthday
+from .cin.facts import refs
 from .state import ChildState, MissingEpisode, Period
 
 
@@ -104,6 +105,7 @@ FACT_FIELDS: Final = (
     "pathway_plan_reviews",
     "anomalies",
     "pruned_reviews",
+    "cin",
 )
 """The folded facts (what :attr:`ChildState.base` holds)."""
 
@@ -116,7 +118,7 @@ def needs_rebuild(state: ChildState) -> bool:
 def facts_of(state: ChildState | None) -> dict[str, Any]:
     """The fact fields of ``state`` (empty when None)."""
     if state is None:
-        return {name: () for name in FACT_FIELDS} | {"team": None}
+        return {name: () for name in FACT_FIELDS} | {"team": None, "cin": None}
     return {name: state.__dict__[name] for name in FACT_FIELDS}
 
 
@@ -257,4 +259,6 @@ def cited(state: ChildState) -> set[str]:
             if episode.end_event_id is not None:
                 ids.add(episode.end_event_id)
             ids.update(interview.event_id for interview in episode.return_interviews)
+        if holder.cin is not None:
+            ids.update(ref.event_id for ref in refs(holder.cin))
     return ids
