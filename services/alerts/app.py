@@ -178,7 +178,7 @@ def alerts_list(
         "read-alerts",
         "alerts",
         datetime.now(UTC),
-        filters={k: v for k, v in vars(flt).items() if v is not None},
+        filters={k: v for k, v in vars(flt).items() if v is not None and k != "scope"},
         alert_ids=[r.id for r in rows],
     )
     session.commit()
