@@ -170,6 +170,7 @@ def build_router(
             ),
             return_health=HealthPanel(store.latest_return_health(engine)),
             downloads=downloads,
+            authority_alerts=open_authority_alerts(engine),
         )
         return HTMLResponse(render_html(pack))
 
@@ -181,6 +182,28 @@ def build_router(
 
 _SPC_CACHE: dict[tuple[str, int, int, date, int | None, str, int], tuple[Any, ...]] = {}
 _SPC_CACHE_SIZE = 8
+
+
+def open_authority_alerts(engine: Engine) -> tuple[tuple[str, str, str], ...]:
+    """The open authority alerts the alerts service holds in this database (aggregates only: no child),
+    oldest first; none when its tables are not here. Read through the table's contract (CONTRACT §6
+    columns), not the alerts service's models: the services stay independent."""
+    from sqlalchemy import column, inspect, select, table
+
+    if not inspect(engine).has_table("alert"):
+        return ()
+    alert = table("alert", column("id"), column("scope"), column("state"), column("subject"),
+                  column("raised_at"), column("summary"))  # fmt: skip
+    query = (
+        select(alert.c.subject, alert.c.raised_at, alert.c.summary)
+        .where(alert.c.scope == "authority", alert.c.state.in_(("raised", "acknowledged")))
+        .order_by(alert.c.raised_at, alert.c.id)
+    )
+    with engine.connect() as connection:
+        return tuple(
+            (str(subject), str(raised)[:10] if raised else "", str(summary))
+            for subject, raised, summary in connection.execute(query)
+        )
 
 
 def early_warning_panels(

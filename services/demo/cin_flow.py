@@ -6,8 +6,8 @@ action, assessment (85.7% within 45 working days), assessed not in need, section
 protection conference (81.4% within 15 working days), child protection plan (length bands of table D7,
 visits about every 10 working days, reviews at 3 then 6 months, a few late), child in need plan, closure;
 re-referrals within 12 months at about the national 22.6%. The population is the looked-after count over
-the national rate of children looked after per 10,000 (about 70), so the demo county of 396 children in care
-has about 56,600 children and 3,000 referrals a year. ``tests/unit/test_generator.py`` holds the figures
+the national rate of children looked after per 10,000 (67), so the demo county of 396 children in care
+has about 59,100 children and 3,100 referrals a year. ``tests/unit/test_generator_cin.py`` holds the figures
 the flow reproduces beside the reference's.
 
 Randomness comes only from the ``random.Random`` given; nothing reads the clock.
@@ -23,8 +23,9 @@ from typing import Any, Final
 
 from services.rules.core.calendar import add_working_days
 
-LOOKED_AFTER_PER_10K: Final = 70.0
-"""Children looked after per 10,000 children (England, about 70): turns the care count into a population."""
+LOOKED_AFTER_PER_10K: Final = 67.0
+"""Children looked after per 10,000 children (England, 31 March 2025, reference §3.1; the demo's rate too):
+turns the care count into a population."""
 REFERRALS_PER_10K_YEAR: Final = 527.0
 """632,830 referrals (2025) over about 12.0 million children (399,460 in need at 332.9 per 10,000)."""
 RE_REFERRAL_SHARE: Final = 0.226

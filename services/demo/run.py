@@ -47,6 +47,8 @@ class DemoResult:
     indicators: dict[str, Any] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    authority_alerts: list[str] = field(default_factory=list)
+    """Summaries of the authority alerts raised (special causes on the board's series)."""
 
 
 def run_demo(
@@ -119,7 +121,8 @@ def run_demo(
         result.tokens = {**_demo_tokens(engine, TEAMS), "ingest": ingest_token}
 
         start = until - timedelta(days=round(months * 30.44))
-        records = [r for r in generate(seed=seed, children=children, months=months, start=start) if _day(r) <= until]
+        generated = generate(seed=seed, children=children, months=months, start=start, cin=True, turn=True)
+        records = [r for r in generated if _day(r) <= until]
         history = [r for r in records if _day(r) < start]
         by_day: dict[date, list[dict[str, Any]]] = {}
         for record in records[len(history) :]:
@@ -152,6 +155,7 @@ def run_demo(
         _wait_caught_up(
             services, rules_metrics, f"{web}/metrics", engine, until, result, settings.topic_partitions, echo=echo
         )
+        result.authority_alerts = _authority_alerts(engine, records, until, children)
         result.alerts_by_rule = _alerts_by_rule(engine)
         result.indicators = _board_headlines(web, result.tokens["board"], until)
         result.urls = {
@@ -311,6 +315,30 @@ def _wait_caught_up(
     raise TimeoutError("the services did not catch up within the time allowed; see the logs under var/logs")
 
 
+def _authority_alerts(engine: Engine, records: list[dict[str, Any]], until: date, children: int) -> list[str]:
+    """The board's special causes over the demo's history, through the alerts service's lifecycle (stored,
+    with history, notified to the board's recipients); returns the summaries of those raised."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from carewatch.db import session_factory
+    from schemas.events import CaseEvent, parse_event
+    from services.alerts.store import apply_transitions
+    from services.board.early_warning import authority_alerts
+
+    events: list[CaseEvent] = []
+    for record in records:
+        try:
+            events.append(parse_event(record, received_at=None))
+        except ValidationError:
+            continue  # the deliberately invalid records (ingest rejected them too)
+    transitions = authority_alerts(events, until, population=_population(children))
+    with session_factory(engine).begin() as session:
+        apply_transitions(session, transitions, datetime.now(UTC))
+    return [t.summary for t in transitions if t.state == "raised"]
+
+
 def _alerts_by_rule(engine: Engine) -> Counter[tuple[str, str]]:
     from sqlalchemy import func, select
 
@@ -352,6 +380,10 @@ def _print_summary(result: DemoResult, echo: Echo) -> None:
     for rule in sorted({rule for rule, _ in result.alerts_by_rule}):
         counts = "".join(f"{result.alerts_by_rule[rule, state]:>14}" for state in states)
         echo(f"  {rule:<38}{counts}")
+    if result.authority_alerts:
+        echo("\n  authority alerts (special causes on the board's series; see the board's early-warning charts)")
+        for summary in result.authority_alerts:
+            echo(f"  - {summary}")
     echo(f"\n  {'headline indicators':<38}{'value':>14}")
     for indicator, figure in result.indicators.items():
         value = "suppressed" if figure.get("suppressed") else figure.get("value")

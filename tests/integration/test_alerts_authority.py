@@ -148,3 +148,29 @@ def test_the_board_reads_authority_alerts_audited_and_not_case_alerts(engine: En
     with session_factory(engine)() as session:
         reads = session.scalars(select(AuditLog).where(AuditLog.action == "read-authority-alerts")).all()
     assert [(r.actor, r.detail["alert_ids"]) for r in reads] == [("director", [item["id"]])]
+
+
+def test_the_board_page_shows_the_open_authority_alert(engine: Engine) -> None:
+    from fastapi import FastAPI
+
+    from carewatch.testing.synthetic import authority
+    from schemas.events import parse_event
+    from services.board import store
+    from services.board.replay import snapshots
+    from services.board.web import build_router
+
+    as_of = date(2025, 3, 31)
+    events = [parse_event(raw, received_at=None) for raw in authority(40, 5, date(2024, 1, 1), as_of)]
+    store.save(engine, snapshots(events, [as_of]))
+    raised, resolved = _transitions()
+    app = FastAPI()
+    app.include_router(build_router(engine, Settings(board_authority_name="Testshire"), lambda: None))
+    with TestClient(app) as client:
+        with session_factory(engine).begin() as session:
+            apply_transitions(session, [raised], NOW)
+        page = client.get("/board", params={"as_of": as_of.isoformat()}).text
+        assert "Open authority alerts" in page and raised.summary in page
+        assert 'data-indicator="entered-care-month"' in page
+        with session_factory(engine).begin() as session:
+            apply_transitions(session, [resolved], NOW)
+        assert "Open authority alerts" not in client.get("/board", params={"as_of": as_of.isoformat()}).text
