@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from schemas.alerts import AlertTransition
 from schemas.events import CaseEvent
-from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries, authority_transitions
+from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries, series_transitions
 from services.board.core.cin_indicators import (
     COUNT_INDICATORS,
     DEFINITIONS,
@@ -90,10 +90,29 @@ def panels(
     For the ``public`` audience a series any of whose months is a small number (disclosure rules,
     :func:`~services.board.core.disclosure.series_point_reason`, with ``threshold``) has no chart: a
     published chart never shows a small number, nor limits worked out from one."""
+    wanted, series, hidden = _series(events, as_of, population, watched, months, audience, threshold)
+    return tuple(
+        SpcPanel(w.indicator_id, w.title, xmr(series[w.indicator_id], w.better, target=w.target, config=w.config))
+        for w in wanted
+        if series[w.indicator_id] and w.indicator_id not in hidden
+    )
+
+
+def _series(
+    events: Iterable[CaseEvent],
+    as_of: date,
+    population: int | None,
+    watched: Sequence[WatchedSeries],
+    months: int,
+    audience: Audience,
+    threshold: int,
+) -> tuple[list[WatchedSeries], dict[str, list[tuple[date, float]]], set[str]]:
+    """The watched CIN/CP series month by month (one pass per month for all of them), and the ids of those
+    with a point the audience may not see."""
     known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
     children = list(fold_all(known).values())
     if not children:
-        return ()
+        return [], {}, set()
     last = last_complete_month_end(as_of)
     earliest = min(e.occurred_on for e in known)
     first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
@@ -111,11 +130,7 @@ def panels(
                     point.numerator, point.denominator, percent=percent, threshold=threshold, audience=audience
                 ):
                     hidden.add(w.indicator_id)
-    return tuple(
-        SpcPanel(w.indicator_id, w.title, xmr(series[w.indicator_id], w.better, target=w.target, config=w.config))
-        for w in wanted
-        if series[w.indicator_id] and w.indicator_id not in hidden
-    )
+    return wanted, series, hidden
 
 
 def authority_alerts(
@@ -127,16 +142,13 @@ def authority_alerts(
     months: int = SPC_MONTHS,
 ) -> list[AlertTransition]:
     """The authority alert transitions (CONTRACT §6) of the watched series over the same months as the
-    charts of :func:`panels` (each month read with what was known at its end): what the alerts service
+    charts of :func:`panels` (each month read with what was known at its end, as
+    :func:`~services.board.core.authority_alerts.authority_transitions` reads them): what the alerts service
     applies through its lifecycle, sorted by (at, fingerprint)."""
-    known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
-    children = list(fold_all(known).values())
-    if not children:
-        return []
-    last = last_complete_month_end(as_of)
-    earliest = min(e.occurred_on for e in known)
-    first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
-    return authority_transitions(children, first, last, population=population, watched=watched)
+    wanted, series, _ = _series(events, as_of, population, watched, months, "internal", 0)
+    out = [t for w in wanted for t in series_transitions(w, series[w.indicator_id])]
+    out.sort(key=lambda t: (t.at, t.fingerprint))
+    return out
 
 
 def _format(panel: SpcPanel, value: float) -> str:
