@@ -24,7 +24,11 @@ Two horizons, both relative to the date of the child's latest event (never to th
 
 So the encoded state is bounded by the activity of the last few years, not by the length of the history;
 what still grows with it is one id per retraction ever received (a retraction may come before its
-target) and the missing episodes that never had a return interview (alerts that stay raised).
+target), the missing episodes that never had a return interview (alerts that stay raised), and the
+children in need and child protection facts (``ChildState.cin``), which are kept whole: a child's CIN/CP
+history is a few referrals and plans, and the plan's visits and reviews are read only through the latest
+(pruning them is left for when a history shows it matters). A deep retraction of a CIN/CP event leaves
+its fact in place; the child is flagged for a rebuild as for any deep correction.
 
 Corrections and what is exact:
 
