@@ -22,8 +22,7 @@ WATCHED = tuple(w for w in DEFAULT_WATCHED if w.indicator_id == "entered-care-mo
 @cache
 def _alerts(turn: bool) -> tuple[AlertTransition, ...]:
     events = [
-        parse_event(raw, received_at=None)
-        for raw in generate(seed=1, months=12, start=START, bad_share=0.0, turn=turn)
+        parse_event(raw, received_at=None) for raw in generate(seed=1, months=12, start=START, bad_share=0.0, turn=turn)
     ]
     return tuple(authority_alerts(events, UNTIL, population=None, watched=WATCHED))
 
