@@ -318,7 +318,8 @@ class Notifier:
                 f"- [{alert.severity.upper()}] {rule_title(alert.rule)}{escalated}{who}"
                 + (f" — {deadline}" if deadline else "")
             )
-            lines.append(f"  {self.link(alert.id)}")
+            url = f"{self._public_url}/board" if alert.scope == "authority" else self.link(alert.id)
+            lines.append(f"  {url}")
             item: dict[str, Any] = {
                 "id": alert.id,
                 "rule": alert.rule,
@@ -327,7 +328,7 @@ class Notifier:
                 "raised_at": alert.raised_at.isoformat() if alert.raised_at else None,
                 "deadline": deadline,
                 "escalated": alert.escalated_at is not None,
-                "url": self.link(alert.id),
+                "url": url,
             }
             if alert.scope == "authority":
                 item |= {"scope": "authority", "subject": alert.subject, "summary": alert.summary}

@@ -118,7 +118,8 @@ def test_the_board_recipients_hear_of_it_and_the_teams_do_not(engine: Engine) ->
     assert [r.target for r in routes.recipients("north", False)] == ["north@example.org"]
     sent = Recorder()
     timing = DigestTiming(timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=4), timedelta(seconds=10))
-    notifier = Notifier(engine, timing, EscalationPolicy({"high": 2, "medium": 5, "low": 10}), {"email": sent})
+    policy = EscalationPolicy({"high": 2, "medium": 5, "low": 10})
+    notifier = Notifier(engine, timing, policy, {"email": sent}, public_url="https://carewatch.example.org")
     for seconds in (0, 60, 120):
         notifier.tick(NOW + timedelta(seconds=seconds))
     bodies = {entry.target: entry.body for entry in sent.entries}
@@ -126,6 +127,7 @@ def test_the_board_recipients_hear_of_it_and_the_teams_do_not(engine: Engine) ->
     assert "Children starting to be looked after" in bodies["director@example.org"]
     assert "Children starting to be looked after" not in bodies["north@example.org"]
     assert "C-1" not in bodies["director@example.org"]
+    assert "https://carewatch.example.org/board" in bodies["director@example.org"]  # the chart, not a case page
 
 
 def test_the_board_reads_authority_alerts_audited_and_not_case_alerts(engine: Engine) -> None:
