@@ -120,7 +120,7 @@ def _series(
     series: dict[str, list[tuple[date, float]]] = {w.indicator_id: [] for w in wanted}
     hidden: set[str] = set()
     for end in month_ends(first, last):  # as monthly_series does, every series from one pass per month
-        found = values(children, end, population=population, window_months=1)
+        found = values(children, end, population=population, window_months=1, indicators=list(series))
         for w in wanted:
             point = found[w.indicator_id]
             if point.value is not None:

@@ -158,6 +158,8 @@ def run_demo(
         result.authority_alerts = _authority_alerts(engine, records, until, children)
         result.alerts_by_rule = _alerts_by_rule(engine)
         result.indicators = _board_headlines(web, result.tokens["board"], until)
+        echo("  drawing the board's early-warning charts")
+        _warm_board(web, result.tokens["board"])
         result.urls = {
             "manager page": f"{web}/",
             "board pack": f"{web}/login (sign in with the board token: it opens {web}/board)",
@@ -358,6 +360,13 @@ HEADLINES = (
     "rhi-within-72h",
     "care-leavers-in-touch",
 )
+
+
+def _warm_board(web: str, token: str) -> None:
+    """Open the board page once: its early-warning charts are read from the whole event archive the first
+    time (then kept until the archive changes), so the demo is ready when it says so."""
+    response = httpx.get(f"{web}/board", headers={"Authorization": f"Bearer {token}"}, timeout=900)
+    response.raise_for_status()
 
 
 def _board_headlines(web: str, token: str, as_of: date) -> dict[str, Any]:
