@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from schemas.alerts import AlertTransition
+    from schemas.events import CaseEvent
 
 app = typer.Typer(
     name="carewatch",
@@ -67,12 +74,20 @@ def serve(
     run(settings)
 
 
+def _authority_alerts(events: Sequence[CaseEvent], until: date) -> list[AlertTransition]:
+    """The board's authority alerts over a replayed history (``replay --out`` writes them with the rest)."""
+    from carewatch.settings import get_settings
+    from services.board.early_warning import authority_alerts
+
+    return authority_alerts(events, until, population=get_settings().board_population_0_17)
+
+
 def _register() -> None:
     """Attach the services' commands (kept in their own packages)."""
     from services.board.core.summary import summary_of_totals
     from services.rules import cli as rules_cli
 
-    app.command("replay")(rules_cli.replay_command(summary_of_totals))
+    app.command("replay")(rules_cli.replay_command(summary_of_totals, _authority_alerts))
     app.add_typer(rules_cli.rules_app, name="rules")
     from services.ingest import cli as ingest_cli
 

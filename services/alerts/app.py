@@ -32,7 +32,7 @@ from carewatch import apidocs, httpguard
 from carewatch.db import session_factory
 from carewatch.settings import Settings
 from services.alerts import web, workspace_api
-from services.alerts.auth import CASE_LEVEL_ROLES, DbSession, Principal, require_role
+from services.alerts.auth import BOARD_READER_ROLES, CASE_LEVEL_ROLES, DbSession, Principal, require_role
 from services.alerts.consumer import ConsumerStats
 from services.alerts.lifecycle import CLOSE_REASONS, LifecycleError
 from services.alerts.models import Alert
@@ -200,11 +200,78 @@ def alerts_list(
         "read-alerts",
         "alerts",
         datetime.now(UTC),
-        filters={k: v for k, v in vars(flt).items() if v is not None},
+        filters={k: v for k, v in vars(flt).items() if v is not None and k != "scope"},
         alert_ids=[r.id for r in rows],
     )
     session.commit()
     return AlertPage(items=[AlertOut.of(r, on) for r in rows], total=total, limit=limit, offset=offset)
+
+
+class AuthorityAlertOut(BaseModel):
+    """An alert on one of the authority's own series (CONTRACT §6): aggregates only, never a child."""
+
+    id: int
+    fingerprint: str
+    occurrence: int
+    state: str
+    rule: str
+    subject: str | None = Field(description="The indicator id")
+    severity: str
+    summary: str
+    raised_at: date | None
+    resolved_at: date | None
+    chart: dict[str, Any] | None = Field(description="The series read (points with their signals) and its limits")
+    history: list[HistoryOut]
+
+    @classmethod
+    def of(cls, alert: Alert) -> AuthorityAlertOut:
+        return cls(
+            id=alert.id,
+            fingerprint=alert.fingerprint,
+            occurrence=alert.occurrence,
+            state=alert.state,
+            rule=alert.rule,
+            subject=alert.subject,
+            severity=alert.severity,
+            summary=alert.summary,
+            raised_at=alert.raised_at,
+            resolved_at=alert.resolved_at,
+            chart=alert.chart,
+            history=[HistoryOut.model_validate(h, from_attributes=True) for h in alert.history],
+        )
+
+
+class AuthorityAlertPage(BaseModel):
+    items: list[AuthorityAlertOut]
+    total: int
+
+
+BoardReader = Annotated[Principal, Depends(require_role(*BOARD_READER_ROLES))]
+
+
+@api.get("/authority-alerts", response_model=AuthorityAlertPage)
+def authority_alerts_list(
+    principal: BoardReader,
+    session: DbSession,
+    state: Literal["raised", "acknowledged", "resolved", "closed", "open"] | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
+) -> AuthorityAlertPage:
+    """Alerts on the authority's series, for the board's audience (and managers and admins): aggregates only."""
+    flt = AlertFilter(state=state, scope="authority")
+    rows, total = list_alerts(session, flt, None, today(), limit, offset)
+    audit(
+        session,
+        principal.name,
+        "read-authority-alerts",
+        "authority-alerts",
+        datetime.now(UTC),
+        filters={"state": state} if state else {},
+        alert_ids=[r.id for r in rows],
+    )
+    session.commit()
+    full = [get_alert(session, r.id, None, scope="authority") for r in rows]
+    return AuthorityAlertPage(items=[AuthorityAlertOut.of(r) for r in full if r is not None], total=total)
 
 
 def _visible(session: Session, alert_id: int, principal: Principal) -> Alert:

@@ -25,13 +25,19 @@ from carewatch.db import Base
 
 
 class Alert(Base):
-    """One occurrence of a finding: a fingerprint raised again after it cleared is a new, linked row."""
+    """One occurrence of a finding: a fingerprint raised again after it cleared is a new, linked row.
+
+    ``scope`` is ``child`` for a case alert (a child id, a team) or ``authority`` for an alert on one of
+    the authority's own series (CONTRACT §6: no child, ``subject`` = the indicator id, the chart read in
+    ``chart``), which only the board's audience sees and hears about.
+    """
 
     __tablename__ = "alert"
     __table_args__ = (
         UniqueConstraint("fingerprint", "occurrence", name="uq_alert_fingerprint_occurrence"),
         Index("ix_alert_state_team", "state", "team"),
         Index("ix_alert_child_id", "child_id"),
+        Index("ix_alert_scope_state", "scope", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -43,7 +49,10 @@ class Alert(Base):
     last_transition_state: Mapped[str] = mapped_column(String(16))
     rule: Mapped[str] = mapped_column(String(64), index=True)
     severity: Mapped[str] = mapped_column(String(8))
-    child_id: Mapped[str] = mapped_column(String(64))
+    child_id: Mapped[str | None] = mapped_column(String(64), doc="None for an authority alert")
+    scope: Mapped[str] = mapped_column(String(16), default="child", server_default="child", doc="child or authority")
+    subject: Mapped[str | None] = mapped_column(String(128), doc="an authority alert's indicator id")
+    chart: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="an authority alert's points and limits")
     team: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[str] = mapped_column(Text)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -231,7 +231,7 @@ class Notifier:
         routes = RouteTable.load(session)
         wanted: dict[Recipient, list[Alert]] = {}
         for alert in session.scalars(select(Alert).where(Alert.state == "raised").order_by(Alert.id)):
-            for recipient in routes.recipients(alert.team, alert.escalated_at is not None):
+            for recipient in routes.recipients(alert.team, alert.escalated_at is not None, alert.scope):
                 wanted.setdefault(recipient, []).append(alert)
         groups = {
             Recipient(g.channel, g.target): g  # type: ignore[arg-type]
@@ -310,12 +310,16 @@ class Notifier:
         for alert in alerts:
             deadline = describe_deadline(alert.rule, alert.dates, today)
             escalated = " (escalated)" if alert.escalated_at is not None else ""
-            who = f" — child {alert.child_id} — {alert.summary}" if self._include_child_ids else ""
+            if alert.scope == "authority":  # about the authority's series: no child, the summary says what
+                who = f" — {alert.summary}"
+            else:
+                who = f" — child {alert.child_id} — {alert.summary}" if self._include_child_ids else ""
             lines.append(
                 f"- [{alert.severity.upper()}] {rule_title(alert.rule)}{escalated}{who}"
                 + (f" — {deadline}" if deadline else "")
             )
-            lines.append(f"  {self.link(alert.id)}")
+            url = f"{self._public_url}/board" if alert.scope == "authority" else self.link(alert.id)
+            lines.append(f"  {url}")
             item: dict[str, Any] = {
                 "id": alert.id,
                 "rule": alert.rule,
@@ -324,9 +328,11 @@ class Notifier:
                 "raised_at": alert.raised_at.isoformat() if alert.raised_at else None,
                 "deadline": deadline,
                 "escalated": alert.escalated_at is not None,
-                "url": self.link(alert.id),
+                "url": url,
             }
-            if self._include_child_ids:  # summaries name the child too
+            if alert.scope == "authority":
+                item |= {"scope": "authority", "subject": alert.subject, "summary": alert.summary}
+            elif self._include_child_ids:  # summaries name the child too
                 item |= {"child_id": alert.child_id, "summary": alert.summary}
             items.append(item)
         body = "\n".join(lines) + "\n"

@@ -1,10 +1,12 @@
 """Who hears about an alert: the child's team's recipients, else the default route; the head of service too
-once an alert is escalated.
+once an alert is escalated. An authority alert (a special cause on one of the authority's series) goes to
+the board's recipients (the director and the board: aggregates only), else the default route.
 
 The routing file (``CAREWATCH_ALERTS_ROUTES``, YAML) is seeded into the ``team`` and ``route`` tables::
 
     default:          [{email: duty-manager@example.org}]
     head_of_service:  [{email: head-of-service@example.org}]
+    board:            [{email: director@example.org}]
     teams:
       north: [{email: north-managers@example.org}, {webhook: "https://hooks.example.org/north"}]
 """
@@ -54,6 +56,7 @@ class RoutingConfig(BaseModel):
 
     default: list[RecipientSpec] = Field(min_length=1)
     head_of_service: list[RecipientSpec] = []
+    board: list[RecipientSpec] = []
     teams: dict[str, list[RecipientSpec]] = {}
 
 
@@ -98,6 +101,7 @@ def seed_routes(session: Session, config: RoutingConfig) -> None:
 
     add("default", config.default, None)
     add("head_of_service", config.head_of_service, None)
+    add("board", config.board, None)
     for name, specs in config.teams.items():
         add("team", specs, teams[name])
     session.flush()
@@ -108,8 +112,11 @@ class RouteTable:
     default: tuple[Recipient, ...]
     head_of_service: tuple[Recipient, ...] = ()
     teams: dict[str, tuple[Recipient, ...]] = field(default_factory=dict)
+    board: tuple[Recipient, ...] = ()
 
-    def recipients(self, team: str | None, escalated: bool) -> list[Recipient]:
+    def recipients(self, team: str | None, escalated: bool, scope: str = "child") -> list[Recipient]:
+        if scope == "authority":
+            return list(self.board or self.default)
         found = list(self.teams.get(team, ()) if team is not None else ()) or list(self.default)
         if escalated:
             found += [r for r in self.head_of_service if r not in found]
@@ -120,6 +127,7 @@ class RouteTable:
         names = {team.id: team.name for team in session.scalars(select(Team))}
         default: list[Recipient] = []
         head: list[Recipient] = []
+        board: list[Recipient] = []
         teams: dict[str, list[Recipient]] = {}
         for route in session.scalars(select(Route).order_by(Route.id)):
             recipient = Recipient(route.channel, route.target)  # type: ignore[arg-type]
@@ -127,6 +135,8 @@ class RouteTable:
                 default.append(recipient)
             elif route.scope == "head_of_service":
                 head.append(recipient)
+            elif route.scope == "board":
+                board.append(recipient)
             elif route.team_id is not None:
                 teams.setdefault(names[route.team_id], []).append(recipient)
-        return cls(tuple(default), tuple(head), {k: tuple(v) for k, v in teams.items()})
+        return cls(tuple(default), tuple(head), {k: tuple(v) for k, v in teams.items()}, tuple(board))

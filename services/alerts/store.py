@@ -68,6 +68,11 @@ def _details(row: Alert, transition: AlertTransition) -> None:
     row.summary = transition.summary
     row.evidence = [e.model_dump(mode="json") for e in transition.evidence]
     row.dates = {k: v.isoformat() for k, v in transition.dates.items()}
+    if transition.scope == "authority":
+        row.chart = {
+            "points": [p.model_dump(mode="json") for p in transition.points],
+            "limits": dict(transition.limits),
+        }
 
 
 def _history(row: Alert, action: str, actor: str, now: datetime, on: date | None, **detail: Any) -> None:
@@ -99,7 +104,7 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
         current = latest.get(transition.fingerprint)
         outcome = apply_transition(None if current is None else _occurrence(current), transition)
         stats.count(outcome.action)
-        if transition.team is not None:
+        if transition.team is not None and transition.child_id is not None:
             team_of_child[transition.child_id] = transition.team
         if outcome.occurrence is None:
             continue
@@ -110,6 +115,8 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
                 fingerprint=transition.fingerprint,
                 rule=transition.rule,
                 child_id=transition.child_id,
+                scope=transition.scope,
+                subject=transition.subject,
                 team=transition.team if transition.team is not None else (current.team if current else None),
                 previous_id=None if current is None else current.id,
                 created_at=now,
@@ -162,7 +169,7 @@ def reroute(session: Session, team_of_child: dict[str, str], now: datetime) -> i
             select(Alert).where(Alert.child_id.in_(children[start : start + 500]), Alert.state.in_(OPEN_STATES))
         )
         for row in rows:
-            team = team_of_child[row.child_id]
+            team = team_of_child[str(row.child_id)]
             if row.team != team:
                 _history(row, "rerouted", ENGINE_ACTOR, now, None, old_team=row.team, new_team=team)
                 row.team = team
@@ -226,9 +233,12 @@ class AlertFilter:
     severity: str | None = None
     state: str | None = None
     min_age_days: int | None = None
+    scope: str = "child"
+    """Case alerts (``child``) or the authority's (``authority``): never both in one list."""
 
 
 def _filtered(query: Select[Any], flt: AlertFilter, teams: frozenset[str] | None, today: date) -> Select[Any]:
+    query = query.where(Alert.scope == flt.scope)
     if teams is not None:
         query = query.where(Alert.team.in_(sorted(teams)))
     if flt.team is not None:
@@ -263,10 +273,11 @@ def list_alerts(
     return list(session.scalars(query.limit(limit).offset(offset))), int(total)
 
 
-def get_alert(session: Session, alert_id: int, teams: frozenset[str] | None) -> Alert | None:
-    """The alert if the reader may see it: a manager gets None for other teams' alerts (no existence leak)."""
+def get_alert(session: Session, alert_id: int, teams: frozenset[str] | None, *, scope: str = "child") -> Alert | None:
+    """The alert if the reader may see it: a manager gets None for other teams' alerts (no existence leak),
+    and a case reader None for an authority alert (and the other way round)."""
     row = session.get(Alert, alert_id, options=[selectinload(Alert.history)])
-    if row is None or (teams is not None and row.team not in teams):
+    if row is None or row.scope != scope or (teams is not None and row.team not in teams):
         return None
     return row
 

@@ -144,7 +144,13 @@ def board_pack(
         totals = snapshots(history, wanted, progress=sys.stderr.isatty())
         trend = {when: summarise(aggregate, when) for when, aggregate in totals.items()}
         origin = f"case events ({events.name}), replayed day by day"
-        spc = panels(history, day, population=settings.board_population_0_17)
+        spc = panels(
+            history,
+            day,
+            population=settings.board_population_0_17,
+            audience=rules,
+            threshold=settings.suppression_threshold,
+        )
         pack = Pack(settings.board_authority_name, trend[max(trend)], trend, origin, spc=spc)
     else:
         engine = _engine(settings)

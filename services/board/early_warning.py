@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
 
+from schemas.alerts import AlertTransition
 from schemas.events import CaseEvent
-from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries
+from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries, series_transitions
 from services.board.core.cin_indicators import (
     COUNT_INDICATORS,
     DEFINITIONS,
@@ -23,6 +24,7 @@ from services.board.core.cin_indicators import (
     month_ends,
     values,
 )
+from services.board.core.disclosure import Audience, series_point_reason
 from services.board.core.spc import Chart, reading, xmr
 from services.rules.core.calendar import add_months
 from services.rules.core.cin.facts import fold_all
@@ -78,30 +80,75 @@ def panels(
     population: int | None,
     watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
     months: int = SPC_MONTHS,
+    audience: Audience = "internal",
+    threshold: int = 5,
 ) -> tuple[SpcPanel, ...]:
     """One chart per watched series over the ``months`` complete months up to ``as_of`` (each month read with
     what was known at its end; events after ``as_of`` are ignored), starting no earlier than the month of the
-    first event (before it the figures are not known, not 0). Empty when no event bears on them."""
+    first event (before it the figures are not known, not 0). Empty when no event bears on them.
+
+    For the ``public`` audience a series any of whose months is a small number (disclosure rules,
+    :func:`~services.board.core.disclosure.series_point_reason`, with ``threshold``) has no chart: a
+    published chart never shows a small number, nor limits worked out from one."""
+    wanted, series, hidden = _series(events, as_of, population, watched, months, audience, threshold)
+    return tuple(
+        SpcPanel(w.indicator_id, w.title, xmr(series[w.indicator_id], w.better, target=w.target, config=w.config))
+        for w in wanted
+        if series[w.indicator_id] and w.indicator_id not in hidden
+    )
+
+
+def _series(
+    events: Iterable[CaseEvent],
+    as_of: date,
+    population: int | None,
+    watched: Sequence[WatchedSeries],
+    months: int,
+    audience: Audience,
+    threshold: int,
+) -> tuple[list[WatchedSeries], dict[str, list[tuple[date, float]]], set[str]]:
+    """The watched CIN/CP series month by month (one pass per month for all of them), and the ids of those
+    with a point the audience may not see."""
     known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
     children = list(fold_all(known).values())
     if not children:
-        return ()
+        return [], {}, set()
     last = last_complete_month_end(as_of)
     earliest = min(e.occurred_on for e in known)
     first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
     wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
     series: dict[str, list[tuple[date, float]]] = {w.indicator_id: [] for w in wanted}
+    hidden: set[str] = set()
     for end in month_ends(first, last):  # as monthly_series does, every series from one pass per month
-        found = values(children, end, population=population, window_months=1)
+        found = values(children, end, population=population, window_months=1, indicators=list(series))
         for w in wanted:
-            value = found[w.indicator_id].value
-            if value is not None:
-                series[w.indicator_id].append((date(end.year, end.month, 1), value))
-    return tuple(
-        SpcPanel(w.indicator_id, w.title, xmr(series[w.indicator_id], w.better, target=w.target, config=w.config))
-        for w in wanted
-        if series[w.indicator_id]
-    )
+            point = found[w.indicator_id]
+            if point.value is not None:
+                series[w.indicator_id].append((date(end.year, end.month, 1), point.value))
+                percent = w.indicator_id in PERCENT_INDICATORS
+                if audience == "public" and series_point_reason(
+                    point.numerator, point.denominator, percent=percent, threshold=threshold, audience=audience
+                ):
+                    hidden.add(w.indicator_id)
+    return wanted, series, hidden
+
+
+def authority_alerts(
+    events: Iterable[CaseEvent],
+    as_of: date,
+    *,
+    population: int | None,
+    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    months: int = SPC_MONTHS,
+) -> list[AlertTransition]:
+    """The authority alert transitions (CONTRACT §6) of the watched series over the same months as the
+    charts of :func:`panels` (each month read with what was known at its end, as
+    :func:`~services.board.core.authority_alerts.authority_transitions` reads them): what the alerts service
+    applies through its lifecycle, sorted by (at, fingerprint)."""
+    wanted, series, _ = _series(events, as_of, population, watched, months, "internal", 0)
+    out = [t for w in wanted for t in series_transitions(w, series[w.indicator_id])]
+    out.sort(key=lambda t: (t.at, t.fingerprint))
+    return out
 
 
 def _format(panel: SpcPanel, value: float) -> str:

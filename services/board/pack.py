@@ -70,6 +70,8 @@ class Pack:
     """The SSDA903 return's health as last checked (the board page shows it; None: not part of this pack)."""
     downloads: tuple[tuple[str, str], ...] = ()
     """(label, link) of the downloads the reader may use (the board page shows only those they may)."""
+    authority_alerts: tuple[tuple[str, str, str], ...] = ()
+    """Open authority alerts (indicator id, raised on, summary): special causes the alerts service holds."""
 
     @property
     def as_of(self) -> date:
@@ -381,6 +383,7 @@ def render_html(pack: Pack) -> str:
 
     return environment.get_template("pack.html").render(
         spc=html_items(pack.spc),
+        authority_alerts=pack.authority_alerts,
         health=_health_view(pack.return_health),
         downloads=pack.downloads,
         authority=pack.authority,

@@ -165,9 +165,12 @@ def build_router(
             downloads = (("Ofsted Annex A lists (XLSX, child-level, audited)", f"{ANNEX_A_PATH}?as_of={day}"),)
         pack = replace(
             pack,
-            spc=early_warning_panels(engine, day, settings.board_population_0_17),
+            spc=early_warning_panels(
+                engine, day, settings.board_population_0_17, settings.board_audience, settings.suppression_threshold
+            ),
             return_health=HealthPanel(store.latest_return_health(engine)),
             downloads=downloads,
+            authority_alerts=open_authority_alerts(engine),
         )
         return HTMLResponse(render_html(pack))
 
@@ -177,21 +180,51 @@ def build_router(
     return outer
 
 
-_SPC_CACHE: dict[tuple[str, int, int, date, int | None], tuple[Any, ...]] = {}
+_SPC_CACHE: dict[tuple[str, int, int, date, int | None, str, int], tuple[Any, ...]] = {}
 _SPC_CACHE_SIZE = 8
 
 
-def early_warning_panels(engine: Engine, day: date, population: int | None) -> tuple[Any, ...]:
+def open_authority_alerts(engine: Engine) -> tuple[tuple[str, str, str], ...]:
+    """The open authority alerts the alerts service holds in this database (aggregates only: no child),
+    oldest first; none when its tables are not here. Read through the table's contract (CONTRACT §6
+    columns), not the alerts service's models: the services stay independent."""
+    from sqlalchemy import column, inspect, select, table
+
+    if not inspect(engine).has_table("alert"):
+        return ()
+    alert = table("alert", column("id"), column("scope"), column("state"), column("subject"),
+                  column("raised_at"), column("summary"))  # fmt: skip
+    query = (
+        select(alert.c.subject, alert.c.raised_at, alert.c.summary)
+        .where(alert.c.scope == "authority", alert.c.state.in_(("raised", "acknowledged")))
+        .order_by(alert.c.raised_at, alert.c.id)
+    )
+    with engine.connect() as connection:
+        return tuple(
+            (str(subject), str(raised)[:10] if raised else "", str(summary))
+            for subject, raised, summary in connection.execute(query)
+        )
+
+
+def early_warning_panels(
+    engine: Engine, day: date, population: int | None, audience: str = "internal", threshold: int = 5
+) -> tuple[Any, ...]:
     """The SPC charts of the watched series from the event archive (none while it is empty). Computed again
     only when the archive has changed (its last sequence number or, after an erasure, its size) or for
     another day."""
     from services.archive.store import count, events_in_fold_order, high_water
     from services.board.early_warning import panels
 
-    key = (str(engine.url), high_water(engine), count(engine), day, population)
+    key = (str(engine.url), high_water(engine), count(engine), day, population, audience, threshold)
     found = _SPC_CACHE.get(key)
     if found is None:
-        found = panels(events_in_fold_order(engine), day, population=population)
+        found = panels(
+            events_in_fold_order(engine),
+            day,
+            population=population,
+            audience="public" if audience == "public" else "internal",
+            threshold=threshold,
+        )
         if len(_SPC_CACHE) >= _SPC_CACHE_SIZE:
             _SPC_CACHE.pop(next(iter(_SPC_CACHE)))
         _SPC_CACHE[key] = found

@@ -20,6 +20,12 @@ small cohort of disabled children is on an agreed series of short breaks (V4), w
 leaves out. A ``bad_share`` of extra records is
 deliberately invalid (unknown code, SDQ 41, an unknown field) for ingest to reject.
 
+With ``cin=True`` the authority also has its children in need and child protection flow
+(:mod:`services.demo.cin_flow`), from its own random stream and event ids, so the care histories are the
+same with or without it. With ``turn=True`` the number of children starting to be looked after rises by
+:data:`TURN_RISE` for :data:`TURN_MONTHS` months from the fourth month of the window: a deliberate special
+cause for the board's early-warning chart and its authority alert.
+
 Randomness comes only from ``random.Random(seed)``; nothing reads the clock.
 """
 
@@ -34,7 +40,9 @@ from typing import Any, Final, TextIO
 
 import orjson
 
-from services.rules.core.calendar import add_years
+from services.rules.core.calendar import add_months, add_years
+
+from .cin_flow import LOOKED_AFTER_PER_10K, CinFlow
 
 DEFAULT_CHILDREN: Final = 396
 TEAMS: Final = ("cic-north", "cic-south", "cic-east", "cic-west")
@@ -112,6 +120,10 @@ ADOPTED_AFTER_DAYS: Final = (150, 420)
 """From a placement order to the adoption order (the child leaves care: E11/E12)."""
 SHORT_BREAK_SHARE: Final = 0.05
 """Children on a series of short breaks (V4), per child looked after; left out of every DfE figure."""
+TURN_RISE: Final = 1.5
+TURN_FROM_MONTH: Final = 3
+TURN_MONTHS: Final = 8
+"""The demo's deliberate turn: entries to care x1.5 over 8 months, from 3 months after the window starts."""
 ALWAYS_EMITTED: Final = frozenset(
     {"care.started", "care.ended", "placement.started", "social_worker.changed", "legal_status.changed"}
 )
@@ -130,12 +142,14 @@ class Authority:
     rng: random.Random
     seed: int
     bad_share: float
+    prefix: str = ""
+    """Part of every event id after the seed (keeps the ids of two event streams apart)."""
     counter: int = 0
     events: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
 
     def emit(self, event_type: str, child: str, when: date | datetime, /, **fields: Any) -> str:
         self.counter += 1
-        ident = f"gen{self.seed}-{self.counter:08d}"
+        ident = f"gen{self.seed}{self.prefix}-{self.counter:08d}"
         moment = when if isinstance(when, datetime) else datetime.combine(when, time(0))
         event: dict[str, Any] = {
             "event_id": ident,
@@ -166,7 +180,7 @@ class Authority:
     def _bad_copy(self, event: dict[str, Any], moment: datetime) -> None:
         """An invalid record next to a valid one: as a case system might send by mistake."""
         self.counter += 1
-        bad = dict(event, event_id=f"gen{self.seed}-{self.counter:08d}")
+        bad = dict(event, event_id=f"gen{self.seed}{self.prefix}-{self.counter:08d}")
         flaw = self.rng.randrange(3)
         if flaw == 0:
             bad.update(type="placement.started", placement_type="Q9")
@@ -483,9 +497,14 @@ def _care_length_days(rng: random.Random) -> int:
 
 
 class _Population:
-    def __init__(self, seed: int, children: int, months: int, start: date, bad_share: float) -> None:
+    def __init__(
+        self, seed: int, children: int, months: int, start: date, bad_share: float, *, cin: bool, turn: bool
+    ) -> None:
         self.rng = random.Random(seed)
         self.la = Authority(random.Random(self.rng.getrandbits(64)), seed, bad_share)
+        self.seed = seed
+        self.cin = cin
+        self.turn = turn
         self.children = children
         self.start = start
         self.end = start + timedelta(days=round(months * 30.44))
@@ -561,10 +580,13 @@ class _Population:
         per_day = self.children / MEAN_STAY_DAYS
         window = (self.end - begin).days
         elapsed = rng.expovariate(per_day)  # in fractional days: whole-day steps would bunch entrants
+        turn_from = add_months(self.start, TURN_FROM_MONTH)
+        turn_to = add_months(turn_from, TURN_MONTHS)
         while elapsed < window:
             entered = begin + timedelta(days=int(elapsed))
             self.new_child(entered, _care_length_days(rng), emit_from=date.min).simulate()
-            elapsed += rng.expovariate(per_day)
+            rise = TURN_RISE if self.turn and turn_from <= entered < turn_to else 1.0
+            elapsed += rng.expovariate(per_day * rise)
         # Children on a series of short breaks: some at the start of the lead-in, a steady flow after it.
         for _ in range(round(self.children * SHORT_BREAK_SHARE)):
             length = rng.randint(365, 4 * 365)
@@ -576,22 +598,31 @@ class _Population:
             entered = begin + timedelta(days=int(elapsed))
             self.new_child(entered, rng.randint(365, 4 * 365), emit_from=date.min, short_breaks=True).simulate()
             elapsed += rng.expovariate(per_day)
-        self.la.events.sort(key=lambda item: (item[0], item[1]))
-        return [event for _, _, event in self.la.events]
+        events = self.la.events
+        if self.cin:
+            # Its own random stream and ids: the care histories above are the same with or without it.
+            flow_rng = random.Random(f"cin-{self.seed}")
+            la = Authority(random.Random(flow_rng.getrandbits(64)), self.seed, 0.0, prefix="-cin")
+            population = round(self.children * 10_000 / LOOKED_AFTER_PER_10K)
+            CinFlow(flow_rng, la.emit, population, begin, self.end).run()
+            events = events + la.events
+        events.sort(key=lambda item: (item[0], item[1]))
+        return [event for _, _, event in events]
 
 
 def generate(
     seed: int, children: int = DEFAULT_CHILDREN, months: int = 12, start: date = date(2025, 4, 1),
-    *, bad_share: float = 0.01,
+    *, bad_share: float = 0.01, cin: bool = False, turn: bool = False,
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Events of a synthetic authority over ``months`` from ``start``, in occurred order.
 
     The same arguments always give the same events and ids. Events before ``start`` are the history of the
-    children already in care then. About ``bad_share`` of records are deliberately invalid.
+    children already in care then. About ``bad_share`` of records are deliberately invalid. ``cin`` adds
+    the children in need and child protection flow, ``turn`` the deliberate rise in entries to care.
     """
     if children < 1 or months < 1:
         raise ValueError("children and months must be at least 1")
-    yield from _Population(seed, children, months, start, bad_share).run()
+    yield from _Population(seed, children, months, start, bad_share, cin=cin, turn=turn).run()
 
 
 def write_ndjson(events: Iterable[dict[str, Any]], out: Path | TextIO) -> int:

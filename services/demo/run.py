@@ -50,6 +50,8 @@ class DemoResult:
     tokens: dict[str, str] = field(default_factory=dict)
     pack: dict[str, Path] = field(default_factory=dict)
     """The board pack the demo wrote as of its last day (html, csv, xlsx), from the services' settings."""
+    authority_alerts: list[str] = field(default_factory=list)
+    """Summaries of the authority alerts raised (special causes on the board's series)."""
 
 
 def run_demo(
@@ -120,7 +122,8 @@ def run_demo(
         result.tokens = {**_demo_tokens(engine, TEAMS), "ingest": ingest_token}
 
         start = until - timedelta(days=round(months * 30.44))
-        records = [r for r in generate(seed=seed, children=children, months=months, start=start) if _day(r) <= until]
+        generated = generate(seed=seed, children=children, months=months, start=start, cin=True, turn=True)
+        records = [r for r in generated if _day(r) <= until]
         history = [r for r in records if _day(r) < start]
         by_day: dict[date, list[dict[str, Any]]] = {}
         for record in records[len(history) :]:
@@ -167,8 +170,11 @@ def run_demo(
             echo=echo,
             logs=logs,
         )
+        result.authority_alerts = _authority_alerts(engine, records, until, children)
         result.alerts_by_rule = _alerts_by_rule(engine)
         result.indicators = _board_headlines(web, result.tokens["board"], until)
+        echo("  drawing the board's early-warning charts")
+        _warm_board(web, result.tokens["board"])
         result.pack = write_board_pack(settings, engine, until, echo=echo)
         result.urls = {
             "manager page": f"{web}/",
@@ -407,6 +413,30 @@ def _wait_caught_up(
     raise TimeoutError(f"the services made no progress for {stall:.0f} seconds; see the logs in {where}")
 
 
+def _authority_alerts(engine: Engine, records: list[dict[str, Any]], until: date, children: int) -> list[str]:
+    """The board's special causes over the demo's history, through the alerts service's lifecycle (stored,
+    with history, notified to the board's recipients); returns the summaries of those raised."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from carewatch.db import session_factory
+    from schemas.events import CaseEvent, parse_event
+    from services.alerts.store import apply_transitions
+    from services.board.early_warning import authority_alerts
+
+    events: list[CaseEvent] = []
+    for record in records:
+        try:
+            events.append(parse_event(record, received_at=None))
+        except ValidationError:
+            continue  # the deliberately invalid records (ingest rejected them too)
+    transitions = authority_alerts(events, until, population=demo_population(children))
+    with session_factory(engine).begin() as session:
+        apply_transitions(session, transitions, datetime.now(UTC))
+    return [t.summary for t in transitions if t.state == "raised"]
+
+
 def _alerts_by_rule(engine: Engine) -> Counter[tuple[str, str]]:
     from sqlalchemy import func, select
 
@@ -426,6 +456,13 @@ HEADLINES = (
     "rhi-within-72h",
     "care-leavers-in-touch",
 )
+
+
+def _warm_board(web: str, token: str) -> None:
+    """Open the board page once: its early-warning charts are read from the whole event archive the first
+    time (then kept until the archive changes), so the demo is ready when it says so."""
+    response = httpx.get(f"{web}/board", headers={"Authorization": f"Bearer {token}"}, timeout=900)
+    response.raise_for_status()
 
 
 def _board_headlines(web: str, token: str, as_of: date) -> dict[str, Any]:
@@ -448,6 +485,10 @@ def _print_summary(result: DemoResult, echo: Echo) -> None:
     for rule in sorted({rule for rule, _ in result.alerts_by_rule}):
         counts = "".join(f"{result.alerts_by_rule[rule, state]:>14}" for state in states)
         echo(f"  {rule:<38}{counts}")
+    if result.authority_alerts:
+        echo("\n  authority alerts (special causes on the board's series; see the board's early-warning charts)")
+        for summary in result.authority_alerts:
+            echo(f"  - {summary}")
     echo(f"\n  {'headline indicators':<38}{'value':>14}")
     for indicator, figure in result.indicators.items():
         value = "suppressed" if figure.get("suppressed") else figure.get("value")

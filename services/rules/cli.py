@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from schemas.alerts import AlertTransition
     from schemas.deltas import Contribution
@@ -46,9 +46,11 @@ def _parse_day(text: str) -> date:
 
 def replay_command(
     summarise: Callable[[Mapping[str, Contribution], date, int], dict[str, object]],
+    authority: Callable[[Sequence[CaseEvent], date], list[AlertTransition]] | None = None,
 ) -> Callable[..., None]:
     """``carewatch replay``, writing ``--summary`` with ``summarise``: the composition root passes the board's
-    summary, so the rules never import the board (their totals cross as indicator deltas' sums)."""
+    summary, so the rules never import the board (their totals cross as indicator deltas' sums). ``authority``
+    (the board's early-warning reading of the same events) adds the authority alerts to ``--out``."""
 
     def replay(
         events_file: Annotated[
@@ -106,7 +108,11 @@ def replay_command(
             f"{len(result.transitions)} transitions ({sum(raised.values())} raised)"
         )
         if out is not None:
-            out.write_bytes(transitions_ndjson(result.transitions))
+            written = list(result.transitions)
+            if authority is not None:
+                written += authority(events, until_day)
+                written.sort(key=lambda t: (t.at, t.fingerprint))
+            out.write_bytes(transitions_ndjson(written))
         if summary is not None:
             values = summarise(result.totals, until_day, get_settings().suppression_threshold)
             summary.write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")

@@ -140,3 +140,27 @@ def test_rules_file_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mon
     rules_raised = {json.loads(line)["rule"] for line in out.read_text().splitlines()}
     assert "iha-overdue" not in rules_raised
     assert "review-overdue" in rules_raised
+
+
+def test_replay_out_also_writes_the_authority_alerts(tmp_path: Path) -> None:
+    # Children starting to be looked after: 18 months at 3 or 4 a month, then 7 months at 9 (a shift
+    # above the upper process limit), to 31 Jan 2026: the board's early-warning reading raises spc-.
+    events = []
+    for m in range(25):
+        count = 9 if m >= 18 else 3 + m % 2
+        for n in range(count):
+            events.append(
+                {"event_id": f"s{m}-{n}", "type": "care.started", "child_id": f"k{m}-{n}",
+                 "occurred_at": f"{2024 + m // 12}-{m % 12 + 1:02d}-{n + 2:02d}", "date_of_birth": "2012-05-01",
+                 "sex": "M", "legal_status": "C2"}
+            )  # fmt: skip
+    source = _write(tmp_path, [json.dumps(e) for e in events])
+    out = tmp_path / "alerts.ndjson"
+    result = CliRunner().invoke(app, ["replay", str(source), "--until", "2026-01-31", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    authority = [r for r in records if r.get("scope") == "authority"]
+    assert authority and {r["rule"] for r in authority} == {"spc-entered-care-month"}
+    assert authority[0]["state"] == "raised" and authority[0]["at"] >= "2025-07-01"
+    assert all(r.get("child_id") is None and r["points"] for r in authority)
+    assert [(r["at"], r["fingerprint"]) for r in records] == sorted((r["at"], r["fingerprint"]) for r in records)

@@ -41,7 +41,7 @@ Definitions (``shared/domain/cin-cp.md`` §1.1; DfE wording quoted there):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
@@ -201,9 +201,13 @@ DEFINITIONS: Final[Mapping[str, Callable[[CinFacts, date, int], Contribution]]] 
 }
 
 
-def contributions(facts: CinFacts, as_of: date, window_months: int = 12) -> dict[str, Contribution]:
-    """One child's contribution to each indicator as of ``as_of`` (empty contributions left out)."""
-    found = {name: define(facts, as_of, window_months) for name, define in DEFINITIONS.items()}
+def contributions(
+    facts: CinFacts, as_of: date, window_months: int = 12, indicators: Collection[str] | None = None
+) -> dict[str, Contribution]:
+    """One child's contribution to each indicator (or to ``indicators`` only) as of ``as_of`` (empty
+    contributions left out)."""
+    chosen = DEFINITIONS if indicators is None else {name: DEFINITIONS[name] for name in indicators}
+    found = {name: define(facts, as_of, window_months) for name, define in chosen.items()}
     return {name: value for name, value in found.items() if value}
 
 
@@ -222,11 +226,13 @@ def values(
     *,
     population: int | None,
     window_months: int = 12,
+    indicators: Collection[str] | None = None,
 ) -> dict[str, Value]:
-    """Every indicator's value as of ``as_of`` over ``children``; rates need ``population`` (0–17)."""
-    totals = {name: Contribution() for name in DEFINITIONS}
+    """Every indicator's value (or those of ``indicators``) as of ``as_of`` over ``children``; rates need
+    ``population`` (0–17)."""
+    totals = {name: Contribution() for name in (DEFINITIONS if indicators is None else indicators)}
     for facts in children:
-        for name, found in contributions(facts, as_of, window_months).items():
+        for name, found in contributions(facts, as_of, window_months, indicators).items():
             totals[name] = totals[name] + found
     out: dict[str, Value] = {}
     for name, total in totals.items():

@@ -103,6 +103,26 @@ def suppress(figures: Mapping[str, Figure], threshold: int, audience: Audience =
     return reasons
 
 
+def series_point_reason(
+    numerator: int, denominator: int | None, *, percent: bool, threshold: int, audience: Audience = "public"
+) -> Reason | None:
+    """Why one point of a monthly series (an SPC chart's) may not be shown to ``audience``, or None.
+
+    The same rules as a figure of one date: a small count (or numerator), and for a percentage a small
+    group or, for the public, a small complement. A rate per 10,000 follows its count (the population is
+    public). An SPC chart is shown to the public only when none of its points is hidden: its mean and
+    limits are worked out from every point, and a chart with gaps misleads (``domain/cin-cp.md`` §4.4).
+    """
+    if _small(numerator, threshold):
+        return "small-count"
+    if percent and denominator is not None:
+        if _small(denominator, threshold):
+            return "small-denominator"
+        if "small-complement" in RULES[audience] and _small(denominator - numerator, threshold):
+            return "small-complement"
+    return None
+
+
 def footnote(reason: str, threshold: int) -> str:
     """The note of a hidden figure, naming the rule that hid it."""
     return f"{reason} rule: " + REASON_TEXT[reason].format(t=threshold)

@@ -18,6 +18,7 @@ import orjson
 
 from schemas.alerts import EvidenceEvent
 
+from .cin.facts import Assessment, CarePeriod, CinFacts, CinPlan, Closure, CpPlan, Enquiry, Ref, Referral
 from .state import (
     Anomaly,
     CareLeaverContact,
@@ -33,10 +34,11 @@ from .state import (
     SocialWorker,
 )
 
-STATE_FORMAT: Final = 3
+STATE_FORMAT: Final = 4
 """Version of the stored layout (1 was the field-by-field JSON object of earlier releases; 3 added the
 period's ``began_before_data``, ``uasc_ceased_on`` and ``full_care_from``, the placement's
-``same_carer``, the missing episode's ``kind`` and the care-leaver contact's ``in_touch_code``)."""
+``same_carer``, the missing episode's ``kind`` and the care-leaver contact's ``in_touch_code``; 4 added
+the children in need and child protection facts, ``cin``)."""
 
 
 class StateFormatError(ValueError):
@@ -116,7 +118,115 @@ def _facts(state: ChildState) -> list[Any]:
         _occurrences(state.pathway_plan_reviews),
         [[a.event_id, a.type, _ord(a.on), a.reason] for a in state.anomalies],
         [[_ord(start), count] for start, count in state.pruned_reviews],
+        None if state.cin is None else _cin(state.cin),
     ]
+
+
+def _ref(ref: Ref | None) -> list[Any] | None:
+    return None if ref is None else [ref.event_id, ref.type, _ord(ref.on)]
+
+
+def _read_ref(row: list[Any] | None) -> Ref | None:
+    return None if row is None else Ref(row[0], row[1], _day(row[2]))
+
+
+def _the_ref(row: list[Any]) -> Ref:
+    return Ref(row[0], row[1], _day(row[2]))
+
+
+def _cin(facts: CinFacts) -> list[Any]:
+    return [
+        _opt_ord(facts.date_of_birth),
+        facts.sex,
+        facts.team,
+        [
+            [r.referral_id, _ord(r.on), r.source, _ref(r.ref), r.primary_need, r.outcome, _opt_ord(r.outcome_on)]
+            for r in facts.referrals
+        ],
+        [
+            [
+                a.assessment_id,
+                a.referral_id,
+                _opt_ord(a.start),
+                _ref(a.start_ref),
+                _opt_ord(a.completed),
+                _ref(a.completed_ref),
+                a.child_in_need,
+                list(a.factors),
+            ]
+            for a in facts.assessments
+        ],
+        [
+            [
+                e.enquiry_id,
+                _opt_ord(e.start),
+                _ref(e.start_ref),
+                _opt_ord(e.completed),
+                e.outcome,
+                _opt_ord(e.icpc),
+                _ref(e.icpc_ref),
+                e.plan_decided,
+            ]
+            for e in facts.enquiries
+        ],
+        [
+            [
+                p.plan_id,
+                _ord(p.start),
+                p.category,
+                _ref(p.ref),
+                p.previous_plans,
+                _opt_ord(p.end),
+                [_ref(r) for r in p.reviews],
+                [_ref(v) for v in p.visits],
+                p.last_seen_alone,
+            ]
+            for p in facts.cp_plans
+        ],
+        [[p.plan_id, _ord(p.start), _opt_ord(p.end)] for p in facts.cin_plans],
+        [[_ord(c.on), c.reason, _ref(c.ref)] for c in facts.closures],
+        [[_ord(c.start), _opt_ord(c.end), c.end_reason] for c in facts.care_periods],
+        list(facts.anomalies),
+    ]
+
+
+def _read_cin(child_id: str, data: list[Any]) -> CinFacts:
+    dob, sex, team, referrals, assessments, enquiries, cp_plans, cin_plans, closures, care, anomalies = data
+    return CinFacts(
+        child_id=child_id,
+        date_of_birth=_opt_day(dob),
+        sex=sex,
+        team=team,
+        referrals=tuple(
+            Referral(r[0], _day(r[1]), r[2], _the_ref(r[3]), r[4], r[5], _opt_day(r[6])) for r in referrals
+        ),
+        assessments=tuple(
+            Assessment(r[0], r[1], _opt_day(r[2]), _read_ref(r[3]), _opt_day(r[4]), _read_ref(r[5]), r[6], tuple(r[7]))
+            for r in assessments
+        ),
+        enquiries=tuple(
+            Enquiry(r[0], _opt_day(r[1]), _read_ref(r[2]), _opt_day(r[3]), r[4], _opt_day(r[5]), _read_ref(r[6]), r[7])
+            for r in enquiries
+        ),
+        cp_plans=tuple(
+            CpPlan(
+                r[0],
+                _day(r[1]),
+                r[2],
+                _the_ref(r[3]),
+                r[4],
+                _opt_day(r[5]),
+                tuple(_the_ref(x) for x in r[6]),
+                tuple(_the_ref(x) for x in r[7]),
+                r[8],
+            )
+            for r in cp_plans
+        ),
+        cin_plans=tuple(CinPlan(r[0], _day(r[1]), _opt_day(r[2])) for r in cin_plans),
+        closures=tuple(Closure(_day(r[0]), r[1], _the_ref(r[2])) for r in closures),
+        care_periods=tuple(CarePeriod(_day(r[0]), _opt_day(r[1]), r[2]) for r in care),
+        anomalies=tuple(anomalies),
+    )
 
 
 def _occurrences(items: tuple[Occurrence, ...]) -> list[Any]:
@@ -127,7 +237,7 @@ def _read_occurrences(rows: list[Any]) -> tuple[Occurrence, ...]:
     return tuple(Occurrence(r[0], _day(r[1]), r[2]) for r in rows)
 
 
-def _read_facts(data: list[Any]) -> dict[str, Any]:
+def _read_facts(child_id: str, data: list[Any]) -> dict[str, Any]:
     (
         team,
         periods,
@@ -145,6 +255,7 @@ def _read_facts(data: list[Any]) -> dict[str, Any]:
         pathway,
         anomalies,
         pruned,
+        cin,
     ) = data
     return {
         "team": team,
@@ -182,6 +293,7 @@ def _read_facts(data: list[Any]) -> dict[str, Any]:
         "pathway_plan_reviews": _read_occurrences(pathway),
         "anomalies": tuple(Anomaly(r[0], r[1], _day(r[2]), r[3]) for r in anomalies),
         "pruned_reviews": tuple((_day(r[0]), r[1]) for r in pruned),
+        "cin": None if cin is None else _read_cin(child_id, cin),
     }
 
 
@@ -263,7 +375,7 @@ def decode(data: Any) -> ChildState:
             LoggedEvent(occurred_on=_day(r[0]), rank=r[1], recorded_at=r[2], event_id=r[3], type=r[4], data=r[5])
             for r in log
         )
-        values: dict[str, Any] = _read_facts(facts)
+        values: dict[str, Any] = _read_facts(child_id, facts)
         values.update(
             child_id=child_id,
             events=events,
@@ -275,7 +387,7 @@ def decode(data: Any) -> ChildState:
             rules_due=_opt_day(rules_due),
             indicators_due=_opt_day(indicators_due),
             catalogue=catalogue,
-            base=None if base is None else ChildState(child_id=child_id, **_read_facts(base)),
+            base=None if base is None else ChildState(child_id=child_id, **_read_facts(child_id, base)),
             log_from=_opt_day(log_from),
             pruned_to=_opt_day(pruned_to),
             stamps={r[0]: (r[1], r[2]) for r in stamps},

@@ -11,6 +11,7 @@ from typing import Any, Final
 from schemas.codes import SHORT_BREAK_LEGAL_STATUSES
 from schemas.events import CaseEvent
 
+from .cin.facts import CIN_TYPES, CinFacts, Ref, apply_event
 from .horizon import DEFAULT_HORIZON, Horizon, cited, facts_of, only_facts, prune
 from .state import (
     IN_CARE_TYPES,
@@ -268,6 +269,8 @@ class _Builder:
         self.team = base.team
         self._lists: dict[str, list[Any]] = {}
         self._missing: dict[str, MissingEpisode] | None = None
+        self._cin: CinFacts | None = base.cin
+        self._cin_changed = False
 
     def _list(self, name: str) -> list[Any]:
         """The working copy of the state collection ``name`` (copied from the base on first use)."""
@@ -383,6 +386,11 @@ class _Builder:
                 self.anomaly(entry, "return interview before the missing episode ended")
             interview = Occurrence(entry.event_id, on)
             missing[episode.episode_id] = replace(episode, return_interviews=(*episode.return_interviews, interview))
+        elif kind in CIN_TYPES:
+            self._cin = apply_event(self._cin, self.base.child_id, kind, on, data, Ref(entry.event_id, kind, on))
+            self._cin_changed = True
+            if kind == "referral.received" and data.get("team"):
+                self.team = data["team"]
         elif kind == "care_leaver.contact":
             self._list("care_leaver_contacts").append(
                 CareLeaverContact(
@@ -409,6 +417,8 @@ class _Builder:
                     key=lambda e: (e.start or e.end or e.return_interviews[0].on, e.episode_id),
                 )
             )
+        if self._cin_changed:
+            changed["cin"] = self._cin
         changed["team"] = self.team
         return changed
 

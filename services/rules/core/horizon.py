@@ -24,7 +24,11 @@ Two horizons, both relative to the date of the child's latest event (never to th
 
 So the encoded state is bounded by the activity of the last few years, not by the length of the history;
 what still grows with it is one id per retraction ever received (a retraction may come before its
-target) and the missing episodes that never had a return interview (alerts that stay raised).
+target), the missing episodes that never had a return interview (alerts that stay raised), and the
+children in need and child protection facts (``ChildState.cin``), which are kept whole: a child's CIN/CP
+history is a few referrals and plans, and the plan's visits and reviews are read only through the latest
+(pruning them is left for when a history shows it matters). A deep retraction of a CIN/CP event leaves
+its fact in place; the child is flagged for a rebuild as for any deep correction.
 
 Corrections and what is exact:
 
@@ -49,6 +53,7 @@ from typing import Any, Final
 from schemas.codes import TEMPORARY_PLACEMENTS
 
 from .calendar import add_months, birthday
+from .cin.facts import refs
 from .state import ChildState, MissingEpisode, Period
 
 
@@ -107,6 +112,7 @@ FACT_FIELDS: Final = (
     "pathway_plan_reviews",
     "anomalies",
     "pruned_reviews",
+    "cin",
 )
 """The folded facts (what :attr:`ChildState.base` holds)."""
 
@@ -119,7 +125,7 @@ def needs_rebuild(state: ChildState) -> bool:
 def facts_of(state: ChildState | None) -> dict[str, Any]:
     """The fact fields of ``state`` (empty when None)."""
     if state is None:
-        return {name: () for name in FACT_FIELDS} | {"team": None}
+        return {name: () for name in FACT_FIELDS} | {"team": None, "cin": None}
     return {name: state.__dict__[name] for name in FACT_FIELDS}
 
 
@@ -260,4 +266,6 @@ def cited(state: ChildState) -> set[str]:
             if episode.end_event_id is not None:
                 ids.add(episode.end_event_id)
             ids.update(interview.event_id for interview in episode.return_interviews)
+        if holder.cin is not None:
+            ids.update(ref.event_id for ref in refs(holder.cin))
     return ids

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+from .cin.rules import SPECS as CIN_SPECS
 from .rules import (
     care_leaver_neet,
     care_leaver_not_in_touch,
@@ -46,5 +47,7 @@ _MODULES = (
     care_leaver_unsuitable_accommodation,
 )
 
-RULES: Final[MappingProxyType[str, RuleSpec]] = MappingProxyType({m.SPEC.id: m.SPEC for m in _MODULES})
-"""Rule id → catalogue entry, in CONTRACT §2 order."""
+RULES: Final[MappingProxyType[str, RuleSpec]] = MappingProxyType(
+    {**{m.SPEC.id: m.SPEC for m in _MODULES}, **{spec.id: spec for spec in CIN_SPECS}}
+)
+"""Rule id → catalogue entry, in CONTRACT §2 order, then the CIN/CP rules of CONTRACT §5."""

@@ -23,6 +23,9 @@ from typing import Any, Final
 from schemas.alerts import EvidenceEvent, Severity
 from schemas.events import CaseEvent, EventBase, event_to_json, parse_event
 
+from .cin.facts import SAME_DAY_RANK as _CIN_SAME_DAY_RANK
+from .cin.facts import CinFacts
+
 IN_CARE_TYPES: Final = frozenset(
     {
         "legal_status.changed",
@@ -41,7 +44,7 @@ IN_CARE_TYPES: Final = frozenset(
 LEAVING_CARE_TYPES: Final = frozenset({"care_leaver.contact", "pathway_plan.reviewed"})
 """Events that need a period of care to have started (flagged when the child was never looked after)."""
 
-_SAME_DAY_RANK: Final = {"care.started": 0, "care.ended": 2}
+_SAME_DAY_RANK: Final = {**_CIN_SAME_DAY_RANK, "care.started": 0, "care.ended": 2}
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,9 @@ class ChildState:
     pruned_reviews: tuple[tuple[date, int], ...] = ()
     """Per period of care (by its start), how many of its reviews were dropped as too old to read (the
     review rule numbers the next review)."""
+    cin: CinFacts | None = None
+    """The child's children in need and child protection facts (:mod:`.cin.facts`), None before the first
+    CIN/CP event; the CIN/CP rules read only this."""
     events: tuple[LoggedEvent, ...] = ()
     """Every accepted event in fold order, retractions and retracted events included (the fold skips
     them); a retraction of a retraction is not supported (it is kept and has no effect)."""

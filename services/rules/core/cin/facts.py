@@ -1,18 +1,25 @@
 """One child's children in need and child protection facts, folded from the CIN/CP events (CONTRACT §5).
 
-Kept apart from the looked-after state: the four CIN/CP rules and the authority indicators read only this.
-The fold is pure and total: events are taken in order (date, then event id), a repeated event id is
-ignored, retracted events are left out, and an event that does not fit (an ICPC for an enquiry never
-started, a plan ended twice) is kept as an anomaly rather than raising. Care periods are folded too
-(``care.started``/``care.ended``) because a looked-after child is also a child in need.
+Two drivers fold the same events with the same code (``_Working.feed``), in the same order (the state's
+fold order: date, same-day rank, recorded time, event id):
+
+* the per-child kernel keeps a child's facts on ``ChildState.cin``, one event at a time
+  (:func:`apply_event`), and runs the four CIN/CP rules over them like any other rule (:mod:`.rules`);
+  there, care periods stay in the state's own ``periods`` and are not folded here;
+* the board and Annex A fold a whole history at once (:func:`fold_child`, :func:`fold_all`), care periods
+  included (``care.started``/``care.ended``) because a looked-after child is also a child in need.
+
+The fold is pure and total: a repeated event id is ignored, retracted events are left out, and an event
+that does not fit (an ICPC for an enquiry never started, a plan ended twice, a referral received twice)
+is kept as an anomaly rather than raising.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date
-from typing import Any
+from datetime import UTC, date
+from typing import Any, Final
 
 from schemas.alerts import EvidenceEvent
 from schemas.events import CaseEvent, event_to_json
@@ -169,6 +176,9 @@ class _Working:
 
     def feed(self, kind: str, on: date, data: dict[str, Any], ref: Ref) -> None:
         if kind == "referral.received":
+            if any(r.referral_id == data["referral_id"] for r in self.referrals):
+                self.anomalies.append(f"{ref.event_id}: referral received twice (first kept)")
+                return
             self.referrals.append(
                 Referral(data["referral_id"], on, data["source"], ref, primary_need=data.get("primary_need"))
             )
@@ -261,7 +271,55 @@ class _Working:
         )
 
 
-_SAME_DAY_RANK = {"care.started": 0, "referral.received": 0, "case.closed": 2, "care.ended": 2}
+SAME_DAY_RANK: Final = {"care.started": 0, "referral.received": 0, "case.closed": 2, "care.ended": 2}
+"""Rank of an event type among the same day's events (others 1): the state's fold order uses it too."""
+
+
+def _fold_order(event: CaseEvent) -> tuple[date, int, str, str]:
+    recorded = event.recorded_at
+    at = recorded.astimezone(UTC).isoformat() if recorded is not None else ""
+    return (event.occurred_on, SAME_DAY_RANK.get(event.type, 1), at, event.event_id)
+
+
+def _thaw(facts: CinFacts) -> _Working:
+    return _Working(
+        child_id=facts.child_id,
+        date_of_birth=facts.date_of_birth,
+        sex=facts.sex,
+        team=facts.team,
+        referrals=list(facts.referrals),
+        assessments={a.assessment_id: a for a in facts.assessments},
+        enquiries={e.enquiry_id: e for e in facts.enquiries},
+        cp_plans={p.plan_id: p for p in facts.cp_plans},
+        cin_plans={p.plan_id: p for p in facts.cin_plans},
+        closures=list(facts.closures),
+        care_periods=list(facts.care_periods),
+        anomalies=list(facts.anomalies),
+    )
+
+
+def apply_event(facts: CinFacts | None, child_id: str, kind: str, on: date, data: dict[str, Any], ref: Ref) -> CinFacts:
+    """``facts`` with one more CIN/CP event (of :data:`CIN_TYPES`) folded in, in the fold order: what the
+    per-child state keeps (care periods are the state's own, so ``care.*`` events are not taken here)."""
+    work = _Working(child_id) if facts is None else _thaw(facts)
+    work.feed(kind, on, data, ref)
+    return work.freeze()
+
+
+def refs(facts: CinFacts) -> Iterator[Ref]:
+    """Every event the facts cite (the evidence of the CIN/CP rules)."""
+    for referral in facts.referrals:
+        yield referral.ref
+    for assessment in facts.assessments:
+        yield from (r for r in (assessment.start_ref, assessment.completed_ref) if r is not None)
+    for enquiry in facts.enquiries:
+        yield from (r for r in (enquiry.start_ref, enquiry.icpc_ref) if r is not None)
+    for plan in facts.cp_plans:
+        yield plan.ref
+        yield from plan.reviews
+        yield from plan.visits
+    for closure in facts.closures:
+        yield closure.ref
 
 
 def fold_child(child_id: str, events: Iterable[CaseEvent]) -> CinFacts:
@@ -270,7 +328,7 @@ def fold_child(child_id: str, events: Iterable[CaseEvent]) -> CinFacts:
     retracted = {str(getattr(e, "retracted_event_id")) for e in mine if e.type == "event.retracted"}  # noqa: B009
     seen: set[str] = set()
     work = _Working(child_id)
-    ordered = sorted(mine, key=lambda e: (e.occurred_on, _SAME_DAY_RANK.get(e.type, 1), e.event_id))
+    ordered = sorted(mine, key=_fold_order)
     for event in ordered:
         if event.event_id in seen or event.event_id in retracted or event.type not in FOLDED_TYPES:
             continue
