@@ -176,29 +176,26 @@ def contributions(state: ChildState, as_of: date) -> dict[str, Contribution]:
     """This child's contribution to every indicator as of ``as_of`` (indicators it adds nothing to are
     left out). Rates per population are derived from the counts in the summary, not per child."""
     view = _View(state, as_of)
-    result: dict[str, Contribution] = {}
-    for indicator, contribution in _all(view):
-        if contribution:
-            result[indicator] = contribution
-    return result
+    return {
+        indicator: Contribution(numerator, denominator)
+        for definition, _ in DEFINITIONS
+        for indicator, numerator, denominator in definition(view)
+    }
 
 
 def contribution_rows(state: ChildState, as_of: date) -> tuple[tuple[str, int, int], ...]:
     """:func:`contributions` as sorted plain rows (indicator, numerator, denominator): the form the
     kernel stores with the child's state."""
     view = _View(state, as_of)
-    return tuple(sorted((indicator, c.numerator, c.denominator) for indicator, c in _all(view) if c is not None and c))
+    return tuple(sorted(row for definition, _ in DEFINITIONS for row in definition(view)))
 
 
 Row = tuple[str, int, int]
 Parts = tuple[tuple[Row, ...], ...]
 """Per entry of :data:`DEFINITIONS` (in that order), its rows (indicator, numerator, denominator)."""
-Definition = Callable[[_View], Iterable[tuple[str, Contribution | None]]]
-
-
-def _all(view: _View) -> Iterator[tuple[str, Contribution | None]]:
-    for definition, _ in DEFINITIONS:
-        yield from definition(view)
+Definition = Callable[[_View], tuple[Row, ...]]
+"""A definition: the rows (indicator, numerator, denominator) of the contributions it gives that are not
+zero."""
 
 
 def contribution_parts(
@@ -207,13 +204,11 @@ def contribution_parts(
     """The rows of every definition of :data:`DEFINITIONS` as of ``as_of``. With ``previous`` (the parts
     of an earlier check of the same child), only the definitions at the positions in ``redo`` are
     computed again and the others keep their rows: the kernel passes those whose read fields changed or
-    whose own next-change date (:func:`definition_dues`) has come."""
+    whose own next-change date has come (:func:`due_definitions`)."""
     view = _View(state, as_of)
     if previous is None:
-        return tuple(_rows(definition(view)) for definition, _ in DEFINITIONS)
-    return tuple(
-        _rows(DEFINITIONS[position][0](view)) if position in redo else rows for position, rows in enumerate(previous)
-    )
+        return tuple(definition(view) for definition, _ in DEFINITIONS)
+    return tuple(DEFINITIONS[position][0](view) if position in redo else rows for position, rows in enumerate(previous))
 
 
 def rows_of(parts: Parts) -> tuple[Row, ...]:
@@ -226,15 +221,25 @@ def _rows(found: Iterable[tuple[str, Contribution | None]]) -> tuple[Row, ...]:
 
 
 def _one(indicator: str, measure: Callable[[_View], Contribution | None]) -> Definition:
-    def definition(view: _View) -> tuple[tuple[str, Contribution | None], ...]:
-        return ((indicator, measure(view)),)
+    def definition(view: _View) -> tuple[Row, ...]:
+        found = measure(view)
+        if found is None or not found:
+            return ()
+        return ((indicator, found.numerator, found.denominator),)
 
     return definition
 
 
 def _or_unknown(indicator: str, measure: Callable[[_View], Contribution | str | None]) -> Definition:
-    def definition(view: _View) -> tuple[tuple[str, Contribution | None], ...]:
-        return tuple(_known_or_not(indicator, measure(view)))
+    def definition(view: _View) -> tuple[Row, ...]:
+        return _rows(_known_or_not(indicator, measure(view)))
+
+    return definition
+
+
+def _many(measure: Callable[[_View], Iterable[tuple[str, Contribution | None]]]) -> Definition:
+    def definition(view: _View) -> tuple[Row, ...]:
+        return _rows(measure(view))
 
     return definition
 
@@ -528,9 +533,9 @@ DEFINITIONS: Final[tuple[tuple[Definition, frozenset[str]], ...]] = (
     (_one("sdq-concern", _sdq_concern), _BASE | {"sdq_scores"}),
     (_one("missing-children-12m", _missing_children_12m), _BASE | {"missing_episodes"}),
     (_one("rhi-within-72h", _rhi_within_72h), _BASE | {"missing_episodes"}),
-    (_care_leavers, _BASE | {"care_leaver_contacts"}),
+    (_many(_care_leavers), _BASE | {"care_leaver_contacts"}),
     (_one("uasc-count", _uasc_count), _BASE),
-    (_placement_mix, _BASE | {"placements"}),
+    (_many(_placement_mix), _BASE | {"placements"}),
 )
 """Every definition with the state fields it reads (besides ``as_of``), in the board's order; each
 indicator comes from one definition. ``tests/unit/test_kernel_schedule.py`` checks, on every day of
@@ -552,25 +557,16 @@ def next_change(state: ChildState, as_of: date) -> date | None:
     return candidates[index] if index < len(candidates) else None
 
 
-def definition_dues(state: ChildState, as_of: date) -> tuple[date | None, ...]:
-    """Per entry of :data:`DEFINITIONS`, the first date after ``as_of`` on which that definition's answer
-    may change with no new event: the earliest candidate after ``as_of`` of the groups computed from
-    fields the definition reads (every comparison a definition makes with the date is with a date of its
-    own read facts; their earliest is :func:`next_change`)."""
-    groups = _candidate_groups(state)[1]
-    firsts: list[date | None] = []
-    for dates in groups:
-        index = bisect.bisect_right(dates, as_of)
-        firsts.append(dates[index] if index < len(dates) else None)
-    dues: list[date | None] = []
-    for positions in _DEFINITION_GROUPS:
-        due: date | None = None
-        for position in positions:
-            first = firsts[position]
-            if first is not None and (due is None or first < due):
-                due = first
-        dues.append(due)
-    return tuple(dues)
+def due_definitions(state: ChildState, since: date, as_of: date) -> frozenset[int]:
+    """The positions in :data:`DEFINITIONS` of the definitions whose answer may have changed with no new
+    event between ``since`` (exclusive) and ``as_of`` (inclusive): those with a candidate date in between
+    in a group computed from fields they read (every comparison a definition makes with the date is with
+    a date of its own read facts; the earliest of all groups is :func:`next_change`)."""
+    redo: set[int] = set()
+    for group, dates in enumerate(_candidate_groups(state)[1]):
+        if bisect.bisect_right(dates, as_of) > bisect.bisect_right(dates, since):
+            redo.update(_GROUP_READERS[group])
+    return frozenset(redo)
 
 
 def _candidate_groups(state: ChildState) -> tuple[tuple[object, ...], tuple[list[date], ...], list[date]]:
@@ -580,12 +576,15 @@ def _candidate_groups(state: ChildState) -> tuple[tuple[object, ...], tuple[list
     facts = facts_read(state)
     cached: tuple[tuple[object, ...], tuple[list[date], ...], list[date]] | None = memo.get(_CANDIDATES)
     if cached is None or cached[0] != facts:
-        groups = tuple(
-            sorted(dates_of(state))
-            if cached is None or any(facts[i] is not cached[0][i] for i in positions)
-            else cached[1][group]
-            for group, (positions, dates_of) in enumerate(_GROUPS)
-        )
+        if cached is None:
+            groups = tuple(sorted(dates_of(state)) for _, dates_of in _GROUPS)
+        else:
+            old = cached[0]
+            moved = {i for i, now in enumerate(facts) if now is not old[i]}
+            groups = tuple(
+                sorted(dates_of(state)) if not moved.isdisjoint(positions) else cached[1][group]
+                for group, (positions, dates_of) in enumerate(_GROUPS)
+            )
         cached = memo[_CANDIDATES] = (facts, groups, sorted(set().union(*groups)))
     return cached
 
@@ -792,3 +791,12 @@ _DEFINITION_GROUPS: Final = tuple(
     for _, reads in DEFINITIONS
 )
 """Per definition, the groups whose dates it may change on: those computed from fields it reads."""
+_GROUP_READERS: Final = tuple(
+    frozenset(position for position, groups in enumerate(_DEFINITION_GROUPS) if group in groups)
+    for group in range(len(_GROUPS))
+)
+"""Per group of candidate dates, the positions of the definitions that may change on them."""
+FIELD_READERS: Final = {
+    name: frozenset(position for position, (_, reads) in enumerate(DEFINITIONS) if name in reads) for name in FACTS_READ
+}
+"""Per field of :data:`FACTS_READ`, the positions in :data:`DEFINITIONS` of the definitions reading it."""

@@ -134,20 +134,16 @@ class Kernel:
         checked: _Checked | None = memo.get(_CHECKED)
         due = state.indicators_due
         if not force and checked is not None and checked[1] <= as_of and state.catalogue == self.version:
-            before, _, parts, dues = checked
+            before, since, parts = checked
             if (due is None or as_of < due) and before == facts:
                 # Nothing the contributions read changed and their next change has not come: they stand.
                 return Step(state, transitions, (), self.wake_at(state))
             # Only the definitions that read a changed field or whose own next change has come can give
             # anything else than at the last check.
-            changed = {
-                name for name, now, old in zip(indicators.FACTS_READ, facts, before, strict=True) if now is not old
-            }
-            redo = frozenset(
-                position
-                for position, ((_, reads), due_at) in enumerate(zip(indicators.DEFINITIONS, dues, strict=True))
-                if (due_at is not None and due_at <= as_of) or not reads.isdisjoint(changed)
-            )
+            redo = indicators.due_definitions(state, since, as_of) if due is not None and due <= as_of else frozenset()
+            for name, now, old in zip(indicators.FACTS_READ, facts, before, strict=True):
+                if now is not old:
+                    redo = redo | indicators.FIELD_READERS[name]
             parts = indicators.contribution_parts(state, as_of, parts, redo)
         else:
             parts = indicators.contribution_parts(state, as_of)
@@ -158,13 +154,13 @@ class Kernel:
             changes = tuple(_deltas(state.child_id, state.contributions, new))
         if new != state.contributions or due != state.indicators_due or state.catalogue != self.version:
             state = state.evolve(contributions=new, indicators_due=due, catalogue=self.version)
-        state.memo[_CHECKED] = (facts, as_of, parts, indicators.definition_dues(state, as_of))
+        state.memo[_CHECKED] = (facts, as_of, parts)
         return Step(state, transitions, changes, self.wake_at(state))
 
 
 _CHECKED: Final = "kernel.contributions_checked"
-_Checked = tuple[tuple[object, ...], date, indicators.Parts, tuple[date | None, ...]]
-"""The last contribution check of a state: its facts, date, per-definition rows and next-change dates."""
+_Checked = tuple[tuple[object, ...], date, indicators.Parts]
+"""The last contribution check of a state: its facts, date and per-definition rows."""
 
 
 def _forget(state: ChildState) -> ChildState:
