@@ -16,7 +16,10 @@ to touch it at its next tick.
 
 Contributions are recomputed only when a fact they read changed or their next-change date has come
 (both exact: :func:`~services.rules.core.indicators.next_change` is a superset of the dates on which a
-contribution can change without a new fact).
+contribution can change without a new fact), and then definition by definition: only those reading a
+changed fact, or with a date of their own read facts since the last check
+(:func:`~services.rules.core.indicators.due_definitions`); the others keep their rows of the last check,
+kept in the state's memo.
 """
 
 from __future__ import annotations
