@@ -59,8 +59,10 @@ def _output(events: list[CaseEvent], until: date) -> tuple[bytes, list[tuple[dat
 
 
 def _daily(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reference schedule: every child's contributions are due again the next day."""
+    """The reference schedule: every child's contributions (each definition's) are due again the next day."""
     monkeypatch.setattr(indicators, "next_change", lambda state, as_of: as_of + DAY)
+    every = frozenset(range(len(indicators.DEFINITIONS)))
+    monkeypatch.setattr(indicators, "due_definitions", lambda state, since, as_of: every)
 
 
 def _demo(children: int, months: int) -> list[CaseEvent]:

@@ -235,11 +235,9 @@ def test_after_a_deploy_one_tick_per_partition_re_evaluates_every_child_and_comp
     old_config = RulesConfig.from_mapping({"rules": {"visit-overdue": {"enabled": False}}})
     before = run(Processor(Kernel(old_config), children, clocks), records(events, UNTIL))
     # The new release adds an indicator every child contributes to, and turns visit-overdue back on.
-    rows = indicator_rows.contribution_rows
+    rows = indicator_rows.rows_of
     monkeypatch.setattr(indicator_rows, "INDICATORS_VERSION", "with-a-new-indicator")
-    monkeypatch.setattr(
-        indicator_rows, "contribution_rows", lambda state, as_of: tuple(sorted((*rows(state, as_of), ("new", 1, 0))))
-    )
+    monkeypatch.setattr(indicator_rows, "rows_of", lambda parts: tuple(sorted((*rows(parts), ("new", 1, 0)))))
     restarted = Processor(Kernel(CONFIG), orjson.loads(orjson.dumps(children)), clocks)
     next_day = date.fromordinal(UNTIL.toordinal() + 1)
     after = run(restarted, [(p, None, tick_value(next_day)) for p in range(PARTITIONS)])

@@ -130,7 +130,15 @@ class Engine:
         """Every enabled rule's verdict, reused from ``previous`` where it still holds."""
         stale = self._stale(state, as_of, previous)
         if previous is not None and stale is not None and not stale:
-            return replace(previous, as_of=as_of, facts=self._facts(state))
+            return _Evaluation(
+                as_of,
+                self._facts(state),
+                previous.verdicts,
+                previous.found,
+                previous.next_due,
+                previous.kept,
+                previous.reusable,
+            )
         verdicts = [
             spec.evaluate(state, as_of, self.config)
             if stale is None or previous is None or i in stale
@@ -195,7 +203,15 @@ class Engine:
                 transitions.append(self._transition(state, finding, "resolved", at))
         transitions.sort(key=AlertTransition.sort_key)
         evaluated = state.evolve(findings=tuple(kept), evaluated_as_of=as_of)
-        evaluated.memo[self] = replace(evaluation, kept=evaluated.findings)
+        evaluated.memo[self] = _Evaluation(
+            evaluation.as_of,
+            evaluation.facts,
+            evaluation.verdicts,
+            evaluation.found,
+            evaluation.next_due,
+            evaluated.findings,
+            evaluation.reusable,
+        )
         return Outcome(state=evaluated, transitions=tuple(transitions), next_due=evaluation.next_due)
 
     @staticmethod

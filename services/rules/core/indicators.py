@@ -31,7 +31,7 @@ that every stored child is re-evaluated after a deploy (see ``kernel.catalogue_v
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from operator import attrgetter
@@ -176,37 +176,72 @@ def contributions(state: ChildState, as_of: date) -> dict[str, Contribution]:
     """This child's contribution to every indicator as of ``as_of`` (indicators it adds nothing to are
     left out). Rates per population are derived from the counts in the summary, not per child."""
     view = _View(state, as_of)
-    result: dict[str, Contribution] = {}
-    for indicator, contribution in _all(view):
-        if contribution:
-            result[indicator] = contribution
-    return result
+    return {
+        indicator: Contribution(numerator, denominator)
+        for definition, _ in DEFINITIONS
+        for indicator, numerator, denominator in definition(view)
+    }
 
 
 def contribution_rows(state: ChildState, as_of: date) -> tuple[tuple[str, int, int], ...]:
     """:func:`contributions` as sorted plain rows (indicator, numerator, denominator): the form the
     kernel stores with the child's state."""
     view = _View(state, as_of)
-    return tuple(sorted((indicator, c.numerator, c.denominator) for indicator, c in _all(view) if c is not None and c))
+    return tuple(sorted(row for definition, _ in DEFINITIONS for row in definition(view)))
 
 
-def _all(view: _View) -> Iterator[tuple[str, Contribution | None]]:
-    yield "cla-count", _cla_count(view)
-    yield "entered-care-12m", _entered_care_12m(view)
-    yield "left-care-12m", _left_care_12m(view)
-    yield from _known_or_not("placements-3plus-12m", _placements_3plus_12m(view))
-    yield from _known_or_not("long-term-stability", _long_term_stability(view))
-    yield "social-workers-3plus-12m", _social_workers_3plus_12m(view)
-    yield "iha-within-20wd", _iha_within_20wd(view)
-    yield "rha-in-date", _rha_in_date(view)
-    yield "dental-in-date", _dental_in_date(view)
-    yield "pep-in-date", _pep_in_date(view)
-    yield "sdq-concern", _sdq_concern(view)
-    yield "missing-children-12m", _missing_children_12m(view)
-    yield "rhi-within-72h", _rhi_within_72h(view)
-    yield from _care_leavers(view)
-    yield "uasc-count", _uasc_count(view)
-    yield from _placement_mix(view)
+Row = tuple[str, int, int]
+Parts = tuple[tuple[Row, ...], ...]
+"""Per entry of :data:`DEFINITIONS` (in that order), its rows (indicator, numerator, denominator)."""
+Definition = Callable[[_View], tuple[Row, ...]]
+"""A definition: the rows (indicator, numerator, denominator) of the contributions it gives that are not
+zero."""
+
+
+def contribution_parts(
+    state: ChildState, as_of: date, previous: Parts | None = None, redo: frozenset[int] = frozenset()
+) -> Parts:
+    """The rows of every definition of :data:`DEFINITIONS` as of ``as_of``. With ``previous`` (the parts
+    of an earlier check of the same child), only the definitions at the positions in ``redo`` are
+    computed again and the others keep their rows: the kernel passes those whose read fields changed or
+    whose own next-change date has come (:func:`due_definitions`)."""
+    view = _View(state, as_of)
+    if previous is None:
+        return tuple(definition(view) for definition, _ in DEFINITIONS)
+    return tuple(DEFINITIONS[position][0](view) if position in redo else rows for position, rows in enumerate(previous))
+
+
+def rows_of(parts: Parts) -> tuple[Row, ...]:
+    """The parts as the sorted rows :func:`contribution_rows` gives."""
+    return tuple(sorted(row for rows in parts for row in rows))
+
+
+def _rows(found: Iterable[tuple[str, Contribution | None]]) -> tuple[Row, ...]:
+    return tuple((indicator, c.numerator, c.denominator) for indicator, c in found if c is not None and c)
+
+
+def _one(indicator: str, measure: Callable[[_View], Contribution | None]) -> Definition:
+    def definition(view: _View) -> tuple[Row, ...]:
+        found = measure(view)
+        if found is None or not found:
+            return ()
+        return ((indicator, found.numerator, found.denominator),)
+
+    return definition
+
+
+def _or_unknown(indicator: str, measure: Callable[[_View], Contribution | str | None]) -> Definition:
+    def definition(view: _View) -> tuple[Row, ...]:
+        return _rows(_known_or_not(indicator, measure(view)))
+
+    return definition
+
+
+def _many(measure: Callable[[_View], Iterable[tuple[str, Contribution | None]]]) -> Definition:
+    def definition(view: _View) -> tuple[Row, ...]:
+        return _rows(measure(view))
+
+    return definition
 
 
 UNKNOWN: Final = "unknown"
@@ -481,21 +516,77 @@ def _placement_mix(view: _View) -> Iterator[tuple[str, Contribution | None]]:
         yield f"placement-mix.{group}", _share(group == own)
 
 
+_BASE: Final = frozenset({"periods", "legal_statuses"})
+"""What every definition reads through :class:`_View` (the period of care, short breaks)."""
+
+DEFINITIONS: Final[tuple[tuple[Definition, frozenset[str]], ...]] = (
+    (_one("cla-count", _cla_count), _BASE),
+    (_one("entered-care-12m", _entered_care_12m), _BASE),
+    (_one("left-care-12m", _left_care_12m), _BASE),
+    (_or_unknown("placements-3plus-12m", _placements_3plus_12m), _BASE | {"placements"}),
+    (_or_unknown("long-term-stability", _long_term_stability), _BASE | {"placements"}),
+    (_one("social-workers-3plus-12m", _social_workers_3plus_12m), _BASE | {"social_workers"}),
+    (_one("iha-within-20wd", _iha_within_20wd), _BASE | {"health_assessments"}),
+    (_one("rha-in-date", _rha_in_date), _BASE | {"health_assessments"}),
+    (_one("dental-in-date", _dental_in_date), _BASE | {"dental_checks"}),
+    (_one("pep-in-date", _pep_in_date), _BASE | {"peps"}),
+    (_one("sdq-concern", _sdq_concern), _BASE | {"sdq_scores"}),
+    (_one("missing-children-12m", _missing_children_12m), _BASE | {"missing_episodes"}),
+    (_one("rhi-within-72h", _rhi_within_72h), _BASE | {"missing_episodes"}),
+    (_many(_care_leavers), _BASE | {"care_leaver_contacts"}),
+    (_one("uasc-count", _uasc_count), _BASE),
+    (_many(_placement_mix), _BASE | {"placements"}),
+)
+"""Every definition with the state fields it reads (besides ``as_of``), in the board's order; each
+indicator comes from one definition. ``tests/unit/test_kernel_schedule.py`` checks, on every day of
+generated histories, that contributions re-computed only where a read field changed equal those
+computed afresh."""
+
+
 def next_change(state: ChildState, as_of: date) -> date | None:
     """The first date after ``as_of`` on which this child's contributions may change with no new event.
 
     A superset is safe (re-checking a day on which nothing changes costs one evaluation), a missing date
     is not: :func:`_candidates` lists, per fact, the first day each comparison the definitions above make
-    with the date flips (no day-after margins: each wake-up costs a full evaluation). The sorted candidates
-    depend on the state's facts only, so they are kept in the state's memo while those stay the same.
+    with the date flips (no day-after margins: each wake-up costs a full evaluation). The candidates come
+    in groups by the fields they are computed from (:data:`_GROUPS`), kept in the state's memo with their
+    sorted union: a new fact re-computes only the groups of the fields that are new tuples.
     """
-    facts = _facts_read(state)
-    cached = state.memo.get(_CANDIDATES)
-    if cached is None or cached[0] != facts:
-        cached = state.memo[_CANDIDATES] = (facts, sorted(_candidates(state)))
-    candidates: list[date] = cached[1]
+    candidates = _candidate_groups(state)[2]
     index = bisect.bisect_right(candidates, as_of)
     return candidates[index] if index < len(candidates) else None
+
+
+def due_definitions(state: ChildState, since: date, as_of: date) -> frozenset[int]:
+    """The positions in :data:`DEFINITIONS` of the definitions whose answer may have changed with no new
+    event between ``since`` (exclusive) and ``as_of`` (inclusive): those with a candidate date in between
+    in a group computed from fields they read (every comparison a definition makes with the date is with
+    a date of its own read facts; the earliest of all groups is :func:`next_change`)."""
+    redo: set[int] = set()
+    for group, dates in enumerate(_candidate_groups(state)[1]):
+        if bisect.bisect_right(dates, as_of) > bisect.bisect_right(dates, since):
+            redo.update(_GROUP_READERS[group])
+    return frozenset(redo)
+
+
+def _candidate_groups(state: ChildState) -> tuple[tuple[object, ...], tuple[list[date], ...], list[date]]:
+    """(the state's :data:`FACTS_READ`, each group's sorted candidates, their sorted union), kept in the
+    state's memo: a new fact re-computes only the groups of the fields that are new tuples."""
+    memo = state.memo
+    facts = facts_read(state)
+    cached: tuple[tuple[object, ...], tuple[list[date], ...], list[date]] | None = memo.get(_CANDIDATES)
+    if cached is None or cached[0] != facts:
+        if cached is None:
+            groups = tuple(sorted(dates_of(state)) for _, dates_of in _GROUPS)
+        else:
+            old = cached[0]
+            moved = {i for i, now in enumerate(facts) if now is not old[i]}
+            groups = tuple(
+                sorted(dates_of(state)) if not moved.isdisjoint(positions) else cached[1][group]
+                for group, (positions, dates_of) in enumerate(_GROUPS)
+            )
+        cached = memo[_CANDIDATES] = (facts, groups, sorted(set().union(*groups)))
+    return cached
 
 
 _CANDIDATES: Final = "board.next_change"
@@ -512,7 +603,8 @@ FACTS_READ: Final = (
     "care_leaver_contacts",
 )
 """The state fields the definitions and :func:`_candidates` read."""
-_facts_read: Final = attrgetter(*FACTS_READ)
+facts_read: Final = attrgetter(*FACTS_READ)
+"""The fields of :data:`FACTS_READ` of a state, as a tuple in that order."""
 
 
 def _candidates(state: ChildState) -> set[date]:
@@ -532,22 +624,32 @@ def _candidates(state: ChildState) -> set[date]:
     tests in ``tests/unit/test_kernel_schedule.py`` check it); an extra one costs one evaluation.
     """
     candidates: set[date] = set()
+    for _, dates_of in _GROUPS:
+        candidates.update(dates_of(state))
+    return candidates
+
+
+def _year(add: Callable[[date], None], day: date | None) -> None:
+    if day is not None:
+        add(day)
+        add(add_years(day, 1))
+
+
+def _window(add: Callable[[date], None], day: date | None) -> None:
+    # Wider than ``_year`` (the day after too): for the readings of care starts, legal statuses and
+    # placements, where a safe superset is kept.
+    if day is not None:
+        add(day)
+        add(day + _DAY)
+        add(add_years(day, 1))
+
+
+def _period_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
     add = candidates.add
-
-    def year(day: date | None) -> None:
-        if day is not None:
-            add(day)
-            add(add_years(day, 1))
-
-    def window(day: date | None) -> None:
-        # Wider than ``year`` (the day after too): for the readings of care starts, legal statuses and
-        # placements, where a safe superset is kept.
-        if day is not None:
-            candidates.update((day, day + _DAY, add_years(day, 1)))
-
     for period in state.periods:
-        window(period.start)
-        window(period.end)
+        _window(add, period.start)
+        _window(add, period.end)
         candidates.update(
             (
                 add_years(period.start, 1),
@@ -557,11 +659,11 @@ def _candidates(state: ChildState) -> set[date]:
             )
         )
         if period.uasc_ceased_on is not None:
-            candidates.add(period.uasc_ceased_on)
+            add(period.uasc_ceased_on)
         if period.began_before_data:
-            window(period.start - _DAY)
+            _window(add, period.start - _DAY)
         if period.full_care_from is not None:
-            window(period.full_care_from)
+            _window(add, period.full_care_from)
             candidates.update(
                 (
                     add_working_days(period.full_care_from, IHA_WORKING_DAYS) + _DAY,
@@ -569,46 +671,132 @@ def _candidates(state: ChildState) -> set[date]:
                 )
             )
         if period.end is not None:
-            year(period.end)
+            _year(add, period.end)
             add(add_years(period.end - _DAY, 1))
+    for period in state.periods:
+        for age in (4, 5, 14, 16, 17, 18, 19, 22):
+            add(birthday(period.date_of_birth, age))
+        for began in (period.start, period.full_care_from):
+            if began is not None:
+                clock = pep_clock_start(began, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
+                add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
+    return candidates
+
+
+def _legal_status_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
+    add = candidates.add
     for spell in state.legal_statuses:
-        candidates.add(spell.since)
-        window(spell.since)
+        add(spell.since)
+        _window(add, spell.since)
         for period in state.periods:
             clock = pep_clock_start(spell.since, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
-            candidates.add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
-    placement_starts = [p.start for p in state.placements]
-    for start in placement_starts:
-        window(start)
-        window(start - _DAY)
-        candidates.update((add_years(start, 2), add_years(start, 2) + _DAY))
+            add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
+    return candidates
+
+
+def _placement_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
+    add = candidates.add
+    for placement in state.placements:
+        start = placement.start
+        _window(add, start)
+        _window(add, start - _DAY)
+        add(add_years(start, 2))
+        add(add_years(start, 2) + _DAY)
+    return candidates
+
+
+def _social_worker_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
+    add = candidates.add
     for worker in state.social_workers:
-        year(worker.start)
+        _year(add, worker.start)
         add(add_years(worker.start - _DAY, 1))
+    return candidates
+
+
+def _health_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
+    add = candidates.add
     for assessment in state.health_assessments:
         add(assessment.on)
         add(add_months(assessment.on, RHA_INTERVAL_MONTHS_UNDER_5) + _DAY)
         add(add_months(assessment.on, RHA_INTERVAL_MONTHS_5_AND_OVER) + _DAY)
+    return candidates
+
+
+def _dental_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
     for check in state.dental_checks:
-        add(check.on)
-        add(add_months(check.on, DENTAL_INTERVAL_MONTHS) + _DAY)
+        candidates.add(check.on)
+        candidates.add(add_months(check.on, DENTAL_INTERVAL_MONTHS) + _DAY)
+    return candidates
+
+
+def _pep_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
     for pep in state.peps:
-        add(pep.on)
-        add(add_months(pep.on, PEP_INTERVAL_MONTHS) + _DAY)
+        candidates.add(pep.on)
+        candidates.add(add_months(pep.on, PEP_INTERVAL_MONTHS) + _DAY)
+    return candidates
+
+
+def _sdq_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
     for score in state.sdq_scores:
-        year(score.on)
+        _year(candidates.add, score.on)
+    return candidates
+
+
+def _missing_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
+    add = candidates.add
     for episode in state.missing_episodes:
-        year(episode.start)
-        year(episode.end)
+        _year(add, episode.start)
+        _year(add, episode.end)
         if episode.end is not None:
             add(episode.end + timedelta(days=RHI_DAYS + 1))
-    for contact in state.care_leaver_contacts:
-        window(contact.on)
-    for period in state.periods:
-        for age in (4, 5, 14, 16, 17, 18, 19, 22):
-            candidates.add(birthday(period.date_of_birth, age))
-        for began in (period.start, period.full_care_from):
-            if began is not None:
-                clock = pep_clock_start(began, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
-                candidates.add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
     return candidates
+
+
+def _contact_dates(state: ChildState) -> set[date]:
+    candidates: set[date] = set()
+    for contact in state.care_leaver_contacts:
+        _window(candidates.add, contact.on)
+    return candidates
+
+
+def _fields(*names: str) -> tuple[int, ...]:
+    return tuple(FACTS_READ.index(name) for name in names)
+
+
+_GROUPS: Final[tuple[tuple[tuple[int, ...], Callable[[ChildState], set[date]]], ...]] = (
+    (_fields("periods"), _period_dates),
+    (_fields("legal_statuses", "periods"), _legal_status_dates),
+    (_fields("placements"), _placement_dates),
+    (_fields("social_workers"), _social_worker_dates),
+    (_fields("health_assessments"), _health_dates),
+    (_fields("dental_checks"), _dental_dates),
+    (_fields("peps"), _pep_dates),
+    (_fields("sdq_scores"), _sdq_dates),
+    (_fields("missing_episodes"), _missing_dates),
+    (_fields("care_leaver_contacts"), _contact_dates),
+)
+"""The candidate dates of :func:`_candidates` by group: (the positions in :data:`FACTS_READ` of the fields
+a group's dates are computed from, the function computing them)."""
+
+_DEFINITION_GROUPS: Final = tuple(
+    tuple(group for group, (positions, _) in enumerate(_GROUPS) if {FACTS_READ[i] for i in positions} <= reads)
+    for _, reads in DEFINITIONS
+)
+"""Per definition, the groups whose dates it may change on: those computed from fields it reads."""
+_GROUP_READERS: Final = tuple(
+    frozenset(position for position, groups in enumerate(_DEFINITION_GROUPS) if group in groups)
+    for group in range(len(_GROUPS))
+)
+"""Per group of candidate dates, the positions of the definitions that may change on them."""
+FIELD_READERS: Final = {
+    name: frozenset(position for position, (_, reads) in enumerate(DEFINITIONS) if name in reads) for name in FACTS_READ
+}
+"""Per field of :data:`FACTS_READ`, the positions in :data:`DEFINITIONS` of the definitions reading it."""

@@ -16,7 +16,10 @@ to touch it at its next tick.
 
 Contributions are recomputed only when a fact they read changed or their next-change date has come
 (both exact: :func:`~services.rules.core.indicators.next_change` is a superset of the dates on which a
-contribution can change without a new fact).
+contribution can change without a new fact), and then definition by definition: only those reading a
+changed fact, or with a date of their own read facts since the last check
+(:func:`~services.rules.core.indicators.due_definitions`); the others keep their rows of the last check,
+kept in the state's memo.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class Kernel:
         if state.rules_due is not None and state.rules_due <= as_of:
             return self._finish(self.engine.on_tick(state, when), when, force=False)
         if state.indicators_due is not None and state.indicators_due <= as_of:
-            return self._contributions(state, (), when, force=True)
+            return self._contributions(state, (), when, force=False)
         return Step(state, (), (), self.wake_at(state))
 
     # -- helpers for drivers ---------------------------------------------------------------------------
@@ -130,35 +133,37 @@ class Kernel:
         self, state: ChildState, transitions: tuple[AlertTransition, ...], as_of: date, *, force: bool
     ) -> Step:
         memo = state.memo
-        facts = _indicator_facts(state)
-        checked = memo.get(_CHECKED)
+        facts = indicators.facts_read(state)
+        checked: _Checked | None = memo.get(_CHECKED)
         due = state.indicators_due
-        if (
-            not force
-            and checked is not None
-            and checked[0] == facts
-            and checked[1] <= as_of
-            and (due is None or as_of < due)
-            and state.catalogue == self.version
-        ):
-            # Nothing the contributions read changed and their next change has not come: they stand.
-            return Step(state, transitions, (), self.wake_at(state))
-        new = indicators.contribution_rows(state, as_of)
+        if not force and checked is not None and checked[1] <= as_of and state.catalogue == self.version:
+            before, since, parts = checked
+            if (due is None or as_of < due) and before == facts:
+                # Nothing the contributions read changed and their next change has not come: they stand.
+                return Step(state, transitions, (), self.wake_at(state))
+            # Only the definitions that read a changed field or whose own next change has come can give
+            # anything else than at the last check.
+            redo = indicators.due_definitions(state, since, as_of) if due is not None and due <= as_of else frozenset()
+            for name, now, old in zip(indicators.FACTS_READ, facts, before, strict=True):
+                if now is not old:
+                    redo = redo | indicators.FIELD_READERS[name]
+            parts = indicators.contribution_parts(state, as_of, parts, redo)
+        else:
+            parts = indicators.contribution_parts(state, as_of)
+        new = indicators.rows_of(parts)
         due = indicators.next_change(state, as_of)
         changes: tuple[Delta, ...] = ()
         if new != state.contributions:
             changes = tuple(_deltas(state.child_id, state.contributions, new))
         if new != state.contributions or due != state.indicators_due or state.catalogue != self.version:
             state = state.evolve(contributions=new, indicators_due=due, catalogue=self.version)
-        state.memo[_CHECKED] = (facts, as_of)
+        state.memo[_CHECKED] = (facts, as_of, parts)
         return Step(state, transitions, changes, self.wake_at(state))
 
 
 _CHECKED: Final = "kernel.contributions_checked"
-
-
-def _indicator_facts(state: ChildState) -> tuple[object, ...]:
-    return tuple(getattr(state, name) for name in indicators.FACTS_READ)
+_Checked = tuple[tuple[object, ...], date, indicators.Parts]
+"""The last contribution check of a state: its facts, date and per-definition rows."""
 
 
 def _forget(state: ChildState) -> ChildState:

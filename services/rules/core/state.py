@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from operator import itemgetter
 from typing import Any, Final
 
 from schemas.alerts import EvidenceEvent, Severity
@@ -369,21 +368,24 @@ class ChildState:
         values): a new state runs on every event and every evaluation. Cached derived data that checks
         itself against the fields (the memo, the JSON forms of fields) is carried over, and the event
         index while the log is unchanged."""
-        values = dict(zip(_FIELD_NAMES, _field_values(self.__dict__), strict=True))
         if not changes.keys() <= _FIELD_SET:
             raise TypeError(f"not fields of ChildState: {sorted(changes.keys() - _FIELD_SET)}")
+        current = self.__dict__
+        values = current.copy()
         values.update(changes)
-        state = object.__new__(ChildState)
-        state.__dict__.update(values)
-        index = self.__dict__.get("_index")
-        if index is not None and "events" not in changes:
-            state.__dict__["_index"] = index
-        found = self.__dict__.get("_memo")
+        # Of the cached data (the underscored keys): the event index stays while the log does, the memo
+        # is copied, the evidence built from the stamps is dropped.
+        if "_stamped" in values:
+            del values["_stamped"]
+        if "events" in changes and "_index" in values:
+            del values["_index"]
+        found = current.get("_memo")
         if found is not None:
-            state.__dict__["_memo"] = dict(found)
+            values["_memo"] = found.copy()
+        state = object.__new__(ChildState)
+        object.__setattr__(state, "__dict__", values)
         return state
 
 
 _FIELD_NAMES: Final = tuple(f.name for f in fields(ChildState))
 _FIELD_SET: Final = frozenset(_FIELD_NAMES)
-_field_values: Final = itemgetter(*_FIELD_NAMES)
