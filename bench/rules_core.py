@@ -1,10 +1,14 @@
 """Throughput of the pure rules core on one core: Engine.on_event, Engine.on_tick, state JSON round trip,
 and the stream's Processor (decode, evaluate, board contributions, table write) without a broker.
 
-    .venv/bin/python bench/rules_core.py [--children 2000] [--events-per-child 60] [--seed 7]
+    .venv/bin/python bench/rules_core.py [--children 300] [--events-per-child 60] [--seed 7]
 
 Prints figures (CPU time of this process, so other load on the machine does not distort them; latency
 percentiles are wall time per call); never passes or fails on time.
+
+Anchors, measured in the same run on the same input: for ``on_event``, bare ``parse_event`` of the same
+events (as JSON dicts); for the processor, bare ``processor.decode`` (``orjson.loads`` and the contract's
+validation) of the same record bytes. Ratios are rate / anchor rate.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from schemas.events import CaseEvent, ClockTick, parse_event
+from schemas.events import CaseEvent, ClockTick, event_to_json, parse_event
 from services.rules.core import codec
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine
@@ -26,7 +30,7 @@ from services.rules.core.kernel import Kernel
 from services.rules.core.order import interleave
 from services.rules.core.state import ChildState
 from services.rules.stream.clock import event_value, tick_value
-from services.rules.stream.processor import Processor
+from services.rules.stream.processor import Processor, decode
 
 START = date(2024, 4, 1)
 KINDS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -83,12 +87,18 @@ def rss_mib() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--children", type=int, default=2000)
+    parser.add_argument("--children", type=int, default=300)
     parser.add_argument("--events-per-child", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     events = synthetic(args.children, args.events_per_child, random.Random(args.seed))
+    as_json = [event_to_json(event) for event in events]
+    began = time.process_time()
+    for item in as_json:
+        parse_event(item, received_at=None)
+    parse_rate = len(as_json) / (time.process_time() - began)
+    print(f"anchor: parse_event of the same {len(as_json)} events = {parse_rate:,.0f} events/s CPU")
     engine = Engine(RulesConfig.default())
     states: dict[str, ChildState] = {}
     transitions = 0
@@ -104,7 +114,8 @@ def main() -> None:
     print(
         f"on_event: {len(events)} events, {len(states)} children, {transitions} transitions "
         f"in {elapsed:.2f} s CPU = {len(events) / elapsed:,.0f} events/s "
-        f"({elapsed / len(events) * 1e6:.1f} µs/event; {percentiles(latencies)})"
+        f"({elapsed / len(events) * 1e6:.1f} µs/event; {percentiles(latencies)}); "
+        f"ratio to parse_event {len(events) / elapsed / parse_rate:.3f}x"
     )
 
     tick_day = START + timedelta(days=800)
@@ -120,10 +131,14 @@ def main() -> None:
         codec.loads(codec.dumps(state))
     elapsed = time.process_time() - began
     print(
-        f"state dumps+loads: {len(sample) / elapsed:,.0f} round trips/s "
-        f"({args.events_per_child + 1} events per child)"
+        f"state dumps+loads: {len(sample) / elapsed:,.0f} round trips/s ({args.events_per_child + 1} events per child)"
     )
     records = list(stream(events))
+    began = time.process_time()
+    for _, _, raw in records:
+        decode(raw)
+    decode_rate = len(records) / (time.process_time() - began)
+    print(f"anchor: decode of the same {len(records)} stream records = {decode_rate:,.0f} records/s CPU")
     processor = Processor(Kernel(RulesConfig.default()), {}, {})
     latencies = []
     began = time.process_time()
@@ -134,7 +149,8 @@ def main() -> None:
     elapsed = time.process_time() - began
     print(
         f"processor (no broker): {len(records)} records ({len(events)} events, the rest ticks) in {elapsed:.2f} s "
-        f"CPU = {len(records) / elapsed:,.0f} records/s ({percentiles(latencies)})"
+        f"CPU = {len(records) / elapsed:,.0f} records/s ({percentiles(latencies)}); "
+        f"ratio to decode {len(records) / elapsed / decode_rate:.3f}x"
     )
     print(f"max RSS: {rss_mib():.0f} MiB")
 

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, insert, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from schemas.alerts import SEVERITY_ORDER, AlertTransition
@@ -82,6 +82,25 @@ def _history(row: Alert, action: str, actor: str, now: datetime, on: date | None
     session.add(AlertHistory(alert=row, recorded_at=now, event_date=on, action=action, actor=actor, detail=detail))
 
 
+class _HistoryLog:
+    """The engine's history entries of one batch, inserted together (one executemany) once the alerts they
+    belong to have ids: cheaper than an ORM object per entry linked through the relationship."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[Alert, dict[str, Any]]] = []
+
+    def add(self, row: Alert, action: str, now: datetime, on: date | None, **detail: Any) -> None:
+        entry = {"recorded_at": now, "event_date": on, "action": action, "actor": ENGINE_ACTOR, "detail": detail}
+        self.entries.append((row, entry))
+
+    def write(self, session: Session) -> None:
+        if not self.entries:
+            return
+        session.flush()  # new alerts get their ids
+        session.execute(insert(AlertHistory.__table__), [{"alert_id": row.id, **entry} for row, entry in self.entries])
+        self.entries.clear()
+
+
 def _latest_by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dict[str, Alert]:
     wanted = sorted(set(fingerprints))
     latest: dict[str, Alert] = {}
@@ -98,6 +117,7 @@ def _latest_by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dic
 def apply_transitions(session: Session, transitions: Sequence[AlertTransition], now: datetime) -> ApplyStats:
     """Apply a batch in arrival order; repeats and stale transitions change nothing."""
     stats = ApplyStats()
+    log = _HistoryLog()
     latest = _latest_by_fingerprint(session, (t.fingerprint for t in transitions))
     team_of_child: dict[str, str] = {}
     for transition in transitions:
@@ -125,10 +145,9 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
             _store_occurrence(row, outcome.occurrence)
             row.updated_at = now
             session.add(row)
-            _history(
+            log.add(
                 row,
                 transition.state,
-                ENGINE_ACTOR,
                 now,
                 transition.at,
                 occurrence=outcome.occurrence.number,
@@ -152,16 +171,19 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
                 told = {"cleared_by": cleared}
         current.updated_at = now
         action = {"resolved": "resolved", "backfilled": "backfilled"}.get(outcome.action, "updated")
-        _history(current, action, ENGINE_ACTOR, now, transition.at, reason=outcome.reason, **told)
+        log.add(current, action, now, transition.at, reason=outcome.reason, **told)
     session.flush()
-    stats.rerouted = reroute(session, team_of_child, now)
+    stats.rerouted = reroute(session, team_of_child, now, log)
+    log.write(session)
     return stats
 
 
-def reroute(session: Session, team_of_child: dict[str, str], now: datetime) -> int:
+def reroute(session: Session, team_of_child: dict[str, str], now: datetime, log: _HistoryLog | None = None) -> int:
     """Move every open alert of each child to the child's current team."""
     if not team_of_child:
         return 0
+    own_log = log is None
+    log = _HistoryLog() if log is None else log
     moved = 0
     children = sorted(team_of_child)
     for start in range(0, len(children), 500):
@@ -171,10 +193,12 @@ def reroute(session: Session, team_of_child: dict[str, str], now: datetime) -> i
         for row in rows:
             team = team_of_child[str(row.child_id)]
             if row.team != team:
-                _history(row, "rerouted", ENGINE_ACTOR, now, None, old_team=row.team, new_team=team)
+                log.add(row, "rerouted", now, None, old_team=row.team, new_team=team)
                 row.team = team
                 row.updated_at = now
                 moved += 1
+    if own_log:
+        log.write(session)
     return moved
 
 

@@ -99,8 +99,9 @@ def build_app(
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(kernel, children, clocks, archive)
 
-    async def publish(step: Step) -> None:
-        """Send the step's transitions and indicator deltas and wait until the broker has them all."""
+    async def publish(step: Step, consumed: float | None = None) -> None:
+        """Send the step's transitions and indicator deltas and wait until the broker has them all;
+        ``consumed`` (``time.monotonic`` when faust took the record) times the engine's part."""
         pending = [
             await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
             for t in step.transitions
@@ -111,6 +112,8 @@ def build_app(
             # board that this partition has reached the day (services.board.core.daily).
             key = step.deltas[0].child.encode() if step.kind == "event" else None
             pending.append(await deltas.send(key=key, value=batch.model_dump_json().encode(), partition=step.partition))
+        if consumed is not None:
+            metrics.engine.observe(time.monotonic() - consumed)
         if pending:
             await asyncio.gather(*pending)
 
@@ -118,6 +121,7 @@ def build_app(
     async def rules(stream: faust.StreamT[Any]) -> AsyncIterator[Step]:
         async for event in stream.events():
             started = time.perf_counter()
+            consumed = time.monotonic()
             message = event.message
             if processor.needs_check(message.partition):
                 # The first record since the partition (and its restored table) was assigned: states that
@@ -160,7 +164,7 @@ def build_app(
                 )
                 sent = await dead_letters.send(key=message.key, value=to_bytes(letter))
                 await sent  # acknowledged before the offset can be committed past the record
-            await publish(step)
+            await publish(step, getattr(message, "time_in", None) or consumed)
             processor.commit(step)
             metrics.observe(step, time.perf_counter() - started)
             metrics.observe_lag(message.partition, _highwater(app, message.tp), message.offset)
