@@ -120,10 +120,10 @@ ADOPTED_AFTER_DAYS: Final = (150, 420)
 """From a placement order to the adoption order (the child leaves care: E11/E12)."""
 SHORT_BREAK_SHARE: Final = 0.05
 """Children on a series of short breaks (V4), per child looked after; left out of every DfE figure."""
-TURN_RISE: Final = 1.5
+TURN_RISE: Final = 1.75
 TURN_FROM_MONTH: Final = 3
 TURN_MONTHS: Final = 8
-"""The demo's deliberate turn: entries to care x1.5 over 8 months, from 3 months after the window starts."""
+"""The demo's deliberate turn: entries to care x1.75 over 8 months, from 3 months after the window starts."""
 ALWAYS_EMITTED: Final = frozenset(
     {"care.started", "care.ended", "placement.started", "social_worker.changed", "legal_status.changed"}
 )

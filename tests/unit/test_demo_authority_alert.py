@@ -29,8 +29,10 @@ def _alerts(turn: bool) -> tuple[AlertTransition, ...]:
 
 def test_the_turn_raises_the_entered_care_alert_during_the_turn() -> None:
     raised = [t for t in _alerts(True) if t.state == "raised"]
-    assert [t.rule for t in raised] == ["spc-entered-care-month"]
-    (alert,) = raised
+    # The signal may lapse and return within the turn (a month near the mean ends a run): each raise is
+    # this series', and the first comes during the turn.
+    assert raised and {t.rule for t in raised} == {"spc-entered-care-month"}
+    alert = raised[0]
     turn_from = add_months(START, TURN_FROM_MONTH)
     assert turn_from <= alert.at < add_months(turn_from, TURN_MONTHS + 1)
     assert alert.scope == "authority" and alert.child_id is None and alert.subject == "entered-care-month"
