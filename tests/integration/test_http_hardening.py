@@ -266,6 +266,28 @@ def test_a_lockout_holds_on_every_instance_sharing_the_database(postgres_url: st
         second_engine.dispose()
 
 
+def test_ingest_error_answers_carry_the_security_headers(kafka_bootstrap: str) -> None:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, ingest_tokens=[SecretStr("right")])
+    producer = IngestProducer(kafka_bootstrap)
+    right = {"Authorization": "Bearer right"}
+    try:
+        with TestClient(create_ingest_app(settings, producer)) as client:
+            answers = {
+                404: client.get("/no/such/path"),
+                405: client.get("/v1/events", headers=right),
+                401: client.post("/v1/events", json=good_event(1)),
+                400: client.post("/v1/events", content=b"", headers=right),
+                200: client.get("/healthz"),
+            }
+    finally:
+        producer.close()
+    assert {code: r.status_code for code, r in answers.items()} == {code: code for code in answers}
+    for response in answers.values():
+        h = response.headers
+        assert h["cache-control"] == "no-store" and h["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in h["content-security-policy"] and h["referrer-policy"] == "no-referrer"
+
+
 def test_ingest_instances_sharing_a_database_share_the_lockout(kafka_bootstrap: str, postgres_url: str) -> None:
     migrate(postgres_url)
     settings = Settings(
@@ -446,8 +468,12 @@ def test_ingest_with_a_user_store_that_is_down_answers_503(kafka_bootstrap: str)
     users = make_engine(closed, connect_args={"connect_timeout": 2})
     settings = Settings(kafka_bootstrap=kafka_bootstrap)
     producer = IngestProducer(kafka_bootstrap)
-    app = create_ingest_app(
-        settings, producer, authorize=authorizer(settings, users), health_checks=[database_check(users)]
+    app = create_ingest_app(  # as `serve` builds it: the user store also keeps the lockout counts
+        settings,
+        producer,
+        authorize=authorizer(settings, users),
+        health_checks=[database_check(users)],
+        lockout_store=users,
     )
     try:
         with TestClient(app) as client:
@@ -458,6 +484,8 @@ def test_ingest_with_a_user_store_that_is_down_answers_503(kafka_bootstrap: str)
         users.dispose()
     assert posted.status_code == 503 and posted.headers["Retry-After"]
     assert health.status_code == 503 and health.headers["Retry-After"]
+    for response in (posted, health):
+        assert response.headers["cache-control"] == "no-store" and response.headers["x-content-type-options"]
     assert "user store unavailable" in health.json()["detail"]
 
 
