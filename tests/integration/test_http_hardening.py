@@ -266,6 +266,53 @@ def test_a_lockout_holds_on_every_instance_sharing_the_database(postgres_url: st
         second_engine.dispose()
 
 
+SECOND_PROCESS = """
+import sys, uvicorn
+from carewatch.db import make_engine
+from carewatch.settings import Settings
+from services.alerts.app import create_app
+settings = Settings(auth_max_failures=3, auth_failure_window_seconds=60, auth_lockout_seconds=120)
+app = create_app(settings, make_engine(sys.argv[1]))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def test_a_lockout_holds_in_another_process(postgres_url: str) -> None:
+    """The alerts service served twice on one database, here and by a process of its own: three bad tokens
+    sent to this one lock the client (127.0.0.1) out of the other."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    settings = Settings(auth_max_failures=3, auth_failure_window_seconds=60, auth_lockout_seconds=120)
+    here = Service(postgres_url, settings)
+    port = free_port()
+    other = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS, postgres_url, str(port)])
+    admin = {"Authorization": f"Bearer {here.tokens['admin']}"}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as there:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    assert there.get("/v1/alerts", headers=admin).status_code == 200
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and other.poll() is None, "the second process did not start"
+                    time.sleep(0.2)
+            local = TestClient(here.client.app, client=("127.0.0.1", 50000))
+            bad = {"Authorization": "Bearer cw_wrong"}
+            assert [local.get("/v1/alerts", headers=bad).status_code for _ in range(3)] == [401, 401, 401]
+            locked = there.get("/v1/alerts", headers=admin)
+            assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= 120
+            assert local.get("/v1/alerts", headers=admin).status_code == 429
+    finally:
+        other.terminate()
+        other.wait(timeout=20)
+        here.engine.dispose()
+
+
 def test_ingest_error_answers_carry_the_security_headers(kafka_bootstrap: str) -> None:
     settings = Settings(kafka_bootstrap=kafka_bootstrap, ingest_tokens=[SecretStr("right")])
     producer = IngestProducer(kafka_bootstrap)
