@@ -71,7 +71,7 @@ def _import_models() -> None:
     """Import every module that declares tables, so ``Base.metadata`` is complete."""
     import importlib
 
-    for module in ("services.alerts.models", "services.board.store", "services.archive.store"):
+    for module in ("carewatch.httpguard", "services.alerts.models", "services.board.store", "services.archive.store"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

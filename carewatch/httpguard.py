@@ -3,8 +3,9 @@
 * :func:`install` adds the security headers, the refusal of NUL bytes in URLs and the error handlers that turn
   a database outage into ``503`` with ``Retry-After`` (never ``500``) and a value the database cannot hold
   into ``400``.
-* :class:`FailureLimiter` counts failed sign-ins and bearer tokens per client and locks a client out
-  (``429`` with ``Retry-After``) after too many.
+* :class:`SharedFailureLimiter` counts failed sign-ins and bearer tokens per client in the service's
+  database (shared by all its processes) and locks a client out (``429`` with ``Retry-After``) after too
+  many; :class:`FailureLimiter` does the same in memory for a service without a database.
 * :data:`ERROR_RESPONSES` documents the error statuses every route may answer, for the OpenAPI.
 
 Nothing here logs request parameters: an outage is logged by exception type only, since SQL errors carry
@@ -21,13 +22,20 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final, Protocol
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, String, delete, func, insert, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, mapped_column
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from carewatch.db import Base
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +178,23 @@ class _SecurityHeaders:
             response = JSONResponse({"detail": "NUL bytes are not allowed in the URL"}, status_code=400)
             await response(scope, receive, self._with_headers(send, path))
             return
-        await self.app(scope, receive, self._with_headers(send, path))
+        with_headers = self._with_headers(send, path)
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await with_headers(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            # An error no handler answered: the 500 goes out here, with the headers (Starlette's own 500,
+            # outside this middleware, would carry none); the error still propagates to be logged.
+            if not started:
+                response = JSONResponse({"detail": "internal error"}, status_code=500)
+                await response(scope, receive, with_headers)
+            raise
 
     def _with_headers(self, send: Send, path: str) -> Send:
         policy = self.policy
@@ -226,11 +250,25 @@ class LockoutPolicy:
     lockout_seconds: float = 900.0
 
 
-class FailureLimiter:
-    """Failed sign-ins and bad tokens per client (IP address). ``max_failures`` within ``window_seconds``
-    locks the client out for ``lockout_seconds``; while locked out every attempt is refused, right or wrong.
+class AuthLimiter(Protocol):
+    """Failed sign-ins and bad tokens per client (IP address): ``max_failures`` within ``window_seconds``
+    locks the client out for ``lockout_seconds``; while locked out every attempt is refused, right or wrong."""
 
-    In memory, per process: a restart forgets the counts (the audit log keeps every failed sign-in)."""
+    policy: LockoutPolicy
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds the client must still wait, or None if it may try."""
+        ...
+
+    def failed(self, client: str) -> int | None:
+        """Note a failure; returns the lockout in seconds if this failure started one."""
+        ...
+
+
+class FailureLimiter:
+    """:class:`AuthLimiter` in memory, for one process (a service without a database): a restart forgets
+    the counts, and each process of the service counts on its own. :class:`SharedFailureLimiter` is the
+    one to use wherever the service has a database."""
 
     def __init__(self, policy: LockoutPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
@@ -240,7 +278,6 @@ class FailureLimiter:
         self._lock = threading.Lock()
 
     def retry_after(self, client: str) -> int | None:
-        """Seconds the client must still wait, or None if it may try."""
         now = self._clock()
         with self._lock:
             until = self._locked_until.get(client)
@@ -252,7 +289,6 @@ class FailureLimiter:
             return max(1, math.ceil(until - now))
 
     def failed(self, client: str) -> int | None:
-        """Note a failure; returns the lockout in seconds if this failure started one."""
         now = self._clock()
         with self._lock:
             window = self._failures.setdefault(client, deque())
@@ -266,6 +302,101 @@ class FailureLimiter:
             if len(self._failures) > 100_000:  # bound the memory a scan of many addresses can take
                 self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - 60}
         return None
+
+
+class AuthFailure(Base):
+    """One failed sign-in or bad token (kept for the counting window only)."""
+
+    __tablename__ = "auth_failure"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    client: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuthLockout(Base):
+    """A client locked out until ``until`` (a row past its time is dead, replaced by the next lockout)."""
+
+    __tablename__ = "auth_lockout"
+
+    client: Mapped[str] = mapped_column(String(128), primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class SharedFailureLimiter:
+    """:class:`AuthLimiter` kept in the service's SQL database (tables ``auth_failure`` and ``auth_lockout``),
+    so every process and worker of the service, and a restarted one, sees the same counts and lockouts.
+
+    Failures older than the window are deleted as new ones come; a lockout row past its time is replaced
+    by the next one. Times are wall-clock UTC (shared between processes). A database outage raises the
+    SQLAlchemy error, which :func:`install`'s handlers answer ``503``."""
+
+    def __init__(self, engine: Engine, policy: LockoutPolicy, clock: Callable[[], datetime] = _wall_clock) -> None:
+        self.policy = policy
+        self._engine = engine
+        self._clock = clock
+
+    @staticmethod
+    def _key(client: str) -> str:
+        return client[:128]
+
+    def retry_after(self, client: str) -> int | None:
+        now = self._clock()
+        with self._engine.connect() as conn:
+            until = conn.scalar(select(AuthLockout.until).where(AuthLockout.client == self._key(client)))
+        if until is None or _utc(until) <= now:
+            return None
+        return max(1, math.ceil((_utc(until) - now).total_seconds()))
+
+    def failed(self, client: str) -> int | None:
+        now = self._clock()
+        key = self._key(client)
+        window_start = now - timedelta(seconds=self.policy.window_seconds)
+        with self._engine.begin() as conn:
+            conn.execute(delete(AuthFailure).where(AuthFailure.at <= window_start))
+            conn.execute(insert(AuthFailure).values(client=key, at=now))
+            count = conn.scalar(
+                select(func.count())
+                .select_from(AuthFailure)
+                .where(AuthFailure.client == key, AuthFailure.at > window_start)
+            )
+        if (count or 0) < self.policy.max_failures:
+            return None
+        return self._lock_out(key, now)
+
+    def _lock_out(self, key: str, now: datetime) -> int | None:
+        """Lock ``key`` out; returns the lockout's seconds if this call started it (a process that loses
+        the race to another one locking the same client out returns None, so a lockout is audited once)."""
+        until = now + timedelta(seconds=self.policy.lockout_seconds)
+        with self._engine.begin() as conn:
+            conn.execute(delete(AuthLockout).where(AuthLockout.client == key, AuthLockout.until <= now))
+            dialect = conn.dialect.name
+            values = {"client": key, "until": until}
+            statement: Any
+            if dialect == "postgresql":
+                statement = pg_insert(AuthLockout).values(values).on_conflict_do_nothing()
+            elif dialect == "sqlite":
+                statement = sqlite_insert(AuthLockout).values(values).on_conflict_do_nothing()
+            else:  # pragma: no cover - carewatch runs on PostgreSQL and SQLite only
+                raise RuntimeError(f"no lockout upsert for {dialect}")
+            started = conn.execute(statement.returning(AuthLockout.client)).first() is not None
+            if started:
+                conn.execute(delete(AuthFailure).where(AuthFailure.client == key))
+        return math.ceil(self.policy.lockout_seconds) if started else None
+
+
+def limiter(policy: LockoutPolicy, engine: Engine | None) -> AuthLimiter:
+    """The shared limiter on ``engine`` (its tables migrated), or one in memory without a database."""
+    return FailureLimiter(policy) if engine is None else SharedFailureLimiter(engine, policy)
 
 
 def client_of(request: Request) -> str:

@@ -353,10 +353,11 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    app.state.auth_limiter = httpguard.FailureLimiter(
+    app.state.auth_limiter = httpguard.SharedFailureLimiter(
+        engine,
         httpguard.LockoutPolicy(
             settings.auth_max_failures, settings.auth_failure_window_seconds, settings.auth_lockout_seconds
-        )
+        ),
     )
     httpguard.install(app, httpguard.HeaderPolicy(extra_csp={"/board": BOARD_PACK_CSP}))
     app.add_exception_handler(StarletteHTTPException, _pages_sign_in)

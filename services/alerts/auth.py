@@ -24,7 +24,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from carewatch.db import session_factory
-from carewatch.httpguard import FailureLimiter, client_of
+from carewatch.httpguard import AuthLimiter, client_of
 from services.alerts.models import ApiToken, AuditLog, User, UserTeam, WebSession
 
 ROLES: Final = ("manager", "board", "admin", "ingest", "board-data")
@@ -178,13 +178,13 @@ def _aware(moment: datetime) -> datetime:
 
 def locked_out(request: Request) -> int | None:
     """Seconds this client is still locked out for, or None (no limiter on the app = never)."""
-    limiter: FailureLimiter | None = getattr(request.app.state, "auth_limiter", None)
+    limiter: AuthLimiter | None = getattr(request.app.state, "auth_limiter", None)
     return limiter.retry_after(client_of(request)) if limiter is not None else None
 
 
 def note_failure(request: Request, session: Session | None, what: str) -> None:
     """Count a failed sign-in or bad token against the client; a lockout it starts is audited."""
-    limiter: FailureLimiter | None = getattr(request.app.state, "auth_limiter", None)
+    limiter: AuthLimiter | None = getattr(request.app.state, "auth_limiter", None)
     started = limiter.failed(client_of(request)) if limiter is not None else None
     if started is not None and session is not None:
         session.rollback()

@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, SecretStr
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,7 +69,7 @@ def require_ingest_role(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     """The one place ingest checks who is calling (swap ``app.state.authorize`` for a user store)."""
-    limiter: httpguard.FailureLimiter = request.app.state.auth_limiter
+    limiter: httpguard.AuthLimiter = request.app.state.auth_limiter
     client = httpguard.client_of(request)
     retry = limiter.retry_after(client)
     if retry is not None:
@@ -226,10 +227,13 @@ def create_app(
     metrics: IngestMetrics | None = None,
     archive: Archiver | None = None,
     health_checks: Sequence[HealthCheck] = (),
+    lockout_store: Engine | None = None,
 ) -> FastAPI:
     """The ingest app. Without ``producer`` one is built from ``settings.kafka_bootstrap`` at start-up and
     closed at shutdown; a producer passed in stays the caller's to close. With ``archive``, accepted
-    events are appended to the durable event archive before they are published and acknowledged."""
+    events are appended to the durable event archive before they are published and acknowledged. With
+    ``lockout_store`` (a migrated database), bad-token counts and lockouts are kept there, shared by every
+    process of the service; without it each process counts in memory."""
     metrics = metrics if metrics is not None else IngestMetrics()
 
     @asynccontextmanager
@@ -255,10 +259,11 @@ def create_app(
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     httpguard.install(app)
     apidocs.install(app)
-    app.state.auth_limiter = httpguard.FailureLimiter(
+    app.state.auth_limiter = httpguard.limiter(
         httpguard.LockoutPolicy(
             settings.auth_max_failures, settings.auth_failure_window_seconds, settings.auth_lockout_seconds
-        )
+        ),
+        lockout_store,
     )
     app.state.producer = producer
     app.state.metrics = metrics

@@ -178,7 +178,12 @@ def serve(settings: Settings | None = None) -> None:
     try:
         checks = [] if users is None else [database_check(users)]
         app = create_app(
-            settings, producer, authorize=authorizer(settings, users), health_checks=checks, archive=archive
+            settings,
+            producer,
+            authorize=authorizer(settings, users),
+            health_checks=checks,
+            archive=archive,
+            lockout_store=users if users is not None else archive_engine,
         )
         from carewatch.httpguard import redact_access_log
 

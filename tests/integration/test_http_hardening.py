@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from carewatch.broker import EmbeddedBroker, ensure_topics, free_port
 from carewatch.db import make_engine, migrate, session_factory
+from carewatch.httpguard import AuthFailure, LockoutPolicy, SharedFailureLimiter
 from carewatch.settings import Settings
 from carewatch.testing.samples import good_event
 from schemas.alerts import AlertTransition, fingerprint
@@ -132,8 +133,18 @@ def sign_in(client: TestClient, token: str) -> dict[str, str]:
     return {"Cookie": f"carewatch_session={value}"}
 
 
-def test_security_headers_on_every_answer(service: Service) -> None:
+def test_security_headers_on_every_answer(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer, errors included (404, 405, 422, 429, 503 — the outage test — and an unexpected 500)."""
     cookie = sign_in(service.client, service.tokens["manager"])
+    bearer = {"Authorization": f"Bearer {service.tokens['manager']}"}
+    locked_out = TestClient(service.client.app, client=("10.9.9.9", 50000))
+    for _ in range(10):  # the default policy's failures within its window
+        locked_out.get("/v1/alerts", headers={"Authorization": "Bearer cw_wrong"})
+    failing = TestClient(service.client.app, raise_server_exceptions=False)
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
     answers = {
         "api": service.get("manager", "/v1/alerts"),
         "api 401": service.get(None, "/v1/alerts"),
@@ -147,7 +158,20 @@ def test_security_headers_on_every_answer(service: Service) -> None:
         "board 404": service.client.get("/board", headers=cookie),
         "docs": service.client.get("/docs"),
         "nul": service.client.get("/v1/alerts?team=%00"),
+        "api 405": service.client.delete("/v1/alerts", headers=bearer),
+        "api 429": locked_out.get("/v1/alerts", headers=bearer),
+        "no route 404": service.client.get("/no/such/page", headers=cookie),
+        "page 404": service.client.get("/alerts/999999", headers=cookie),
+        "page 405": service.client.put("/alerts", headers=cookie),
+        "page 422": service.client.get("/alerts/not-a-number", headers=cookie),
+        "child page": service.client.get(f"/children/{CHILD_PREFIX}0", headers=cookie),
     }
+    monkeypatch.setattr("services.alerts.app.list_alerts", broken)
+    answers["api 500"] = failing.get("/v1/alerts", headers=bearer)
+    monkeypatch.undo()
+    expected = {"api 405": 405, "api 429": 429, "api 500": 500, "no route 404": 404, "page 404": 404}
+    expected |= {"page 405": 405, "page 422": 422, "child page": 200}
+    assert {name: answers[name].status_code for name in expected} == expected
     for name, response in answers.items():
         h = response.headers
         assert h["x-content-type-options"] == "nosniff", name
@@ -211,6 +235,185 @@ def test_ingest_locks_out_a_client_sending_bad_tokens(kafka_bootstrap: str) -> N
             assert locked.headers["cache-control"] == "no-store"
     finally:
         producer.close()
+
+
+def test_a_lockout_holds_on_every_instance_sharing_the_database(postgres_url: str) -> None:
+    """Two app instances (own engines, own limiters) on one PostgreSQL database, as two processes or workers
+    of the service would be: a client locked out on one is locked out on the other, audited once."""
+    settings = Settings(auth_max_failures=3, auth_failure_window_seconds=60, auth_lockout_seconds=120)
+    first = Service(postgres_url, settings)
+    second_engine = make_engine(postgres_url)
+    board = build_router(second_engine, settings, require_board_reader)
+    second = TestClient(create_app(settings, second_engine, extra_routers=[board]))
+    bad = {"Authorization": "Bearer cw_wrong"}
+    admin = {"Authorization": f"Bearer {first.tokens['admin']}"}
+    try:
+        with first.client, second:
+            # Failures count together: two on the first instance and one on the second make three.
+            assert [first.client.get("/v1/alerts", headers=bad).status_code for _ in range(2)] == [401, 401]
+            assert second.get("/v1/alerts", headers=admin).status_code == 200  # not yet locked
+            assert second.post("/login", data={"token": "cw_guess"}, follow_redirects=False).status_code == 401
+            on_first = first.client.get("/v1/alerts", headers=admin)
+            on_second = second.get("/v1/alerts", headers=admin)
+            assert (on_first.status_code, on_second.status_code) == (429, 429)
+            assert 0 < int(on_second.headers["Retry-After"]) <= 120
+            assert second.post("/login", data={"token": first.tokens["admin"]}).status_code == 429
+            with session_factory(first.engine)() as session:
+                actions = [r.action for r in session.scalars(select(AuditLog).order_by(AuditLog.id))]
+            assert [a for a in actions if a != "read-alerts"] == ["sign-in-failed", "lockout"]
+    finally:
+        first.engine.dispose()
+        second_engine.dispose()
+
+
+SECOND_PROCESS = """
+import sys, uvicorn
+from carewatch.db import make_engine
+from carewatch.settings import Settings
+from services.alerts.app import create_app
+settings = Settings(auth_max_failures=3, auth_failure_window_seconds=60, auth_lockout_seconds=120)
+app = create_app(settings, make_engine(sys.argv[1]))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def test_a_lockout_holds_in_another_process(postgres_url: str) -> None:
+    """The alerts service served twice on one database, here and by a process of its own: three bad tokens
+    sent to this one lock the client (127.0.0.1) out of the other."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    settings = Settings(auth_max_failures=3, auth_failure_window_seconds=60, auth_lockout_seconds=120)
+    here = Service(postgres_url, settings)
+    port = free_port()
+    other = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS, postgres_url, str(port)])
+    admin = {"Authorization": f"Bearer {here.tokens['admin']}"}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as there:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    assert there.get("/v1/alerts", headers=admin).status_code == 200
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and other.poll() is None, "the second process did not start"
+                    time.sleep(0.2)
+            local = TestClient(here.client.app, client=("127.0.0.1", 50000))
+            bad = {"Authorization": "Bearer cw_wrong"}
+            assert [local.get("/v1/alerts", headers=bad).status_code for _ in range(3)] == [401, 401, 401]
+            locked = there.get("/v1/alerts", headers=admin)
+            assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= 120
+            assert local.get("/v1/alerts", headers=admin).status_code == 429
+    finally:
+        other.terminate()
+        other.wait(timeout=20)
+        here.engine.dispose()
+
+
+def test_ingest_error_answers_carry_the_security_headers(kafka_bootstrap: str) -> None:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, ingest_tokens=[SecretStr("right")])
+    producer = IngestProducer(kafka_bootstrap)
+    right = {"Authorization": "Bearer right"}
+    try:
+        with TestClient(create_ingest_app(settings, producer)) as client:
+            answers = {
+                404: client.get("/no/such/path"),
+                405: client.get("/v1/events", headers=right),
+                401: client.post("/v1/events", json=good_event(1)),
+                400: client.post("/v1/events", content=b"", headers=right),
+                200: client.get("/healthz"),
+            }
+    finally:
+        producer.close()
+    assert {code: r.status_code for code, r in answers.items()} == {code: code for code in answers}
+    for response in answers.values():
+        h = response.headers
+        assert h["cache-control"] == "no-store" and h["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in h["content-security-policy"] and h["referrer-policy"] == "no-referrer"
+
+
+def test_ingest_instances_sharing_a_database_share_the_lockout(kafka_bootstrap: str, postgres_url: str) -> None:
+    migrate(postgres_url)
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        ingest_tokens=[SecretStr("right")],
+        auth_max_failures=2,
+        auth_lockout_seconds=60,
+    )
+    engines = [make_engine(postgres_url), make_engine(postgres_url)]
+    producer = IngestProducer(kafka_bootstrap)
+    wrong, right = {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer right"}
+    try:
+        apps = [create_ingest_app(settings, producer, lockout_store=engine) for engine in engines]
+        with TestClient(apps[0]) as first, TestClient(apps[1]) as second:
+            assert first.post("/v1/events", json=good_event(1), headers=wrong).status_code == 401
+            assert second.post("/v1/events", json=good_event(2), headers=right).status_code == 200
+            assert second.post("/v1/events", json=good_event(3), headers=wrong).status_code == 401
+            codes = [c.post("/v1/events", json=good_event(4), headers=right).status_code for c in (first, second)]
+            assert codes == [429, 429]
+    finally:
+        producer.close()
+        for engine in engines:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_shared_limiter_window_and_lockout_expire(db: str, request: pytest.FixtureRequest) -> None:
+    url = str(request.getfixturevalue("sqlite_url" if db == "sqlite" else "postgres_url"))
+    migrate(url)
+    engine = make_engine(url)
+    now = [datetime(2025, 3, 10, 9, 0, tzinfo=UTC)]
+    limiter = SharedFailureLimiter(engine, LockoutPolicy(3, 60, 120), clock=lambda: now[0])
+
+    def wait(seconds: float) -> None:
+        now[0] += timedelta(seconds=seconds)
+
+    try:
+        assert [limiter.failed("10.0.0.1"), limiter.failed("10.0.0.1")] == [None, None]
+        wait(61)  # both failures leave the window
+        assert limiter.failed("10.0.0.1") is None and limiter.retry_after("10.0.0.1") is None
+        assert limiter.failed("10.0.0.2") is None  # another client counts apart
+        wait(1)
+        assert limiter.failed("10.0.0.1") is None
+        assert limiter.failed("10.0.0.1") == 120  # three within the window: locked out
+        assert limiter.retry_after("10.0.0.1") == 120 and limiter.retry_after("10.0.0.2") is None
+        wait(100)
+        assert limiter.retry_after("10.0.0.1") == 20
+        wait(20)
+        assert limiter.retry_after("10.0.0.1") is None  # served its time; counts start afresh
+        assert [limiter.failed("10.0.0.1") for _ in range(3)] == [None, None, 120]
+        with engine.connect() as conn:
+            assert (
+                conn.scalar(select(func.count()).select_from(AuthFailure)) == 0
+            )  # out of the window, or cleared by a lockout
+    finally:
+        engine.dispose()
+
+
+def test_lockout_tables_match_their_migration(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from carewatch.db import Base
+
+    tables = {"auth_failure", "auth_lockout"}
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+
+            def ours(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+                table = name if kind == "table" else getattr(getattr(obj, "table", None), "name", None)
+                return table in tables
+
+            context = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            assert tables <= set(conn.dialect.get_table_names(conn))
+    finally:
+        engine.dispose()
 
 
 def test_sign_out_ends_the_session_on_the_server(service: Service) -> None:
@@ -302,6 +505,8 @@ def test_a_database_outage_is_503_with_retry_after(postgres_url: str, caplog: py
         assert response.status_code == 503, (response.request.url, response.status_code, response.text)
         assert int(response.headers["Retry-After"]) > 0
         assert "unavailable" in response.text
+        assert response.headers["cache-control"] == "no-store" and response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert_no_child_id(caplog.records)
 
 
@@ -310,8 +515,12 @@ def test_ingest_with_a_user_store_that_is_down_answers_503(kafka_bootstrap: str)
     users = make_engine(closed, connect_args={"connect_timeout": 2})
     settings = Settings(kafka_bootstrap=kafka_bootstrap)
     producer = IngestProducer(kafka_bootstrap)
-    app = create_ingest_app(
-        settings, producer, authorize=authorizer(settings, users), health_checks=[database_check(users)]
+    app = create_ingest_app(  # as `serve` builds it: the user store also keeps the lockout counts
+        settings,
+        producer,
+        authorize=authorizer(settings, users),
+        health_checks=[database_check(users)],
+        lockout_store=users,
     )
     try:
         with TestClient(app) as client:
@@ -322,6 +531,8 @@ def test_ingest_with_a_user_store_that_is_down_answers_503(kafka_bootstrap: str)
         users.dispose()
     assert posted.status_code == 503 and posted.headers["Retry-After"]
     assert health.status_code == 503 and health.headers["Retry-After"]
+    for response in (posted, health):
+        assert response.headers["cache-control"] == "no-store" and response.headers["x-content-type-options"]
     assert "user store unavailable" in health.json()["detail"]
 
 
