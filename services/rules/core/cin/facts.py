@@ -170,7 +170,7 @@ class _Working:
     def feed(self, kind: str, on: date, data: dict[str, Any], ref: Ref) -> None:
         if kind == "referral.received":
             self.referrals.append(
-                Referral(data["referral_id"], on, data["source"], ref, primary_need=data.get("primary_need"))
+                Referral(data["referral_id"], on, data["referral_source"], ref, primary_need=data.get("primary_need"))
             )
             if data.get("date_of_birth"):
                 self.date_of_birth = _date(data["date_of_birth"])
