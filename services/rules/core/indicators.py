@@ -220,7 +220,7 @@ def _all(view: _View) -> Iterator[tuple[str, Contribution | None]]:
     yield from _known_or_not("long-term-stability", _long_term_stability(view))
     yield "social-workers-3plus-12m", _social_workers_3plus_12m(view)
     yield "social-worker-changed-12m", _social_worker_changed_12m(view)
-    yield from _known_or_not("agency-sw-share", _agency_sw_share(view))
+    yield "agency-sw-share", _agency_sw_share(view)
     yield "visits-in-timescale", _visits_in_timescale(view)
     yield "reviews-in-timescale", _reviews_in_timescale(view)
     yield "pathway-plans-in-date", _pathway_plans_in_date(view)
@@ -349,21 +349,19 @@ def _social_worker_changed_12m(view: _View) -> Contribution | None:
     return _share(changed)
 
 
-def _agency_sw_share(view: _View) -> Contribution | str | None:
+def _agency_sw_share(view: _View) -> Contribution | None:
     """% of children looked after on the date whose allocated social worker (the latest
     ``social_worker.changed`` on or before it) is an agency worker (``employment = "agency"``). DfE's
     agency worker rate (workforce census, at 30 September) is agency FTE ÷ (agency + employed FTE), per
     worker; the events allocate workers to children, so this is its caseload-weighted reading: each child
     counts once, a worker with more children weighs more. Not comparable to the national 17.8% as it
-    stands. A worker whose employment is not recorded is not known (``.unknown``); no worker allocated is
-    left out."""
+    stands. A worker whose employment is not recorded is left out, as is a child with no worker allocated
+    (the board's snapshots keep catalogue ids only, so a ``.unknown`` count here would not survive them)."""
     if view.period is None:
         return None
     current = next((w for w in reversed(view.state.social_workers) if w.start <= view.as_of), None)
-    if current is None:
+    if current is None or current.employment is None:
         return None
-    if current.employment is None:
-        return UNKNOWN
     return _share(current.employment == "agency")
 
 
