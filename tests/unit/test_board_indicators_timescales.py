@@ -8,12 +8,17 @@ to it" are 1 January–31 December 2025; 25 and 26 December 2025 are bank holida
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
+
+from openpyxl import load_workbook
 
 from services.board.core.aggregate import Contribution
 from services.board.core.catalogue import INDICATORS
-from services.board.core.indicators import contributions, next_change
+from services.board.core.indicators import contributions, next_change, summarise
+from services.board.pack import render_html, write_xlsx
 from tests.unit.test_board_indicators import AS_OF, child, contact, end, place, start, total
+from tests.unit.test_board_pack import pack
 
 
 def worker(when: str, worker_id: str, employment: str | None = None) -> tuple[Any, ...]:
@@ -193,15 +198,32 @@ def test_the_in_timescale_indicators_wake_on_the_day_after_each_deadline() -> No
     assert contributions(reviewed, date(2026, 1, 2))["reviews-in-timescale"] == Contribution(0, 1)
 
 
-def test_new_indicators_are_in_the_catalogue() -> None:
-    for indicator_id in (
-        "social-worker-changed-12m",
-        "agency-sw-share",
-        "visits-in-timescale",
-        "reviews-in-timescale",
-        "pathway-plans-in-date",
-        "care-leavers-in-touch-17-18",
-        "care-leavers-eet-17-18",
-        "care-leavers-suitable-accommodation-17-18",
-    ):
+NEW = (
+    "social-worker-changed-12m",
+    "agency-sw-share",
+    "visits-in-timescale",
+    "reviews-in-timescale",
+    "pathway-plans-in-date",
+    "care-leavers-in-touch-17-18",
+    "care-leavers-eet-17-18",
+    "care-leavers-suitable-accommodation-17-18",
+)
+
+
+def test_the_new_indicators_reach_the_summary_the_html_and_the_xlsx(tmp_path: Path) -> None:
+    cohort = [
+        child(name, "2012-01-01", start("2025-06-01"), place("2025-06-01", "U1"), visit(day))
+        for name, day in (("a", "2025-11-19"), ("b", "2025-11-18"))
+    ]
+    found = summarise(cohort, AS_OF, threshold=1)["indicators"]["visits-in-timescale"]
+    assert (found["numerator"], found["denominator"], found["value"]) == (1, 2, 50.0)
+    html = render_html(pack())
+    path = tmp_path / "pack.xlsx"
+    write_xlsx(path, pack())
+    data = load_workbook(path)["Data"]
+    column = [cell.value for cell in data[1]].index("indicator")
+    in_xlsx = {row[column] for row in data.iter_rows(min_row=2, values_only=True)}
+    for indicator_id in NEW:
         assert INDICATORS[indicator_id].unit == "percent"
+        assert INDICATORS[indicator_id].title in html
+        assert indicator_id in in_xlsx

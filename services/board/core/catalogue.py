@@ -140,7 +140,7 @@ _INDICATORS: tuple[Indicator, ...] = (
     ),
     Indicator(
         "pathway-plans-in-date",
-        "Care leavers' pathway plans in date",
+        "Care leavers with a pathway plan in date",
         "percent",
         "higher",
         "Of the care leavers under 21, the share whose pathway plan has been reviewed in the last 6 months "
