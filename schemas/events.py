@@ -358,18 +358,58 @@ else:
 Team = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+EVENT_FORMAT_VERSION: Final = "1.1.0"
+"""The event format's version (AsyncAPI ``info.version``). 1.1.0: ``referral.received``'s ``source`` renamed
+``referral_source`` (the 1.0.0 form still accepted on input)."""
+
+
+def _referral_source_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema of both forms: ``referral_source`` (since 1.1.0), or the 1.0.0 form with the code in
+    ``source`` (then a referral source code, not a sending system)."""
+    properties = schema.get("properties", {})
+    required = [name for name in schema.get("required", []) if name != "referral_source"]
+    schema["required"] = required
+    schema["anyOf"] = [
+        {"required": ["referral_source"]},
+        {
+            "required": ["source"],
+            "not": {"required": ["referral_source"]},
+            "properties": {"source": {"enum": properties["referral_source"]["enum"]}},
+        },
+    ]
+
+
 class ReferralReceived(EventBase):
-    """A referral to children's social care (the start of a CIN census episode)."""
+    """A referral to children's social care (the start of a CIN census episode).
+
+    ``referral_source`` (CIN census ReferralSource) was called ``source`` up to event format 1.0.0, where it
+    clashed with the envelope's ``source`` (the sending system). Since 1.1.0 the envelope's ``source`` keeps
+    its meaning here too; an event with no ``referral_source`` is read in the 1.0.0 form: its ``source`` is
+    the referral source code (and no sending system is known). Errors then name ``referral_source``.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_referral_source_schema)
 
     type: Literal["referral.received"]
     referral_id: EventId
-    source: ReferralSource
+    referral_source: ReferralSource = Field(
+        description="CIN census ReferralSource code (since 1.1.0; before it sent as `source`)"
+    )
     primary_need: PrimaryNeed | None = None
     team: Team | None = None
     date_of_birth: date | None = Field(
         default=None, description="Optional; may be an expected date of birth (unborn child)"
     )
     sex: Literal["M", "F", "U"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_1_0_form(cls, data: Any) -> Any:
+        """The 1.0.0 form: no ``referral_source``, the code in ``source``."""
+        if isinstance(data, Mapping) and "referral_source" not in data and "source" in data:
+            data = dict(data)
+            data["referral_source"] = data.pop("source")
+        return data
 
 
 class ReferralOutcome(EventBase):

@@ -16,7 +16,7 @@ from schemas import topics
 from schemas.alerts import AlertTransition
 from schemas.board import BOARD_SUMMARY_ADAPTER
 from schemas.dead_letters import DEAD_LETTER_ADAPTER
-from schemas.events import EVENT_ADAPTER, ClockTick
+from schemas.events import EVENT_ADAPTER, EVENT_FORMAT_VERSION, ClockTick
 
 OUTPUT_DIR = Path(__file__).resolve().parent / "json"
 
@@ -54,7 +54,7 @@ def documents() -> dict[str, dict[str, Any]]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "carewatch",
-            "version": "1.0.0",
+            "version": EVENT_FORMAT_VERSION,
             "description": (
                 "Case events in, alert transitions and indicator deltas out. Keys are pseudonymous "
                 "child ids; one child's events are on one partition and processed in order."

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from schemas.cin_codes import ASSESSMENT_FACTORS, REASON_FOR_CLOSURE, REFERRAL_SOURCE
-from schemas.events import CIN_EVENT_MODELS, EVENT_TYPES, event_to_json, parse_event
+from schemas.events import CIN_EVENT_MODELS, EVENT_FORMAT_VERSION, EVENT_TYPES, event_to_json, parse_event
 from schemas.export import documents
 
 RECEIVED = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -17,7 +18,8 @@ ENVELOPE = {"child_id": "C-0001", "occurred_at": "2025-05-20"}
 CIN_VALID_BODIES: dict[str, dict[str, Any]] = {
     "referral.received": {
         "referral_id": "R1",
-        "source": "5D",
+        "referral_source": "5D",
+        "source": "front-door-system",
         "primary_need": "N1",
         "team": "front door",
         "date_of_birth": "2015-02-03",
@@ -77,7 +79,7 @@ def test_unknown_field_is_rejected(event_type: str) -> None:
 @pytest.mark.parametrize(
     ("event_type", "field", "value"),
     [
-        ("referral.received", "source", "11"),
+        ("referral.received", "referral_source", "11"),
         ("referral.received", "primary_need", "N10"),
         ("referral.received", "referral_id", ""),
         ("referral.received", "sex", "1"),
@@ -104,7 +106,7 @@ def test_bad_value_is_rejected_with_its_path(event_type: str, field: str, value:
 @pytest.mark.parametrize(
     ("event_type", "field"),
     [
-        ("referral.received", "source"),
+        ("referral.received", "referral_source"),
         ("referral.received", "referral_id"),
         ("assessment.completed", "child_in_need"),
         ("icpc.held", "plan_decided"),
@@ -138,6 +140,37 @@ def test_envelope_rules_apply_to_cin_events() -> None:
 
 def test_code_lists_are_published_in_the_json_schema() -> None:
     defs = documents()["case-event.schema.json"]["$defs"]
-    assert defs["ReferralReceived"]["properties"]["source"]["enum"] == sorted(REFERRAL_SOURCE)
+    assert defs["ReferralReceived"]["properties"]["referral_source"]["enum"] == sorted(REFERRAL_SOURCE)
     assert defs["CaseClosed"]["properties"]["reason"]["enum"] == sorted(REASON_FOR_CLOSURE)
     assert len(REASON_FOR_CLOSURE) == 9
+
+
+def test_referral_source_and_the_envelope_source_are_two_fields() -> None:
+    event = parse_event(make("referral.received"), received_at=RECEIVED)
+    assert (getattr(event, "referral_source"), event.source) == ("5D", "front-door-system")  # noqa: B009
+    assert event_to_json(event)["referral_source"] == "5D"
+
+
+def test_the_1_0_form_with_the_code_in_source_is_still_read() -> None:
+    old = make("referral.received")
+    del old["referral_source"]
+    old["source"] = "6"
+    event = parse_event(old, received_at=RECEIVED)
+    assert getattr(event, "referral_source") == "6"  # noqa: B009
+    assert event.source is None  # in the 1.0 form no sending system is known
+    assert parse_event(orjson.dumps(old), received_at=RECEIVED) == event
+    assert parse_event(event_to_json(event), received_at=RECEIVED) == event
+    # a 1.0 event with a code that is not a referral source is refused, naming the field's current name
+    old["source"] = "front-door-system"
+    assert rejected(old) == [("referral.received", "referral_source")]
+
+
+def test_the_json_schema_allows_either_form_and_the_version_says_so() -> None:
+    published = documents()
+    schema = published["case-event.schema.json"]["$defs"]["ReferralReceived"]
+    assert "referral_source" not in schema["required"]
+    new_form, old_form = schema["anyOf"]
+    assert new_form == {"required": ["referral_source"]}
+    assert old_form["required"] == ["source"] and old_form["not"] == {"required": ["referral_source"]}
+    assert old_form["properties"]["source"]["enum"] == sorted(REFERRAL_SOURCE)
+    assert published["asyncapi.json"]["info"]["version"] == EVENT_FORMAT_VERSION == "1.1.0"

@@ -181,3 +181,12 @@ def test_older_returns_gender_current_and_day_month_year_dates(tmp_path: Path) -
     assert referral["sex"] == kid.sex  # GenderCurrent 1 -> M, 2 -> F
     assert referral["occurred_at"] == kid.episodes[0].referral.isoformat()
     assert not [o for o in result.outcomes if o.status == "rejected"]
+
+
+def test_the_referral_source_and_the_sending_system_travel_apart() -> None:
+    kids = valid_return(children=1)
+    referral = next(e for e in convert(_census(kids), 2025).events if e["type"] == "referral.received")
+    assert referral["source"] == "cin-census"  # the envelope: the sending system
+    assert referral["referral_source"] == kids[0].episodes[0].source
+    event = parse_event(referral, received_at=None)
+    assert (event.source, getattr(event, "referral_source")) == ("cin-census", kids[0].episodes[0].source)  # noqa: B009

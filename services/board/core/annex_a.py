@@ -195,7 +195,7 @@ def _fold(events: Iterable[CaseEvent], as_of: date) -> dict[str, _Child]:
                 {
                     "id": data["referral_id"],
                     "on": on,
-                    "source": data["source"],
+                    "source": data["referral_source"],
                     "need": data.get("primary_need"),
                     "nfa": False,
                 }

@@ -48,6 +48,8 @@ _DFE_OC2 = "DfE, CLA on 31 March for 12 months: health outcomes (SSDA903 OC2)"
 _DFE_OC3 = "DfE, Care leavers (SSDA903 OC3)"
 _DFE_MISSING = "DfE, CLA who were missing or away from placement without authorisation"
 _LOCAL = "Local measure (no national statistic)"
+_CCO_STABILITY = "Children's Commissioner, Stability Index (no DfE statistic)"
+_DFE_WORKFORCE = "DfE, Children's social work workforce (agency worker rate, per worker FTE)"
 
 _INDICATORS: tuple[Indicator, ...] = (
     Indicator(
@@ -112,6 +114,53 @@ _INDICATORS: tuple[Indicator, ...] = (
         "Of the children looked after on the date, the share who had three or more different social "
         "workers in the 12 months up to it (a worker who comes back is counted once).",
         _DFE_STABILITY,
+    ),
+    Indicator(
+        "social-worker-changed-12m",
+        "Change of social worker in 12 months",
+        "percent",
+        "lower",
+        "Of the children looked after on the date, the share who had at least one change of social worker "
+        "in the 12 months up to it (the first social worker allocated is not a change).",
+        _CCO_STABILITY,
+    ),
+    Indicator(
+        "agency-sw-share",
+        "Children whose social worker is an agency worker",
+        "percent",
+        "lower",
+        "Of the children looked after on the date with an allocated social worker whose employment is "
+        "recorded, the share whose social worker is an agency worker. Each child counts once, so this "
+        "weighs workers by their caseload and is not the DfE agency worker rate, which counts workers.",
+        _DFE_WORKFORCE,
+    ),
+    Indicator(
+        "visits-in-timescale",
+        "Social worker visits in timescale",
+        "percent",
+        "higher",
+        "Of the children looked after on the date with a placement, the share whose statutory social "
+        "worker visit is not overdue: within a week of a placement starting, then at least every 6 weeks "
+        "(every 3 months after the first year of a placement meant to last until 18).",
+        _LOCAL,
+    ),
+    Indicator(
+        "reviews-in-timescale",
+        "Looked-after reviews in timescale",
+        "percent",
+        "higher",
+        "Of the children looked after on the date, the share whose statutory review is not overdue: the "
+        "first within 20 working days of care starting, the second within 3 months, then every 6 months.",
+        _LOCAL,
+    ),
+    Indicator(
+        "pathway-plans-in-date",
+        "Care leavers with a pathway plan in date",
+        "percent",
+        "higher",
+        "Of the care leavers under 21, the share whose pathway plan has been reviewed in the last 6 months "
+        "(counted from the day they left care when there has been no review since).",
+        _LOCAL,
     ),
     Indicator(
         "iha-within-20wd",
@@ -201,6 +250,33 @@ _INDICATORS: tuple[Indicator, ...] = (
         "percent",
         "higher",
         "Of the care leavers aged 19 to 21, the share whose latest contact in the last 12 months records "
+        "accommodation considered suitable.",
+        _DFE_OC3,
+    ),
+    Indicator(
+        "care-leavers-in-touch-17-18",
+        "Care leavers aged 17 and 18 in touch",
+        "percent",
+        "higher",
+        "Of the care leavers aged 17 and 18, the share whose latest contact in the last 12 months found "
+        "them in touch (no contact counts as not in touch).",
+        _DFE_OC3,
+    ),
+    Indicator(
+        "care-leavers-eet-17-18",
+        "Care leavers aged 17 and 18 in education, employment or training",
+        "percent",
+        "higher",
+        "Of the care leavers aged 17 and 18, the share whose latest contact in the last 12 months records "
+        "education, employment or training.",
+        _DFE_OC3,
+    ),
+    Indicator(
+        "care-leavers-suitable-accommodation-17-18",
+        "Care leavers aged 17 and 18 in suitable accommodation",
+        "percent",
+        "higher",
+        "Of the care leavers aged 17 and 18, the share whose latest contact in the last 12 months records "
         "accommodation considered suitable.",
         _DFE_OC3,
     ),

@@ -31,7 +31,7 @@ _FALSE: Final = frozenset({"false", "0"})
 # event field → census element, for the error reports
 FIELD_ELEMENTS: Final = {
     "child_id": "LAchildID",
-    "source": "ReferralSource",
+    "referral_source": "ReferralSource",
     "primary_need": "PrimaryNeedCode",
     "date_of_birth": "PersonBirthDate",
     "sex": "Sex",
@@ -176,7 +176,7 @@ def _cin_details(item: Item, ctx: Context) -> list[dict[str, Any]]:
             referred,
             event_id("referral", child.child_id, referred),
             referral_id=episode.referral_id,
-            source=fields.get("ReferralSource", "").strip(),
+            referral_source=fields.get("ReferralSource", "").strip(),
             primary_need=fields.get("PrimaryNeedCode", "").strip() or None,
             date_of_birth=child.date_of_birth.isoformat() if child.date_of_birth else None,
             sex=child.sex,

@@ -19,6 +19,12 @@ Conventions (interpretations, written once here and used by every definition):
   placement (reference §1.10, §2.4; DfE's exact counting rule is not published). A placement is "during"
   the 12 months when any of its days is.
 * *Social workers*: distinct worker ids whose allocation overlaps the 12 months (A→B→A is two workers).
+  A *change* of social worker is a ``social_worker.changed`` naming a worker other than the one allocated
+  just before it (the first allocation is not a change; naming the same worker again is not one).
+* *In timescale*: the statutory clock the matching rule watches (``visit-overdue``, ``review-overdue``,
+  ``pathway-plan-overdue``) is not overdue on the date, read with the rule itself at the **default**
+  thresholds (``services/rules/config/default.toml``: the regulations' intervals), not an authority's local
+  settings, so the figure means the same everywhere and the boundary is the rule's own.
 
 The per-indicator definitions, their DfE source and any interpretation are in the docstrings of the
 ``_<indicator>`` functions below; the board's catalogue (``services/board/core/catalogue.py``) holds the
@@ -34,6 +40,7 @@ import bisect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from operator import attrgetter
 from typing import Final
 
@@ -46,6 +53,7 @@ from schemas.codes import (
 from schemas.deltas import Contribution
 
 from .calendar import SchoolCalendar, add_months, add_working_days, add_years, age_on, birthday
+from .config import RulesConfig
 from .definitions import (
     CARE_LEAVER_MIN_DAYS_SINCE_14,
     PEP_MAX_AGE,
@@ -58,9 +66,12 @@ from .definitions import (
     is_temporary,
     pep_clock_start,
 )
+from .rules import pathway_plan_overdue, review_overdue, visit_overdue
+from .rules.base import Verdict, looked_after
+from .rules.leaving import leaver
 from .state import ChildState, Period, Placement
 
-INDICATORS_VERSION: Final = "indicators-2026-12-2"
+INDICATORS_VERSION: Final = "indicators-2026-12-3"
 """Bump when any definition below changes (part of the catalogue version stored with each child)."""
 
 IHA_WORKING_DAYS: Final = 20
@@ -77,6 +88,17 @@ GROUP_OF_PLACEMENT: Final = {code: group for group, codes in PLACEMENT_GROUPS.it
 
 _SCHOOL_TERMS: Final = SchoolCalendar()
 """The default school terms (the board reads no rules configuration; terms set in it are the rule's)."""
+
+CARE_LEAVER_AGES: Final = {"19-21": (19, 21), "17-18": (17, 18)}
+"""The OC3 age bands (DfE measures each around the birthday; the older band keeps its original ids)."""
+
+
+@cache
+def statutory_defaults() -> RulesConfig:
+    """The rules' default thresholds (the regulations' intervals), read once: the in-timescale indicators
+    measure against them whatever an authority configures for its alerts."""
+    return RulesConfig.default()
+
 
 ONE: Final = Contribution(1, 0)
 IN_COHORT: Final = Contribution(0, 1)
@@ -340,6 +362,80 @@ def _social_workers_3plus_12m(view: _View) -> Contribution | None:
     return _share(len(seen) >= 3)
 
 
+def _social_worker_changed_12m(view: _View) -> Contribution | None:
+    """% of children looked after on the date who had at least one change of social worker in the 12
+    months up to it (a ``social_worker.changed`` dated in the 12 months naming a worker other than the one
+    allocated just before; the first allocation is not a change). There is no DfE statistic: this is the
+    Children's Commissioner's Stability Index measure (cin-cp.md §5: 60% of children in care in 2017/18),
+    which the DfE's "children with a change of social worker" wording in board reports follows."""
+    if view.period is None:
+        return None
+    workers = [w for w in view.state.social_workers if w.start <= view.as_of]
+    changed = any(
+        in_12_months(worker.start, view.as_of) and worker.worker_id != workers[index - 1].worker_id
+        for index, worker in enumerate(workers)
+        if index
+    )
+    return _share(changed)
+
+
+def _agency_sw_share(view: _View) -> Contribution | None:
+    """% of children looked after on the date whose allocated social worker (the latest
+    ``social_worker.changed`` on or before it) is an agency worker (``employment = "agency"``). DfE's
+    agency worker rate (workforce census, at 30 September) is agency FTE ÷ (agency + employed FTE), per
+    worker; the events allocate workers to children, so this is its caseload-weighted reading: each child
+    counts once, a worker with more children weighs more. Not comparable to the national 17.8% as it
+    stands. A worker whose employment is not recorded is left out, as is a child with no worker allocated
+    (the board's snapshots keep catalogue ids only, so a ``.unknown`` count here would not survive them)."""
+    if view.period is None:
+        return None
+    current = next((w for w in reversed(view.state.social_workers) if w.start <= view.as_of), None)
+    if current is None or current.employment is None:
+        return None
+    return _share(current.employment == "agency")
+
+
+def _in_timescale(verdict: Verdict) -> Contribution:
+    """In timescale unless the rule finds the clock overdue (``rules.base.overdue``: from the day after)."""
+    return _share(not verdict.findings)
+
+
+def _visits_in_timescale(view: _View) -> Contribution | None:
+    """% of children looked after on the date (full order, with a placement in this period of care) whose
+    statutory social-worker visit is not overdue: CPPCR 2010 reg 28(2), within a week of a placement
+    starting, then at most 6 weeks apart (3 months after the first year of a placement intended until 18);
+    the ``visit-overdue`` rule's boundary at its default thresholds (a visit due on the date is still in
+    timescale; overdue from the day after). No national statistic."""
+    period = looked_after(view.state, view.as_of, include_short_breaks=False)
+    if period is None or not any(period.start <= p.start <= view.as_of for p in view.state.placements):
+        return None
+    return _in_timescale(visit_overdue.evaluate(view.state, view.as_of, statutory_defaults()))
+
+
+def _reviews_in_timescale(view: _View) -> Contribution | None:
+    """% of children looked after on a full order on the date whose statutory review is not overdue:
+    CPPCR 2010 reg 33, the first within 20 working days of care starting, the second within 3 months of
+    the first, then at most 6 months apart; the ``review-overdue`` rule's boundary at its default
+    thresholds (full care counted from ``definitions.full_care_since``). No national statistic."""
+    period = looked_after(view.state, view.as_of, include_short_breaks=False)
+    if period is None or full_care_since(view.state, period, view.as_of) is None:
+        return None
+    return _in_timescale(review_overdue.evaluate(view.state, view.as_of, statutory_defaults()))
+
+
+def _pathway_plans_in_date(view: _View) -> Contribution | None:
+    """% of care leavers (as the ``pathway-plan-overdue`` rule defines them: left care aged 16 or over
+    after 13 weeks since the 14th birthday, not adopted or on an SGO, under 21) whose pathway plan has
+    been reviewed within 6 months (Children Act 1989 s23E; Care Leavers (England) Regulations 2010: at
+    least every six months), at the rule's default thresholds; due by the later of the last review and
+    the day care ended, + 6 months. No national statistic."""
+    config = statutory_defaults()
+    params = config.params(pathway_plan_overdue.ID, pathway_plan_overdue.Params)
+    if leaver(view.state, view.as_of, params) is None:
+        return None
+    return _in_timescale(pathway_plan_overdue.evaluate(view.state, view.as_of, config))
+
+
 def _iha_deadline(period: Period) -> date:
     return add_working_days(period.start, IHA_WORKING_DAYS)
 
@@ -459,12 +555,13 @@ def _rhi_within_72h(view: _View) -> Contribution | None:
     return Contribution(numerator, denominator) if denominator else None
 
 
-def _care_leaver(view: _View) -> bool:
-    """Aged 19–21, not looked after, and looked after for 13 weeks or more since the 14th birthday with
-    some of it at 16 or later (DfE care-leaver definition), every period since the 14th birthday counted
-    (``definitions.days_looked_after_since_14``; short-break days do not count)."""
+def _care_leaver(view: _View, ages: tuple[int, int]) -> bool:
+    """Aged ``ages`` (inclusive), not looked after, and looked after for 13 weeks or more since the 14th
+    birthday with some of it at 16 or later (DfE care-leaver definition), every period since the 14th
+    birthday counted (``definitions.days_looked_after_since_14``; short-break days do not count)."""
     age = view.age()
-    if view.dob is None or age is None or not 19 <= age <= 21 or view.state.looked_after_on(view.as_of):
+    youngest, oldest = ages
+    if view.dob is None or age is None or not youngest <= age <= oldest or view.state.looked_after_on(view.as_of):
         return False
     sixteen = birthday(view.dob, 16)
     after_sixteen = any(
@@ -476,24 +573,26 @@ def _care_leaver(view: _View) -> bool:
 
 
 def _care_leavers(view: _View) -> Iterator[tuple[str, Contribution | None]]:
-    """Care leavers aged 19–21 (DfE OC3): in touch, in education/employment/training (EET activity codes),
-    in accommodation considered suitable (ACCOM codes ending 1). DfE measures around each birthday; here
-    the latest contact of the last 12 months is used, and no contact counts against every measure (DfE
-    denominators include "no information")."""
-    if not _care_leaver(view):
-        return
-    contacts = [c for c in view.state.care_leaver_contacts if in_12_months(c.on, view.as_of)]
-    latest = max(contacts, key=lambda c: c.on) if contacts else None
-    in_touch = latest is not None and latest.in_touch
-    yield "care-leavers-in-touch", _share(in_touch)
-    yield (
-        "care-leavers-eet-19-21",
-        _share(in_touch and latest is not None and latest.activity in EET_ACTIVITIES),
-    )
-    yield (
-        "care-leavers-suitable-accommodation-19-21",
-        _share(in_touch and latest is not None and latest.accommodation in SUITABLE_ACCOMMODATION),
-    )
+    """Care leavers aged 19–21 and, separately, aged 17–18 (DfE OC3, both bands published): in touch, in
+    education/employment/training (EET activity codes), in accommodation considered suitable (ACCOM codes
+    ending 1). DfE measures around each birthday; here the latest contact of the last 12 months is used,
+    and no contact counts against every measure (DfE denominators include "no information"). The 19–21
+    ids keep their first names (``care-leavers-in-touch`` has no age suffix)."""
+    for band, ages in CARE_LEAVER_AGES.items():
+        if not _care_leaver(view, ages):
+            continue
+        contacts = [c for c in view.state.care_leaver_contacts if in_12_months(c.on, view.as_of)]
+        latest = max(contacts, key=lambda c: c.on) if contacts else None
+        in_touch = latest is not None and latest.in_touch
+        yield ("care-leavers-in-touch" if band == "19-21" else f"care-leavers-in-touch-{band}"), _share(in_touch)
+        yield (
+            f"care-leavers-eet-{band}",
+            _share(in_touch and latest is not None and latest.activity in EET_ACTIVITIES),
+        )
+        yield (
+            f"care-leavers-suitable-accommodation-{band}",
+            _share(in_touch and latest is not None and latest.accommodation in SUITABLE_ACCOMMODATION),
+        )
 
 
 def _uasc_count(view: _View) -> Contribution | None:
@@ -526,6 +625,11 @@ DEFINITIONS: Final[tuple[tuple[Definition, frozenset[str]], ...]] = (
     (_or_unknown("placements-3plus-12m", _placements_3plus_12m), _BASE | {"placements"}),
     (_or_unknown("long-term-stability", _long_term_stability), _BASE | {"placements"}),
     (_one("social-workers-3plus-12m", _social_workers_3plus_12m), _BASE | {"social_workers"}),
+    (_one("social-worker-changed-12m", _social_worker_changed_12m), _BASE | {"social_workers"}),
+    (_one("agency-sw-share", _agency_sw_share), _BASE | {"social_workers"}),
+    (_one("visits-in-timescale", _visits_in_timescale), _BASE | set(visit_overdue.SPEC.reads)),
+    (_one("reviews-in-timescale", _reviews_in_timescale), _BASE | set(review_overdue.SPEC.reads)),
+    (_one("pathway-plans-in-date", _pathway_plans_in_date), _BASE | set(pathway_plan_overdue.SPEC.reads)),
     (_one("iha-within-20wd", _iha_within_20wd), _BASE | {"health_assessments"}),
     (_one("rha-in-date", _rha_in_date), _BASE | {"health_assessments"}),
     (_one("dental-in-date", _dental_in_date), _BASE | {"dental_checks"}),
@@ -601,6 +705,10 @@ FACTS_READ: Final = (
     "sdq_scores",
     "missing_episodes",
     "care_leaver_contacts",
+    "visits",
+    "reviews",
+    "pruned_reviews",
+    "pathway_plan_reviews",
 )
 """The state fields the definitions and :func:`_candidates` read."""
 facts_read: Final = attrgetter(*FACTS_READ)
@@ -674,7 +782,7 @@ def _period_dates(state: ChildState) -> set[date]:
             _year(add, period.end)
             add(add_years(period.end - _DAY, 1))
     for period in state.periods:
-        for age in (4, 5, 14, 16, 17, 18, 19, 22):
+        for age in (4, 5, 14, 16, 17, 18, 19, 21, 22):
             add(birthday(period.date_of_birth, age))
         for began in (period.start, period.full_care_from):
             if began is not None:
@@ -767,6 +875,59 @@ def _contact_dates(state: ChildState) -> set[date]:
     return candidates
 
 
+def _timescale_settings() -> tuple[visit_overdue.Params, review_overdue.Params, pathway_plan_overdue.Params]:
+    config = statutory_defaults()
+    return (
+        config.params(visit_overdue.ID, visit_overdue.Params),
+        config.params(review_overdue.ID, review_overdue.Params),
+        config.params(pathway_plan_overdue.ID, pathway_plan_overdue.Params),
+    )
+
+
+def _visit_dates(state: ChildState) -> set[date]:
+    """The days ``visits-in-timescale`` can flip with no new event: the day after each deadline the
+    ``visit-overdue`` rule computes at its default thresholds."""
+    visits = _timescale_settings()[0]
+    out: set[date] = set()
+    for placement in state.placements:
+        out.add(placement.start + timedelta(days=visits.first_visit_days) + _DAY)
+        out.add(add_years(placement.start, visits.long_term_after_years))
+    for visit in state.visits:
+        out.add(visit.on + timedelta(weeks=visits.interval_weeks) + _DAY)
+        out.add(add_months(visit.on, visits.long_term_interval_months) + _DAY)
+    return out
+
+
+def _review_dates(state: ChildState) -> set[date]:
+    """The days ``reviews-in-timescale`` can flip: after each deadline of the ``review-overdue`` rule."""
+    reviews = _timescale_settings()[1]
+    out: set[date] = set()
+    for period in state.periods:
+        for began in (period.start, period.full_care_from):
+            if began is not None:
+                out.add(add_working_days(began, reviews.first_working_days) + _DAY)
+                out.add(add_months(began, reviews.later_months) + _DAY)
+    for spell in state.legal_statuses:
+        out.add(add_working_days(spell.since, reviews.first_working_days) + _DAY)
+        out.add(add_months(spell.since, reviews.later_months) + _DAY)
+    for review in state.reviews:
+        out.add(add_months(review.on, reviews.second_months) + _DAY)
+        out.add(add_months(review.on, reviews.later_months) + _DAY)
+    return out
+
+
+def _pathway_plan_dates(state: ChildState) -> set[date]:
+    """The days ``pathway-plans-in-date`` can flip: after each deadline of ``pathway-plan-overdue``."""
+    plans = _timescale_settings()[2]
+    out: set[date] = set()
+    for period in state.periods:
+        if period.end is not None:
+            out.add(add_months(period.end, plans.interval_months) + _DAY)
+    for plan_review in state.pathway_plan_reviews:
+        out.add(add_months(plan_review.on, plans.interval_months) + _DAY)
+    return out
+
+
 def _fields(*names: str) -> tuple[int, ...]:
     return tuple(FACTS_READ.index(name) for name in names)
 
@@ -782,6 +943,9 @@ _GROUPS: Final[tuple[tuple[tuple[int, ...], Callable[[ChildState], set[date]]], 
     (_fields("sdq_scores"), _sdq_dates),
     (_fields("missing_episodes"), _missing_dates),
     (_fields("care_leaver_contacts"), _contact_dates),
+    (_fields("placements", "visits"), _visit_dates),
+    (_fields("periods", "legal_statuses", "reviews"), _review_dates),
+    (_fields("periods", "pathway_plan_reviews"), _pathway_plan_dates),
 )
 """The candidate dates of :func:`_candidates` by group: (the positions in :data:`FACTS_READ` of the fields
 a group's dates are computed from, the function computing them)."""

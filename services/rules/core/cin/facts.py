@@ -180,7 +180,7 @@ class _Working:
                 self.anomalies.append(f"{ref.event_id}: referral received twice (first kept)")
                 return
             self.referrals.append(
-                Referral(data["referral_id"], on, data["source"], ref, primary_need=data.get("primary_need"))
+                Referral(data["referral_id"], on, data["referral_source"], ref, primary_need=data.get("primary_need"))
             )
             if data.get("date_of_birth"):
                 self.date_of_birth = _date(data["date_of_birth"])
