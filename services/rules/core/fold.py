@@ -41,7 +41,8 @@ class Change(Enum):
     APPENDED = "appended"
     """The event is the child's latest: applied to the current state."""
     REFOLDED = "refolded"
-    """A late event or a retraction within the log: the state was folded again from the log."""
+    """A late event or a retraction within the log, or the ``care.ended`` of a day whose ``care.started``
+    is logged (a same-day restart folds the ending first): the state was folded again from the log."""
     DEEP = "deep"
     """An event or retraction dated before the log (see :mod:`.horizon`): applied as well as possible, and
     the state flagged for a rebuild from the event archive."""
