@@ -103,7 +103,6 @@ def demand_table(
                 )
                 short = {
                     dm.OVERLAP: "overlap 501",
-                    dm.SAME_DAY: "same-day restart 431",
                     dm.TWO_OPEN: "two open 142/148",
                 }
                 reasons = ", ".join(f"{short.get(k, k)}: {n}" for k, n in sorted(why.items()))

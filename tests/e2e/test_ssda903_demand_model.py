@@ -71,6 +71,8 @@ def test_fixture_differs_only_on_reported_rows_with_a_stated_reason(
     tables = {2018: (support.read_table(ssda903_fixtures / "header.csv"), rows)}
     ours = dm.carewatch_counts(result.events, FIXTURE_DAYS)
     reasons: dict[str, int] = defaultdict(int)
+    restarted = {child for child, rows in by_child.items() if dm.restarts_the_same_day(rows, problems[child])}
+    agreed_restarts: set[str] = set()
     for short_breaks in (False, True):
         model_input = dm.model_input(tables, tmp_path / str(short_breaks), short_breaks=short_breaks)
         model = dm.model_counts(model_python, model_input, FIXTURE_DAYS)
@@ -82,8 +84,11 @@ def test_fixture_differs_only_on_reported_rows_with_a_stated_reason(
                 why = dm.reason(by_child[child], problems[child], model_only=child in model_only)
                 assert why != dm.UNEXPLAINED, (day, short_breaks, by_child[child], problems[child])
                 reasons[why] += 1
+            agreed_restarts |= restarted & model[day].children & found
         # before the first problem row takes effect the two agree exactly
         assert model[FIXTURE_DAYS[0]].children == (
             ours[FIXTURE_DAYS[0]].with_short_breaks if short_breaks else ours[FIXTURE_DAYS[0]].children
         )
     assert reasons[dm.OVERLAP] > 0 and reasons[dm.TWO_OPEN] > 0
+    # a period starting on the day the previous one ended (rule 431): looked after on both sides
+    assert agreed_restarts, restarted

@@ -135,12 +135,15 @@ TWO_OPEN: Final = (
     "two episodes without DEC (DfE rules 142/148, reported): the model keeps only the first episode of a "
     "child's episodes with the same DEC, blank included, and so ends care at the next one's DEC"
 )
-SAME_DAY: Final = (
-    "a period starts (RNE S) on the day the previous one ended (DfE rule 431, reported): the kernel folds a "
-    "day's care.started before its care.ended, so the new start comes while the old period is open and is "
-    "ignored (an anomaly), then the old period ends; the model (and the DfE count) has the child looked after"
-)
 UNEXPLAINED: Final = "unexplained"
+
+
+def restarts_the_same_day(child_rows: Sequence[Mapping[str, str]], problems: Iterable[str]) -> bool:
+    """A period starts (RNE S) on the day the previous one ended (DfE rule 431, reported): the kernel folds
+    the day's ``care.ended`` before its ``care.started``, and the child is looked after as the model and
+    the DfE have it (no reason to differ)."""
+    ended = {r["DEC"] for r in child_rows if r["DEC"] and r["REC"] not in ("", "X1")}
+    return "431" in set(problems) and any(r["RNE"] == "S" and r["DECOM"] in ended for r in child_rows)
 
 
 def reason(child_rows: Sequence[Mapping[str, str]], problems: Iterable[str], *, model_only: bool) -> str:
@@ -149,9 +152,6 @@ def reason(child_rows: Sequence[Mapping[str, str]], problems: Iterable[str], *, 
     rules = set(problems)
     if model_only and "501" in rules:
         return OVERLAP
-    ended = {r["DEC"] for r in child_rows if r["DEC"] and r["REC"] not in ("", "X1")}
-    if model_only and "431" in rules and any(r["RNE"] == "S" and r["DECOM"] in ended for r in child_rows):
-        return SAME_DAY
     if not model_only and sum(not r["DEC"] for r in child_rows) > 1 and rules & {"142", "148"}:
         return TWO_OPEN
     return UNEXPLAINED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from enum import Enum
@@ -30,6 +31,8 @@ from .state import (
 )
 
 RETRACTION = "event.retracted"
+CARE_STARTED = "care.started"
+CARE_ENDED = "care.ended"
 
 
 class Change(Enum):
@@ -38,7 +41,8 @@ class Change(Enum):
     APPENDED = "appended"
     """The event is the child's latest: applied to the current state."""
     REFOLDED = "refolded"
-    """A late event or a retraction within the log: the state was folded again from the log."""
+    """A late event or a retraction within the log, or the ``care.ended`` of a day whose ``care.started``
+    is logged (a same-day restart folds the ending first): the state was folded again from the log."""
     DEEP = "deep"
     """An event or retraction dated before the log (see :mod:`.horizon`): applied as well as possible, and
     the state flagged for a rebuild from the event archive."""
@@ -67,7 +71,11 @@ def apply(state: ChildState | None, event: CaseEvent, horizon: Horizon = DEFAULT
             folded = _retract_deep(folded, target, logged)
         return _advance(folded, horizon), Change.REFOLDED
 
-    if event.event_id in state.retracted_ids or (state.events and logged.order < state.events[-1].order):
+    if (
+        event.event_id in state.retracted_ids
+        or (state.events and logged.order < state.events[-1].order)
+        or _ends_a_restart_day(state.events, logged)
+    ):
         folded = _refold(state, _insert(state.events, logged), processed, state.retracted_ids, horizon)
         return _advance(folded, horizon), Change.REFOLDED
 
@@ -80,6 +88,69 @@ def apply(state: ChildState | None, event: CaseEvent, horizon: Horizon = DEFAULT
 def refold(state: ChildState, horizon: Horizon = DEFAULT_HORIZON) -> ChildState:
     """The state folded again from its log over its base (what :func:`apply` does for a late event)."""
     return _refold(state, state.events, state.processed_ids, state.retracted_ids, horizon)
+
+
+def _ends_a_restart_day(log: tuple[LoggedEvent, ...], logged: LoggedEvent) -> bool:
+    """``logged`` is a ``care.ended`` on a day whose ``care.started`` is in the log already: the day's care
+    events may fold in another order than the log's (see :func:`_feed`), so the log is re-folded."""
+    if logged.type != CARE_ENDED:
+        return False
+    for entry in reversed(log):
+        if entry.occurred_on != logged.occurred_on:
+            return False
+        if entry.type == CARE_STARTED:
+            return True
+    return False
+
+
+def _feed(
+    builder: _Builder,
+    log: Sequence[LoggedEvent],
+    retracted: frozenset[str],
+    on_retraction: Callable[[LoggedEvent], None] | None = None,
+) -> None:
+    """Fold ``log`` (in fold order) into ``builder``, skipping retractions and retracted events.
+
+    The one departure from the log's order: a day's ``care.started`` comes before its ``care.ended`` (so a
+    one-day period, started and ended on the same day, folds right, as do the placement and legal status
+    recorded on that day), except when a period that began on an earlier day is open as the day's
+    ``care.started`` comes and a ``care.ended`` follows on the same day: then the period ended that day
+    and a new one started (a same-day restart, which SSDA903 rule 431 allows), so that ``care.ended`` is
+    folded first. The choice depends only on the state before the day and the day's events, never on
+    the order in which they arrived.
+    """
+    moved: set[int] = set()
+    for index, entry in enumerate(log):
+        if entry.type == RETRACTION:
+            if on_retraction is not None:
+                on_retraction(entry)
+            continue
+        if entry.event_id in retracted or index in moved:
+            continue
+        if entry.type == CARE_STARTED:
+            ending = _restart_end(builder, log, index, retracted, moved)
+            if ending is not None:
+                moved.add(ending)
+                builder.feed(log[ending])
+        builder.feed(entry)
+
+
+def _restart_end(
+    builder: _Builder, log: Sequence[LoggedEvent], index: int, retracted: frozenset[str], moved: set[int]
+) -> int | None:
+    """The index of the ``care.ended`` that makes ``log[index]`` (a ``care.started``) a same-day restart:
+    the day's first ``care.ended`` still to fold, when the open period began before the day."""
+    day = log[index].occurred_on
+    period = builder.open_period()
+    if period is None or period.start >= day:
+        return None
+    for later in range(index + 1, len(log)):
+        entry = log[later]
+        if entry.occurred_on != day:
+            return None
+        if entry.type == CARE_ENDED and entry.event_id not in retracted and later not in moved:
+            return later
+    return None
 
 
 def _insert(log: tuple[LoggedEvent, ...], logged: LoggedEvent) -> tuple[LoggedEvent, ...]:
@@ -99,15 +170,13 @@ def _refold(
     blank.__dict__.pop("_memo", None)
     builder = _Builder(blank)
     known = {entry.event_id for entry in log}
-    for entry in log:
-        if entry.type == RETRACTION:
-            target = entry.data["retracted_event_id"]
-            if target not in known and target not in state.stamps:
-                builder.anomaly(entry, "retracts an event not received (yet)")
-            continue
-        if entry.event_id in retracted:
-            continue
-        builder.feed(entry)
+
+    def check(entry: LoggedEvent) -> None:
+        target = entry.data["retracted_event_id"]
+        if target not in known and target not in state.stamps:
+            builder.anomaly(entry, "retracts an event not received (yet)")
+
+    _feed(builder, log, retracted, check)
     folded = builder.freeze(events=log, processed_ids=processed, retracted_ids=retracted)
     if state.pruned_to is not None:
         changes = prune(folded, horizon.cutoffs(state.pruned_to))
@@ -135,11 +204,10 @@ def _advance(state: ChildState, horizon: Horizon) -> ChildState:
     base = state.base if state.base is not None else only_facts(ChildState(child_id=state.child_id))
     builder = _Builder(base)
     stamps = dict(state.stamps)
+    _feed(builder, moved, state.retracted_ids)
     for entry in moved:
-        if entry.type == RETRACTION or entry.event_id in state.retracted_ids:
-            continue
-        builder.feed(entry)
-        stamps[entry.event_id] = (entry.type, str(entry.data["occurred_at"]))
+        if entry.type != RETRACTION and entry.event_id not in state.retracted_ids:
+            stamps[entry.event_id] = (entry.type, str(entry.data["occurred_at"]))
     base = builder.freeze()
     kept_ids = frozenset(entry.event_id for entry in kept)
     # Retracted ids stay (one id per retraction, however old): a retraction can arrive before its target,
@@ -291,7 +359,7 @@ class _Builder:
         found = self._lists.get("periods")
         return self.base.periods if found is None else found
 
-    def _open_period(self) -> Period | None:
+    def open_period(self) -> Period | None:
         periods = self._periods()
         if periods and periods[-1].end is None:
             return periods[-1]
@@ -301,13 +369,13 @@ class _Builder:
         data = entry.data
         kind = entry.type
         on = entry.occurred_on
-        if kind in IN_CARE_TYPES and self._open_period() is None:
+        if kind in IN_CARE_TYPES and self.open_period() is None:
             self.anomaly(entry, "after care ended" if self._periods() else "before care started")
         if kind in LEAVING_CARE_TYPES and not self._periods():
             self.anomaly(entry, "the child has no period of care")
 
-        if kind == "care.started":
-            if self._open_period() is not None:
+        if kind == CARE_STARTED:
+            if self.open_period() is not None:
                 self.anomaly(entry, "care started while already looked after (ignored)")
                 return
             self._list("periods").append(
@@ -326,15 +394,15 @@ class _Builder:
             self._list("legal_statuses").append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
             if data.get("team"):
                 self.team = data["team"]
-        elif kind == "care.ended":
-            period = self._open_period()
+        elif kind == CARE_ENDED:
+            period = self.open_period()
             if period is None:
                 self.anomaly(entry, "care ended while not looked after (ignored)")
                 return
             self._list("periods")[-1] = replace(period, end=on, end_reason=data["reason"], end_event_id=entry.event_id)
         elif kind == "legal_status.changed":
             self._list("legal_statuses").append(LegalStatusSpell(on, data["legal_status"], entry.event_id))
-            period = self._open_period()
+            period = self.open_period()
             if (
                 period is not None
                 and period.full_care_from is None

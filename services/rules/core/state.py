@@ -2,7 +2,10 @@
 
 The state is derived by folding the child's accepted events in the order (occurred date, same-day rank,
 recorded_at, event_id), where the same-day rank puts ``care.started`` first and ``care.ended`` last so a
-placement recorded on the day care starts belongs to that period. A late (out-of-order) event or a
+placement recorded on the day care starts belongs to that period, and a period can start and end on one
+day. One exception, decided by the fold (:func:`.fold._feed`) from the state before the day: when a period
+begun earlier is open and the day has both, the day's ``care.ended`` comes before its ``care.started`` (a
+same-day restart: one period ends and the next begins that day). A late (out-of-order) event or a
 retraction therefore simply re-folds; the common case, an event later than every other, is applied to the
 current state without re-folding.
 
