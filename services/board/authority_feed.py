@@ -30,23 +30,26 @@ from schemas import topics
 from schemas.alerts import TRANSITION_ADAPTER, AlertTransition, TransitionState, authority_key, is_authority_key
 from services.board import store
 from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries, live_transitions
-from services.board.early_warning import last_complete_month_end
+from services.board.early_warning import SPC_MONTHS, last_complete_month_end
+from services.rules.core.calendar import add_months
 
 log = logging.getLogger(__name__)
 
 Series = list[tuple[WatchedSeries, list[tuple[date, float]]]]
-Evaluate = Callable[[date], Series]
-"""Each watched series as of a month end."""
+Evaluate = Callable[[date, int], Series]
+"""Each watched series over the given number of months up to a month end."""
 
 
 def from_archive(engine: Engine, population: int | None, watched: Sequence[WatchedSeries]) -> Evaluate:
     """The watched series over the event archive in ``engine`` (each month as known at its end)."""
 
-    def evaluate(month_end: date) -> Series:
+    def evaluate(month_end: date, months: int) -> Series:
         from services.archive.store import events_in_fold_order
         from services.board.early_warning import watched_series
 
-        return watched_series(events_in_fold_order(engine), month_end, population=population, watched=watched)
+        return watched_series(
+            events_in_fold_order(engine), month_end, population=population, watched=watched, months=months
+        )
 
     return evaluate
 
@@ -88,17 +91,25 @@ class AuthorityPublisher:
 
     def publish_due(self) -> int:
         """Read each waiting month end in order and publish the transitions not yet on the topic; returns how
-        many were sent. Raises when the broker does not acknowledge them (the month end stays waiting)."""
+        many were sent. Raises when the broker does not acknowledge them (the month end stays waiting).
+
+        One reading of the archive for all of them: the series up to the last, each month end reading its
+        24 months of it (a month's value depends only on what happened up to its end)."""
+        if not self.waiting:
+            return 0
+        ends = sorted(self.waiting)
+        span = (ends[-1].year - ends[0].year) * 12 + ends[-1].month - ends[0].month + SPC_MONTHS
+        full = self._evaluate(ends[-1], span)
         sent = 0
-        for month_end in sorted(self.waiting):
-            sent += self._publish(month_end)
+        for month_end in ends:
+            sent += self._publish(month_end, [(w, _window(series, month_end)) for w, series in full])
             self.evaluated_through = month_end
             self.waiting.discard(month_end)
         return sent
 
-    def _publish(self, month_end: date) -> int:
+    def _publish(self, month_end: date, readings: Series) -> int:
         fresh: list[AlertTransition] = []
-        for watched, series in self._evaluate(month_end):
+        for watched, series in readings:
             last = self.published.get(watched.fingerprint)
             found = live_transitions(watched, series, None if last is None else last[1])
             fresh.extend(t for t in found if _newer(t, last))
@@ -122,6 +133,13 @@ class AuthorityPublisher:
 
     def close(self) -> None:
         self._producer.close()
+
+
+def _window(series: list[tuple[date, float]], month_end: date) -> list[tuple[date, float]]:
+    """The chart's months up to ``month_end`` (as :func:`services.board.early_warning.panels` draws them)."""
+    last = date(month_end.year, month_end.month, 1)
+    first = add_months(last, -(SPC_MONTHS - 1))
+    return [(period, value) for period, value in series if first <= period <= last]
 
 
 def _newer(transition: AlertTransition, last: tuple[date, TransitionState] | None) -> bool:

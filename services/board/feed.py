@@ -108,6 +108,9 @@ class DeltaFeed:
             self.unsaved.clear()
         if self.authority is not None:
             self.authority.publish_due()  # after the save: a failure here loses no day
+            if self._stats is not None:
+                self._stats.authority_published = self.authority.sent
+                self._stats.authority_read_through = self.authority.evaluated_through
         return read
 
     def run(self, stop: threading.Event) -> None:
