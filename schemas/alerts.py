@@ -71,6 +71,19 @@ class AlertTransition(BaseModel):
 TRANSITION_ADAPTER: Final = TypeAdapter(AlertTransition)
 
 
+AUTHORITY_KEY_PREFIX: Final = "authority:"
+"""The alerts topic's record key: a case transition's is the child id, an authority transition's this prefix
+and the series (its ``subject``), so the series' transitions stay in order on one partition."""
+
+
+def authority_key(subject: str) -> str:
+    return AUTHORITY_KEY_PREFIX + subject
+
+
+def is_authority_key(key: str) -> bool:
+    return key.startswith(AUTHORITY_KEY_PREFIX)
+
+
 def fingerprint(rule: str, child_id: str, subject: str = "") -> str:
     """Stable across processes and replays: the same (rule, child, subject) always gives the same id."""
     digest = hashlib.sha256(f"{rule}\x1f{child_id}\x1f{subject}".encode()).hexdigest()

@@ -88,7 +88,9 @@ def documents() -> dict[str, dict[str, Any]]:
                 "clockTick": _message("Time as an event, one per partition, no key", "clock-tick.schema.json"),
                 "deadLetter": _message("Rejected input with reasons", "dead-letter.schema.json"),
                 "alertTransition": _message(
-                    "An alert raised or resolved, key = child_id", "alert-transition.schema.json"
+                    "An alert raised or resolved, key = child_id (a case alert, from the rules worker) or "
+                    "authority:<indicator id> (an authority alert, no child, from the board feed)",
+                    "alert-transition.schema.json",
                 ),
             }
         },

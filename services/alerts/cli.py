@@ -198,6 +198,7 @@ def serve(settings: Settings) -> None:
     from services.alerts.lifecycle import EscalationPolicy
     from services.alerts.notify import DigestTiming, Notifier, senders_from_settings
     from services.alerts.routing import load_routing, seed_routes
+    from services.board.authority_feed import AuthorityPublisher
     from services.board.feed import DeltaFeed
     from services.board.metrics import BoardCollector, ReturnHealthCollector, latest_snapshot
     from services.board.store import latest_return_health
@@ -237,7 +238,9 @@ def serve(settings: Settings) -> None:
         ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         group, batch = settings.alerts_group_id, settings.alerts_batch_size
         consumer = AlertConsumer(bootstrap, engine, group, batch, stats)
-        board_feed = DeltaFeed(bootstrap, engine, stats=stats)
+        # The board's month-end reading of its series publishes the authority alerts this consumer stores.
+        authority = AuthorityPublisher(bootstrap, engine, population=settings.board_population_0_17)
+        board_feed = DeltaFeed(bootstrap, engine, stats=stats, authority=authority)
         threads = [
             threading.Thread(target=consumer.run, args=(stop,), name="alerts-consumer", daemon=True),
             threading.Thread(target=notify_loop, name="alerts-notifier", daemon=True),

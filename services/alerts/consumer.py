@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -50,6 +50,10 @@ class ConsumerStats:
     dead_lettered: int = 0
     board_dead_lettered: int = 0
     """Indicator-delta records the board feed (same process) sent to its dead-letter topic."""
+    authority_published: int = 0
+    """Authority alert transitions the board feed (same process) published on the alerts topic."""
+    authority_read_through: date | None = None
+    """The last month end the board feed read its watched series at (authority alerts)."""
     batches: int = 0
     actions: dict[str, int] = field(default_factory=dict)
     lag: dict[int, int] = field(default_factory=dict)

@@ -12,6 +12,7 @@ smallest shown team is hidden with it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -128,6 +129,18 @@ class AlertsCollector(Collector):
             dead_letters.add_metric(["alerts"], self._consumer.dead_lettered)
             dead_letters.add_metric(["board"], self._consumer.board_dead_lettered)
             yield dead_letters
+            yield CounterMetricFamily(
+                "carewatch_board_authority_transitions_published",
+                "Authority alert transitions the board feed published on the alerts topic",
+                value=self._consumer.authority_published,
+            )
+            through = self._consumer.authority_read_through
+            if through is not None:
+                yield GaugeMetricFamily(
+                    "carewatch_board_authority_read_through_timestamp_seconds",
+                    "The last month end (midnight UTC) at which the board feed read its watched series",
+                    value=datetime(through.year, through.month, through.day, tzinfo=UTC).timestamp(),
+                )
             lag = GaugeMetricFamily(
                 "carewatch_consumer_lag_records",
                 "Records on the input topic not yet processed (partition end minus position), by consumer",

@@ -133,6 +133,19 @@ def _series(
     return wanted, series, hidden
 
 
+def watched_series(
+    events: Iterable[CaseEvent],
+    as_of: date,
+    *,
+    population: int | None,
+    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    months: int = SPC_MONTHS,
+) -> list[tuple[WatchedSeries, list[tuple[date, float]]]]:
+    """Each watched CIN/CP series over the same months as the charts of :func:`panels` (internal audience)."""
+    wanted, series, _ = _series(events, as_of, population, watched, months, "internal", 0)
+    return [(w, series[w.indicator_id]) for w in wanted]
+
+
 def authority_alerts(
     events: Iterable[CaseEvent],
     as_of: date,

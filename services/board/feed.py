@@ -8,6 +8,10 @@ A day's totals, once complete, wait in :attr:`DeltaFeed.unsaved` until the datab
 that fails (the database is down) is tried again at the next poll, so no day is lost to an outage. A record
 that cannot be read goes to ``INDICATOR_DELTAS_DLQ`` (once: the dead letters already there are read at
 start) with its partition and offset, and is counted.
+
+Given an :class:`~services.board.authority_feed.AuthorityPublisher`, the feed also reads the watched series
+each time it has stored a month's last day and publishes the authority alerts' transitions on the alerts
+topic (see that module).
 """
 
 from __future__ import annotations
@@ -30,15 +34,24 @@ from services.board.core.daily import DailyTotals
 
 if TYPE_CHECKING:
     from services.alerts.consumer import ConsumerStats
+    from services.board.authority_feed import AuthorityPublisher
 
 log = logging.getLogger(__name__)
 STAGE = "board"
 
 
 class DeltaFeed:
-    def __init__(self, bootstrap: str, engine: Engine, *, stats: ConsumerStats | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        engine: Engine,
+        *,
+        stats: ConsumerStats | None = None,
+        authority: AuthorityPublisher | None = None,
+    ) -> None:
         self._engine = engine
         self._stats = stats
+        self.authority = authority
         self._consumer = broker.from_start(bootstrap, topics.INDICATOR_DELTAS)
         self._dead_letters = DeadLetterSender(bootstrap, client_id="carewatch-board-dlq")
         self._already_dead = _dead_lettered_offsets(bootstrap)
@@ -90,7 +103,14 @@ class DeltaFeed:
             except Exception:
                 self.save_failures += 1
                 raise
+            if self.authority is not None:
+                self.authority.days_stored(self.unsaved)
             self.unsaved.clear()
+        if self.authority is not None:
+            self.authority.publish_due()  # after the save: a failure here loses no day
+            if self._stats is not None:
+                self._stats.authority_published = self.authority.sent
+                self._stats.authority_read_through = self.authority.evaluated_through
         return read
 
     def run(self, stop: threading.Event) -> None:
@@ -107,6 +127,8 @@ class DeltaFeed:
     def close(self) -> None:
         self._consumer.close()
         self._dead_letters.close()
+        if self.authority is not None:
+            self.authority.close()
 
 
 def _letter(record: Any, message: str) -> DeadLetter:

@@ -170,7 +170,7 @@ def run_demo(
             echo=echo,
             logs=logs,
         )
-        result.authority_alerts = _authority_alerts(engine, records, until, children)
+        result.authority_alerts = _authority_alerts(engine)
         result.alerts_by_rule = _alerts_by_rule(engine)
         result.indicators = _board_headlines(web, result.tokens["board"], until)
         echo("  drawing the board's early-warning charts")
@@ -386,10 +386,14 @@ def _wait_caught_up(
         alerts = _scrape(alerts_metrics)
         processed = rules.get("carewatch_rules_events_processed_total", 0)
         ticks = rules.get("carewatch_rules_ticks_total", 0)
-        published = rules.get("carewatch_rules_transitions_total", 0)
+        # Case transitions from the rules worker, authority transitions from the board feed (same topic).
+        published = rules.get("carewatch_rules_transitions_total", 0) + alerts.get(
+            "carewatch_board_authority_transitions_published_total", 0
+        )
         consumed = alerts.get("carewatch_alerts_transitions_consumed_total", 0)
+        read_through = alerts.get("carewatch_board_authority_read_through_timestamp_seconds", 0)
         stored = store.dates(engine)
-        progress = (processed, ticks, published, consumed, stored[-1] if stored else None)
+        progress = (processed, ticks, published, consumed, stored[-1] if stored else None, read_through)
         if progress != last:
             last, deadline = progress, time.monotonic() + stall
         if (
@@ -398,6 +402,7 @@ def _wait_caught_up(
             and consumed >= published
             and stored
             and stored[-1] >= until
+            and _authority_read(read_through, stored[0], until)
         ):
             return
         if echo is not None and time.monotonic() - told >= every:
@@ -413,28 +418,34 @@ def _wait_caught_up(
     raise TimeoutError(f"the services made no progress for {stall:.0f} seconds; see the logs in {where}")
 
 
-def _authority_alerts(engine: Engine, records: list[dict[str, Any]], until: date, children: int) -> list[str]:
-    """The board's special causes over the demo's history, through the alerts service's lifecycle (stored,
-    with history, notified to the board's recipients); returns the summaries of those raised."""
+def _authority_read(read_through: float, first_stored: date, until: date) -> bool:
+    """Whether the board feed has read its watched series at the last month end up to ``until`` (there is
+    none to read when the stored days start after it)."""
     from datetime import UTC, datetime
 
-    from pydantic import ValidationError
+    from services.board.early_warning import last_complete_month_end
 
-    from carewatch.db import session_factory
-    from schemas.events import CaseEvent, parse_event
-    from services.alerts.store import apply_transitions
-    from services.board.early_warning import authority_alerts
+    month_end = last_complete_month_end(until)
+    if month_end < first_stored:
+        return True
+    return read_through >= datetime(month_end.year, month_end.month, month_end.day, tzinfo=UTC).timestamp()
 
-    events: list[CaseEvent] = []
-    for record in records:
-        try:
-            events.append(parse_event(record, received_at=None))
-        except ValidationError:
-            continue  # the deliberately invalid records (ingest rejected them too)
-    transitions = authority_alerts(events, until, population=demo_population(children))
-    with session_factory(engine).begin() as session:
-        apply_transitions(session, transitions, datetime.now(UTC))
-    return [t.summary for t in transitions if t.state == "raised"]
+
+def _authority_alerts(engine: Engine) -> list[str]:
+    """The summaries of the authority alerts raised, as the alerts service stored them: the board feed read
+    the watched series at each month end it stored and published the special causes on the alerts topic."""
+    from sqlalchemy import select
+
+    from services.alerts.models import Alert, AlertHistory
+
+    query = (
+        select(AlertHistory.detail)
+        .join(Alert, Alert.id == AlertHistory.alert_id)
+        .where(Alert.scope == "authority", AlertHistory.action == "raised")
+        .order_by(AlertHistory.event_date, AlertHistory.id)
+    )
+    with engine.connect() as connection:
+        return [str(detail.get("summary", "")) for (detail,) in connection.execute(query)]
 
 
 def _alerts_by_rule(engine: Engine) -> Counter[tuple[str, str]]:

@@ -75,7 +75,12 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path, browser: Browse
     engine = make_engine(settings.sqlalchemy_url())
     with engine.connect() as connection:
         stored = connection.scalar(select(func.count()).select_from(Alert))
+        authority = connection.execute(select(Alert.rule, Alert.child_id).where(Alert.scope == "authority")).all()
     engine.dispose()
+    # The turn's authority alert came the live way: the board feed published it, the alerts service stored it.
+    assert result.authority_alerts and len(authority) == len(result.authority_alerts)
+    assert {rule for rule, _ in authority} == {"spc-entered-care-month"}
+    assert all(child is None for _, child in authority)
     assert stored and stored == sum(result.alerts_by_rule.values())
     assert result.events_rejected > 0 and result.events_accepted > 10 * result.events_rejected
     promtool = seen["promtool"]

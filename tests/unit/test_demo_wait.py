@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +12,8 @@ from services.demo import run
 from services.demo.run import DemoResult
 
 DAY = date(2025, 6, 30)
+READ_THROUGH = datetime(2025, 6, 30, tzinfo=UTC).timestamp()
+"""The board feed has read its watched series at DAY, a month end."""
 
 
 class _Alive:
@@ -25,7 +27,7 @@ def _wait(monkeypatch: pytest.MonkeyPatch, processed: Any, stall: float) -> None
     def scrape(url: str) -> dict[str, float]:
         if "rules" in url:
             return {"carewatch_rules_events_processed_total": next(processed), "carewatch_rules_ticks_total": 1}
-        return {}
+        return {"carewatch_board_authority_read_through_timestamp_seconds": READ_THROUGH}
 
     monkeypatch.setattr(run, "_scrape", scrape)
     monkeypatch.setattr("services.board.store.dates", lambda _engine: [DAY])
@@ -44,3 +46,10 @@ def test_a_slow_but_moving_catch_up_is_waited_for(monkeypatch: pytest.MonkeyPatc
 def test_a_stalled_catch_up_is_given_up_with_where_to_look(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TimeoutError, match="no progress for 5 seconds"):
         _wait(monkeypatch, itertools.chain([10, 20], itertools.repeat(30)), stall=5)
+
+
+def test_the_demo_waits_for_the_board_feed_to_read_the_last_month_end() -> None:
+    june = datetime(2025, 6, 30, tzinfo=UTC).timestamp()
+    assert run._authority_read(june, date(2025, 1, 1), date(2025, 7, 15))
+    assert not run._authority_read(june - 86_400, date(2025, 1, 1), date(2025, 7, 15))
+    assert run._authority_read(0, date(2025, 7, 1), date(2025, 7, 15))  # no month end stored yet to read

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from schemas.alerts import AlertTransition, ChartPoint, Severity, fingerprint
+from schemas.alerts import AlertTransition, ChartPoint, Severity, TransitionState, fingerprint
 from services.rules.core.cin.facts import CinFacts
 
 from .cin_indicators import DEFINITIONS, monthly_series
@@ -38,6 +38,11 @@ class WatchedSeries:
     @property
     def rule(self) -> str:
         return f"spc-{self.indicator_id}"
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of this series' authority alert."""
+        return fingerprint(self.rule, AUTHORITY_SCOPE_KEY, self.indicator_id)
 
 
 def rule_id(indicator_id: str) -> str:
@@ -87,7 +92,7 @@ def transition(
         summary = f"{watched.title}: the special cause has ended ({chart.variation.replace('-', ' ')})."
         state = "resolved"
     return AlertTransition(
-        fingerprint=fingerprint(watched.rule, AUTHORITY_SCOPE_KEY, watched.indicator_id),
+        fingerprint=watched.fingerprint,
         rule=watched.rule,
         child_id=None,
         scope="authority",
@@ -119,6 +124,28 @@ def series_transitions(
             out.append(found)
             raised = found.state == "raised"
     return out
+
+
+def live_transitions(
+    watched: WatchedSeries,
+    series: Sequence[tuple[date, float]],
+    last: TransitionState | None,
+) -> list[AlertTransition]:
+    """What to publish when ``series`` has just gained its latest month, given the last state published for
+    the series' alert (``None``: nothing yet). Nothing published yet: the transitions of the whole series
+    (:func:`series_transitions`, the alert's recent history). Otherwise level-triggered on the latest reading:
+    raised when it shows a concerning special cause and the alert was last resolved, resolved when it shows
+    none and the alert was last raised, dated at the latest month; nothing when the signal is unchanged.
+
+    The reading of a month is the chart of the series as it stands then (its window moves on), so a live
+    alert follows the latest reading rather than re-deriving the earlier months' transitions."""
+    if not series:
+        return []
+    if last is None:
+        return series_transitions(watched, series)
+    chart = xmr(series, watched.better, target=watched.target, config=watched.config)
+    found = transition(watched, chart, was_raised=last == "raised", at=series[-1][0])
+    return [] if found is None else [found]
 
 
 DEFAULT_WATCHED: tuple[WatchedSeries, ...] = (
