@@ -194,24 +194,32 @@ class _Batch:
         self.history.append((row, entry))
 
     def insert_pending(self) -> None:
-        """Insert the occurrences opened so far (runs of rows with the same columns, in the order opened);
-        their ids come back by ``(fingerprint, occurrence)``, which is unique."""
+        """Insert the occurrences opened so far (executemany per run of rows with the same columns, in the
+        order opened), then read their ids back by ``(fingerprint, occurrence)``, which is unique: one SELECT
+        per 500 fingerprints, cheaper on PostgreSQL than ``INSERT … RETURNING`` of many rows."""
         rows, self.pending = self.pending, []
+        if not rows:
+            return
         start = 0
         while start < len(rows):
             keys = rows[start].columns().keys()
             end = start + 1
             while end < len(rows) and rows[end].columns().keys() == keys:
                 end += 1
-            run = rows[start:end]
-            statement = insert(ALERTS).returning(ALERTS.c.id, ALERTS.c.fingerprint, ALERTS.c.occurrence)
-            ids = {(fp, number): id_ for id_, fp, number in self.session.execute(statement, [r.values for r in run])}
-            for row in run:
-                row.id = ids[(row.values["fingerprint"], row.values["occurrence"])]
-                row.stored = dict(row.values)
-                self.rows[row.id] = row
-            self.inserted.extend(run)
+            self.session.execute(insert(ALERTS), [row.values for row in rows[start:end]])
             start = end
+        wanted = sorted({row.values["fingerprint"] for row in rows})
+        ids: dict[tuple[str, int], int] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            query = select(ALERTS.c.fingerprint, ALERTS.c.occurrence, ALERTS.c.id).where(
+                ALERTS.c.fingerprint.in_(wanted[start : start + _CHUNK])
+            )
+            ids.update({(fp, number): id_ for fp, number, id_ in self.session.execute(query)})
+        for row in rows:
+            row.id = ids[(row.values["fingerprint"], row.values["occurrence"])]
+            row.stored = dict(row.values)
+            self.rows[row.id] = row
+        self.inserted.extend(rows)
 
     def write(self, moved: Iterable[_Row]) -> None:
         """Insert what is new, update the changed columns of stored rows (one executemany per set of
