@@ -6,13 +6,13 @@ batch at a time, the API one request at a time).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, insert, select
+from sqlalchemy import Select, Table, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from schemas.alerts import SEVERITY_ORDER, AlertTransition
@@ -28,6 +28,27 @@ from services.alerts.models import Alert, AlertHistory, AuditLog
 
 ENGINE_ACTOR = "engine"
 LONDON = ZoneInfo("Europe/London")
+_CHUNK = 500
+ALERTS = cast(Table, Alert.__table__)
+HISTORY = cast(Table, AlertHistory.__table__)
+_OCCURRENCE_COLUMNS = (
+    "occurrence",
+    "state",
+    "engine_state",
+    "last_transition_at",
+    "last_transition_state",
+    "raised_at",
+    "resolved_at",
+)
+_LATEST_COLUMNS = (
+    ALERTS.c.id,
+    ALERTS.c.fingerprint,
+    ALERTS.c.child_id,
+    ALERTS.c.team,
+    ALERTS.c.severity,
+    ALERTS.c.evidence,
+    *(ALERTS.c[name] for name in _OCCURRENCE_COLUMNS),
+)
 
 
 @dataclass
@@ -41,88 +62,204 @@ class ApplyStats:
         self.actions[action] = self.actions.get(action, 0) + 1
 
 
-def _occurrence(row: Alert) -> Occurrence:
+class _Row:
+    """One ``alert`` row as the batch sees it: its column values now, and (stored rows) as they were read,
+    so that only the columns the batch changed are written, as the ORM would."""
+
+    __slots__ = ("id", "occurrence", "stored", "values")
+
+    def __init__(self, id: int | None, occurrence: Occurrence | None, values: dict[str, Any], stored: bool) -> None:
+        self.id = id
+        self.occurrence = occurrence
+        self.values = values
+        self.stored: dict[str, Any] | None = dict(values) if stored else None
+
+    @property
+    def state(self) -> str:
+        return self.occurrence.state if self.occurrence is not None else str(self.values["state"])
+
+    def columns(self) -> dict[str, Any]:
+        if self.occurrence is not None:
+            self.values.update(_occurrence_columns(self.occurrence))
+        return self.values
+
+    def changes(self) -> dict[str, Any]:
+        assert self.stored is not None
+        return {k: v for k, v in self.columns().items() if k not in self.stored or self.stored[k] != v}
+
+
+def _occurrence(values: Mapping[str, Any]) -> Occurrence:
     return Occurrence(
-        number=row.occurrence,
-        state=row.state,  # type: ignore[arg-type]
-        engine_state=row.engine_state,  # type: ignore[arg-type]
-        last_at=row.last_transition_at,
-        last_state=row.last_transition_state,  # type: ignore[arg-type]
-        raised_at=row.raised_at,
-        resolved_at=row.resolved_at,
+        number=values["occurrence"],
+        state=values["state"],
+        engine_state=values["engine_state"],
+        last_at=values["last_transition_at"],
+        last_state=values["last_transition_state"],
+        raised_at=values["raised_at"],
+        resolved_at=values["resolved_at"],
     )
 
 
-def _store_occurrence(row: Alert, occurrence: Occurrence) -> None:
-    row.occurrence = occurrence.number
-    row.state = occurrence.state
-    row.engine_state = occurrence.engine_state
-    row.last_transition_at = occurrence.last_at
-    row.last_transition_state = occurrence.last_state
-    row.raised_at = occurrence.raised_at
-    row.resolved_at = occurrence.resolved_at
+def _occurrence_columns(occurrence: Occurrence) -> dict[str, Any]:
+    return {
+        "occurrence": occurrence.number,
+        "state": occurrence.state,
+        "engine_state": occurrence.engine_state,
+        "last_transition_at": occurrence.last_at,
+        "last_transition_state": occurrence.last_state,
+        "raised_at": occurrence.raised_at,
+        "resolved_at": occurrence.resolved_at,
+    }
 
 
-def _details(row: Alert, transition: AlertTransition) -> None:
-    row.severity = transition.severity
-    row.summary = transition.summary
-    row.evidence = [e.model_dump(mode="json") for e in transition.evidence]
-    row.dates = {k: v.isoformat() for k, v in transition.dates.items()}
+def _details(transition: AlertTransition) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "severity": transition.severity,
+        "summary": transition.summary,
+        "evidence": [e.model_dump(mode="json") for e in transition.evidence],
+        "dates": {k: v.isoformat() for k, v in transition.dates.items()},
+    }
     if transition.scope == "authority":
-        row.chart = {
+        values["chart"] = {
             "points": [p.model_dump(mode="json") for p in transition.points],
             "limits": dict(transition.limits),
         }
+    return values
 
 
-def _history(row: Alert, action: str, actor: str, now: datetime, on: date | None, **detail: Any) -> None:
-    session = object_session(row)
+def _history(alert: Alert, action: str, actor: str, now: datetime, on: date | None, **detail: Any) -> None:
+    session = object_session(alert)
     assert session is not None, "history is written for rows already in a session"
     # Linking from the history side never loads the alert's existing history: one INSERT, no SELECT.
-    session.add(AlertHistory(alert=row, recorded_at=now, event_date=on, action=action, actor=actor, detail=detail))
+    session.add(AlertHistory(alert=alert, recorded_at=now, event_date=on, action=action, actor=actor, detail=detail))
 
 
-class _HistoryLog:
-    """The engine's history entries of one batch, inserted together (one executemany) once the alerts they
-    belong to have ids: cheaper than an ORM object per entry linked through the relationship."""
+class _Batch:
+    """The engine's writes of one batch in SQLAlchemy Core: the rows it reads, the occurrences it opens
+    (inserted in the order they were opened), the columns it changes, and its history entries."""
 
-    def __init__(self) -> None:
-        self.entries: list[tuple[Alert, dict[str, Any]]] = []
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.rows: dict[int, _Row] = {}
+        self.pending: list[_Row] = []
+        self.inserted: list[_Row] = []
+        self.history: list[tuple[_Row, dict[str, Any]]] = []
 
-    def add(self, row: Alert, action: str, now: datetime, on: date | None, **detail: Any) -> None:
-        entry = {"recorded_at": now, "event_date": on, "action": action, "actor": ENGINE_ACTOR, "detail": detail}
-        self.entries.append((row, entry))
+    def load_latest(self, fingerprints: Iterable[str]) -> dict[str, _Row]:
+        """The newest occurrence of each fingerprint: one SELECT per 500 fingerprints."""
+        wanted = sorted(set(fingerprints))
+        latest: dict[str, _Row] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            newest = (
+                select(ALERTS.c.fingerprint, func.max(ALERTS.c.occurrence).label("number"))
+                .where(ALERTS.c.fingerprint.in_(wanted[start : start + _CHUNK]))
+                .group_by(ALERTS.c.fingerprint)
+                .subquery()
+            )
+            query = select(*_LATEST_COLUMNS).join(
+                newest, and_(ALERTS.c.fingerprint == newest.c.fingerprint, ALERTS.c.occurrence == newest.c.number)
+            )
+            for found in self.session.execute(query).mappings():
+                values = dict(found)
+                row = _Row(values.pop("id"), _occurrence(values), values, stored=True)
+                self.rows[row.id] = row  # type: ignore[index]
+                latest[values["fingerprint"]] = row
+        return latest
 
-    def write(self, session: Session) -> None:
-        if not self.entries:
+    def load_open(self, children: Sequence[str]) -> list[_Row]:
+        """Every open alert of these children, as stored before the batch (one SELECT per 500 children)."""
+        found: list[_Row] = []
+        for start in range(0, len(children), _CHUNK):
+            query = (
+                select(ALERTS.c.id, ALERTS.c.child_id, ALERTS.c.team, ALERTS.c.state)
+                .where(ALERTS.c.child_id.in_(children[start : start + _CHUNK]), ALERTS.c.state.in_(OPEN_STATES))
+                .order_by(ALERTS.c.id)
+            )
+            for id_, child, team, state in self.session.execute(query):
+                row = self.rows.get(id_)
+                if row is None:
+                    row = _Row(id_, None, {"child_id": child, "team": team, "state": state}, stored=True)
+                    self.rows[id_] = row
+                found.append(row)
+        return found
+
+    def open_row(self, values: dict[str, Any], occurrence: Occurrence) -> _Row:
+        row = _Row(None, occurrence, values, stored=False)
+        self.pending.append(row)
+        return row
+
+    def log(self, row: _Row, action: str, on: date | None, **detail: Any) -> None:
+        entry = {"recorded_at": self.now, "event_date": on, "action": action, "actor": ENGINE_ACTOR, "detail": detail}
+        self.history.append((row, entry))
+
+    def insert_pending(self) -> None:
+        """Insert the occurrences opened so far (executemany per run of rows with the same columns, in the
+        order opened), then read their ids back by ``(fingerprint, occurrence)``, which is unique: one SELECT
+        per 500 fingerprints, cheaper on PostgreSQL than ``INSERT … RETURNING`` of many rows."""
+        rows, self.pending = self.pending, []
+        if not rows:
             return
-        session.flush()  # new alerts get their ids
-        session.execute(insert(AlertHistory.__table__), [{"alert_id": row.id, **entry} for row, entry in self.entries])
-        self.entries.clear()
-
-
-def _latest_by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dict[str, Alert]:
-    wanted = sorted(set(fingerprints))
-    latest: dict[str, Alert] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        rows = session.scalars(
-            select(Alert).where(Alert.fingerprint.in_(chunk)).order_by(Alert.fingerprint, Alert.occurrence.desc())
-        )
+        start = 0
+        while start < len(rows):
+            keys = rows[start].columns().keys()
+            end = start + 1
+            while end < len(rows) and rows[end].columns().keys() == keys:
+                end += 1
+            self.session.execute(insert(ALERTS), [row.values for row in rows[start:end]])
+            start = end
+        wanted = sorted({row.values["fingerprint"] for row in rows})
+        ids: dict[tuple[str, int], int] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            query = select(ALERTS.c.fingerprint, ALERTS.c.occurrence, ALERTS.c.id).where(
+                ALERTS.c.fingerprint.in_(wanted[start : start + _CHUNK])
+            )
+            ids.update({(fp, number): id_ for fp, number, id_ in self.session.execute(query)})
         for row in rows:
-            latest.setdefault(row.fingerprint, row)
-    return latest
+            row.id = ids[(row.values["fingerprint"], row.values["occurrence"])]
+            row.stored = dict(row.values)
+            self.rows[row.id] = row
+        self.inserted.extend(rows)
+
+    def write(self, moved: Iterable[_Row]) -> None:
+        """Insert what is new, update the changed columns of stored rows (one executemany per set of
+        columns), then every history entry in one executemany."""
+        stored = list(self.rows.values())  # read or inserted earlier in the batch; not the pending ones
+        self.insert_pending()
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in stored:
+            changes = row.changes()
+            if changes:
+                groups.setdefault(tuple(sorted(changes)), []).append({"_id": row.id, **changes})
+        for touched in groups.values():
+            self.session.execute(update(ALERTS).where(ALERTS.c.id == bindparam("_id")), touched)
+        if self.history:
+            self.session.execute(insert(HISTORY), [{"alert_id": row.id, **entry} for row, entry in self.history])
+        self._expire({row.id for row in stored} | {row.id for row in moved})
+
+    def _expire(self, ids: set[int | None]) -> None:
+        """Alert objects the session already holds are reloaded on next access, as after an ORM flush."""
+        for key in list(self.session.identity_map.keys()):
+            if key[0] is Alert and key[1][0] in ids:
+                self.session.expire(self.session.identity_map[key])
 
 
 def apply_transitions(session: Session, transitions: Sequence[AlertTransition], now: datetime) -> ApplyStats:
-    """Apply a batch in arrival order; repeats and stale transitions change nothing."""
+    """Apply a batch in arrival order; repeats and stale transitions change nothing.
+
+    Set-based, in SQLAlchemy Core: one SELECT of the newest occurrence per fingerprint and one of the open
+    alerts of the batch's children, the lifecycle decided in memory, then one insert of the new occurrences
+    (more only when the batch reopens a fingerprint it opened itself), an executemany update per set of
+    changed columns and one executemany of the history entries.
+    """
     stats = ApplyStats()
-    log = _HistoryLog()
-    latest = _latest_by_fingerprint(session, (t.fingerprint for t in transitions))
+    session.flush()  # the caller's pending ORM changes are visible to the reads below
+    batch = _Batch(session, now)
+    latest = batch.load_latest(t.fingerprint for t in transitions)
     team_of_child: dict[str, str] = {}
     for transition in transitions:
         current = latest.get(transition.fingerprint)
-        outcome = apply_transition(None if current is None else _occurrence(current), transition)
+        outcome = apply_transition(None if current is None else current.occurrence, transition)
         stats.count(outcome.action)
         if transition.team is not None and transition.child_id is not None:
             team_of_child[transition.child_id] = transition.team
@@ -130,25 +267,25 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
             continue
         if outcome.action == "opened":
             if current is not None and current.id is None:
-                session.flush()  # the new occurrence links to the previous one by id
-            row = Alert(
-                fingerprint=transition.fingerprint,
-                rule=transition.rule,
-                child_id=transition.child_id,
-                scope=transition.scope,
-                subject=transition.subject,
-                team=transition.team if transition.team is not None else (current.team if current else None),
-                previous_id=None if current is None else current.id,
-                created_at=now,
-            )
-            _details(row, transition)
-            _store_occurrence(row, outcome.occurrence)
-            row.updated_at = now
-            session.add(row)
-            log.add(
+                batch.insert_pending()  # the new occurrence links to the previous one by id
+            values: dict[str, Any] = {
+                "fingerprint": transition.fingerprint,
+                "rule": transition.rule,
+                "child_id": transition.child_id,
+                "scope": transition.scope,
+                "subject": transition.subject,
+                "team": transition.team
+                if transition.team is not None
+                else (current.values["team"] if current else None),
+                "previous_id": None if current is None else current.id,
+                "created_at": now,
+                **_details(transition),
+                "updated_at": now,
+            }
+            row = batch.open_row(values, outcome.occurrence)
+            batch.log(
                 row,
                 transition.state,
-                now,
                 transition.at,
                 occurrence=outcome.occurrence.number,
                 severity=transition.severity,
@@ -158,47 +295,45 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
             latest[transition.fingerprint] = row
             continue
         assert current is not None
-        _store_occurrence(current, outcome.occurrence)
+        current.occurrence = outcome.occurrence
         told: dict[str, Any] = {}
         if outcome.action == "updated" and transition.state == "raised":
-            told = {"severity": transition.severity, "summary": transition.summary, "was": current.severity}
-            _details(current, transition)
+            told = {"severity": transition.severity, "summary": transition.summary, "was": current.values["severity"]}
+            current.values.update(_details(transition))
         elif outcome.action == "resolved":
             # Evidence the raised did not carry is what cleared the finding (when the rules send it).
-            seen = {e.get("event_id") for e in current.evidence}
+            seen = {e.get("event_id") for e in current.values["evidence"]}
             cleared = [e.model_dump(mode="json") for e in transition.evidence if e.event_id not in seen]
             if cleared:
                 told = {"cleared_by": cleared}
-        current.updated_at = now
+        current.values["updated_at"] = now
         action = {"resolved": "resolved", "backfilled": "backfilled"}.get(outcome.action, "updated")
-        log.add(current, action, now, transition.at, reason=outcome.reason, **told)
-    session.flush()
-    stats.rerouted = reroute(session, team_of_child, now, log)
-    log.write(session)
+        batch.log(current, action, transition.at, reason=outcome.reason, **told)
+    moved = _reroute(batch, team_of_child)
+    stats.rerouted = len(moved)
+    batch.write(moved)
     return stats
 
 
-def reroute(session: Session, team_of_child: dict[str, str], now: datetime, log: _HistoryLog | None = None) -> int:
-    """Move every open alert of each child to the child's current team."""
+def _reroute(batch: _Batch, team_of_child: dict[str, str]) -> list[_Row]:
+    """Move every open alert of each child to the child's current team: the stored ones and the ones the
+    batch opened, decided in memory and written with the batch's other changes."""
     if not team_of_child:
-        return 0
-    own_log = log is None
-    log = _HistoryLog() if log is None else log
-    moved = 0
-    children = sorted(team_of_child)
-    for start in range(0, len(children), 500):
-        rows = session.scalars(
-            select(Alert).where(Alert.child_id.in_(children[start : start + 500]), Alert.state.in_(OPEN_STATES))
-        )
-        for row in rows:
-            team = team_of_child[str(row.child_id)]
-            if row.team != team:
-                log.add(row, "rerouted", now, None, old_team=row.team, new_team=team)
-                row.team = team
-                row.updated_at = now
-                moved += 1
-    if own_log:
-        log.write(session)
+        return []
+    candidates = batch.load_open(sorted(team_of_child))
+    seen = {id(row) for row in candidates}
+    candidates += [row for row in (*batch.inserted, *batch.pending) if id(row) not in seen]
+    moved = []
+    for row in candidates:
+        child = row.values["child_id"]
+        if child not in team_of_child or row.state not in OPEN_STATES:
+            continue
+        team = team_of_child[child]
+        if row.values["team"] != team:
+            batch.log(row, "rerouted", None, old_team=row.values["team"], new_team=team)
+            row.values["team"] = team
+            row.values["updated_at"] = batch.now
+            moved.append(row)
     return moved
 
 

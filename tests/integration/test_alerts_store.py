@@ -159,6 +159,60 @@ def test_team_change_reroutes_the_childs_open_alerts(engine: Engine) -> None:
     assert actions.count("rerouted") == 2
 
 
+def test_one_batch_reroutes_what_it_opened_and_reopens_what_it_resolved(engine: Engine) -> None:
+    """Rows the batch itself opened are re-routed (with history) and linked when reopened; an Alert the
+    session already held is read afresh; an authority alert (no child) is never re-routed."""
+    d = date(2025, 2, 3)
+    authority = AlertTransition(
+        fingerprint=fingerprint("spc-shift", "", "cla-rate"),
+        rule="spc-shift",
+        scope="authority",
+        subject="cla-rate",
+        state="raised",
+        at=d,
+        severity="medium",
+        summary="A shift in the rate",
+        points=({"period": d, "value": 1.5},),  # type: ignore[arg-type]
+        limits={"mean": 1.0},
+    )
+    with session_factory(engine).begin() as session:
+        apply_transitions(session, [transition("C9", "raised", d), authority], NOW)
+    with session_factory(engine).begin() as session:
+        held = session.scalars(select(Alert).where(Alert.child_id == "C9")).one()
+        assert held.team == "north" and held.state == "raised"
+        stats = apply_transitions(
+            session,
+            [
+                transition("C9", "resolved", d + timedelta(3)),
+                transition("C9", "raised", d + timedelta(5)),  # a second occurrence, opened by this batch
+                transition("C9", "resolved", d + timedelta(6)),
+                transition("C9", "raised", d + timedelta(8)),  # a third, linked to the second
+                transition("C9", "raised", d + timedelta(8), rule="sdq-concern", team="west"),
+            ],
+            NOW,
+        )
+        assert held.state == "resolved" and held.resolved_at == d + timedelta(3)  # not the stale object
+    assert stats.actions == {"resolved": 2, "opened": 3}
+    assert stats.rerouted == 1  # the open third occurrence; the resolved ones stay where they were
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(Alert).where(Alert.child_id == "C9").order_by(Alert.id)).all()
+        assert [(r.rule, r.occurrence, r.state, r.team) for r in rows] == [
+            ("pep-overdue", 1, "resolved", "north"),
+            ("pep-overdue", 2, "resolved", "north"),
+            ("pep-overdue", 3, "raised", "west"),
+            ("sdq-concern", 1, "raised", "west"),
+        ]
+        assert [r.previous_id for r in rows] == [None, rows[0].id, rows[1].id, None]
+        third = rows[2]
+        assert [(h.action, h.detail.get("old_team"), h.detail.get("new_team")) for h in third.history] == [
+            ("raised", None, None),
+            ("rerouted", "north", "west"),
+        ]
+        spc = session.scalars(select(Alert).where(Alert.scope == "authority")).one()
+        assert spc.team is None and spc.child_id is None and spc.chart is not None
+        assert spc.chart["limits"] == {"mean": 1.0}
+
+
 def test_acknowledge_close_escalate_and_read_back(engine: Engine) -> None:
     d = date(2025, 2, 3)
     stored = datetime(2025, 2, 3, 23, 30, tzinfo=UTC)  # 23:30 UTC is still 3 February in London
