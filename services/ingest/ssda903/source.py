@@ -27,7 +27,7 @@ from services.ingest.ssda903 import tables
 from services.ingest.ssda903.tables import Table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRow:
     file: str
     table: str
@@ -77,11 +77,14 @@ class Fields(Mapping[str, str]):
 
 
 def read_return(directory: Path, encoding: str | None = None) -> list[SourceFile]:
-    """Every ``*.csv`` and ``*.xml`` file in ``directory`` (not recursive), sorted by name."""
+    """Every ``*.csv`` and ``*.xml`` file in ``directory`` (not recursive), sorted by name.
+
+    Equal values across the files (child ids, dates, codes) are held once: the files share one pool."""
     paths = sorted(path for path in directory.iterdir() if path.is_file() and path.suffix.lower() in {".csv", ".xml"})
     if not paths:
         raise ReturnNotFound(f"no .csv or .xml files in {directory}")
-    return [read_xml(path) if path.suffix.lower() == ".xml" else read_csv(path, encoding) for path in paths]
+    pool: dict[str, str] = {}
+    return [read_xml(path) if path.suffix.lower() == ".xml" else read_csv(path, encoding, pool) for path in paths]
 
 
 def detect_encoding(path: Path) -> str:
@@ -114,8 +117,11 @@ def detect_encoding(path: Path) -> str:
     return "utf-8-sig"  # exports from Excel start with a byte-order mark that would otherwise stick to 'CHILD'
 
 
-def read_csv(path: Path, encoding: str | None = None) -> SourceFile:
+def read_csv(path: Path, encoding: str | None = None, pool: dict[str, str] | None = None) -> SourceFile:
+    """The rows of one CSV file; ``pool`` holds one copy of each distinct value (shared by several files)."""
     encoding = encoding or detect_encoding(path)
+    pool = {} if pool is None else pool
+    held = pool.setdefault
     csv.field_size_limit(MAX_FIELD)
     with path.open(newline="", encoding=encoding) as handle:
         reader = csv.reader(handle)
@@ -153,7 +159,10 @@ def read_csv(path: Path, encoding: str | None = None) -> SourceFile:
             line = reader.line_num
             if not any(value.strip() for value in values):
                 continue  # blank lines carry no row
-            compact = tuple(values[pick].strip() if pick is not None and pick < len(values) else "" for pick in picks)
+            compact = tuple(
+                held(value, value)
+                for value in (values[pick].strip() if pick is not None and pick < len(values) else "" for pick in picks)
+            )
             fields: Mapping[str, str] = Fields(kept, kept_index, compact)
             if len(values) != len(columns):
                 fields = dict(fields) | {"__shape__": f"{len(values)} values for {len(columns)} columns"}
