@@ -643,7 +643,8 @@ def convert_returns(
 ) -> ImportResult:
     """Convert several returns (collection year, rows) into one history; a later year's row wins."""
     # rows and their years side by side (a pair per row would cost a tuple each)
-    rows: list[SourceRow] = []
+    rows: list[SourceRow | None] = []
+    """Each row until the third pass is done with it (then None: its outcome says where it was)."""
     row_years: list[int] = []
     for year, source in returns:
         for row in source:
@@ -652,8 +653,9 @@ def convert_returns(
     outcomes: list[RowOutcome | None] = [None] * len(rows)
 
     def where(index: int) -> str:  # made when reported, not held for every row
-        row = rows[index]
-        return f"{row.file} {row.locator}"
+        held = rows[index] or outcomes[index]
+        assert held is not None  # a row is let go only once its outcome is set
+        return f"{held.file} {held.locator}"
 
     def outcome(
         index: int,
@@ -664,13 +666,16 @@ def convert_returns(
         problems: tuple[tuple[str, str], ...] = (),
     ) -> None:
         row = rows[index]
+        assert row is not None  # every outcome is set before its row is let go
         outcomes[index] = RowOutcome(row.file, row.table, row.row, row.locator, status, fld, reason, ids, problems)
 
     ctx = Context(max((year for year, _ in returns), default=0))
     header_problems: dict[int, tuple[tuple[str, str], ...]] = {}
     episodes: list[Episode] = []
     # First pass: child details (the latest return's), and every episode checked field by field.
-    for index, (year, row) in enumerate(zip(row_years, rows, strict=True)):
+    for index, (year, held) in enumerate(zip(row_years, rows, strict=True)):
+        assert held is not None  # none is let go before the third pass
+        row = held
         try:
             if "__shape__" in row.fields:
                 raise RowRejected(None, f"malformed row: {row.fields['__shape__']}")
@@ -788,33 +793,37 @@ def convert_returns(
         for index, (status, fld, why, data, problems) in results.items():
             outcome(index, status, fld, why, tuple(d["event_id"] for d in data), tuple(problems))
 
+    def convert_other(index: int) -> None:
+        year, row = row_years[index], rows[index]
+        assert row is not None
+        if row.table == tables.UNRECOGNISED:
+            outcome(index, "rejected", None, "the file or element matches no SSDA903 table")
+            return
+        if row.table in NOT_IMPORTED:
+            outcome(index, "skipped", reason=NOT_IMPORTED[row.table])
+            return
+        converter = CONVERTERS.get(row.table)
+        if converter is None:  # pragma: no cover - every table has a converter or a skip reason
+            outcome(index, "rejected", None, f"no converter for table {row.table}")
+            return
+        try:
+            fresh = check(converter(row.fields, Context(year, ctx.children, ctx.uasc_until)), index, year)
+        except RowRejected as rejection:
+            outcome(index, "rejected", rejection.field, rejection.reason)
+            return
+        except RowSkipped as skip:
+            outcome(index, "skipped", reason=skip.reason)
+            return
+        outcome(index, "converted", ids=tuple(data["event_id"] for _, data in fresh))
+
     # Third pass: the other tables, latest return first (so a later return's value wins).
     order = sorted(range(len(rows)), key=lambda i: (-row_years[i], i))
     for done, index in enumerate(order, start=1):
         if progress is not None and (done % 1000 == 0 or done == len(rows)):
             progress(done % 1000 or 1000)
-        if outcomes[index] is not None:
-            continue
-        year, row = row_years[index], rows[index]
-        if row.table == tables.UNRECOGNISED:
-            outcome(index, "rejected", None, "the file or element matches no SSDA903 table")
-            continue
-        if row.table in NOT_IMPORTED:
-            outcome(index, "skipped", reason=NOT_IMPORTED[row.table])
-            continue
-        converter = CONVERTERS.get(row.table)
-        if converter is None:  # pragma: no cover - every table has a converter or a skip reason
-            outcome(index, "rejected", None, f"no converter for table {row.table}")
-            continue
-        try:
-            fresh = check(converter(row.fields, Context(year, ctx.children, ctx.uasc_until)), index, year)
-        except RowRejected as rejection:
-            outcome(index, "rejected", rejection.field, rejection.reason)
-            continue
-        except RowSkipped as skip:
-            outcome(index, "skipped", reason=skip.reason)
-            continue
-        outcome(index, "converted", ids=tuple(data["event_id"] for _, data in fresh))
+        if outcomes[index] is None:
+            convert_other(index)
+        rows[index] = None  # the row is done with: its memory goes to the events that follow
     first_seen.clear()
     keyed.sort()  # the event ids are distinct: comparison stops at them, never reaching the events
     events = [entry[KEYED_EVENT] for entry in keyed]
