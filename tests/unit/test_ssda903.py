@@ -340,3 +340,17 @@ def test_same_input_gives_identical_ids_and_counts_reconcile(with_header: Path) 
     assert len({e["event_id"] for e in first.events}) == len(first.events)
     assert all(e["event_id"].startswith("903-") and len(e["event_id"]) <= 64 for e in first.events)
     assert all(t.reconciles for t in first.tallies())
+
+
+def test_equal_values_are_held_once_across_files_and_events(with_header: Path) -> None:
+    write(with_header, "episodes.csv", EPISODES, [episode(), episode(DECOM="01/06/2017", RNE="P", PLACE="U5")])
+    files = {source.name: source for source in read_return(with_header)}
+    header, episodes = files["children.csv"].rows, files["episodes.csv"].rows
+    assert episodes[0].fields["CHILD"] is header[0].fields["CHILD"]
+    assert episodes[1].fields["LS"] is episodes[0].fields["LS"]
+    counted: list[int] = []
+    result = convert([*header, *episodes], 2018, progress=counted.append)
+    assert sum(counted) == len(result.outcomes) == 3
+    first, *rest = result.events
+    assert len(rest) >= 2 and all(event["child_id"] is first["child_id"] for event in rest)
+    assert len({event["event_id"] for event in result.events}) == len(result.events)

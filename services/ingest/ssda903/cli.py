@@ -88,10 +88,15 @@ def import_903(
         prior = [(y, list(export.as_source_rows(standing, y, label))) for y in export.years_covered(standing)]
     total = sum(len(source.rows) for source in files) + sum(len(rows) for _, rows in prior)
     with tqdm(total=total, desc="converting rows", unit="row", file=sys.stderr, disable=None) as bar:
+        # the rows are handed over, not kept here: the conversion lets each go once converted
         result = convert_returns(
-            [*prior, *((y, [row for source in sources for row in source.rows]) for y, sources in returns)],
+            [
+                *((y, _handed_over([rows])) for y, rows in prior),
+                *((y, _handed_over([s.rows for s in sources])) for y, sources in returns),
+            ],
             progress=bar.update,
         )
+        del prior
     result.outcomes = [o for o in result.outcomes if o.file != "(previous events)"]
     events = result.events
     if previous is not None:
@@ -123,6 +128,13 @@ def import_903(
         if source.note:
             typer.echo(f"note: {source.name}: {source.note}", err=True)
     print_counts(result.tallies(), sys.stderr)
+
+
+def _handed_over(lists: list[list[Any]]) -> Iterator[Any]:
+    """The items of ``lists`` in order, each list emptied once read (so only the reader holds them)."""
+    for items in lists:
+        yield from items
+        items.clear()
 
 
 def _describe(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -57,7 +57,7 @@ class RowSkipped(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowOutcome:
     file: str
     table: str
@@ -177,7 +177,7 @@ class Child:
     ethnicity: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Draft:
     """One event before validation, with the 903 field each event field came from (for error reports)."""
 
@@ -187,7 +187,7 @@ class Draft:
     """Sort key within a child's day: the DECOM of the episode it came from (else its own date)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Episode:
     """An episodes row, its fields checked one by one (the chain is checked later)."""
 
@@ -620,6 +620,19 @@ def _validation_failure(exc: ValidationError, fields: Mapping[str, str]) -> RowR
     return RowRejected(field_name, "; ".join(f"{where}: {message}" if where else message for where, message in located))
 
 
+Keyed = tuple[str, str, date, int, str, dict[str, Any], int, int]
+"""An event as held until sorted: (occurred_at, child id, anchor, position, event id, the event, row index, year)."""
+KEYED_EVENT: Final = 5
+KEYED_ROW: Final = 6
+KEYED_YEAR: Final = 7
+
+
+def _pooled(data: dict[str, Any], pool: dict[str, str]) -> dict[str, Any]:
+    """``data`` with its text values (but the event id, never repeated) taken from ``pool``."""
+    held = pool.setdefault
+    return {k: held(v, v) if type(v) is str and k != "event_id" else v for k, v in data.items()}
+
+
 def convert(rows: Iterable[SourceRow], year: int, progress: Callable[[int], None] | None = None) -> ImportResult:
     """Convert every row of one return; ``year`` is the collection year ending 31 March ``year``."""
     return convert_returns([(year, rows)], progress)
@@ -629,9 +642,20 @@ def convert_returns(
     returns: Sequence[tuple[int, Iterable[SourceRow]]], progress: Callable[[int], None] | None = None
 ) -> ImportResult:
     """Convert several returns (collection year, rows) into one history; a later year's row wins."""
-    rows: list[tuple[int, SourceRow]] = [(year, row) for year, source in returns for row in source]
-    outcomes: dict[int, RowOutcome] = {}
-    where_of = {index: f"{row.file} {row.locator}" for index, (_, row) in enumerate(rows)}
+    # rows and their years side by side (a pair per row would cost a tuple each)
+    rows: list[SourceRow | None] = []
+    """Each row until the third pass is done with it (then None: its outcome says where it was)."""
+    row_years: list[int] = []
+    for year, source in returns:
+        for row in source:
+            rows.append(row)
+            row_years.append(year)
+    outcomes: list[RowOutcome | None] = [None] * len(rows)
+
+    def where(index: int) -> str:  # made when reported, not held for every row
+        held = rows[index] or outcomes[index]
+        assert held is not None  # a row is let go only once its outcome is set
+        return f"{held.file} {held.locator}"
 
     def outcome(
         index: int,
@@ -641,14 +665,17 @@ def convert_returns(
         ids: tuple[str, ...] = (),
         problems: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        row = rows[index][1]
+        row = rows[index]
+        assert row is not None  # every outcome is set before its row is let go
         outcomes[index] = RowOutcome(row.file, row.table, row.row, row.locator, status, fld, reason, ids, problems)
 
     ctx = Context(max((year for year, _ in returns), default=0))
     header_problems: dict[int, tuple[tuple[str, str], ...]] = {}
     episodes: list[Episode] = []
     # First pass: child details (the latest return's), and every episode checked field by field.
-    for index, (year, row) in enumerate(rows):
+    for index, (year, held) in enumerate(zip(row_years, rows, strict=True)):
+        assert held is not None  # none is let go before the third pass
+        row = held
         try:
             if "__shape__" in row.fields:
                 raise RowRejected(None, f"malformed row: {row.fields['__shape__']}")
@@ -664,7 +691,7 @@ def convert_returns(
                         outcome(
                             seen[1],
                             "skipped",
-                            reason=f"child details superseded by the {year} return ({where_of[index]})",
+                            reason=f"child details superseded by the {year} return ({where(index)})",
                         )
                     ctx.children[child] = details
                     ctx.header_year[child] = (year, index)
@@ -698,21 +725,21 @@ def convert_returns(
             kept[key] = ep
         elif first.year == ep.year:
             if first.carried() == ep.carried():
-                outcome(ep.index, "skipped", reason=f"duplicate: the same episode is at {where_of[first.index]}")
+                outcome(ep.index, "skipped", reason=f"duplicate: the same episode is at {where(first.index)}")
             else:
                 outcome(
                     ep.index,
                     "rejected",
                     None,
-                    f"contradicts {where_of[first.index]}: same child and DECOM, different values",
+                    f"contradicts {where(first.index)}: same child and DECOM, different values",
                 )
         elif first.carried() == ep.carried():
-            outcome(ep.index, "skipped", reason=f"repeated in the {first.year} return ({where_of[first.index]})")
+            outcome(ep.index, "skipped", reason=f"repeated in the {first.year} return ({where(first.index)})")
         else:
             outcome(
                 ep.index,
                 "skipped",
-                reason=f"changed by the {first.year} return ({where_of[first.index]}): {_describe_change(ep, first)}",
+                reason=f"changed by the {first.year} return ({where(first.index)}): {_describe_change(ep, first)}",
             )
     with_episodes = sorted({ep.year for ep in episodes})
     by_child: dict[str, list[Episode]] = {}
@@ -727,8 +754,12 @@ def convert_returns(
             continue
         by_child.setdefault(ep.child, []).append(ep)
 
-    first_seen: dict[str, tuple[dict[str, Any], str, int]] = {}
-    keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    pool: dict[str, str] = {}
+    """One copy of each repeated value of the events (child ids, dates, codes) however many events hold it."""
+    keyed: list[Keyed] = []
+    """Each event once, with its sort key in front (the event id ends the key: the event is never compared)."""
+    first_seen: dict[str, Keyed] = {}
+    """event id → its entry in ``keyed``, which also names the row it came from first."""
 
     def check(drafts: list[Draft], index: int, year: int) -> list[tuple[Draft, dict[str, Any]]]:
         validated: list[tuple[Draft, dict[str, Any]]] = []
@@ -737,21 +768,23 @@ def convert_returns(
                 event = parse_event(draft.data, received_at=None)
             except ValidationError as exc:
                 raise _validation_failure(exc, draft.fields) from None
-            validated.append((draft, event_to_json(event)))
+            validated.append((draft, _pooled(event_to_json(event), pool)))
         fresh: list[tuple[Draft, dict[str, Any]]] = []
         for draft, data in validated:
             seen = first_seen.get(data["event_id"])
             if seen is None:
                 fresh.append((draft, data))
-            elif seen[0] != data:
-                if seen[2] > year:
-                    raise RowSkipped(f"changed by the {seen[2]} return ({seen[1]})")
-                raise RowRejected(None, f"contradicts {seen[1]}: same child and date, different values")
+            elif seen[KEYED_EVENT] != data:
+                if seen[KEYED_YEAR] > year:
+                    raise RowSkipped(f"changed by the {seen[KEYED_YEAR]} return ({where(seen[KEYED_ROW])})")
+                raise RowRejected(None, f"contradicts {where(seen[KEYED_ROW])}: same child and date, different values")
         if validated and not fresh:
-            raise RowSkipped(f"duplicate: the same events came from {first_seen[validated[0][1]['event_id']][1]}")
+            origin = first_seen[validated[0][1]["event_id"]][KEYED_ROW]
+            raise RowSkipped(f"duplicate: the same events came from {where(origin)}")
         for position, (draft, data) in enumerate(fresh):
-            first_seen[data["event_id"]] = (data, where_of[index], year)
-            keyed.append(((data["occurred_at"], data["child_id"], draft.anchor, position, data["event_id"]), data))
+            entry = (data["occurred_at"], data["child_id"], draft.anchor, position, data["event_id"], data, index, year)
+            first_seen[data["event_id"]] = entry
+            keyed.append(entry)
         return fresh
 
     # Second pass: each child's episodes as one chain.
@@ -760,32 +793,41 @@ def convert_returns(
         for index, (status, fld, why, data, problems) in results.items():
             outcome(index, status, fld, why, tuple(d["event_id"] for d in data), tuple(problems))
 
-    # Third pass: the other tables, latest return first (so a later return's value wins).
-    order = sorted(range(len(rows)), key=lambda i: (-rows[i][0], i))
-    for done, index in enumerate(order, start=1):
-        if progress is not None and (done % 1000 == 0 or done == len(rows)):
-            progress(done % 1000 or 1000)
-        if index in outcomes:
-            continue
-        year, row = rows[index]
+    def convert_other(index: int) -> None:
+        year, row = row_years[index], rows[index]
+        assert row is not None
         if row.table == tables.UNRECOGNISED:
             outcome(index, "rejected", None, "the file or element matches no SSDA903 table")
-            continue
+            return
         if row.table in NOT_IMPORTED:
             outcome(index, "skipped", reason=NOT_IMPORTED[row.table])
-            continue
+            return
         converter = CONVERTERS.get(row.table)
         if converter is None:  # pragma: no cover - every table has a converter or a skip reason
             outcome(index, "rejected", None, f"no converter for table {row.table}")
-            continue
+            return
         try:
             fresh = check(converter(row.fields, Context(year, ctx.children, ctx.uasc_until)), index, year)
         except RowRejected as rejection:
             outcome(index, "rejected", rejection.field, rejection.reason)
-            continue
+            return
         except RowSkipped as skip:
             outcome(index, "skipped", reason=skip.reason)
-            continue
+            return
         outcome(index, "converted", ids=tuple(data["event_id"] for _, data in fresh))
-    keyed.sort(key=lambda item: item[0])
-    return ImportResult([data for _, data in keyed], [outcomes[index] for index in range(len(rows))])
+
+    # Third pass: the other tables, latest return first (so a later return's value wins).
+    order = sorted(range(len(rows)), key=lambda i: (-row_years[i], i))
+    for done, index in enumerate(order, start=1):
+        if progress is not None and (done % 1000 == 0 or done == len(rows)):
+            progress(done % 1000 or 1000)
+        if outcomes[index] is None:
+            convert_other(index)
+        rows[index] = None  # the row is done with: its memory goes to the events that follow
+    first_seen.clear()
+    keyed.sort()  # the event ids are distinct: comparison stops at them, never reaching the events
+    events = [entry[KEYED_EVENT] for entry in keyed]
+    keyed.clear()
+    done_outcomes = [o for o in outcomes if o is not None]
+    assert len(done_outcomes) == len(rows)  # every row has its outcome
+    return ImportResult(events, done_outcomes)

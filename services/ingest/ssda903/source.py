@@ -27,7 +27,7 @@ from services.ingest.ssda903 import tables
 from services.ingest.ssda903.tables import Table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRow:
     file: str
     table: str
@@ -77,11 +77,14 @@ class Fields(Mapping[str, str]):
 
 
 def read_return(directory: Path, encoding: str | None = None) -> list[SourceFile]:
-    """Every ``*.csv`` and ``*.xml`` file in ``directory`` (not recursive), sorted by name."""
+    """Every ``*.csv`` and ``*.xml`` file in ``directory`` (not recursive), sorted by name.
+
+    Equal values across the files (child ids, dates, codes) are held once: the files share one pool."""
     paths = sorted(path for path in directory.iterdir() if path.is_file() and path.suffix.lower() in {".csv", ".xml"})
     if not paths:
         raise ReturnNotFound(f"no .csv or .xml files in {directory}")
-    return [read_xml(path) if path.suffix.lower() == ".xml" else read_csv(path, encoding) for path in paths]
+    pool: dict[str, str] = {}
+    return [read_xml(path, pool) if path.suffix.lower() == ".xml" else read_csv(path, encoding, pool) for path in paths]
 
 
 def detect_encoding(path: Path) -> str:
@@ -114,8 +117,11 @@ def detect_encoding(path: Path) -> str:
     return "utf-8-sig"  # exports from Excel start with a byte-order mark that would otherwise stick to 'CHILD'
 
 
-def read_csv(path: Path, encoding: str | None = None) -> SourceFile:
+def read_csv(path: Path, encoding: str | None = None, pool: dict[str, str] | None = None) -> SourceFile:
+    """The rows of one CSV file; ``pool`` holds one copy of each distinct value (shared by several files)."""
     encoding = encoding or detect_encoding(path)
+    pool = {} if pool is None else pool
+    held = pool.setdefault
     csv.field_size_limit(MAX_FIELD)
     with path.open(newline="", encoding=encoding) as handle:
         reader = csv.reader(handle)
@@ -153,7 +159,10 @@ def read_csv(path: Path, encoding: str | None = None) -> SourceFile:
             line = reader.line_num
             if not any(value.strip() for value in values):
                 continue  # blank lines carry no row
-            compact = tuple(values[pick].strip() if pick is not None and pick < len(values) else "" for pick in picks)
+            compact = tuple(
+                held(value, value)
+                for value in (values[pick].strip() if pick is not None and pick < len(values) else "" for pick in picks)
+            )
             fields: Mapping[str, str] = Fields(kept, kept_index, compact)
             if len(values) != len(columns):
                 fields = dict(fields) | {"__shape__": f"{len(values)} values for {len(columns)} columns"}
@@ -165,8 +174,15 @@ def _text(element: ET.Element) -> str:
     return (element.text or "").strip()
 
 
-def _row_of(table: Table, fields: Mapping[str, str]) -> dict[str, str]:
-    return {column: fields.get(column, "") for column in table.columns}
+_INDEX: Final = {
+    table.name: {column: position for position, column in enumerate(table.columns)} for table in tables.TABLES
+}
+
+
+def _row_of(table: Table, fields: Mapping[str, str], pool: dict[str, str]) -> Fields:
+    held = pool.setdefault
+    values = tuple(held(value, value) for value in (fields.get(column, "") for column in table.columns))
+    return Fields(table.columns, _INDEX[table.name], values)
 
 
 OC3_FIELDS = ("IN_TOUCH", "ACTIV", "ACCOM")
@@ -174,7 +190,7 @@ AD1_FIELDS = ("DATE_INT", "DATE_MATCH", "FOSTER_CARE", "NB_ADOPTR", "SEX_ADOPTR"
 XML_RENAMES = {"CHILDID": "CHILD", "PL": "PLACE"}
 
 
-def read_xml(path: Path) -> SourceFile:
+def read_xml(path: Path, pool: dict[str, str] | None = None) -> SourceFile:
     """The XML layout: ``EXPSSDA903`` → ``CHILD`` → ``HEADER`` (child details, with nested ``AREVIEW``,
     ``AMISSING``, ``OC2``, ``AD_PLACED``, ``PERMANENCE``; care-leaver and adoption fields inline) and
     ``EPISODE`` elements. Each nested element becomes one row of the matching table, with the child's
@@ -182,9 +198,10 @@ def read_xml(path: Path) -> SourceFile:
     """
     rows: list[SourceRow] = []
     unknown: set[str] = set()
+    pool = {} if pool is None else pool
     try:
         for ordinal, child in enumerate(_children(path), start=1):
-            _xml_child(path, ordinal, child, rows, unknown)
+            _xml_child(path, ordinal, child, rows, unknown, pool)
     except ET.ParseError as exc:
         raise ValueError(f"{path.name}: not well-formed XML: {exc}") from exc
     except DefusedXmlException as exc:
@@ -206,7 +223,9 @@ def _children(path: Path) -> Iterator[ET.Element]:
             element.clear()
 
 
-def _xml_child(path: Path, ordinal: int, child: ET.Element, rows: list[SourceRow], unknown: set[str]) -> None:
+def _xml_child(
+    path: Path, ordinal: int, child: ET.Element, rows: list[SourceRow], unknown: set[str], pool: dict[str, str]
+) -> None:
     header = child.find("HEADER")
     leaves: dict[str, str] = {}
     if header is not None:
@@ -214,15 +233,16 @@ def _xml_child(path: Path, ordinal: int, child: ET.Element, rows: list[SourceRow
     base = {"CHILD": leaves.get("CHILD", ""), "DOB": leaves.get("DOB", "")}
 
     def add(table_name: str, fields: Mapping[str, str], where: str, ordinal: int = ordinal) -> None:
-        rows.append(SourceRow(path.name, table_name, ordinal, f"CHILD {ordinal} {where}", dict(fields)))
+        kept = fields if isinstance(fields, Fields) else dict(fields)
+        rows.append(SourceRow(path.name, table_name, ordinal, f"CHILD {ordinal} {where}", kept))
 
-    add(tables.HEADER.name, _row_of(tables.HEADER, leaves), "HEADER")
+    add(tables.HEADER.name, _row_of(tables.HEADER, leaves, pool), "HEADER")
     if leaves.get("UASC", "") in {"1", "true", "True"}:
-        add(tables.UASC.name, _row_of(tables.UASC, leaves), "HEADER UASC")
+        add(tables.UASC.name, _row_of(tables.UASC, leaves, pool), "HEADER UASC")
     if any(leaves.get(name) for name in OC3_FIELDS):
-        add(tables.OC3.name, _row_of(tables.OC3, leaves), "HEADER IN_TOUCH")
+        add(tables.OC3.name, _row_of(tables.OC3, leaves, pool), "HEADER IN_TOUCH")
     if any(leaves.get(name) for name in AD1_FIELDS):
-        add(tables.AD1.name, _row_of(tables.AD1, leaves), "HEADER DATE_INT")
+        add(tables.AD1.name, _row_of(tables.AD1, leaves, pool), "HEADER DATE_INT")
     nested = [e for e in (header if header is not None else []) if len(e) > 0]
     nested += [e for e in child if e.tag != "HEADER"]
     counts: dict[str, int] = {}
@@ -235,4 +255,4 @@ def _xml_child(path: Path, ordinal: int, child: ET.Element, rows: list[SourceRow
             unknown.add(element.tag)
             add(tables.UNRECOGNISED, fields, where)
         else:
-            add(table.name, _row_of(table, fields), where)
+            add(table.name, _row_of(table, fields, pool), where)
