@@ -301,3 +301,17 @@ def prune(engine: Engine, *, older_than_years: int, now: datetime, actor: str = 
                 )
             )
     return int(deleted)
+
+
+def archived_events() -> list[CaseEvent]:
+    """Every event of the event archive in the configured database, in fold order."""
+    from carewatch.db import make_engine, migrate
+    from carewatch.settings import get_settings
+
+    url = get_settings().sqlalchemy_url()
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        return events_in_fold_order(engine)
+    finally:
+        engine.dispose()

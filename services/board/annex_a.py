@@ -40,21 +40,6 @@ def write_workbook(lists: list[AnnexList], path: Path | IO[bytes], *, as_of: dat
     workbook.save(path)
 
 
-def archived_events() -> list[CaseEvent]:
-    """Every event of the event archive in the configured database, in fold order."""
-    from carewatch.db import make_engine, migrate
-    from carewatch.settings import get_settings
-    from services.archive.store import events_in_fold_order
-
-    url = get_settings().sqlalchemy_url()
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        return events_in_fold_order(engine)
-    finally:
-        engine.dispose()
-
-
 def workbook_bytes(events: list[CaseEvent], as_of: date, months: int) -> tuple[bytes, dict[str, int]]:
     """The Annex A workbook of ``events`` as bytes, and the rows of each list (for the audit log)."""
     import io
@@ -87,6 +72,8 @@ def annex_a(
         typer.echo(f"error: --as-of must be a date YYYY-MM-DD, not {as_of!r}", err=True)
         raise typer.Exit(2) from None
     if events is None:
+        from services.archive.store import archived_events
+
         read = archived_events()
         typer.echo(f"{len(read)} events read from the event archive", err=True)
     else:

@@ -82,6 +82,8 @@ def replay_command(
         config = _load_config(rules)
         rejected: list[Rejected] = []
         if events_file is None:
+            from services.archive.store import archived_events
+
             events = archived_events()
             typer.echo(f"{len(events)} events read from the event archive", err=True)
         else:
@@ -121,21 +123,6 @@ def replay_command(
             _print_comparison(result.transitions, other.transitions, rules, compare)
 
     return replay
-
-
-def archived_events() -> list[CaseEvent]:
-    """Every event of the event archive in the configured database, in fold order."""
-    from carewatch.db import make_engine, migrate
-    from carewatch.settings import get_settings
-    from services.archive.store import events_in_fold_order
-
-    url = get_settings().sqlalchemy_url()
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        return events_in_fold_order(engine)
-    finally:
-        engine.dispose()
 
 
 def _print_comparison(
