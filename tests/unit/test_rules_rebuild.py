@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import orjson
+from prometheus_client import CollectorRegistry
 
 from schemas.alerts import AlertTransition
 from schemas.deltas import NOTHING
@@ -21,6 +22,7 @@ from services.rules.core.state import LoggedEvent
 from services.rules.core.tests.deep import UNTIL, deep_child, steady_child
 from services.rules.replay import replay
 from services.rules.stream.clock import tick_value
+from services.rules.stream.metrics import RulesMetrics
 from services.rules.stream.processor import Processor, Step
 
 CONFIG = RulesConfig.default()
@@ -233,3 +235,16 @@ def test_a_check_discarded_before_it_was_written_runs_again() -> None:
     processor.discard_staged()
     assert not processor.needs_check(0)
     assert processor.check(0).rebuilt == 0
+
+
+def test_the_check_is_not_counted_as_an_event_processed() -> None:
+    # The scale-out and restart tests hold the events counted to the events sent.
+    metrics = RulesMetrics(CollectorRegistry())
+
+    def processed() -> float:
+        return sum(s.value for family in metrics.events.collect() for s in family.samples if s.name.endswith("_total"))
+
+    metrics.observe(Step("check", 0, rebuilt=1), 0.01)
+    assert processed() == 0
+    metrics.observe(Step("event", 0, event_type="care.started"), 0.01)
+    assert processed() == 1

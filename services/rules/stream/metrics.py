@@ -88,8 +88,9 @@ class RulesMetrics:
             self.ticks.inc()
             self.last_tick.set(time.time())
             self.children_evaluated.inc(len(step.writes))
-        else:
+        elif step.kind == "event":
             self.events.labels(step.event_type or "unknown").inc()
+        # (a "check" step, the restored-state check before a partition's first record, is no event)
         if step.errors:
             self.bad_records.labels("engine").inc(step.errors)
         self.indicator_deltas.inc(len(step.deltas))
