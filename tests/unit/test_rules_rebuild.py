@@ -237,7 +237,7 @@ def test_a_check_discarded_before_it_was_written_runs_again() -> None:
     assert processor.check(0).rebuilt == 0
 
 
-def test_the_check_is_not_counted_as_an_event_processed() -> None:
+def test_the_check_counts_its_rebuilds_and_is_not_counted_as_an_event_processed() -> None:
     # The scale-out and restart tests hold the events counted to the events sent.
     metrics = RulesMetrics(CollectorRegistry())
 
@@ -246,5 +246,9 @@ def test_the_check_is_not_counted_as_an_event_processed() -> None:
 
     metrics.observe(Step("check", 0, rebuilt=1), 0.01)
     assert processed() == 0
-    metrics.observe(Step("event", 0, event_type="care.started"), 0.01)
+    metrics.observe(Step("event", 0, event_type="care.started", rebuilt=1, unrebuilt=1), 0.01)
     assert processed() == 1
+    rebuilds = {
+        s.labels["cause"]: s.value for f in metrics.rebuilds.collect() for s in f.samples if s.name.endswith("_total")
+    }
+    assert rebuilds == {"stale": 1, "deep": 1, "incomplete": 1}

@@ -57,6 +57,12 @@ PRODUCER_LINGER_SECONDS = 0.0
 # Records whose outputs may await the broker's acknowledgement at once: sends are pipelined, not one
 # round trip per record; each state is still written only after its own outputs are acknowledged.
 MAX_IN_FLIGHT = 1000
+# One record per produce batch. The embedded broker (Tansu) reports a partition's end offset as the base
+# offset of its last batch plus one, so after a batch of several records it reports the end short of what
+# it holds (three batches of three records: offsets 0-8 acknowledged, end offset 7). faust's changelog
+# recovery reads up to that end and refuses a RocksDB store whose persisted offset lies beyond it; pipelined
+# writes batch the changelog records of a partition, so the batches are kept to one record each.
+PRODUCER_MAX_BATCH_BYTES = 1
 
 
 def set_current_event(event: Any) -> None:
@@ -120,6 +126,7 @@ def build_app(
         # Tansu holds a group join for about half the session timeout: ready in ~5 s instead of ~30 s.
         **FAUST_GROUP_SETTINGS,
         producer_linger=PRODUCER_LINGER_SECONDS,
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         web_enabled=web_enabled,

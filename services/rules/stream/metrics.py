@@ -64,6 +64,13 @@ class RulesMetrics:
             ["stage"],
             registry=registry,
         )
+        self.rebuilds = Counter(
+            "carewatch_rules_rebuilds",
+            "Children rebuilt from the event archive, by cause: deep (a correction older than the re-fold "
+            "log), stale (the restored-state check), incomplete (flagged, but the archive lacks events)",
+            ["cause"],
+            registry=registry,
+        )
         self.processing = Histogram(
             "carewatch_rules_processing_seconds",
             "Time to handle one record: decode, evaluate, publish, write",
@@ -84,13 +91,16 @@ class RulesMetrics:
             self.bad_records.labels(step.bad_reason or "invalid").inc()
             self.dead_letters.labels("rules").inc()
             return
+        if step.rebuilt:
+            self.rebuilds.labels("stale" if step.kind == "check" else "deep").inc(step.rebuilt)
+        if step.unrebuilt:
+            self.rebuilds.labels("incomplete").inc(step.unrebuilt)
         if step.kind == "tick":
             self.ticks.inc()
             self.last_tick.set(time.time())
             self.children_evaluated.inc(len(step.writes))
         elif step.kind == "event":
             self.events.labels(step.event_type or "unknown").inc()
-        # (a "check" step, the restored-state check before a partition's first record, is no event)
         if step.errors:
             self.bad_records.labels("engine").inc(step.errors)
         self.indicator_deltas.inc(len(step.deltas))
