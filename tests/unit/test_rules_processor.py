@@ -257,3 +257,57 @@ def test_after_a_deploy_one_tick_per_partition_re_evaluates_every_child_and_comp
     # And the next tick has nothing left to sweep.
     quiet = run(restarted, [(p, None, tick_value(next_day)) for p in range(PARTITIONS)])
     assert all(step.writes == {} for step in quiet)
+
+
+def test_staged_steps_are_read_by_the_next_plans_and_reach_the_tables_only_when_written() -> None:
+    # The agent pipelines: it plans record after record from staged states and writes each step to the
+    # tables, in record order, only once the broker has acknowledged that step's outputs (here: 50 behind).
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    processor = new_processor(children, clocks)
+    steps: list[Step] = []
+    unwritten: list[Step] = []
+    for number, (partition, key, value) in enumerate(batch):
+        step = processor.plan(partition, key, value)
+        processor.stage(step)
+        steps.append(step)
+        unwritten.append(step)
+        if number == 40:
+            assert children == {} and clocks == {}, "nothing is written before its outputs are acknowledged"
+            assert processor.staged > 0
+        if number == len(batch) // 2:
+            # A wake index built again (a partition assigned again) reads the staged wake dates too.
+            assert processor.staged > 0
+            processor.forget(set(range(PARTITIONS)))
+        if len(unwritten) > 50:
+            processor.write(unwritten.pop(0))
+    for step in unwritten:
+        processor.write(step)
+    assert processor.staged == 0
+    assert dumped(steps) == expected(events)
+    # The tables end as a processor that committed every step at once leaves them.
+    reference_children: dict[str, Any] = {}
+    reference_clocks: dict[int, str] = {}
+    run(new_processor(reference_children, reference_clocks), batch)
+    assert clocks == reference_clocks
+    assert {k: v["state"] for k, v in children.items()} == {k: v["state"] for k, v in reference_children.items()}
+
+
+def test_discarded_staged_steps_leave_the_tables_as_last_written_and_are_computed_again() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    processor = new_processor(children, clocks)
+    cut = len(batch) // 3
+    first = run(processor, batch[:cut])
+    tables_before = (dict(children), dict(clocks))
+    for partition, key, value in batch[cut : 2 * cut]:
+        processor.stage(processor.plan(partition, key, value))
+    processor.discard_staged()  # e.g. the agent stopped with these outputs unacknowledged
+    assert (dict(children), dict(clocks)) == tables_before
+    assert processor.staged == 0
+    again = run(processor, batch[cut:])
+    assert dumped(first + again) == expected(events)

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import orjson
+from prometheus_client import CollectorRegistry
 
 from schemas.alerts import AlertTransition
 from schemas.deltas import NOTHING
@@ -21,6 +22,7 @@ from services.rules.core.state import LoggedEvent
 from services.rules.core.tests.deep import UNTIL, deep_child, steady_child
 from services.rules.replay import replay
 from services.rules.stream.clock import tick_value
+from services.rules.stream.metrics import RulesMetrics
 from services.rules.stream.processor import Processor, Step
 
 CONFIG = RulesConfig.default()
@@ -184,3 +186,69 @@ def test_an_unreadable_archive_leaves_the_child_flagged_and_the_record_processed
     assert state is not None and state.needs_rebuild  # its next event tries again
     checked = processor.check(0)
     assert (checked.errors, checked.rebuilt) == (1, 0)
+
+
+def test_the_check_reads_the_staged_states_not_only_the_tables() -> None:
+    # The agent writes a state only once the broker has its outputs, so the tables can be behind the
+    # states the next records are planned from: the check must compare those, or it would "rebuild" a
+    # child from an older state than the one already published, and write it over the newer one.
+    events = parsed(steady_child())
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    processor = Processor(Kernel(CONFIG), children, clocks, MemoryArchive(events))
+    items = list(interleave(events, UNTIL))
+    last = max(number for number, item in enumerate(items) if not isinstance(item, ClockTick))
+    for number, item in enumerate(items[: last + 3]):  # the child's last event, and the ticks after it
+        if isinstance(item, ClockTick):
+            step = processor.plan(0, None, tick_value(item.as_of))
+        else:
+            step = processor.plan(0, item.child_id.encode(), orjson.dumps(event_to_json(item)))
+        processor.stage(step)
+        if number < last:
+            processor.write(step)  # acknowledged and written; from the last event on, still in flight
+    assert processor.staged == 1 and "steady-1" in children  # the table's state misses the last event
+    clock = processor.clock(0)
+    assert clock is not None and clock >= max(event.occurred_on for event in events)
+    # Read from the tables alone (at the same clock), the child looks stale.
+    behind = Processor(Kernel(CONFIG), dict(children), {0: clock.isoformat()}, MemoryArchive(events))
+    assert behind.check(0).rebuilt == 1
+    checked = processor.check(0)
+    assert (checked.rebuilt, checked.writes, checked.transitions) == (0, {}, [])
+
+
+def test_a_check_discarded_before_it_was_written_runs_again() -> None:
+    events = parsed(steady_child())
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    feed(Processor(Kernel(CONFIG), children, clocks), events[:-1], UNTIL)
+    archive = MemoryArchive(events)  # the table misses the last event
+    processor = Processor(Kernel(CONFIG), children, clocks, archive)
+    checked = processor.check(0)
+    assert checked.rebuilt == 1 and not processor.needs_check(0)
+    processor.stage(checked)
+    processor.discard_staged()  # e.g. the agent stopped before the broker acknowledged the rebuild's outputs
+    assert processor.needs_check(0)
+    again = processor.check(0)
+    assert again.rebuilt == 1
+    processor.stage(again)
+    processor.write(again)
+    processor.discard_staged()
+    assert not processor.needs_check(0)
+    assert processor.check(0).rebuilt == 0
+
+
+def test_the_check_counts_its_rebuilds_and_is_not_counted_as_an_event_processed() -> None:
+    # The scale-out and restart tests hold the events counted to the events sent.
+    metrics = RulesMetrics(CollectorRegistry())
+
+    def processed() -> float:
+        return sum(s.value for family in metrics.events.collect() for s in family.samples if s.name.endswith("_total"))
+
+    metrics.observe(Step("check", 0, rebuilt=1), 0.01)
+    assert processed() == 0
+    metrics.observe(Step("event", 0, event_type="care.started", rebuilt=1, unrebuilt=1), 0.01)
+    assert processed() == 1
+    rebuilds = {
+        s.labels["cause"]: s.value for f in metrics.rebuilds.collect() for s in f.samples if s.name.endswith("_total")
+    }
+    assert rebuilds == {"stale": 1, "deep": 1, "incomplete": 1}

@@ -4,11 +4,17 @@ One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class)
 :class:`~services.rules.stream.processor.Processor` decode and evaluate each record, publishes the
 transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (a
 :class:`~schemas.deltas.DeltaBatch` per event that changed any and per tick, in the
-record's partition), waits for the
-broker's acknowledgement, then writes the child's state: at most one table write per event. A record that
-cannot be processed is sent, with its reason, topic, partition and offset, to ``CASE_EVENTS_DLQ`` (awaited
-like any output), counted, and logged without its content. Delivery is at-least-once (Tansu has no
-transactions).
+record's partition) and goes on with the next record, whose plan reads the states staged so far. A
+settler task waits for the broker's acknowledgement of each record's outputs, then writes the record's
+states (at most one table write per event) and acknowledges the record to faust, in record order: sends are
+pipelined rather than one round trip per record, and a table never holds a state whose outputs the broker
+may not have. The restored-state check that runs before a partition's first record is staged and settled
+with that record (its rebuilds' outputs acknowledged before their states are written). A rebalance waits
+until every record in flight is settled (faust waits for their acknowledgements before it revokes, and the
+revocation handler drains again); what cannot be settled (a failed send, the agent stopping) is discarded
+and processed again. A record that cannot be processed is sent, with its reason, topic, partition and
+offset, to ``CASE_EVENTS_DLQ`` (acknowledged like any output before the record is), counted, and logged
+without its content. Delivery is at-least-once (Tansu has no transactions).
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ import asyncio
 import importlib.util
 import logging
 import time
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import faust.streams
 import orjson
 from prometheus_client import CollectorRegistry
 
@@ -44,6 +54,39 @@ AGENT_NAME = "rules"
 # No linger: a record waits for the acknowledgement of its outputs before its state is written, and
 # batching (a longer linger) would add its full length to every record that has outputs.
 PRODUCER_LINGER_SECONDS = 0.0
+# Records whose outputs may await the broker's acknowledgement at once: sends are pipelined, not one
+# round trip per record; each state is still written only after its own outputs are acknowledged.
+MAX_IN_FLIGHT = 1000
+# One record per produce batch. The embedded broker (Tansu) reports a partition's end offset as the base
+# offset of its last batch plus one, so after a batch of several records it reports the end short of what
+# it holds (three batches of three records: offsets 0-8 acknowledged, end offset 7). faust's changelog
+# recovery reads up to that end and refuses a RocksDB store whose persisted offset lies beyond it; pipelined
+# writes batch the changelog records of a partition, so the batches are kept to one record each.
+PRODUCER_MAX_BATCH_BYTES = 1
+
+
+def set_current_event(event: Any) -> None:
+    """Make ``event`` the record that faust attributes the next table writes (of this task) to.
+
+    faust sends a table write to the changelog partition of "the event being processed", which it reads
+    from the private context variable ``faust.streams._current_event`` (set by a stream's own iteration,
+    read by ``faust.current_event()`` and ``Table.partition_for_key``). The rules agent writes a record's
+    states later, from the settler task, once the broker has acknowledged the record's outputs, so it sets
+    the record's event there by hand. faust has no public way to do this; this function is the only use of
+    the private name, and tests/unit/test_rules_stream_event_hook.py fails if faust changes it.
+    """
+    faust.streams._current_event.set(weakref.ref(event))
+
+
+@dataclass
+class _InFlight:
+    """A record whose outputs are sent: its steps (a check's, then the record's) are written, and the record
+    acknowledged to faust, once every send in ``pending`` is acknowledged by the broker."""
+
+    event: Any
+    steps: list[tuple[Step, float]] = field(default_factory=list)
+    """Each step with ``time.perf_counter()`` when its work began."""
+    pending: list[Any] = field(default_factory=list)
 
 
 def build_app(
@@ -83,6 +126,7 @@ def build_app(
         # Tansu holds a group join for about half the session timeout: ready in ~5 s instead of ~30 s.
         **FAUST_GROUP_SETTINGS,
         producer_linger=PRODUCER_LINGER_SECONDS,
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         web_enabled=web_enabled,
@@ -99,9 +143,8 @@ def build_app(
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(kernel, children, clocks, archive)
 
-    async def publish(step: Step, consumed: float | None = None) -> None:
-        """Send the step's transitions and indicator deltas and wait until the broker has them all;
-        ``consumed`` (``time.monotonic`` when faust took the record) times the engine's part."""
+    async def send(step: Step) -> list[Any]:
+        """Hand the step's transitions and indicator deltas to the producer; returns the pending sends."""
         pending = [
             await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
             for t in step.transitions
@@ -112,67 +155,129 @@ def build_app(
             # board that this partition has reached the day (services.board.core.daily).
             key = step.deltas[0].child.encode() if step.kind == "event" else None
             pending.append(await deltas.send(key=key, value=batch.model_dump_json().encode(), partition=step.partition))
-        if consumed is not None:
-            metrics.engine.observe(time.monotonic() - consumed)
-        if pending:
-            await asyncio.gather(*pending)
+        return pending
+
+    # Records whose outputs are sent but not yet settled, in record order; the settler writes their states
+    # and acknowledges them to faust (so their offsets can be committed) as the broker's acks arrive.
+    inflight: deque[_InFlight] = deque()
+    arrived = asyncio.Event()
+    settled = asyncio.Event()
+    settlers: list[asyncio.Future[None]] = []
+
+    async def settle(stream: Any) -> None:
+        while True:
+            if not inflight:
+                settled.set()
+                arrived.clear()
+                await arrived.wait()
+                continue
+            record = inflight[0]
+            if record.pending:
+                await asyncio.gather(*record.pending)  # the broker has them all before a state is written
+            inflight.popleft()
+            set_current_event(record.event)  # the states go to the changelog partition of their record
+            for step, began in record.steps:
+                processor.write(step)
+                metrics.observe(step, time.perf_counter() - began)
+            await stream.ack(record.event)
+            if len(inflight) < MAX_IN_FLIGHT:
+                settled.set()
+
+    async def drain() -> None:
+        """Wait until every record in flight is settled; what cannot be (the settler failed or stopped) is
+        discarded: not acknowledged to faust, so processed again wherever its partition goes."""
+        while inflight and settlers and not settlers[-1].done():
+            settled.clear()
+            await _first_of(settlers[-1], settled)
+        if inflight:
+            inflight.clear()
+            processor.discard_staged()
 
     @app.agent(source, name=AGENT_NAME)
     async def rules(stream: faust.StreamT[Any]) -> AsyncIterator[Step]:
-        async for event in stream.events():
-            started = time.perf_counter()
-            consumed = time.monotonic()
-            message = event.message
-            if processor.needs_check(message.partition):
-                # The first record since the partition (and its restored table) was assigned: states that
-                # miss the archive's last event of their child are rebuilt before anything else.
-                checking = time.perf_counter()
-                checked = processor.check(message.partition)
-                if checked.rebuilt or checked.unrebuilt:
-                    log.info(
-                        "partition %d: %d stale children rebuilt from the event archive, %d not rebuildable",
-                        message.partition,
-                        checked.rebuilt,
-                        checked.unrebuilt,
-                    )
-                await publish(checked)
-                processor.commit(checked)
-                metrics.observe(checked, time.perf_counter() - checking)
-            step = processor.plan(message.partition, message.key, message.value)
-            if step.kind == "bad":
-                # Where and why only: a record's content may identify a child.
-                log.warning(
-                    "bad record at %s[%d] offset %d sent to %s: %s: %s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    topics.CASE_EVENTS_DLQ,
-                    step.bad_reason,
-                    step.detail,
-                )
-                letter = from_record(
-                    stage="rules",
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                    reason=step.bad_reason or "invalid",
-                    message=step.detail,
-                    received_at=datetime.now(UTC),
-                    event_type=step.event_type,
-                )
-                sent = await dead_letters.send(key=message.key, value=to_bytes(letter))
-                await sent  # acknowledged before the offset can be committed past the record
-            await publish(step, getattr(message, "time_in", None) or consumed)
-            processor.commit(step)
-            metrics.observe(step, time.perf_counter() - started)
-            metrics.observe_lag(message.partition, _highwater(app, message.tp), message.offset)
-            yield step  # lets agent.test_context() see the plan
+        # Acknowledged by the settler, in order, once written (faust's StreamT does not declare noack).
+        manual: Any = stream.noack()  # type: ignore[attr-defined]
+        settler = asyncio.ensure_future(settle(manual))
+        settlers.append(settler)
+        try:
+            async for event in manual.events():
+                if settler.done():
+                    settler.result()  # a failed send stops the agent here (its records were not acknowledged)
+                started = time.perf_counter()
+                consumed = time.monotonic()
+                message = event.message
+                record = _InFlight(event)
+                if processor.needs_check(message.partition):
+                    # The first record since the partition (and its restored table) was assigned: states that
+                    # miss the archive's last event of their child are rebuilt before anything else (reading
+                    # the states staged so far: the partition's own records are all settled or discarded).
+                    checked = processor.check(message.partition)
+                    if checked.rebuilt or checked.unrebuilt:
+                        log.info(
+                            "partition %d: %d stale children rebuilt from the event archive, %d not rebuildable",
+                            message.partition,
+                            checked.rebuilt,
+                            checked.unrebuilt,
+                        )
+                    record.pending += await send(checked)
+                    processor.stage(checked)
+                    record.steps.append((checked, started))
+                    started = time.perf_counter()
+                step = processor.plan(message.partition, message.key, message.value)
+                if step.kind == "bad":
+                    record.pending.append(await dead_letter(message, step))
+                record.pending += await send(step)
+                metrics.engine.observe(time.monotonic() - (getattr(message, "time_in", None) or consumed))
+                processor.stage(step)
+                record.steps.append((step, started))
+                inflight.append(record)
+                arrived.set()
+                metrics.observe_lag(message.partition, _highwater(app, message.tp), message.offset)
+                yield step  # lets agent.test_context() see the plan
+                while len(inflight) >= MAX_IN_FLIGHT and not settler.done():
+                    settled.clear()
+                    await _first_of(settler, settled)
+        finally:
+            settler.cancel()
+            settlers.remove(settler)
+            if inflight:
+                # Sent but not acknowledged to faust: processed again after a restart or a rebalance, so
+                # their staged states must not be read by a restarted agent.
+                inflight.clear()
+                processor.discard_staged()
+
+    async def dead_letter(message: Any, step: Step) -> Any:
+        """Send a bad record, with where and why, to the dead-letter topic; returns the pending send."""
+        # Where and why only: a record's content may identify a child.
+        log.warning(
+            "bad record at %s[%d] offset %d sent to %s: %s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            topics.CASE_EVENTS_DLQ,
+            step.bad_reason,
+            step.detail,
+        )
+        letter = from_record(
+            stage="rules",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            reason=step.bad_reason or "invalid",
+            message=step.detail,
+            received_at=datetime.now(UTC),
+            event_type=step.event_type,
+        )
+        return await dead_letters.send(key=message.key, value=to_bytes(letter))
 
     # (faust's annotation of receivers allows only *args; the signal passes the set of partitions)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        # faust has waited for every record handed to the agent to be acknowledged (stream_wait_empty), that
+        # is settled; drain again all the same, so that no staged state outlives its partition here.
+        await drain()
         processor.forget({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
         metrics.forget_lag({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
 
@@ -182,6 +287,16 @@ def build_app(
         processor.forget({tp.partition for tp in assigned if tp.topic == topics.CASE_EVENTS})
 
     return app
+
+
+async def _first_of(task: asyncio.Future[None], flag: asyncio.Event) -> None:
+    """Wait until ``flag`` is set or ``task`` ends."""
+    waiter = asyncio.ensure_future(flag.wait())
+    either: list[asyncio.Future[Any]] = [task, waiter]
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 def _highwater(app: faust.App, tp: Any) -> int | None:

@@ -1,11 +1,15 @@
 """The rules agent's work on one record of a partition, without faust: decode, evaluate, plan writes.
 
 The agent is a thin loop around :class:`Processor`: ``plan`` turns a record into a :class:`Step` (the
-transitions and indicator deltas to publish, the table writes to make), the agent publishes them and waits
-for the broker's acknowledgement, then ``commit`` applies the writes. Publishing before writing the state
-is what keeps at-least-once honest: if the worker dies in between, the record is processed again from the
-old state and yields the same outputs again (identical copies; the alerts service dedupes them), instead
-of finding the event already applied and staying silent.
+transitions and indicator deltas to publish, the table writes to make), the agent publishes them, ``stage``
+makes the step's new states visible to the next records' plans (and to the restored-state check and the
+wake indexes), and once the broker has acknowledged the step's outputs ``write`` puts them in the tables
+(``commit`` is both, for a caller that does not pipeline). Publishing before writing the state is what
+keeps at-least-once honest: if the worker dies in between, the record is processed again from the old
+state and yields the same outputs again (identical copies; the alerts service dedupes them), instead of
+finding the event already applied and staying silent. Staged steps are written in record order, each only
+after its own outputs are acknowledged, so a table never holds a state whose outputs the broker may not
+have; ``discard_staged`` forgets the unwritten ones (their records are processed again).
 
 Table layout (both tables are plain mappings here; faust Tables in the app):
 
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final, Literal, Protocol
@@ -130,6 +134,11 @@ class Processor:
         self.archive = archive
         self._indexes: dict[int, WakeIndex] = {}
         self._checked: set[int] = set()
+        # Staged, not yet written (see ``stage``): the newest envelope per child, the newest clock per
+        # partition, and the partitions whose check step is among them.
+        self._staged: dict[str, Envelope] = {}
+        self._staged_clocks: dict[int, str] = {}
+        self._staged_checks: dict[int, Step] = {}
         # Decoding a stored state is not free: keep the decoded form while the stored dict is the very
         # object the table still holds (a recovery replaces it, so the cache cannot go stale).
         self._decoded: dict[str, tuple[Envelope, ChildState]] = {}
@@ -160,7 +169,7 @@ class Processor:
         built: dict[int, WakeIndex] = {partition: WakeIndex()}
         version = self.kernel.version
         stored = 0
-        for child_id, envelope in self.children.items():
+        for child_id, envelope in self._current():
             stored += 1
             owner = envelope.get("partition")
             if not isinstance(owner, int) or owner in self._indexes:
@@ -180,8 +189,17 @@ class Processor:
             time.perf_counter() - started,
         )
 
+    def _current(self) -> Iterator[tuple[str, Envelope]]:
+        """Every child's newest envelope: the table's, or the one staged over it (one pass over the table)."""
+        staged = self._staged
+        for child_id, envelope in self.children.items():
+            yield child_id, staged.get(child_id, envelope)
+        for child_id, envelope in list(staged.items()):
+            if child_id not in self.children:
+                yield child_id, envelope
+
     def clock(self, partition: int) -> date | None:
-        stored = self.clocks.get(partition)
+        stored = self._staged_clocks.get(partition) or self.clocks.get(partition)
         return date.fromisoformat(stored) if stored else None
 
     # -- records ---------------------------------------------------------------------------------------
@@ -257,7 +275,7 @@ class Processor:
         self._checked.add(partition)
         if self.archive is None:
             return step
-        mine = [child_id for child_id, envelope in self.children.items() if envelope.get("partition") == partition]
+        mine = [child_id for child_id, envelope in self._current() if envelope.get("partition") == partition]
         if not mine:
             return step
         try:
@@ -319,7 +337,7 @@ class Processor:
         }
 
     def _state(self, child_id: str) -> ChildState | None:
-        envelope = self.children.get(child_id)
+        envelope = self._staged.get(child_id) or self.children.get(child_id)
         if envelope is None:
             return None
         cached = self._decoded.get(child_id)
@@ -336,14 +354,50 @@ class Processor:
 
     def commit(self, step: Step) -> None:
         """Apply a step's writes (one table write per child) and move the partition's clock."""
+        self.stage(step)
+        self.write(step)
+
+    def stage(self, step: Step) -> None:
+        """Make a step's new states, wake dates and clock what the next plans read, before any table write."""
         index = self.index(step.partition) if step.writes else None
         for child_id, envelope in step.writes.items():
-            self.children[child_id] = envelope
+            self._staged[child_id] = envelope
             self._remember(child_id, envelope, step.states[child_id])
             if index is not None:
                 index.set(child_id, _day(envelope["wake"]))
         if step.clock is not None:
-            self.clocks[step.partition] = step.clock.isoformat()
+            self._staged_clocks[step.partition] = step.clock.isoformat()
+        if step.kind == "check":
+            self._staged_checks[step.partition] = step
+
+    def write(self, step: Step) -> None:
+        """Write a staged step to the tables (one table write per child); steps are written in staged order."""
+        for child_id, envelope in step.writes.items():
+            self.children[child_id] = envelope
+            if self._staged.get(child_id) is envelope:
+                del self._staged[child_id]  # a later step of the child may still be staged: keep that one
+        if step.clock is not None:
+            clock = step.clock.isoformat()
+            self.clocks[step.partition] = clock
+            if self._staged_clocks.get(step.partition) == clock:
+                del self._staged_clocks[step.partition]
+        if self._staged_checks.get(step.partition) is step:
+            del self._staged_checks[step.partition]
+
+    def discard_staged(self) -> None:
+        """Forget the steps staged but never written (their records will be processed again): the tables
+        are read again, and a partition whose check was among them is checked again."""
+        self._checked -= set(self._staged_checks)
+        self._staged.clear()
+        self._staged_clocks.clear()
+        self._staged_checks.clear()
+        self._decoded.clear()
+        self._indexes.clear()  # they hold the staged wake dates: rebuilt from the tables on next use
+
+    @property
+    def staged(self) -> int:
+        """Children whose newest state is staged but not yet written."""
+        return len(self._staged)
 
 
 def _day(text: str | None) -> date | None:
