@@ -46,7 +46,7 @@ def archived_events() -> list[CaseEvent]:
     from carewatch.settings import get_settings
     from services.archive.store import events_in_fold_order
 
-    url = get_settings().sqlalchemy_url()
+    url = get_settings().database.sqlalchemy_url()
     migrate(url)
     engine = make_engine(url)
     try:
