@@ -171,3 +171,30 @@ def test_each_service_reads_only_its_own_sections(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CAREWATCH_WEB_PORT", "not a port")
     with pytest.raises(ValidationError, match="port"):
         AlertsProcess()
+
+
+@pytest.mark.parametrize(
+    ("service", "module", "process"),
+    [
+        ("ingest", "services.ingest.cli", IngestProcess),
+        ("rules", "services.rules.stream.cli", RulesProcess),
+        ("alerts", "services.alerts.cli", AlertsProcess),
+    ],
+)
+def test_serve_gives_each_service_its_own_sections(
+    monkeypatch: pytest.MonkeyPatch, service: str, module: str, process: type
+) -> None:
+    import importlib
+
+    from typer.testing import CliRunner
+
+    from carewatch.cli import app
+
+    _clear(monkeypatch)
+    if service != "alerts":
+        monkeypatch.setenv("CAREWATCH_OIDC_ROLE_MAP", "{not json")  # another service's broken setting
+    given: list[object] = []
+    monkeypatch.setattr(importlib.import_module(module), "serve", given.append)
+    result = CliRunner().invoke(app, ["serve", service])
+    assert result.exit_code == 0, result.output
+    assert [type(settings) for settings in given] == [process]
