@@ -62,16 +62,21 @@ def serve(
     ),
 ) -> None:
     """Run one service in the foreground, configured from CAREWATCH_* settings (for deployment)."""
-    from carewatch.settings import get_settings
+    from carewatch import settings
 
-    settings = get_settings()
+    # Each service reads its own sections of the settings only.
     if service is Service.ingest:
-        from services.ingest.cli import serve as run
+        from services.ingest.cli import serve as run_ingest
+
+        run_ingest(settings.ingest_settings())
     elif service is Service.rules:
-        from services.rules.stream.cli import serve as run
+        from services.rules.stream.cli import serve as run_rules
+
+        run_rules(settings.rules_settings())
     else:
-        from services.alerts.cli import serve as run
-    run(settings)
+        from services.alerts.cli import serve as run_alerts
+
+        run_alerts(settings.alerts_settings())
 
 
 def _authority_alerts(events: Sequence[CaseEvent], until: date) -> list[AlertTransition]:
@@ -79,7 +84,7 @@ def _authority_alerts(events: Sequence[CaseEvent], until: date) -> list[AlertTra
     from carewatch.settings import get_settings
     from services.board.early_warning import authority_alerts
 
-    return authority_alerts(events, until, population=get_settings().board_population_0_17)
+    return authority_alerts(events, until, population=get_settings().board.population_0_17)
 
 
 def _register() -> None:

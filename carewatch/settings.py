@@ -1,37 +1,78 @@
-"""One typed settings object for every service (environment prefix ``CAREWATCH_``)."""
+"""Typed settings, one section per concern, each read from its documented ``CAREWATCH_*`` environment variables.
+
+A section is a settings class of its own (``BrokerSettings``, ``IngestSettings``, ``OidcSettings`` ...). A service
+process reads only the sections it uses: ``ingest_settings()``, ``rules_settings()`` and ``alerts_settings()`` give
+the ``serve`` commands theirs, so a malformed OIDC or SMTP variable cannot stop the rules worker. ``Settings`` holds
+every section, for the command-line tools and the demo. Section fields keep the environment names the project has
+always documented: a section's ``env_prefix`` where its names share one, an explicit ``validation_alias`` where not.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "CAREWATCH_"
 
-class Settings(BaseSettings):
-    """Read from the environment (``CAREWATCH_KAFKA_BOOTSTRAP=...``) or a ``.env`` file."""
 
-    model_config = SettingsConfigDict(env_prefix="CAREWATCH_", env_file=".env", extra="ignore")
+def _alias(name: str) -> str:
+    """The documented environment name of a field whose name does not share its section's prefix."""
+    return ENV_PREFIX + name.upper()
 
-    # Broker
+
+class _Section(BaseSettings):
+    """A section reads its fields from the environment or a ``.env`` file; fields are also set by name."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Field name -> the environment variable it is read from."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        out: dict[str, str] = {}
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            out[name] = alias if isinstance(alias, str) else (prefix + name).upper()
+        return out
+
+
+class BrokerSettings(_Section):
     kafka_bootstrap: str | None = Field(
         default=None, description="host:port of an external Kafka; unset = start the embedded Tansu broker"
     )
     topic_partitions: int = Field(default=8, ge=1, le=256)
     topic_replication: int = Field(default=1, ge=1)
 
-    # Database
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = an SQLite file under data_dir")
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        validation_alias=_alias("database_url"),
+        description="SQLAlchemy URL; unset = an SQLite file under data_dir",
+    )
     data_dir: Path = Field(default=Path("var"), description="Where embedded state (SQLite, reports) lives")
 
-    # Ingest HTTP
-    ingest_host: str = "127.0.0.1"
-    ingest_port: int = 8081
-    ingest_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    ingest_max_batch_items: int = Field(default=10_000, ge=1)
-    ingest_max_item_bytes: int = Field(
+    def sqlalchemy_url(self) -> str:
+        if self.url:
+            return self.url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'carewatch.sqlite').resolve()}"
+
+
+class IngestSettings(_Section):
+    """Ingest HTTP service and the file loader."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "INGEST_")
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=10_000, ge=1)
+    max_item_bytes: int = Field(
         default=64 * 1024,
         ge=1024,
         le=256 * 1024,
@@ -40,18 +81,30 @@ class Settings(BaseSettings):
             "so that its dead letter (base64 and text copies) stays under the broker's 1 MiB record limit"
         ),
     )
-    ingest_tokens: list[SecretStr] = Field(
+    tokens: list[SecretStr] = Field(
         default_factory=list, description="Bearer tokens with the ingest role (JSON list in the environment)"
     )
-
-    # Event archive (every accepted event, appended before the client is told it was received)
-    archive_enabled: bool = Field(
-        default=True, description="Append accepted events to the event_archive table of the database"
+    metrics_file: Path | None = Field(
+        default=None,
+        description="`carewatch ingest` writes its metrics here when done (node_exporter textfile collector)",
     )
-    archive_retention_years: int | None = Field(
+    pushgateway_url: str | None = Field(
+        default=None,
+        validation_alias=_alias("pushgateway_url"),
+        description="host:port of a Prometheus Pushgateway that `carewatch ingest` pushes its metrics to",
+    )
+
+
+class ArchiveSettings(_Section):
+    """Event archive: every accepted event, appended before the client is told it was received."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "ARCHIVE_")
+
+    enabled: bool = Field(default=True, description="Append accepted events to the event_archive table of the database")
+    retention_years: int | None = Field(
         default=None, ge=1, description="Delete archived events received more than N years ago; unset = keep"
     )
-    archive_republish_on_start: bool = Field(
+    republish_on_start: bool = Field(
         default=True,
         description=(
             "The rules service re-publishes archived events missing from the case-events topic. For a topic "
@@ -59,20 +112,27 @@ class Settings(BaseSettings):
         ),
     )
 
-    # Rules
-    rules_config: Path | None = Field(default=None, description="TOML/YAML file of rule thresholds")
-    tick_interval_seconds: float = Field(default=86_400.0, gt=0, description="Live clock-tick period")
-    tick_scheduler: bool = Field(
-        default=True, description="Send today's clock tick from the rules service (off when history is replayed)"
+
+class RulesSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "RULES_")
+
+    config: Path | None = Field(default=None, description="TOML/YAML file of rule thresholds")
+    tick_interval_seconds: float = Field(
+        default=86_400.0, gt=0, validation_alias=_alias("tick_interval_seconds"), description="Live clock-tick period"
     )
-    rules_store: str = Field(
+    tick_scheduler: bool = Field(
+        default=True,
+        validation_alias=_alias("tick_scheduler"),
+        description="Send today's clock tick from the rules service (off when history is replayed)",
+    )
+    store: str = Field(
         default="memory://",
         pattern=r"^(memory|rocksdb)://",
         description="Table store of the rules stream: memory:// (state recovered from the changelog topics at each "
         "start) or rocksdb:// (state kept on disk under data_dir, read back at start; needs the `rocksdb` extra, "
         "rocksdict). Each worker process needs a data_dir of its own with rocksdb://",
     )
-    rules_standby_replicas: int = Field(
+    standby_replicas: int = Field(
         default=1,
         ge=0,
         description="Rules workers that keep a standby copy of each partition's tables (faust's "
@@ -80,139 +140,292 @@ class Settings(BaseSettings):
         "reading the other workers' changelogs all the time. 0: no standby (less CPU per record; a takeover "
         "recovers the partition from its changelog, or from its rocksdb:// files)",
     )
-    rules_metrics_port: int = Field(default=8082, ge=0, le=65535, description="Rules stream /metrics port")
-    rules_metrics_host: str = Field(
+    metrics_port: int = Field(default=8082, ge=0, le=65535, description="Rules stream /metrics port")
+    metrics_host: str = Field(
         default="127.0.0.1",
         description="Address the rules stream's /metrics listens on (0.0.0.0 in a container, for Prometheus); "
-        "ingest and alerts serve /metrics on their own HTTP listener (ingest_host, web_host)",
-    )
-    ingest_metrics_file: Path | None = Field(
-        default=None,
-        description="`carewatch ingest` writes its metrics here when done (node_exporter textfile collector)",
-    )
-    pushgateway_url: str | None = Field(
-        default=None, description="host:port of a Prometheus Pushgateway that `carewatch ingest` pushes its metrics to"
+        "ingest and alerts serve /metrics on their own HTTP listener (ingest host, web host)",
     )
 
-    # Alerts and board web service
-    web_host: str = "127.0.0.1"
-    web_port: int = 8080
-    public_url: str | None = Field(default=None, description="Base URL used in notification links")
-    suppression_threshold: int = Field(
-        default=5, ge=1, description="Board counts below this are hidden; so are per-team counts on /metrics"
-    )
-    board_audience: Literal["internal", "public"] = Field(
-        default="internal",
-        description="Board disclosure rules: internal (the authority's own board: percentages near 100% shown) "
-        "or public (papers published to anyone: every rule)",
-    )
-    web_session_hours: float = Field(default=12.0, gt=0, description="How long a page sign-in lasts")
 
-    # Sign-in with the council's identity provider (OpenID Connect, e.g. Microsoft Entra ID); off while unset
-    oidc_issuer: str | None = Field(
+class WebSettings(_Section):
+    """The alerts and board web service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "WEB_")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = Field(
+        default=None, validation_alias=_alias("public_url"), description="Base URL used in notification links"
+    )
+    session_hours: float = Field(default=12.0, gt=0, description="How long a page sign-in lasts")
+
+
+class OidcSettings(_Section):
+    """Sign-in with the council's identity provider (OpenID Connect, e.g. Microsoft Entra ID); off while unset."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "OIDC_")
+
+    issuer: str | None = Field(
         default=None,
         description="Issuer URL (Entra ID: https://login.microsoftonline.com/<tenant>/v2.0); unset = tokens only",
     )
-    oidc_client_id: str | None = Field(default=None, description="The application (client) id registered for carewatch")
-    oidc_client_secret: SecretStr | None = Field(default=None, description="The client secret registered for carewatch")
-    oidc_redirect_url: str | None = Field(
+    client_id: str | None = Field(default=None, description="The application (client) id registered for carewatch")
+    client_secret: SecretStr | None = Field(default=None, description="The client secret registered for carewatch")
+    redirect_url: str | None = Field(
         default=None,
         description="Where the provider sends the browser back: <public URL>/login/oidc/callback (unset = derived "
         "from the request)",
     )
-    oidc_post_logout_redirect_url: str | None = Field(
+    post_logout_redirect_url: str | None = Field(
         default=None,
         description="Where the provider sends the browser after signing out there: <public URL>/login (register it "
         "with the provider; unset = derived from the request)",
     )
-    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
-    oidc_username_claim: str = Field(
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    username_claim: str = Field(
         default="preferred_username", description="The ID-token claim naming the user (Entra ID: the UPN)"
     )
-    oidc_roles_claim: str = Field(default="roles", description="The claim listing the user's app roles")
-    oidc_teams_claim: str = Field(default="groups", description="The claim listing the user's groups or teams")
-    oidc_role_map: dict[str, Literal["manager", "board", "admin"]] = Field(
+    roles_claim: str = Field(default="roles", description="The claim listing the user's app roles")
+    teams_claim: str = Field(default="groups", description="The claim listing the user's groups or teams")
+    role_map: dict[str, Literal["manager", "board", "admin"]] = Field(
         default_factory=dict,
         description='Claim value -> carewatch role (JSON, e.g. {"CareWatch.Manager": "manager"}); '
         "with several, admin wins over manager over board; none = sign-in refused",
     )
-    oidc_team_map: dict[str, str] = Field(
+    team_map: dict[str, str] = Field(
         default_factory=dict,
         description="Claim value (e.g. an Entra group id) -> carewatch team; empty = the claim values are team names",
     )
-    oidc_http_timeout_seconds: float = Field(default=10.0, gt=0, description="Calls to the identity provider")
+    http_timeout_seconds: float = Field(default=10.0, gt=0, description="Calls to the identity provider")
 
-    # Failed sign-ins and bad bearer tokens, per client address (both HTTP services)
-    auth_max_failures: int = Field(default=10, ge=1, description="Failures within the window that lock a client out")
-    auth_failure_window_seconds: float = Field(default=300.0, gt=0)
-    auth_lockout_seconds: float = Field(default=900.0, gt=0, description="How long a locked-out client waits")
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.client_id)
 
-    # Board pack and indicators
-    board_authority_name: str = Field(default="Local authority", description="Name shown on the board pack")
-    board_population_0_17: int | None = Field(
+
+class AuthSettings(_Section):
+    """Failed sign-ins and bad bearer tokens, per client address (both HTTP services)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "AUTH_")
+
+    max_failures: int = Field(default=10, ge=1, description="Failures within the window that lock a client out")
+    failure_window_seconds: float = Field(default=300.0, gt=0)
+    lockout_seconds: float = Field(default=900.0, gt=0, description="How long a locked-out client waits")
+
+
+class BoardSettings(_Section):
+    """Board pack, indicators and disclosure."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "BOARD_")
+
+    suppression_threshold: int = Field(
+        default=5,
+        ge=1,
+        validation_alias=_alias("suppression_threshold"),
+        description="Board counts below this are hidden; so are per-team counts on /metrics",
+    )
+    audience: Literal["internal", "public"] = Field(
+        default="internal",
+        description="Board disclosure rules: internal (the authority's own board: percentages near 100% shown) "
+        "or public (papers published to anyone: every rule)",
+    )
+    authority_name: str = Field(default="Local authority", description="Name shown on the board pack")
+    population_0_17: int | None = Field(
         default=None, ge=1, description="Children aged 0-17 living in the area (ONS mid-year), for rates"
     )
-    board_neighbours_csv: Path | None = Field(
+    neighbours_csv: Path | None = Field(
         default=None, description="Statistical-neighbour comparators: indicator,value,year,source"
     )
-    board_targets_csv: Path | None = Field(default=None, description="Local targets: indicator,target[,amber_band]")
-    board_amber_band: float = Field(
+    targets_csv: Path | None = Field(default=None, description="Local targets: indicator,target[,amber_band]")
+    amber_band: float = Field(
         default=5.0, ge=0, description="How far short of target is amber, in the indicator's unit"
     )
 
-    # Notifications
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_sender: str = "carewatch@localhost"
-    smtp_tls: Literal["auto", "starttls", "tls", "none"] = Field(
+
+class SmtpSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "SMTP_")
+
+    host: str | None = None
+    port: int = 25
+    user: str | None = None
+    password: SecretStr | None = None
+    sender: str = "carewatch@localhost"
+    tls: Literal["auto", "starttls", "tls", "none"] = Field(
         default="auto",
         description="auto: STARTTLS when the server offers it; starttls: required; tls: implicit TLS (port 465); "
         "none: plain text (a server on the same host only)",
     )
-    notify_include_child_id: bool = Field(
+
+
+class NotifySettings(_Section):
+    """Notification channels' timing (Alertmanager's group_wait/group_interval/repeat_interval) and content."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "NOTIFY_")
+
+    include_child_id: bool = Field(
         default=False, description="Put child ids in notification bodies (off: the link to the alert is enough)"
     )
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(default=None, validation_alias=_alias("webhook_url"))
+    group_wait_seconds: float = Field(default=30.0, ge=0)
+    group_interval_seconds: float = Field(default=300.0, ge=0)
+    repeat_interval_seconds: float = Field(default=4 * 3600.0, ge=0)
+    retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry delay; doubles")
+    retry_max_seconds: float = Field(
+        default=600.0, gt=0, description="Longest wait between retries, so a digest goes soon after the channel is back"
+    )
+    give_up_hours: float = Field(
+        default=72.0, gt=0, description="A digest still undelivered this long after it was planned is marked failed"
+    )
+    tick_seconds: float = Field(default=5.0, gt=0)
 
-    # Alerts service: consumer, routing, digests (Alertmanager's group_wait/group_interval/repeat_interval)
-    alerts_group_id: str = "carewatch-alerts"
-    alerts_batch_size: int = Field(default=500, ge=1, description="Transitions written per DB transaction")
-    alerts_routes: Path | None = Field(default=None, description="YAML file: team → e-mail/webhook recipients")
-    alerts_escalation_working_days: dict[str, int] = Field(
+
+class AlertsSettings(_Section):
+    """Alerts service: consumer, routing and escalation."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "ALERTS_")
+
+    group_id: str = "carewatch-alerts"
+    batch_size: int = Field(default=500, ge=1, description="Transitions written per DB transaction")
+    routes: Path | None = Field(default=None, description="YAML file: team → e-mail/webhook recipients")
+    escalation_working_days: dict[str, int] = Field(
         default_factory=lambda: {"high": 2, "medium": 5, "low": 10},
         description="Working days a raised alert may stay unacknowledged before the head of service hears",
     )
-    alerts_case_record_url: str | None = Field(
+    case_record_url: str | None = Field(
         default=None,
         description="Link to the case record, with {child_id} in it (e.g. https://cms.example.gov.uk/person/{child_id})",
     )
-    alerts_unallocated_managers: list[str] = Field(
+    unallocated_managers: list[str] = Field(
         default_factory=list,
         description="Managers (user names) who see the unallocated queue (alerts with no team or no manager)",
     )
-    notify_group_wait_seconds: float = Field(default=30.0, ge=0)
-    notify_group_interval_seconds: float = Field(default=300.0, ge=0)
-    notify_repeat_interval_seconds: float = Field(default=4 * 3600.0, ge=0)
-    notify_retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry delay; doubles")
-    notify_retry_max_seconds: float = Field(
-        default=600.0, gt=0, description="Longest wait between retries, so a digest goes soon after the channel is back"
-    )
-    notify_give_up_hours: float = Field(
-        default=72.0, gt=0, description="A digest still undelivered this long after it was planned is marked failed"
-    )
-    notify_tick_seconds: float = Field(default=5.0, gt=0)
 
-    @property
-    def oidc_enabled(self) -> bool:
-        return bool(self.oidc_issuer and self.oidc_client_id)
 
-    def sqlalchemy_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(self.data_dir / 'carewatch.sqlite').resolve()}"
+class _Sections(BaseModel):
+    """A set of sections. Each is read from the environment unless given; a flat documented name without its
+    ``CAREWATCH_`` prefix (``web_port=8080``) sets that field of its section, the others still come from the
+    environment."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route_flat_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        sections = {name: info.annotation for name, info in cls.model_fields.items()}
+        out: dict[str, Any] = {}
+        flat: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            if key in sections:
+                out[key] = value
+                continue
+            for section, section_cls in sections.items():
+                assert isinstance(section_cls, type) and issubclass(section_cls, _Section)
+                field = _flat_names(section_cls).get(key)
+                if field is not None:
+                    flat.setdefault(section, {})[field] = value
+                    break
+            else:
+                raise ValueError(f"unknown setting {key!r}")
+        for section, values in flat.items():
+            if section in out:
+                raise ValueError(f"section {section!r} given both whole and by field")
+            section_cls = sections[section]
+            assert isinstance(section_cls, type) and issubclass(section_cls, _Section)
+            out[section] = section_cls(**values)
+        return out
+
+    def updated(self, **flat: Any) -> Self:
+        """A copy with fields changed by their flat documented names (``web_port=8090``)."""
+        changes: dict[str, dict[str, Any]] = {}
+        for key, value in flat.items():
+            for section, info in type(self).model_fields.items():
+                section_cls = info.annotation
+                assert isinstance(section_cls, type) and issubclass(section_cls, _Section)
+                field = _flat_names(section_cls).get(key)
+                if field is not None:
+                    changes.setdefault(section, {})[field] = value
+                    break
+            else:
+                raise ValueError(f"unknown setting {key!r}")
+        return self.model_copy(
+            update={section: getattr(self, section).model_copy(update=values) for section, values in changes.items()}
+        )
+
+    def on_broker(self, bootstrap: str) -> Self:
+        """A copy pointed at a running broker (the embedded one when no external Kafka is configured)."""
+        return self.updated(kafka_bootstrap=bootstrap)
+
+
+@cache
+def _flat_names(section: type[_Section]) -> dict[str, str]:
+    """``web_port`` -> ``port``: each field by its documented environment name, less the ``CAREWATCH_`` prefix."""
+    return {env[len(ENV_PREFIX) :].lower(): name for name, env in section.env_names().items()}
+
+
+class _Stored(_Sections):
+    """What every service reads: where the broker and the database are, and the event archive."""
+
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+
+
+class _Http(_Sections):
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+
+class _Board(_Sections):
+    board: BoardSettings = Field(default_factory=BoardSettings)
+
+
+class IngestProcess(_Stored, _Http):
+    """``serve ingest``: broker, database, archive, ingest and auth."""
+
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+
+class RulesProcess(_Stored, _Board):
+    """``serve rules``: broker, database, archive, rules and board (disclosure of its counts)."""
+
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+
+
+class AlertsProcess(_Stored, _Http, _Board):
+    """``serve alerts``: the consumer, notifier, API, pages and board."""
+
+    web: WebSettings = Field(default_factory=WebSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+
+
+class Settings(IngestProcess, RulesProcess, AlertsProcess):
+    """Every section: the command-line tools, the demo (all services in one process) and tests."""
+
+
+def env_names() -> dict[str, tuple[str, str]]:
+    """Every documented ``CAREWATCH_*`` variable -> (section, field)."""
+    out: dict[str, tuple[str, str]] = {}
+    for section, info in Settings.model_fields.items():
+        section_cls = info.annotation
+        assert isinstance(section_cls, type) and issubclass(section_cls, _Section)
+        for field, env in section_cls.env_names().items():
+            out[env] = (section, field)
+    return out
+
+
+def ingest_settings() -> IngestProcess:
+    return IngestProcess()
+
+
+def rules_settings() -> RulesProcess:
+    return RulesProcess()
+
+
+def alerts_settings() -> AlertsProcess:
+    return AlertsProcess()
 
 
 @lru_cache(maxsize=1)

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carewatch import apidocs, httpguard
 from carewatch.db import session_factory
-from carewatch.settings import Settings
+from carewatch.settings import AlertsProcess
 from services.alerts import web, workspace_api
 from services.alerts.auth import BOARD_READER_ROLES, CASE_LEVEL_ROLES, DbSession, Principal, require_role
 from services.alerts.consumer import ConsumerStats
@@ -333,7 +333,7 @@ def close_reasons(_: CaseReader) -> dict[str, str]:
 
 
 def create_app(
-    settings: Settings,
+    settings: AlertsProcess,
     engine: Engine,
     extra_routers: Iterable[APIRouter] = (),
     consumer_stats: ConsumerStats | None = None,
@@ -356,13 +356,13 @@ def create_app(
     app.state.auth_limiter = httpguard.SharedFailureLimiter(
         engine,
         httpguard.LockoutPolicy(
-            settings.auth_max_failures, settings.auth_failure_window_seconds, settings.auth_lockout_seconds
+            settings.auth.max_failures, settings.auth.failure_window_seconds, settings.auth.lockout_seconds
         ),
     )
     httpguard.install(app, httpguard.HeaderPolicy(extra_csp={"/board": BOARD_PACK_CSP}))
     app.add_exception_handler(StarletteHTTPException, _pages_sign_in)
     app.openapi = lambda: httpguard.openapi(app)  # type: ignore[method-assign]
-    registry = build_registry(engine, consumer_stats, settings.suppression_threshold)
+    registry = build_registry(engine, consumer_stats, settings.board.suppression_threshold)
     for collector in extra_collectors:
         registry.register(collector)
 

@@ -10,7 +10,7 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from carewatch.settings import Settings
+    from carewatch.settings import AlertsProcess
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def _engine() -> Engine:
     from carewatch.db import make_engine, migrate
     from carewatch.settings import get_settings
 
-    url = get_settings().sqlalchemy_url()
+    url = get_settings().database.sqlalchemy_url()
     migrate(url)
     return make_engine(url)
 
@@ -65,7 +65,7 @@ def _check_teams(session: object, teams: list[str]) -> None:
     from services.alerts.workspace import known_teams
 
     extra: set[str] = set()
-    routes = get_settings().alerts_routes
+    routes = get_settings().alerts.routes
     if routes is not None:
         try:
             extra = set(load_routing(routes).teams)
@@ -182,7 +182,7 @@ def users_revoke(name: str = typer.Argument(..., help="The user whose tokens sto
     typer.echo(f"revoked {name}")
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: AlertsProcess) -> None:
     """Run the alerts service: the topic consumer, the notifier loop and the web app, until interrupted."""
     import signal
     import threading
@@ -204,14 +204,14 @@ def serve(settings: Settings) -> None:
     from services.board.store import latest_return_health
     from services.board.web import DataAccess, build_router
 
-    url = settings.sqlalchemy_url()
+    url = settings.database.sqlalchemy_url()
     migrate(url)
     engine = make_engine(url)
-    if settings.alerts_routes is not None:
-        config = load_routing(settings.alerts_routes)
+    if settings.alerts.routes is not None:
+        config = load_routing(settings.alerts.routes)
         with session_factory(engine).begin() as session:
             seed_routes(session, config)
-        log.info("routing loaded from %s: %d teams", settings.alerts_routes, len(config.teams))
+        log.info("routing loaded from %s: %d teams", settings.alerts.routes, len(config.teams))
     else:
         log.warning("no CAREWATCH_ALERTS_ROUTES file: notifying only the routes already in the database")
 
@@ -220,10 +220,10 @@ def serve(settings: Settings) -> None:
     notifier = Notifier(
         engine,
         DigestTiming.from_settings(settings),
-        EscalationPolicy(settings.alerts_escalation_working_days),
+        EscalationPolicy(settings.alerts.escalation_working_days),
         senders_from_settings(settings),
-        settings.public_url or f"http://{settings.web_host}:{settings.web_port}",
-        include_child_ids=settings.notify_include_child_id,
+        settings.web.public_url or f"http://{settings.web.host}:{settings.web.port}",
+        include_child_ids=settings.notify.include_child_id,
     )
 
     def notify_loop() -> None:
@@ -232,14 +232,14 @@ def serve(settings: Settings) -> None:
                 notifier.tick(datetime.now(UTC))
             except Exception:
                 log.exception("notifier tick failed; trying again next tick")
-            stop.wait(settings.notify_tick_seconds)
+            stop.wait(settings.notify.tick_seconds)
 
-    with broker_from_settings(settings.kafka_bootstrap) as bootstrap:
-        ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
-        group, batch = settings.alerts_group_id, settings.alerts_batch_size
+    with broker_from_settings(settings.broker.kafka_bootstrap) as bootstrap:
+        ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication)
+        group, batch = settings.alerts.group_id, settings.alerts.batch_size
         consumer = AlertConsumer(bootstrap, engine, group, batch, stats)
         # The board's month-end reading of its series publishes the authority alerts this consumer stores.
-        authority = AuthorityPublisher(bootstrap, engine, population=settings.board_population_0_17)
+        authority = AuthorityPublisher(bootstrap, engine, population=settings.board.population_0_17)
         board_feed = DeltaFeed(bootstrap, engine, stats=stats, authority=authority)
         threads = [
             threading.Thread(target=consumer.run, args=(stop,), name="alerts-consumer", daemon=True),
@@ -273,7 +273,7 @@ def serve(settings: Settings) -> None:
             from carewatch.httpguard import redact_access_log
 
             redact_access_log()
-            uvicorn.run(app, host=settings.web_host, port=settings.web_port, log_level="info")
+            uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_level="info")
         except SystemExit as exc:
             if exc.code not in (0, None):
                 raise

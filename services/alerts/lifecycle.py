@@ -138,7 +138,7 @@ def check_close(state: str, reason: str) -> None:
 @dataclass(frozen=True)
 class EscalationPolicy:
     """Working days a raised alert may stay unacknowledged, per severity, before the head of service hears
-    (``Settings.alerts_escalation_working_days``)."""
+    (``AlertsSettings.escalation_working_days``)."""
 
     working_days: Mapping[str, int]
 

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from carewatch.db import session_factory
-from carewatch.settings import Settings
+from carewatch.settings import AlertsProcess
 from services.alerts.lifecycle import EscalationPolicy
 from services.alerts.models import Alert, NotificationGroup, NotificationLog
 from services.alerts.routing import Recipient, RouteTable
@@ -63,14 +63,14 @@ class DigestTiming:
     give_up_after: timedelta = timedelta(hours=72)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DigestTiming:
+    def from_settings(cls, settings: AlertsProcess) -> DigestTiming:
         return cls(
-            group_wait=timedelta(seconds=settings.notify_group_wait_seconds),
-            group_interval=timedelta(seconds=settings.notify_group_interval_seconds),
-            repeat_interval=timedelta(seconds=settings.notify_repeat_interval_seconds),
-            retry_base=timedelta(seconds=settings.notify_retry_base_seconds),
-            retry_max=timedelta(seconds=settings.notify_retry_max_seconds),
-            give_up_after=timedelta(hours=settings.notify_give_up_hours),
+            group_wait=timedelta(seconds=settings.notify.group_wait_seconds),
+            group_interval=timedelta(seconds=settings.notify.group_interval_seconds),
+            repeat_interval=timedelta(seconds=settings.notify.repeat_interval_seconds),
+            retry_base=timedelta(seconds=settings.notify.retry_base_seconds),
+            retry_max=timedelta(seconds=settings.notify.retry_max_seconds),
+            give_up_after=timedelta(hours=settings.notify.give_up_hours),
         )
 
     def backoff(self, attempts: int) -> timedelta:
@@ -174,17 +174,17 @@ class WebhookSender:
         self._client.close()
 
 
-def senders_from_settings(settings: Settings) -> dict[str, Sender]:
+def senders_from_settings(settings: AlertsProcess) -> dict[str, Sender]:
     senders: dict[str, Sender] = {"webhook": WebhookSender()}
-    if settings.smtp_host:
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    if settings.smtp.host:
+        password = settings.smtp.password.get_secret_value() if settings.smtp.password else None
         senders["email"] = EmailSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_sender,
-            settings.smtp_user,
+            settings.smtp.host,
+            settings.smtp.port,
+            settings.smtp.sender,
+            settings.smtp.user,
             password,
-            settings.smtp_tls,
+            settings.smtp.tls,
         )
     return senders
 

@@ -29,7 +29,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carewatch.settings import Settings
+from carewatch.settings import AlertsProcess
 from services.alerts.auth import Principal
 from services.alerts.models import User, UserTeam
 
@@ -95,32 +95,32 @@ def _values(claim: Any) -> list[str]:
     return [str(claim)]
 
 
-def map_claims(claims: Mapping[str, Any], settings: Settings) -> Identity:
+def map_claims(claims: Mapping[str, Any], settings: AlertsProcess) -> Identity:
     """Name, carewatch role and teams from validated ID-token claims, by the configured claim names and maps.
 
     Role: every value of the roles claim found in ``oidc_role_map``; admin wins over manager over board; none
     mapped = refused. Teams (managers only): values of the teams claim through ``oidc_team_map``, or the values
     themselves when no map is configured. Teams carewatch does not know still sign in (the page says so)."""
-    name = claims.get(settings.oidc_username_claim) or claims.get("email") or claims.get("sub")
+    name = claims.get(settings.oidc.username_claim) or claims.get("email") or claims.get("sub")
     if not isinstance(name, str) or not name.strip():
         raise OidcError("no-name", "Your account did not say who you are: ask an administrator to check the set-up.")
     name = name.strip()
     if len(name) > 64:
         raise OidcError("name-too-long", "Your account name is too long for carewatch (64 characters at most).")
-    role_map = settings.oidc_role_map
-    mapped = {role_map[v] for v in _values(claims.get(settings.oidc_roles_claim)) if v in role_map}
+    role_map = settings.oidc.role_map
+    mapped = {role_map[v] for v in _values(claims.get(settings.oidc.roles_claim)) if v in role_map}
     role = next((r for r in ROLE_PRECEDENCE if r in mapped), None)
-    if role is None and overage(claims, settings.oidc_roles_claim):
+    if role is None and overage(claims, settings.oidc.roles_claim):
         raise OidcError("groups-overage", OVERAGE_ROLE)
     if role is None:
         raise OidcError("no-role", "Your account has no carewatch role: ask an administrator to grant one.")
     if role != "manager":
         return Identity(name, role, frozenset())
-    if overage(claims, settings.oidc_teams_claim):
+    if overage(claims, settings.oidc.teams_claim):
         return Identity(name, role, None)
-    raw = _values(claims.get(settings.oidc_teams_claim))
-    if settings.oidc_team_map:
-        teams = {settings.oidc_team_map[v] for v in raw if v in settings.oidc_team_map}
+    raw = _values(claims.get(settings.oidc.teams_claim))
+    if settings.oidc.team_map:
+        teams = {settings.oidc.team_map[v] for v in raw if v in settings.oidc.team_map}
     else:
         teams = {v.strip() for v in raw if v.strip() and len(v.strip()) <= 64}
     return Identity(name, role, frozenset(teams))
@@ -153,19 +153,19 @@ def sign_in_user(session: Session, identity: Identity, now: datetime) -> Princip
 class Provider:
     """The configured provider's metadata and keys (fetched on first use, refreshed hourly or on an unknown key)."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.oidc_issuer or not settings.oidc_client_id:
+    def __init__(self, settings: AlertsProcess) -> None:
+        if not settings.oidc.issuer or not settings.oidc.client_id:
             raise ValueError("OpenID Connect is not configured")
         self.settings = settings
-        self.issuer = settings.oidc_issuer.rstrip("/")
-        self.client_id = settings.oidc_client_id
+        self.issuer = settings.oidc.issuer.rstrip("/")
+        self.client_id = settings.oidc.client_id
         self._lock = threading.Lock()
         self._metadata: dict[str, Any] | None = None
         self._jwks: dict[str, Any] | None = None
         self._fetched = 0.0
 
     def _get(self, url: str) -> dict[str, Any]:
-        response = httpx.get(url, timeout=self.settings.oidc_http_timeout_seconds)
+        response = httpx.get(url, timeout=self.settings.oidc.http_timeout_seconds)
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
@@ -187,12 +187,12 @@ class Provider:
         return self._jwks
 
     def client(self, redirect_uri: str) -> OAuth2Session:
-        secret = self.settings.oidc_client_secret
+        secret = self.settings.oidc.client_secret
         return OAuth2Session(
             client_id=self.client_id,
             client_secret=secret.get_secret_value() if secret is not None else None,
             token_endpoint_auth_method="client_secret_basic" if secret is not None else "none",
-            scope=" ".join(self.settings.oidc_scopes),
+            scope=" ".join(self.settings.oidc.scopes),
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
         )
@@ -250,7 +250,7 @@ def finish(provider: Provider, redirect_uri: str, flow: Flow | None, params: Map
                 code=code,
                 code_verifier=flow.verifier,
                 state=flow.state,
-                timeout=provider.settings.oidc_http_timeout_seconds,
+                timeout=provider.settings.oidc.http_timeout_seconds,
             )
     except Exception as exc:  # Authlib's OAuth errors and transport errors alike: nothing of them is shown
         raise OidcError("token-exchange", "The identity provider refused the sign-in: please try again.") from exc

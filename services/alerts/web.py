@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from carewatch.httpguard import MAX_AGE_DAYS
-from carewatch.settings import Settings
+from carewatch.settings import AlertsProcess
 from schemas.alerts import SEVERITY_ORDER
 from services.alerts import oidc
 from services.alerts.auth import (
@@ -103,7 +103,7 @@ def home() -> RedirectResponse:
 
 
 def _login_page(request: Request, status_code: int = 200, error: str | None = None) -> HTMLResponse:
-    oidc_on = request.app.state.settings.oidc_enabled
+    oidc_on = request.app.state.settings.oidc.enabled
     return _render(request, "login.html", status_code, error=error, oidc=oidc_on)
 
 
@@ -142,7 +142,7 @@ def _start_session(
     ``onward_page``: answer with a page that moves on by itself rather than a redirect. Coming back from the
     identity provider is a cross-site navigation, and a browser does not send the SameSite=Strict cookie on a
     redirect chain that began on another site; a navigation started by this service's own page is same-site."""
-    lifetime = timedelta(hours=request.app.state.settings.web_session_hours)
+    lifetime = timedelta(hours=request.app.state.settings.web.session_hours)
     cookie = start_web_session(session, principal, now, lifetime)
     session.commit()
     landing = "/alerts" if principal.role in CASE_LEVEL_ROLES else "/board"
@@ -163,8 +163,8 @@ def _start_session(
 
 
 def _oidc_provider(request: Request) -> oidc.Provider | None:
-    settings: Settings = request.app.state.settings
-    if not settings.oidc_enabled:
+    settings: AlertsProcess = request.app.state.settings
+    if not settings.oidc.enabled:
         return None
     provider: oidc.Provider | None = getattr(request.app.state, "oidc_provider", None)
     if provider is None:
@@ -173,7 +173,7 @@ def _oidc_provider(request: Request) -> oidc.Provider | None:
 
 
 def _redirect_uri(request: Request) -> str:
-    configured: str | None = request.app.state.settings.oidc_redirect_url
+    configured: str | None = request.app.state.settings.oidc.redirect_url
     return configured or str(request.url_for("oidc_callback"))
 
 
@@ -246,7 +246,7 @@ def oidc_callback(request: Request, session: DbSession) -> Response:
     response.set_cookie(
         oidc.SIGNED_IN_COOKIE,
         "1",
-        max_age=int(request.app.state.settings.web_session_hours * 3600),
+        max_age=int(request.app.state.settings.web.session_hours * 3600),
         path="/logout",
         httponly=True,
         samesite="strict",
@@ -256,7 +256,7 @@ def oidc_callback(request: Request, session: DbSession) -> Response:
 
 
 def _post_logout_uri(request: Request) -> str:
-    configured: str | None = request.app.state.settings.oidc_post_logout_redirect_url
+    configured: str | None = request.app.state.settings.oidc.post_logout_redirect_url
     return configured or str(request.url_for("login_form"))
 
 
@@ -289,14 +289,14 @@ def _sees_unallocated(request: Request, principal: Principal) -> bool:
     return scope.teams is None or scope.unallocated
 
 
-def _escalation(alert: Any, settings: Settings) -> str:
+def _escalation(alert: Any, settings: AlertsProcess) -> str:
     if alert.escalated_at is not None:
         return f"Escalated to the head of service on {long_date(_local_day(alert.escalated_at))}."
     if alert.state == "acknowledged":
         return "Acknowledged, so it will not be escalated."
     if alert.state != "raised" or alert.raised_at is None:
         return "Not open: it will not be escalated."
-    policy = EscalationPolicy(settings.alerts_escalation_working_days)
+    policy = EscalationPolicy(settings.alerts.escalation_working_days)
     visible_from = max(alert.raised_at, _local_day(alert.created_at))
     due = policy.due_on(visible_from, alert.severity)
     return f"If nobody acknowledges it by {long_date(due)}, the head of service is told."
@@ -307,10 +307,10 @@ def _local_day(moment: datetime) -> date:
     return aware.astimezone(LONDON).date()
 
 
-def _card(alert: Any, on: date, settings: Settings, full: bool = False) -> dict[str, Any]:
+def _card(alert: Any, on: date, settings: AlertsProcess, full: bool = False) -> dict[str, Any]:
     guide = GUIDANCE.get(alert.rule)
     deadline = deadline_line(alert.dates, on)
-    pattern = settings.alerts_case_record_url
+    pattern = settings.alerts.case_record_url
     card: dict[str, Any] = {
         "alert": alert,
         "title": rule_name(alert.rule),
@@ -392,7 +392,7 @@ def my_alerts(request: Request, session: DbSession) -> Response:
     if signed is None:
         return _to_login()
     principal, token = signed
-    settings: Settings = request.app.state.settings
+    settings: AlertsProcess = request.app.state.settings
     scope = scope_of(request, principal)
     on = today()
     raw = {k: v for k, v in request.query_params.items() if k in QUERY_KEYS}
@@ -499,7 +499,7 @@ def child_page(
         return _to_login()
     principal, token = signed
     on = today()
-    settings: Settings = request.app.state.settings
+    settings: AlertsProcess = request.app.state.settings
     alerts = child_alerts(session, scope_of(request, principal), child_id, on)
     if not alerts:
         return _render(request, "missing.html", 404, principal=principal, form_token=form_token(token))
@@ -516,7 +516,7 @@ def child_page(
     open_cards = [_card(a, on, settings, full=True) for a in alerts if a.state in OPEN_STATES]
     past_cards = [_card(a, on, settings, full=True) for a in alerts if a.state not in OPEN_STATES]
     latest = max(alerts, key=lambda a: (a.updated_at, a.id))
-    pattern = settings.alerts_case_record_url
+    pattern = settings.alerts.case_record_url
     return _render(
         request,
         "child.html",

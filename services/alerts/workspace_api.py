@@ -26,7 +26,7 @@ api = APIRouter(prefix="/v1", tags=["workspace"])
 def scope_of(request: Request, principal: Principal) -> Scope:
     if principal.role == "admin":
         return Scope(None)
-    named = request.app.state.settings.alerts_unallocated_managers
+    named = request.app.state.settings.alerts.unallocated_managers
     return Scope(principal.teams, unallocated=principal.name in named)
 
 

@@ -23,7 +23,7 @@ def _engine() -> Engine:
     from carewatch.db import make_engine, migrate
     from carewatch.settings import get_settings
 
-    url = get_settings().sqlalchemy_url()
+    url = get_settings().database.sqlalchemy_url()
     migrate(url)
     return make_engine(url)
 
@@ -50,11 +50,11 @@ def republish(
     from services.archive.republish import republish as run
 
     settings = get_settings()
-    bootstrap = bootstrap or settings.kafka_bootstrap
+    bootstrap = bootstrap or settings.broker.kafka_bootstrap
     if not bootstrap:
         typer.echo("error: pass --bootstrap HOST:PORT or set CAREWATCH_KAFKA_BOOTSTRAP", err=True)
         raise typer.Exit(2)
-    ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
+    ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication)
     engine = _engine()
     try:
         typer.echo(run(engine, bootstrap).line())
@@ -98,7 +98,7 @@ def prune(
     from carewatch.settings import get_settings
     from services.archive import store
 
-    years = years or get_settings().archive_retention_years
+    years = years or get_settings().archive.retention_years
     if years is None:
         typer.echo("retention is off: pass --years N or set CAREWATCH_ARCHIVE_RETENTION_YEARS", err=True)
         raise typer.Exit(2)
@@ -134,7 +134,7 @@ def reconcile(
         day = date.fromisoformat(until) if until else datetime.now(LONDON).date()
     except ValueError:
         raise typer.BadParameter(f"not a date (YYYY-MM-DD): {until!r}") from None
-    path = rules or get_settings().rules_config
+    path = rules or get_settings().rules.config
     try:
         config = RulesConfig.load(path) if path is not None else RulesConfig.default()
     except ConfigError as exc:

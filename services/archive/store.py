@@ -308,7 +308,7 @@ def archived_events() -> list[CaseEvent]:
     from carewatch.db import make_engine, migrate
     from carewatch.settings import get_settings
 
-    url = get_settings().sqlalchemy_url()
+    url = get_settings().database.sqlalchemy_url()
     migrate(url)
     engine = make_engine(url)
     try:

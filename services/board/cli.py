@@ -33,9 +33,9 @@ def _comparators(settings: Settings) -> Comparators:
 
     try:
         return comparators.load(
-            neighbours=settings.board_neighbours_csv,
-            targets=settings.board_targets_csv,
-            amber_band=settings.board_amber_band,
+            neighbours=settings.board.neighbours_csv,
+            targets=settings.board.targets_csv,
+            amber_band=settings.board.amber_band,
         )
     except comparators.ComparatorFileError as exc:
         raise _fail(str(exc)) from None
@@ -55,7 +55,7 @@ def _events(path: Path) -> list[CaseEvent]:
 def _engine(settings: Settings) -> Any:
     from carewatch.db import make_engine, migrate
 
-    url = settings.sqlalchemy_url()
+    url = settings.database.sqlalchemy_url()
     migrate(url)
     return make_engine(url)
 
@@ -120,7 +120,7 @@ def board_pack(
 
     settings = get_settings()
     day = _day(as_of)
-    chosen = settings.board_audience if audience is None else audience
+    chosen = settings.board.audience if audience is None else audience
     if chosen not in ("internal", "public"):
         raise _fail(f"--audience must be internal or public, not {audience!r}")
     rules: Audience = "public" if chosen == "public" else "internal"
@@ -131,8 +131,8 @@ def board_pack(
         return build_summary(
             aggregate,
             when,
-            settings.suppression_threshold,
-            population=settings.board_population_0_17,
+            settings.board.suppression_threshold,
+            population=settings.board.population_0_17,
             comparators=comparators,
             audience=rules,
         )
@@ -147,20 +147,20 @@ def board_pack(
         spc = panels(
             history,
             day,
-            population=settings.board_population_0_17,
+            population=settings.board.population_0_17,
             audience=rules,
-            threshold=settings.suppression_threshold,
+            threshold=settings.board.suppression_threshold,
         )
-        pack = Pack(settings.board_authority_name, trend[max(trend)], trend, origin, spc=spc)
+        pack = Pack(settings.board.authority_name, trend[max(trend)], trend, origin, spc=spc)
     else:
         engine = _engine(settings)
         stored = from_snapshots(
             engine,
-            settings.board_authority_name,
+            settings.board.authority_name,
             day,
             months,
-            settings.suppression_threshold,
-            settings.board_population_0_17,
+            settings.board.suppression_threshold,
+            settings.board.population_0_17,
             comparators,
             audience=rules,
         )
@@ -168,8 +168,8 @@ def board_pack(
         if stored is None:
             raise _fail(f"no board snapshot on or before {day}: run `carewatch board-snapshots` or pass --events")
         pack = stored
-    pack = replace(pack, examples=example_notes(settings.board_neighbours_csv, settings.board_targets_csv))
-    for warning in uncomputed_warnings(pack.trend, settings.board_population_0_17):
+    pack = replace(pack, examples=example_notes(settings.board.neighbours_csv, settings.board.targets_csv))
+    for warning in uncomputed_warnings(pack.trend, settings.board.population_0_17):
         typer.echo(f"warning: {warning}", err=True)
     paths = write_pack(out, pack)
     for kind, path in paths.items():

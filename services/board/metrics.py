@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from carewatch.settings import Settings
+    from carewatch.settings import AlertsProcess
     from services.board.store import ReturnHealth
 
 SummaryProvider = Callable[[], dict[str, Any] | None]
@@ -108,7 +108,7 @@ def _epoch(day: date) -> float:
     return float((day - date(1970, 1, 1)).days * 86_400)
 
 
-def latest_snapshot(engine: Engine, settings: Settings) -> SummaryProvider:
+def latest_snapshot(engine: Engine, settings: AlertsProcess) -> SummaryProvider:
     """A provider reading the latest stored snapshot at each scrape (disclosure applied)."""
     from services.board import store
 
@@ -116,6 +116,8 @@ def latest_snapshot(engine: Engine, settings: Settings) -> SummaryProvider:
         stored = store.dates(engine)
         if not stored:
             return None
-        return store.summary_on(engine, stored[-1], settings.suppression_threshold, settings.board_population_0_17)
+        return store.summary_on(
+            engine, stored[-1], settings.board.suppression_threshold, settings.board.population_0_17
+        )
 
     return provide

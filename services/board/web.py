@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
-from carewatch.settings import Settings
+from carewatch.settings import AlertsProcess
 from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
@@ -59,16 +59,16 @@ class DataAccess:
 
 def build_router(
     engine: Engine,
-    settings: Settings,
+    settings: AlertsProcess,
     auth_dependency: Callable[..., Any],
     data_access: DataAccess | None = None,
 ) -> APIRouter:
     """The board routes, guarded by ``auth_dependency`` (a FastAPI dependency); the Annex A download only
     when ``data_access`` is given, guarded by its own dependency."""
     comparators = comparator_files.load(
-        neighbours=settings.board_neighbours_csv,
-        targets=settings.board_targets_csv,
-        amber_band=settings.board_amber_band,
+        neighbours=settings.board.neighbours_csv,
+        targets=settings.board.targets_csv,
+        amber_band=settings.board.amber_band,
     )
     outer = APIRouter(tags=["board"])
     router = APIRouter(dependencies=[Depends(auth_dependency)])
@@ -90,10 +90,10 @@ def build_router(
         found = store.summary_on(
             engine,
             day,
-            settings.suppression_threshold,
-            settings.board_population_0_17,
+            settings.board.suppression_threshold,
+            settings.board.population_0_17,
             comparators,
-            settings.board_audience,
+            settings.board.audience,
         )
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
@@ -129,10 +129,10 @@ def build_router(
             build_summary(
                 aggregate,
                 day,
-                settings.suppression_threshold,
-                population=settings.board_population_0_17,
+                settings.board.suppression_threshold,
+                population=settings.board.population_0_17,
                 comparators=comparators,
-                audience=settings.board_audience,
+                audience=settings.board.audience,
             )
             for day, aggregate in store.load(engine, first, last).items()
         )
@@ -149,14 +149,14 @@ def build_router(
         day = resolve(as_of)
         pack = from_snapshots(
             engine,
-            settings.board_authority_name,
+            settings.board.authority_name,
             day,
             TREND_MONTHS,
-            settings.suppression_threshold,
-            settings.board_population_0_17,
+            settings.board.suppression_threshold,
+            settings.board.population_0_17,
             comparators,
-            example_notes(settings.board_neighbours_csv, settings.board_targets_csv),
-            settings.board_audience,
+            example_notes(settings.board.neighbours_csv, settings.board.targets_csv),
+            settings.board.audience,
         )
         if pack is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no board snapshot on or before {day}")
@@ -166,7 +166,11 @@ def build_router(
         pack = replace(
             pack,
             spc=early_warning_panels(
-                engine, day, settings.board_population_0_17, settings.board_audience, settings.suppression_threshold
+                engine,
+                day,
+                settings.board.population_0_17,
+                settings.board.audience,
+                settings.board.suppression_threshold,
             ),
             return_health=HealthPanel(store.latest_return_health(engine)),
             downloads=downloads,

@@ -32,7 +32,7 @@ def demo(
 
     last_day = date.fromisoformat(until) if until else england_today()
     ports = {"web_port": port, "ingest_port": ingest_port, "rules_metrics_port": rules_metrics_port}
-    settings = get_settings().model_copy(update={name: value for name, value in ports.items() if value})
+    settings = get_settings().updated(**{name: value for name, value in ports.items() if value})
     try:
         run_demo(settings, once=once, months=months, children=children, seed=seed, until=last_day, echo=typer.echo)
     except PortTaken as exc:

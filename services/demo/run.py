@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from carewatch.broker import broker_from_settings, ensure_topics
-from carewatch.settings import Settings
+from carewatch.settings import BoardSettings, Settings
 from services.board.pack import EXAMPLE_NEIGHBOURS, EXAMPLE_TARGETS
 from services.demo.supervisor import ServiceProcess, port_in_use
 from services.rules.stream.clock import send_ticks
@@ -78,9 +78,9 @@ def run_demo(
     # A SIGTERM must unwind like Ctrl-C, so the services and the broker are stopped, not orphaned.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with ExitStack() as stack:
-        bootstrap = stack.enter_context(broker_from_settings(settings.kafka_bootstrap))
-        ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
-        database_url = settings.sqlalchemy_url()
+        bootstrap = stack.enter_context(broker_from_settings(settings.broker.kafka_bootstrap))
+        ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication)
+        database_url = settings.database.sqlalchemy_url()
         kept = _kept_state(settings, database_url)
         migrate(database_url)
         engine = make_engine(database_url)
@@ -92,24 +92,24 @@ def run_demo(
         env = {
             "CAREWATCH_KAFKA_BOOTSTRAP": bootstrap,
             "CAREWATCH_DATABASE_URL": database_url,
-            "CAREWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "CAREWATCH_TOPIC_PARTITIONS": str(settings.broker.topic_partitions),
             "CAREWATCH_INGEST_TOKENS": json.dumps([ingest_token]),
-            "CAREWATCH_INGEST_PORT": str(settings.ingest_port),
-            "CAREWATCH_WEB_PORT": str(settings.web_port),
-            "CAREWATCH_RULES_METRICS_PORT": str(settings.rules_metrics_port),
+            "CAREWATCH_INGEST_PORT": str(settings.ingest.port),
+            "CAREWATCH_WEB_PORT": str(settings.web.port),
+            "CAREWATCH_RULES_METRICS_PORT": str(settings.rules.metrics_port),
             "CAREWATCH_TICK_SCHEDULER": "false",  # the demo sends the ticks of its accelerated history
             # a fresh broker each run: the archive of an earlier run must not be replayed into it
             "CAREWATCH_ARCHIVE_REPUBLISH_ON_START": "false",
             **board_environment(settings),
         }
-        logs = settings.data_dir / "logs"
+        logs = settings.database.data_dir / "logs"
         services = {
             name: stack.enter_context(_running(ServiceProcess(name, env, logs / f"{name}.log")))
             for name in ("rules", "alerts", "ingest")
         }
-        web = f"http://{settings.web_host}:{settings.web_port}"
-        ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
-        rules_metrics = f"http://127.0.0.1:{settings.rules_metrics_port}/metrics"
+        web = f"http://{settings.web.host}:{settings.web.port}"
+        ingest_url = f"http://{settings.ingest.host}:{settings.ingest.port}"
+        rules_metrics = f"http://127.0.0.1:{settings.rules.metrics_port}/metrics"
         echo(f"starting services (logs in {logs})")
         services["ingest"].wait_for_http(f"{ingest_url}/healthz")
         echo("  ingest ready")
@@ -153,7 +153,7 @@ def run_demo(
                 if day in by_day:
                     _post(client, by_day[day], result)
                 # The day's tick must be on every partition before the next day's events.
-                for sent in send_ticks(producer, day, settings.topic_partitions):
+                for sent in send_ticks(producer, day, settings.broker.topic_partitions):
                     sent.get(timeout=30)
                 result.ticks_sent += 1
                 day += timedelta(days=1)
@@ -166,7 +166,7 @@ def run_demo(
             engine,
             until,
             result,
-            settings.topic_partitions,
+            settings.broker.topic_partitions,
             echo=echo,
             logs=logs,
         )
@@ -183,7 +183,7 @@ def run_demo(
             "API docs": f"{web}/docs",
             "ingest API": f"{ingest_url}/docs",
             "board pack file": (
-                f"{result.pack['html']} (and .csv, .xlsx; child population 0-17 {settings.board_population_0_17},"
+                f"{result.pack['html']} (and .csv, .xlsx; child population 0-17 {settings.board.population_0_17},"
                 " as CAREWATCH_BOARD_POPULATION_0_17 for `carewatch board-pack`)"
                 if result.pack
                 else "not written"
@@ -224,34 +224,21 @@ def demo_settings(settings: Settings, children: int) -> Settings:
     board setting unset, the demo's own: a child population at the national rate for ``children`` looked
     after, and the example neighbours and targets (marked as examples on the pack) so rates, RAG and
     comparisons show. The services, the board pack the demo writes and the summary all use this one object."""
-    default = Settings.model_fields["board_authority_name"].default
-    return settings.model_copy(
-        update={
-            "board_population_0_17": settings.board_population_0_17 or demo_population(children),
-            "board_neighbours_csv": settings.board_neighbours_csv or EXAMPLE_NEIGHBOURS,
-            "board_targets_csv": settings.board_targets_csv or EXAMPLE_TARGETS,
-            "board_authority_name": (
-                DEMO_AUTHORITY if settings.board_authority_name == default else settings.board_authority_name
-            ),
-        }
+    default = BoardSettings.model_fields["authority_name"].default
+    return settings.updated(
+        board_population_0_17=settings.board.population_0_17 or demo_population(children),
+        board_neighbours_csv=settings.board.neighbours_csv or EXAMPLE_NEIGHBOURS,
+        board_targets_csv=settings.board.targets_csv or EXAMPLE_TARGETS,
+        board_authority_name=(
+            DEMO_AUTHORITY if settings.board.authority_name == default else settings.board.authority_name
+        ),
     )
-
-
-BOARD_SETTINGS = (
-    "board_authority_name",
-    "board_population_0_17",
-    "board_neighbours_csv",
-    "board_targets_csv",
-    "board_audience",
-    "board_amber_band",
-    "suppression_threshold",
-)
 
 
 def board_environment(settings: Settings) -> dict[str, str]:
     """The board's settings as the services' environment (CAREWATCH_*), so they read what the demo uses."""
-    values = settings.model_dump(include=set(BOARD_SETTINGS))
-    return {f"CAREWATCH_{name.upper()}": str(value) for name, value in values.items() if value is not None}
+    values = settings.board.model_dump()
+    return {env: str(values[name]) for name, env in BoardSettings.env_names().items() if values[name] is not None}
 
 
 def write_board_pack(settings: Settings, engine: Engine, as_of: date, echo: Echo = print) -> dict[str, Path]:
@@ -262,27 +249,27 @@ def write_board_pack(settings: Settings, engine: Engine, as_of: date, echo: Echo
     from services.board.pack import example_notes, from_snapshots, write_pack
 
     compare = comparators.load(
-        neighbours=settings.board_neighbours_csv,
-        targets=settings.board_targets_csv,
-        amber_band=settings.board_amber_band,
+        neighbours=settings.board.neighbours_csv,
+        targets=settings.board.targets_csv,
+        amber_band=settings.board.amber_band,
     )
     pack = from_snapshots(
         engine,
-        settings.board_authority_name,
+        settings.board.authority_name,
         as_of,
         12,
-        settings.suppression_threshold,
-        settings.board_population_0_17,
+        settings.board.suppression_threshold,
+        settings.board.population_0_17,
         compare,
-        examples=example_notes(settings.board_neighbours_csv, settings.board_targets_csv),
-        audience=settings.board_audience,
+        examples=example_notes(settings.board.neighbours_csv, settings.board.targets_csv),
+        audience=settings.board.audience,
     )
     if pack is None:
         echo(f"warning: no board snapshot on or before {as_of}: no board pack written")
         return {}
-    for warning in uncomputed_warnings(pack.trend, settings.board_population_0_17):
+    for warning in uncomputed_warnings(pack.trend, settings.board.population_0_17):
         echo(f"warning: {warning}")
-    return write_pack(settings.data_dir / "board-pack", pack)
+    return write_pack(settings.database.data_dir / "board-pack", pack)
 
 
 class PortTaken(RuntimeError):
@@ -297,20 +284,20 @@ class PortTaken(RuntimeError):
 def busy_ports(settings: Settings) -> list[tuple[str, str, int]]:
     """(option, host, port) of each port the demo's services need that something already listens on."""
     wanted = [
-        ("--port", settings.web_host, settings.web_port),
-        ("--ingest-port", settings.ingest_host, settings.ingest_port),
-        ("--rules-metrics-port", "127.0.0.1", settings.rules_metrics_port),
+        ("--port", settings.web.host, settings.web.port),
+        ("--ingest-port", settings.ingest.host, settings.ingest.port),
+        ("--rules-metrics-port", "127.0.0.1", settings.rules.metrics_port),
     ]
     return [(option, host, port) for option, host, port in wanted if port_in_use(host, port)]
 
 
 def _kept_state(settings: Settings, database_url: str) -> str:
     """What the run starts from, in words: the broker is fresh each run, the database may be kept."""
-    if settings.database_url:
+    if settings.database.url:
         return "database: CAREWATCH_DATABASE_URL, kept as it is (alerts of earlier runs stay)"
-    path = settings.data_dir / "carewatch.sqlite"
+    path = settings.database.data_dir / "carewatch.sqlite"
     if path.exists() and path.stat().st_size > 0:
-        return f"database kept from an earlier run ({path}); delete {settings.data_dir}/ to start clean"
+        return f"database kept from an earlier run ({path}); delete {settings.database.data_dir}/ to start clean"
     return f"starting clean: new database {path}"
 
 

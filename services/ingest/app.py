@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carewatch import apidocs, httpguard
-from carewatch.settings import Settings
+from carewatch.settings import IngestProcess
 from services.ingest.metrics import IngestMetrics
 from services.ingest.payload import EmptyBody, MalformedBody, split_body
 from services.ingest.producer import ArchiveError, Archiver, IngestProducer, PublishError, write_outcomes
@@ -220,7 +220,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings,
+    settings: IngestProcess,
     producer: IngestProducer | None = None,
     *,
     authorize: Authorizer | None = None,
@@ -229,7 +229,7 @@ def create_app(
     health_checks: Sequence[HealthCheck] = (),
     lockout_store: Engine | None = None,
 ) -> FastAPI:
-    """The ingest app. Without ``producer`` one is built from ``settings.kafka_bootstrap`` at start-up and
+    """The ingest app. Without ``producer`` one is built from ``settings.broker.kafka_bootstrap`` at start-up and
     closed at shutdown; a producer passed in stays the caller's to close. With ``archive``, accepted
     events are appended to the durable event archive before they are published and acknowledged. With
     ``lockout_store`` (a migrated database), bad-token counts and lockouts are kept there, shared by every
@@ -241,9 +241,9 @@ def create_app(
         if app.state.producer is not None:
             yield
             return
-        if not settings.kafka_bootstrap:
+        if not settings.broker.kafka_bootstrap:
             raise RuntimeError("ingest needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP=host:port")
-        app.state.producer = IngestProducer(settings.kafka_bootstrap)
+        app.state.producer = IngestProducer(settings.broker.kafka_bootstrap)
         try:
             yield
         finally:
@@ -261,20 +261,20 @@ def create_app(
     apidocs.install(app)
     app.state.auth_limiter = httpguard.limiter(
         httpguard.LockoutPolicy(
-            settings.auth_max_failures, settings.auth_failure_window_seconds, settings.auth_lockout_seconds
+            settings.auth.max_failures, settings.auth.failure_window_seconds, settings.auth.lockout_seconds
         ),
         lockout_store,
     )
     app.state.producer = producer
     app.state.metrics = metrics
-    app.state.authorize = authorize if authorize is not None else token_authorizer(settings.ingest_tokens)
-    if authorize is None and not settings.ingest_tokens:
+    app.state.authorize = authorize if authorize is not None else token_authorizer(settings.ingest.tokens)
+    if authorize is None and not settings.ingest.tokens:
         log.warning("no ingest tokens configured (CAREWATCH_INGEST_TOKENS): every ingest request will get 401")
     app.add_middleware(_RequestMetrics, metrics=metrics)
 
     def _item_limit() -> str:
         return (
-            f"An event item may be at most {settings.ingest_max_item_bytes} bytes "
+            f"An event item may be at most {settings.ingest.max_item_bytes} bytes "
             "(CAREWATCH_INGEST_MAX_ITEM_BYTES). Nothing of this request was written."
         )
 
@@ -288,7 +288,7 @@ def create_app(
         except EmptyBody as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         except MalformedBody as exc:
-            if len(body) > settings.ingest_max_item_bytes:
+            if len(body) > settings.ingest.max_item_bytes:
                 raise HTTPException(
                     status_code=413, detail=f"{exc}; and at {len(body)} bytes it is too large to keep. {_item_limit()}"
                 ) from exc
@@ -298,7 +298,7 @@ def create_app(
             oversized = [
                 (index, len(item.original))
                 for index, item in enumerate(items)
-                if len(item.original) > settings.ingest_max_item_bytes
+                if len(item.original) > settings.ingest.max_item_bytes
             ]
             if oversized:
                 index, size = oversized[0]
@@ -306,11 +306,11 @@ def create_app(
                     status_code=413,
                     detail=f"item {index} is {size} bytes ({len(oversized)} item(s) too large). {_item_limit()}",
                 )
-            if len(items) > settings.ingest_max_batch_items:
+            if len(items) > settings.ingest.max_batch_items:
                 raise HTTPException(
                     status_code=413,
                     detail=(
-                        f"{len(items)} items in one request; at most {settings.ingest_max_batch_items} "
+                        f"{len(items)} items in one request; at most {settings.ingest.max_batch_items} "
                         "(CAREWATCH_INGEST_MAX_BATCH_ITEMS) are accepted: split the batch. "
                         "Nothing was written."
                     ),
@@ -367,12 +367,12 @@ def create_app(
         acknowledged all of them. On 503 the client must resend the whole batch: events are deduplicated on
         ``event_id``, so items that did get through are not applied twice."""
         try:
-            body = await _read_body(request, settings.ingest_max_body_bytes)
+            body = await _read_body(request, settings.ingest.max_body_bytes)
         except _TooLarge:
             raise HTTPException(
                 status_code=413,
                 detail=(
-                    f"the body is larger than {settings.ingest_max_body_bytes} bytes "
+                    f"the body is larger than {settings.ingest.max_body_bytes} bytes "
                     "(CAREWATCH_INGEST_MAX_BODY_BYTES): split the batch. Nothing was written."
                 ),
             ) from None

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-    from carewatch.settings import Settings
+    from carewatch.settings import IngestProcess
     from schemas.events import CaseEvent
     from services.ingest.app import Authorizer
     from services.ingest.metrics import IngestMetrics
@@ -70,7 +70,7 @@ def ingest(
 
     settings = get_settings()
     metrics = IngestMetrics()
-    bootstrap = bootstrap or settings.kafka_bootstrap
+    bootstrap = bootstrap or settings.broker.kafka_bootstrap
     if not bootstrap:
         raise _fail(NO_BROKER, EXIT_USAGE)
     event_files: list[EventFile] = []
@@ -82,7 +82,7 @@ def ingest(
         except ValueError as exc:
             raise _fail(str(exc), EXIT_USAGE) from None
 
-    ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS)
+    ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication, names=INGEST_TOPICS)
     archive, archive_engine = archiver(settings)
     producer = IngestProducer(bootstrap)
     shared_rejects = RejectLog(reject_file) if reject_file is not None else None
@@ -141,39 +141,44 @@ def ingest(
         raise typer.Exit(EXIT_REJECTS)
 
 
-def _export_metrics(metrics: IngestMetrics, settings: Settings) -> None:
+def _export_metrics(metrics: IngestMetrics, settings: IngestProcess) -> None:
     """A file load is a batch job: its counts go to a textfile and/or a Pushgateway, when configured."""
     from prometheus_client import push_to_gateway, write_to_textfile
 
-    if settings.ingest_metrics_file is not None:
-        write_to_textfile(str(settings.ingest_metrics_file), metrics.registry)
-    if settings.pushgateway_url:
+    if settings.ingest.metrics_file is not None:
+        write_to_textfile(str(settings.ingest.metrics_file), metrics.registry)
+    if settings.ingest.pushgateway_url:
         try:
-            push_to_gateway(settings.pushgateway_url, job=FILE_LOAD_JOB, registry=metrics.registry, timeout=10)
+            push_to_gateway(settings.ingest.pushgateway_url, job=FILE_LOAD_JOB, registry=metrics.registry, timeout=10)
         except OSError as exc:
-            typer.echo(f"warning: metrics not pushed to {settings.pushgateway_url}: {exc}", err=True)
+            typer.echo(f"warning: metrics not pushed to {settings.ingest.pushgateway_url}: {exc}", err=True)
 
 
-def serve(settings: Settings | None = None) -> None:
+def serve(settings: IngestProcess | None = None) -> None:
     """Run the ingest HTTP service with uvicorn until interrupted."""
     import uvicorn
 
     from carewatch.broker import ensure_topics
-    from carewatch.settings import get_settings
+    from carewatch.settings import ingest_settings
     from services.ingest.app import create_app
     from services.ingest.producer import INGEST_TOPICS, IngestProducer
 
-    settings = settings if settings is not None else get_settings()
-    if not settings.kafka_bootstrap:
+    settings = settings if settings is not None else ingest_settings()
+    if not settings.broker.kafka_bootstrap:
         raise _fail(NO_BROKER_TO_SERVE, EXIT_USAGE)
-    ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication, names=INGEST_TOPICS)
-    producer = IngestProducer(settings.kafka_bootstrap)
+    ensure_topics(
+        settings.broker.kafka_bootstrap,
+        settings.broker.topic_partitions,
+        settings.broker.topic_replication,
+        names=INGEST_TOPICS,
+    )
+    producer = IngestProducer(settings.broker.kafka_bootstrap)
     users = None
-    if settings.database_url:
+    if settings.database.url:
         from carewatch.db import make_engine, migrate
 
-        migrate(settings.database_url)
-        users = make_engine(settings.database_url)
+        migrate(settings.database.url)
+        users = make_engine(settings.database.url)
     archive, archive_engine = archiver(settings)
     try:
         checks = [] if users is None else [database_check(users)]
@@ -188,7 +193,7 @@ def serve(settings: Settings | None = None) -> None:
         from carewatch.httpguard import redact_access_log
 
         redact_access_log()
-        uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port)
+        uvicorn.run(app, host=settings.ingest.host, port=settings.ingest.port)
     finally:
         producer.close()
         if users is not None:
@@ -197,20 +202,20 @@ def serve(settings: Settings | None = None) -> None:
             archive_engine.dispose()
 
 
-def archiver(settings: Settings) -> tuple[Archiver | None, Engine | None]:
+def archiver(settings: IngestProcess) -> tuple[Archiver | None, Engine | None]:
     """The event archive of the settings' database (migrated, retention applied), or none when disabled."""
-    if not settings.archive_enabled:
+    if not settings.archive.enabled:
         return None, None
     from datetime import UTC, datetime
 
     from carewatch.db import make_engine, migrate
     from services.archive import store
 
-    url = settings.sqlalchemy_url()
+    url = settings.database.sqlalchemy_url()
     migrate(url)
     engine = make_engine(url)
-    if settings.archive_retention_years is not None:
-        store.prune(engine, older_than_years=settings.archive_retention_years, now=datetime.now(UTC))
+    if settings.archive.retention_years is not None:
+        store.prune(engine, older_than_years=settings.archive.retention_years, now=datetime.now(UTC))
 
     def archive(events: Sequence[CaseEvent], received_at: datetime, payloads: Sequence[bytes]) -> None:
         store.append(engine, events, received_at, payloads)
@@ -233,11 +238,11 @@ def database_check(engine: Engine) -> Callable[[], tuple[bool, str]]:
     return check
 
 
-def authorizer(settings: Settings, users: Engine | None) -> Authorizer:
+def authorizer(settings: IngestProcess, users: Engine | None) -> Authorizer:
     """Tokens from settings and, given the user store's database, `carewatch users` tokens with the ingest role."""
     from services.ingest.app import token_authorizer
 
-    from_settings = token_authorizer(settings.ingest_tokens)
+    from_settings = token_authorizer(settings.ingest.tokens)
     if users is None:
         return from_settings
     from services.alerts.auth import role_authorizer

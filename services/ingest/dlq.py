@@ -125,7 +125,7 @@ def select_entries(
 def _bootstrap(given: str | None) -> str:
     from carewatch.settings import get_settings
 
-    bootstrap = given or get_settings().kafka_bootstrap
+    bootstrap = given or get_settings().broker.kafka_bootstrap
     if not bootstrap:
         typer.echo("error: pass --bootstrap HOST:PORT or set CAREWATCH_KAFKA_BOOTSTRAP", err=True)
         raise typer.Exit(2)

@@ -29,7 +29,7 @@ def _load_config(path: Path | None) -> RulesConfig:
     from carewatch.settings import get_settings
     from services.rules.core.config import ConfigError, RulesConfig
 
-    path = path or get_settings().rules_config
+    path = path or get_settings().rules.config
     try:
         return RulesConfig.load(path) if path is not None else RulesConfig.default()
     except ConfigError as exc:
@@ -116,7 +116,7 @@ def replay_command(
                 written.sort(key=lambda t: (t.at, t.fingerprint))
             out.write_bytes(transitions_ndjson(written))
         if summary is not None:
-            values = summarise(result.totals, until_day, get_settings().suppression_threshold)
+            values = summarise(result.totals, until_day, get_settings().board.suppression_threshold)
             summary.write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
         if compare is not None:
             other = runner(_load_config(compare), "compare")

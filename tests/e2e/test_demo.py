@@ -72,7 +72,7 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path, browser: Browse
         while_serving=inspect,
     )
 
-    engine = make_engine(settings.sqlalchemy_url())
+    engine = make_engine(settings.database.sqlalchemy_url())
     with engine.connect() as connection:
         stored = connection.scalar(select(func.count()).select_from(Alert))
         authority = connection.execute(select(Alert.rule, Alert.child_id).where(Alert.scope == "authority")).all()
@@ -99,7 +99,7 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path, browser: Browse
     dates = sorted({row["as_of"] for row in rows})
     assert len(dates) == 13, dates
     latest = {row["indicator"]: row for row in rows if row["as_of"] == dates[-1]}
-    population = demo_settings(settings, 60).board_population_0_17
+    population = demo_settings(settings, 60).board.population_0_17
     assert population is not None
     rate, count = float(latest["cla-rate-per-10k"]["value"]), float(latest["cla-count"]["value"])
     assert rate == pytest.approx(count * 10_000 / population, abs=0.05)

@@ -78,7 +78,7 @@ def test_ten_thousand_lines_with_five_percent_bad(fresh_broker: str, tmp_path: P
     assert sorted(orjson.loads(record.value)["source"]["line"] for record in dead) == sorted(bad_lines)
 
     # Every accepted line is in the event archive (SQLite on the embedded default), none rejected.
-    engine = make_engine(get_settings().sqlalchemy_url())
+    engine = make_engine(get_settings().database.sqlalchemy_url())
     try:
         assert {archived.event.event_id for archived in archive.read_since(engine)} == good_ids
         assert archive.count(engine) == 9500

@@ -138,7 +138,7 @@ def test_groups_overage_leaves_a_managers_teams_to_carewatch() -> None:
 
 
 def test_groups_overage_on_the_roles_claim_is_refused_with_what_to_change() -> None:
-    settings = SETTINGS.model_copy(update={"oidc_roles_claim": "groups", "oidc_role_map": {"g-manager": "manager"}})
+    settings = SETTINGS.updated(oidc_roles_claim="groups", oidc_role_map={"g-manager": "manager"})
     with pytest.raises(OidcError, match="more groups than the sign-in can list") as refused:
         map_claims({"preferred_username": "x", **ENTRA_OVERAGE}, settings)
     assert refused.value.reason == "groups-overage"

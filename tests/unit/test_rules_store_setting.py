@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from carewatch.settings import Settings
+from carewatch.settings import RulesSettings, Settings
 from services.rules.stream.app import build_app
 
 
 def test_the_rules_store_is_memory_by_default_and_only_memory_or_rocksdb(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CAREWATCH_RULES_STORE", raising=False)
-    assert Settings(_env_file=None).rules_store == "memory://"  # type: ignore[call-arg]
+    assert RulesSettings(_env_file=None).store == "memory://"
     with pytest.raises(ValidationError):
         Settings(rules_store="redis://")
 

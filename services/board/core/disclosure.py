@@ -1,6 +1,6 @@
 """Disclosure control for board figures (reference §5.3): small numbers are never shown.
 
-Rules, applied to the figures of one date with threshold ``t`` (``settings.suppression_threshold``, 5 by
+Rules, applied to the figures of one date with threshold ``t`` (``settings.board.suppression_threshold``, 5 by
 default):
 
 1. *small-count*: a count, or the numerator of a percentage, from 1 to ``t - 1`` is hidden. Zero is shown:
@@ -14,7 +14,7 @@ default):
 5. *secondary*: the placement-mix shares add up to their common denominator, so one hidden share could be
    worked out from the others. When exactly one share is hidden, the smallest shown share is hidden too.
 
-The audience decides which rules apply (``settings.board_audience``, ``carewatch board-pack --audience``):
+The audience decides which rules apply (``settings.board.audience``, ``carewatch board-pack --audience``):
 
 * ``public`` (papers published to anyone): every rule above.
 * ``internal`` (the authority's own board, the default): every rule but *small-complement*. The board is

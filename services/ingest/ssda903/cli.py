@@ -168,7 +168,7 @@ def _engine() -> Any:
     from carewatch.db import make_engine, migrate
     from carewatch.settings import get_settings
 
-    url = get_settings().sqlalchemy_url()
+    url = get_settings().database.sqlalchemy_url()
     migrate(url)
     return make_engine(url)
 
@@ -290,7 +290,7 @@ def _publish(bootstrap: str, records: list[dict[str, Any]]) -> None:
     from services.ingest.producer import IngestProducer, PublishError
 
     settings = get_settings()
-    ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication, names=[CASE_EVENTS])
+    ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication, names=[CASE_EVENTS])
     producer = IngestProducer(bootstrap, linger_ms=20, client_id="carewatch-import-903")
     try:
         bar = tqdm(total=len(records), desc="sending events", unit="event", file=sys.stderr, disable=None)

@@ -36,7 +36,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from carewatch.broker import FAUST_GROUP_SETTINGS
-from carewatch.settings import Settings
+from carewatch.settings import RulesProcess
 from schemas import topics
 from schemas.dead_letters import from_record, to_bytes
 from schemas.deltas import DeltaBatch
@@ -90,7 +90,7 @@ class _InFlight:
 
 
 def build_app(
-    settings: Settings,
+    settings: RulesProcess,
     *,
     store: str | None = None,
     config: RulesConfig | None = None,
@@ -98,28 +98,28 @@ def build_app(
     web_enabled: bool = False,
     archive: Archive | None = None,
 ) -> faust.App:
-    """The rules faust app for ``settings.kafka_bootstrap`` (``host:port``); topics must exist already.
+    """The rules faust app for ``settings.broker.kafka_bootstrap`` (``host:port``); topics must exist already.
 
-    ``store`` (default ``settings.rules_store``): ``memory://`` or ``rocksdb://`` (faust's RocksDB store through
-    ``rocksdict``, under ``settings.data_dir``).
+    ``store`` (default ``settings.rules.store``): ``memory://`` or ``rocksdb://`` (faust's RocksDB store through
+    ``rocksdict``, under ``settings.database.data_dir``).
 
     ``metrics`` defaults to a private registry so that several apps can be built in one process; the
     service passes the process-wide one it exposes. ``archive``: the event archive's reader, for
     rebuilding a child after a deep correction and for the restored-state check of each partition
     assigned (None: neither; a flagged child then stays approximate).
     """
-    if not settings.kafka_bootstrap:
+    if not settings.broker.kafka_bootstrap:
         raise ValueError("the rules stream needs a broker: set CAREWATCH_KAFKA_BOOTSTRAP (host:port)")
-    store = store or settings.rules_store
+    store = store or settings.rules.store
     if store.startswith("rocksdb:") and importlib.util.find_spec("rocksdict") is None:
         raise RuntimeError("the rocksdb:// store needs rocksdict: install carewatch with the `rocksdb` extra")
     kernel = Kernel(config or _load_config(settings))
     metrics = metrics or RulesMetrics(CollectorRegistry())
-    datadir = settings.data_dir / "rules-stream"
+    datadir = settings.database.data_dir / "rules-stream"
     datadir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = faust.App(
         APP_ID,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=f"kafka://{settings.broker.kafka_bootstrap}",
         store=store,
         datadir=str(datadir),
         autodiscover=False,
@@ -127,10 +127,10 @@ def build_app(
         **FAUST_GROUP_SETTINGS,
         producer_linger=PRODUCER_LINGER_SECONDS,
         producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication,
+        topic_partitions=settings.broker.topic_partitions,
+        topic_replication_factor=settings.broker.topic_replication,
         web_enabled=web_enabled,
-        table_standby_replicas=settings.rules_standby_replicas,
+        table_standby_replicas=settings.rules.standby_replicas,
         # Tansu rejects transactional producers; idempotence comes from event ids and fingerprints.
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
@@ -308,5 +308,5 @@ def _highwater(app: faust.App, tp: Any) -> int | None:
     return found if isinstance(found, int) else None
 
 
-def _load_config(settings: Settings) -> RulesConfig:
-    return RulesConfig.load(settings.rules_config) if settings.rules_config else RulesConfig.default()
+def _load_config(settings: RulesProcess) -> RulesConfig:
+    return RulesConfig.load(settings.rules.config) if settings.rules.config else RulesConfig.default()

@@ -17,7 +17,7 @@ import orjson
 
 from carewatch import broker
 from carewatch.broker import KafkaProducer
-from carewatch.settings import Settings
+from carewatch.settings import RulesProcess
 from schemas import topics
 from schemas.events import LONDON, CaseEvent, ClockTick, event_to_json
 from services.rules.core.order import interleave
@@ -73,15 +73,15 @@ def england_today() -> date:
     return datetime.now(LONDON).date()
 
 
-def run_scheduler(settings: Settings, stop: threading.Event) -> int:
+def run_scheduler(settings: RulesProcess, stop: threading.Event) -> int:
     """Send today's tick to every partition now and then every ``tick_interval_seconds`` until ``stop``.
 
     Re-sending the same date is harmless (a tick evaluates only children that are due), so a restart
     simply ticks again. Returns the number of rounds sent.
     """
-    if not settings.kafka_bootstrap:
+    if not settings.broker.kafka_bootstrap:
         raise ValueError("the clock scheduler needs CAREWATCH_KAFKA_BOOTSTRAP")
-    producer = make_producer(settings.kafka_bootstrap)
+    producer = make_producer(settings.broker.kafka_bootstrap)
     rounds = 0
     try:
         while not stop.is_set():
@@ -90,7 +90,7 @@ def run_scheduler(settings: Settings, stop: threading.Event) -> int:
                 future.get(timeout=ACK_TIMEOUT_SECONDS)
             rounds += 1
             log.info("clock tick %s sent to every partition of %s", as_of, topics.CASE_EVENTS)
-            stop.wait(settings.tick_interval_seconds)
+            stop.wait(settings.rules.tick_interval_seconds)
     finally:
         producer.close()
     return rounds
