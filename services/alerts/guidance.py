@@ -138,6 +138,34 @@ GUIDANCE: Final[Mapping[str, Guidance]] = MappingProxyType(
             "Work with housing to find suitable accommodation.",
             "a contact recording suitable accommodation",
         ),
+        "assessment-overdue": Guidance(
+            "Assessment overdue",
+            "Working Together to Safeguard Children 2023, chapter 2: an assessment concludes within 45 working "
+            "days of the referral.",
+            "Complete the assessment and record its outcome, or record why it has stopped.",
+            "an assessment recorded as completed (or the case closed)",
+        ),
+        "icpc-overdue": Guidance(
+            "Initial child protection conference overdue",
+            "Working Together to Safeguard Children 2023, chapter 2: the initial child protection conference "
+            "takes place within 15 working days of the strategy discussion that started the section 47 enquiry.",
+            "Convene the initial child protection conference.",
+            "an initial child protection conference recorded as held, or the enquiry's outcome needing none",
+        ),
+        "cp-review-overdue": Guidance(
+            "Child protection review conference overdue",
+            "Working Together to Safeguard Children 2023, chapter 2: the first review conference within three "
+            "months of the initial conference, then at intervals of no more than six months.",
+            "Convene the child protection review conference.",
+            "a review conference recorded as held (or the plan ended)",
+        ),
+        "cp-visit-overdue": Guidance(
+            "Child protection visit overdue",
+            "Working Together to Safeguard Children 2023, chapter 2, and local child protection procedures: the "
+            "lead practitioner sees the child as the plan sets out (commonly at least every 10 working days).",
+            "Visit the child and record the visit.",
+            "a child protection visit recorded as completed (or the plan ended)",
+        ),
     }
 )
 
@@ -159,6 +187,20 @@ EVENT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
         "return_interview.completed": "Return interview",
         "care_leaver.contact": "Care leaver contact",
         "pathway_plan.reviewed": "Pathway plan reviewed",
+        "referral.received": "Referral received",
+        "referral.outcome": "Referral outcome recorded",
+        "assessment.started": "Assessment started",
+        "assessment.completed": "Assessment completed",
+        "s47.started": "Section 47 enquiry started",
+        "s47.completed": "Section 47 enquiry completed",
+        "icpc.held": "Initial child protection conference held",
+        "cp_plan.started": "Child protection plan started",
+        "cp_plan.ended": "Child protection plan ended",
+        "cp_review.held": "Child protection review conference held",
+        "cp_visit.completed": "Child protection visit",
+        "cin_plan.started": "Child in need plan started",
+        "cin_plan.ended": "Child in need plan ended",
+        "case.closed": "Case closed",
         "event.retracted": "Record withdrawn",
     }
 )
