@@ -875,6 +875,7 @@ def _contact_dates(state: ChildState) -> set[date]:
     return candidates
 
 
+@cache
 def _timescale_settings() -> tuple[visit_overdue.Params, review_overdue.Params, pathway_plan_overdue.Params]:
     config = statutory_defaults()
     return (
