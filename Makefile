@@ -62,18 +62,22 @@ demand-model: .venv-demand/.installed
 	.venv-demand/bin/pip install -q '$(DEMAND_MODEL)'
 	touch .venv-demand/.installed
 
-# Debian packages the tests use: chromium (browser tests) and prometheus (promtool).
 # axe-core (accessibility checks in the browser tests), pinned by tests/e2e/axe/package-lock.json.
 $(AXE): tests/e2e/axe/package-lock.json
 	cd tests/e2e/axe && npm ci --no-audit --no-fund
 
-# Debian packages the tests use: chromium (browser tests), prometheus (promtool), npm (axe-core).
+# Debian packages the tests use: chromium (browser tests), prometheus (promtool), npm (axe-core); only the
+# missing ones are installed (a Node.js that ships its own npm conflicts with Debian's npm package).
 system-packages:
-	@if ! command -v chromium >/dev/null || ! command -v promtool >/dev/null || ! command -v npm >/dev/null; then \
-		echo "installing Debian packages: chromium prometheus npm"; \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium prometheus npm >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 clean:

@@ -1,5 +1,6 @@
 """The served board page in headless Chromium: a board-data reader signs in and sees the early-warning SPC
-chart with its reading, the return-health panel and the Annex A link, under the page's CSP (no script)."""
+chart with its reading, the open authority alert it raised, the return-health panel and the Annex A link, under
+the page's CSP (no script)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from carewatch.db import make_engine, migrate, session_factory
 from carewatch.settings import Settings
 from services.alerts.app import BOARD_PACK_CSP, create_app
 from services.alerts.auth import BOARD_DATA_ROLES, add_user, audit_writer, require_board_data, require_board_reader
+from services.alerts.store import apply_transitions
 from services.archive import store as archive
 from services.board import store
+from services.board.early_warning import authority_alerts
 from services.board.replay import snapshots
 from services.board.web import DataAccess, build_router
 from tests.e2e.accessibility import serious_violations
@@ -39,6 +42,8 @@ def server(postgres_url: str) -> Iterator[tuple[str, str]]:
     events = care_starts()  # a rise beyond the upper process limit in February 2025
     archive.append(engine, events, NOW)
     store.save(engine, snapshots(events, [date(2025, 1, 31), AS_OF]))
+    with session_factory(engine).begin() as session:  # as the alerts consumer stores the board feed's reading
+        apply_transitions(session, authority_alerts(events, AS_OF, population=None), NOW)
     rules = (("440", 2, "Participation code PN0 is for children under 4."),)
     store.save_return_health(engine, store.ReturnHealth(NOW, AS_OF, 2025, True, "", rules))
     settings = Settings(board_authority_name="Testshire")
@@ -87,6 +92,9 @@ def test_board_page_shows_the_spc_chart_with_its_reading(
         "Special cause variation, concerning: above the upper process limit."
     )
     expect(chart.locator(".chart-text")).to_contain_text("Feb 2025 (6)")
+    alerts = page.locator(".authority-alerts")
+    expect(alerts.get_by_role("heading", name="Open authority alerts")).to_be_visible()
+    expect(alerts).to_contain_text("Children starting to be looked after")
     expect(page.locator("#return-health-total")).to_contain_text("Records that would fail the DfE checks today: 2")
     expect(page.get_by_role("link", name="Ofsted Annex A lists (XLSX, child-level, audited)")).to_be_visible()
     chart.scroll_into_view_if_needed()
