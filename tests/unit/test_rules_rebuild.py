@@ -143,9 +143,7 @@ def test_a_restored_state_missing_its_last_event_is_found_and_rebuilt() -> None:
     assert {t.state for t in checked.transitions} == {"resolved"}
     assert Kernel.contributions(after) == Kernel.contributions(replayed.states["steady-1"])
     assert checked.deltas
-    # Checked once per process (a partition handed back kept its table); a second check finds nothing.
-    restarted.forget({0})
-    assert not restarted.needs_check(0)
+    # Checked once per assignment; a second check finds nothing.
     assert restarted.check(0).rebuilt == 0
     # An archived event dated after the partition's clock is not looked for: the stream will get to it.
     future = parse_event(
@@ -252,3 +250,33 @@ def test_the_check_counts_its_rebuilds_and_is_not_counted_as_an_event_processed(
         s.labels["cause"]: s.value for f in metrics.rebuilds.collect() for s in f.samples if s.name.endswith("_total")
     }
     assert rebuilds == {"stale": 1, "deep": 1, "incomplete": 1}
+
+
+def test_a_partition_that_leaves_and_comes_back_is_checked_again() -> None:
+    # While the partition is away its table may be changed by the worker that holds it, and the restore that
+    # comes with its return can stop short of the last update again: the check must run once more.
+    events = parsed(steady_child())
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    feed(Processor(Kernel(CONFIG), children, clocks), events, UNTIL)
+    processor = Processor(Kernel(CONFIG), children, clocks, MemoryArchive(events))
+    assert processor.needs_check(0) and processor.needs_check(1)
+    processor.commit(processor.check(0))
+    processor.commit(processor.check(1))
+    assert not processor.needs_check(0) and not processor.needs_check(1)
+    processor.forget({0})  # revoked: partition 1 stays here and is not checked again
+    assert processor.needs_check(0) and not processor.needs_check(1)
+    # Meanwhile the other worker processed the care ending; the restore on the way back stops one update short.
+    ended = parse_event(
+        {"event_id": "steady-1-3", "type": "care.ended", "child_id": "steady-1", "occurred_at": "2023-06-20"}
+        | {"reason": "E4A"},
+        received_at=None,
+    )
+    assert isinstance(processor.archive, MemoryArchive)
+    processor.archive.rows.append(ended)
+    checked = processor.check(0)
+    assert checked.rebuilt == 1 and {t.state for t in checked.transitions} == {"resolved"}
+    processor.commit(checked)
+    state = processor._state("steady-1")
+    assert state is not None and knows(state, "steady-1-3", ended.occurred_on)
+    assert not processor.needs_check(0)
