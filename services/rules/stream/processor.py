@@ -252,7 +252,9 @@ class Processor:
         self, before: ChildState | None, child_id: str, as_of: date, current: CaseEvent | None = None
     ) -> KernelStep | None:
         """The child rebuilt from the archive as of ``as_of`` (None when the archive lacks events the
-        state has applied: a rebuild would lose them)."""
+        state has applied: a rebuild would lose them). ``current``: the correction that flagged the
+        child (its date dates the rebuild's transitions, see :func:`~services.rules.core.rebuild.rebuild`);
+        None for the restored-state check (the first archived event the state misses dates them)."""
         assert self.archive is not None
         events = list(self.archive.events(child_id))
         ids = {event.event_id for event in events}
@@ -261,7 +263,7 @@ class Processor:
             ids.add(current.event_id)
         if before is not None and not before.processed_ids <= ids:
             return None
-        return rebuild(self.kernel, before, events, as_of)
+        return rebuild(self.kernel, before, events, as_of, current.occurred_on if current is not None else None)
 
     # -- the restored-state check -------------------------------------------------------------------------
     def needs_check(self, partition: int) -> bool:
