@@ -1,6 +1,7 @@
 """Rebuilds from the event archive on the real broker (Tansu) and PostgreSQL: a deep correction ends with
 the alerts of a replay of the archive, a restarted worker whose restored state misses a child's last event
-rebuilds the child, and ``carewatch reconcile`` finds and repairs alerts that differ from the replay."""
+rebuilds the child, and ``carewatch reconcile`` finds and repairs alerts and board totals that differ from
+the replay."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from carewatch.testing.stream import WorkerProcess, read_alerts
 from schemas.alerts import AlertTransition
 from schemas.deltas import NOTHING, Contribution, Delta
 from schemas.events import CaseEvent, parse_event
-from services.alerts.models import Alert, AlertHistory
+from services.alerts.models import Alert, AlertHistory, AuditLog
 from services.alerts.store import apply_transitions
 from services.archive import store
 from services.archive.reconcile import open_after
@@ -168,7 +169,7 @@ def test_a_restarted_worker_rebuilds_a_child_whose_state_misses_its_last_event(
     assert open_set(streamed) == open_set(exact.transitions) == set()
 
 
-def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert(
+def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert_and_board_totals(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     migrate(database_url)
@@ -237,10 +238,36 @@ def check_reconcile(engine: Engine) -> None:
     off = Aggregate(dict(replayed.totals))
     off.apply(Delta("", "cla-count", NOTHING, Contribution(1, 0)))
     board_store.save(engine, {UNTIL: off})
+    # ... and another one lost (a snapshot written from totals that missed a child's contribution).
+    lost = next(i for i in board_store.STORED_INDICATORS if i != "cla-count" and replayed.totals.get(i))
+    off.apply(Delta("", lost, replayed.totals[lost], NOTHING))
+    board_store.save(engine, {UNTIL: off})
     differs = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat()])
     want = replayed.totals["cla-count"]
     assert differs.exit_code == 1, differs.output
+    assert "board: 2 indicators differ" in differs.stdout
     assert f"cla-count: {want.numerator + 1}/0 stored, {want.numerator}/0 replayed" in differs.stdout
+    assert f"{lost}: 0/0 stored" in differs.stdout
+
+    # --repair writes the replay's totals through the board's store, audited; the alerts are left alone.
+    before = board_store.table_rows(engine)
+    repaired = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat(), "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert f"repaired board: 2 indicators of {UNTIL.isoformat()}" in repaired.stdout
+    assert "repaired: " not in repaired.stdout  # no alert differed
+    assert repaired.stdout.rstrip().endswith("board: 0 indicators differ")
+    assert board_store.load(engine, UNTIL, UNTIL)[UNTIL].totals == replayed.totals
+    after = board_store.table_rows(engine)
+    assert len(after) == len(before) and {r[1] for r in set(after) ^ set(before)} == {"cla-count", lost}
+    with session_factory(engine)() as session:
+        entries = session.scalars(select(AuditLog).where(AuditLog.action == "board.reconcile")).all()
+    assert [(e.actor, e.target) for e in entries] == [("reconcile", f"snapshot {UNTIL.isoformat()}")]
+    assert entries[0].detail["indicators"]["cla-count"] == {
+        "stored": [want.numerator + 1, 0],
+        "replayed": [want.numerator, want.denominator],
+    }
+    again = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat()])
+    assert again.exit_code == 0 and "board: 0 indicators differ" in again.stdout, again.output
 
 
 def test_the_archive_finds_each_childs_last_event_by_its_dates(database_url: str) -> None:
