@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from carewatch.cli import app as cli
 from carewatch.db import make_engine, migrate, session_factory
 from carewatch.settings import get_settings
-from carewatch.testing.stream import WorkerProcess, read_alerts
+from carewatch.testing.stream import WorkerProcess, read_alerts, wait_for_split
 from schemas.alerts import AlertTransition
 from schemas.deltas import NOTHING, Contribution, Delta
 from schemas.events import CaseEvent, parse_event
@@ -167,6 +167,58 @@ def test_a_restarted_worker_rebuilds_a_child_whose_state_misses_its_last_event(
     streamed = [AlertTransition.model_validate(record) for record in got]
     exact = replay([*steady, ended], UNTIL, CONFIG)
     assert open_set(streamed) == open_set(exact.transitions) == set()
+
+
+def test_a_partition_that_leaves_the_worker_and_comes_back_is_checked_again(
+    engine: Engine, fresh_broker: str, tmp_path: Path
+) -> None:
+    # Worker A checks every partition on its first records; a second worker joins (A's partitions are
+    # revoked and shared out), the archive gains an update no table has, the second worker leaves: the
+    # partitions that come back to A are checked again, and the child that misses the update is rebuilt.
+    steady = parsed(steady_child())
+    store.append(engine, steady, RECEIVED)
+    first = WorkerProcess(fresh_broker, PARTITIONS, tmp_path / "a", tmp_path / "a.log").start()
+    second: WorkerProcess | None = None
+    producer = make_producer(fresh_broker)
+    try:
+        first.wait_metrics()
+        feed(producer, steady, UNTIL)
+        published = replay(steady, UNTIL, CONFIG)
+        read_alerts(
+            fresh_broker, lambda r: len(r) >= len(published.transitions), DEADLINE_SECONDS, alive=first.check_alive
+        )
+        assert open_after(published.transitions)
+
+        def ticks() -> None:
+            for future in send_ticks(producer, UNTIL, PARTITIONS):
+                future.get(timeout=30)
+
+        second = WorkerProcess(fresh_broker, PARTITIONS, tmp_path / "b", tmp_path / "b.log").start()
+        second.wait_metrics()
+        owned = wait_for_split([first, second], PARTITIONS, ticks)
+        assert all(owned)
+        ended = parse_event(
+            {"event_id": "steady-1-3", "type": "care.ended", "child_id": "steady-1", "occurred_at": "2023-06-20"}
+            | {"reason": "E4A"},
+            received_at=None,
+        )
+        store.append(engine, [ended], RECEIVED)  # archived, and missing from every table
+        assert first.counter('carewatch_rules_rebuilds_total{cause="stale"}') == 0
+        second.stop()
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while first.counter('carewatch_rules_rebuilds_total{cause="stale"}') < 1:
+            assert time.monotonic() < deadline, first.log_tail()
+            ticks()  # the first records of the partitions assigned again
+            time.sleep(0.5)
+        wanted = len(published.transitions) + len(open_after(published.transitions))
+        got = read_alerts(fresh_broker, lambda r: len(r) >= wanted, DEADLINE_SECONDS, alive=first.check_alive)
+    finally:
+        producer.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+    streamed = [AlertTransition.model_validate(record) for record in got]
+    assert open_set(streamed) == open_set(replay([*steady, ended], UNTIL, CONFIG).transitions) == set()
 
 
 def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert_and_board_totals(
