@@ -203,6 +203,36 @@ def test_a_restored_state_missing_its_last_event_is_found_and_rebuilt() -> None:
     assert Processor(Kernel(CONFIG), children, clocks, archive).check(0).rebuilt == 0
 
 
+def test_a_rebuild_resolves_an_alert_on_the_day_the_corrected_history_resolves_it() -> None:
+    # The restored state misses two updates: an SDQ score (the first day the history changed) and, later, the
+    # care ending that clears the overdue visit. The resolution takes the care ending's day, as in a replay
+    # that never missed them, not the first missed day.
+    events = parsed(steady_child())
+    missed = [
+        parse_event(
+            {"event_id": "steady-1-3", "type": "sdq.recorded", "child_id": "steady-1", "occurred_at": "2023-06-02"}
+            | {"score": 5},
+            received_at=None,
+        ),
+        parse_event(
+            {"event_id": "steady-1-4", "type": "care.ended", "child_id": "steady-1", "occurred_at": "2023-06-20"}
+            | {"reason": "E4A"},
+            received_at=None,
+        ),
+    ]
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    published = feed(Processor(Kernel(CONFIG), children, clocks), events, UNTIL)
+    checked = Processor(Kernel(CONFIG), children, clocks, MemoryArchive([*events, *missed])).check(0)
+    assert checked.rebuilt == 1
+    replayed = replay([*events, *missed], UNTIL, CONFIG)
+    cleared = {t.fingerprint: t.at for t in replayed.transitions if t.state == "resolved"}
+    assert set(cleared.values()) == {date(2023, 6, 20)}
+    assert {fp: at for fp, at in ((t.fingerprint, t.at) for t in checked.transitions) if fp in cleared} == cleared
+    stored = alerts_after([t for step in [*published, checked] for t in step.transitions])
+    assert {fp: stored[fp] for fp in cleared} == alerts_after(replayed.transitions)
+
+
 def test_the_check_leaves_a_state_that_has_every_archived_event() -> None:
     events = parsed(steady_child())
     children: dict[str, Any] = {}
