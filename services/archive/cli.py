@@ -112,7 +112,12 @@ def prune(
 
 def reconcile(
     repair: Annotated[
-        bool, typer.Option("--repair", help="Apply the transitions that make the open alerts those of the replay.")
+        bool,
+        typer.Option(
+            "--repair",
+            help="Apply the transitions that make the open alerts those of the replay, and write the replay's "
+            "totals into the board's snapshot of the day where they differ (both audited).",
+        ),
     ] = False,
     until: Annotated[
         str | None, typer.Option("--until", help="Replay up to this day (YYYY-MM-DD; default: today in England).")
@@ -144,9 +149,13 @@ def reconcile(
     try:
         report = run.compare(engine, day, config)
         _print_report(report)
-        if repair and report.alerts_differ:
-            stats = run.repair(engine, report)
-            typer.echo("repaired: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.actions.items())))
+        if repair and report.differs:
+            if report.alerts_differ:
+                stats = run.repair(engine, report)
+                typer.echo("repaired: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.actions.items())))
+            if report.board:
+                fixed = run.repair_board(engine, report)
+                typer.echo(f"repaired board: {fixed} indicators of {day.isoformat()}")
             report = run.compare(engine, day, config)
             _print_report(report)
     finally:

@@ -6,8 +6,9 @@ must be on a day. :func:`compare` reports the differences with the alerts databa
 open alerts that should not be, a different severity) and with the board's stored snapshot of that day;
 :func:`repair` applies the transitions that remove the alert differences through the alerts service's
 own write path (:func:`services.alerts.store.apply_transitions`, with an audit entry), so the lifecycle,
-the history and the routing stay as for any transition. Board totals are reported only: they follow the
-indicator-delta stream, which the board rebuilds on start.
+the history and the routing stay as for any transition; :func:`repair_board` writes the replay's totals of
+the indicators that differ into the board's snapshot of that day through the board's own store
+(:func:`services.board.store.write`), with an audit entry in the same transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from services.alerts.models import Alert
 from services.alerts.store import ApplyStats, apply_transitions, audit
 from services.archive import store as archive
 from services.board import store as board_store
+from services.board.core.aggregate import Aggregate
 from services.rules.core.config import RulesConfig
 from services.rules.replay import replay
 
@@ -176,3 +178,36 @@ def repair(engine: Engine, report: Report, *, now: datetime | None = None) -> Ap
             severity=len(report.severity),
         )
     return stats
+
+
+def repair_board(engine: Engine, report: Report, *, now: datetime | None = None) -> int:
+    """Write the replay's totals of the indicators that differ into the board's snapshot of
+    ``report.board_date`` (the others stay as stored), in one transaction with an audit entry; returns
+    the indicators repaired. The audit entry names the indicators and both totals (no child is in them)."""
+    if report.board_date is None or not report.board:
+        return 0
+    now = now or datetime.now(UTC)
+    day = report.board_date
+    fixed = Aggregate(dict(board_store.load(engine, day, day).get(day, Aggregate()).totals))
+    for indicator, (_have, want) in report.board.items():
+        if want:
+            fixed.totals[indicator] = want
+        else:
+            fixed.totals.pop(indicator, None)
+    with session_factory(engine).begin() as session:
+        board_store.write(session, {day: fixed})
+        audit(
+            session,
+            ACTOR,
+            "board.reconcile",
+            f"snapshot {day.isoformat()}",
+            now,
+            indicators={
+                indicator: {
+                    "stored": [have.numerator, have.denominator],
+                    "replayed": [want.numerator, want.denominator],
+                }
+                for indicator, (have, want) in sorted(report.board.items())
+            },
+        )
+    return len(report.board)

@@ -29,7 +29,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carewatch.db import Base, session_factory
 from services.board.core.aggregate import Aggregate, Contribution, Delta
@@ -53,6 +53,12 @@ class IndicatorSnapshot(Base):
 
 def save(engine: Engine, snapshots: Mapping[date, Aggregate]) -> int:
     """Write (or replace) the snapshots of the given dates in one transaction; returns rows written."""
+    with session_factory(engine).begin() as session:
+        return write(session, snapshots)
+
+
+def write(session: Session, snapshots: Mapping[date, Aggregate]) -> int:
+    """:func:`save` within the caller's transaction (e.g. with an audit entry); returns rows written."""
     rows = [
         {
             "as_of": as_of,
@@ -64,11 +70,10 @@ def save(engine: Engine, snapshots: Mapping[date, Aggregate]) -> int:
         for indicator in STORED_INDICATORS
         for total in (aggregate.get(indicator),)
     ]
-    with session_factory(engine).begin() as session:
-        if snapshots:
-            session.execute(delete(IndicatorSnapshot).where(IndicatorSnapshot.as_of.in_(list(snapshots))))
-        if rows:
-            session.execute(insert(IndicatorSnapshot), rows)
+    if snapshots:
+        session.execute(delete(IndicatorSnapshot).where(IndicatorSnapshot.as_of.in_(list(snapshots))))
+    if rows:
+        session.execute(insert(IndicatorSnapshot), rows)
     return len(rows)
 
 

@@ -131,7 +131,11 @@ def replay(
                 for event in history:
                     by_child[event.child_id].append(event)
             rebuilt = rebuild_child(
-                kernel, before, by_child[item.child_id], step.state.evaluated_as_of or item.occurred_on
+                kernel,
+                before,
+                by_child[item.child_id],
+                step.state.evaluated_as_of or item.occurred_on,
+                item.occurred_on,
             )
             if rebuilt is not None:
                 step = rebuilt

@@ -1,6 +1,7 @@
 """Rebuilds from the event archive on the real broker (Tansu) and PostgreSQL: a deep correction ends with
 the alerts of a replay of the archive, a restarted worker whose restored state misses a child's last event
-rebuilds the child, and ``carewatch reconcile`` finds and repairs alerts that differ from the replay."""
+rebuilds the child, and ``carewatch reconcile`` finds and repairs alerts and board totals that differ from
+the replay."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from typer.testing import CliRunner
 from carewatch.cli import app as cli
 from carewatch.db import make_engine, migrate, session_factory
 from carewatch.settings import get_settings
-from carewatch.testing.stream import WorkerProcess, read_alerts
+from carewatch.testing.stream import WorkerProcess, read_alerts, wait_for_split
 from schemas.alerts import AlertTransition
 from schemas.deltas import NOTHING, Contribution, Delta
 from schemas.events import CaseEvent, parse_event
-from services.alerts.models import Alert, AlertHistory
+from services.alerts.models import Alert, AlertHistory, AuditLog
 from services.alerts.store import apply_transitions
 from services.archive import store
 from services.archive.reconcile import open_after
@@ -168,7 +169,59 @@ def test_a_restarted_worker_rebuilds_a_child_whose_state_misses_its_last_event(
     assert open_set(streamed) == open_set(exact.transitions) == set()
 
 
-def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert(
+def test_a_partition_that_leaves_the_worker_and_comes_back_is_checked_again(
+    engine: Engine, fresh_broker: str, tmp_path: Path
+) -> None:
+    # Worker A checks every partition on its first records; a second worker joins (A's partitions are
+    # revoked and shared out), the archive gains an update no table has, the second worker leaves: the
+    # partitions that come back to A are checked again, and the child that misses the update is rebuilt.
+    steady = parsed(steady_child())
+    store.append(engine, steady, RECEIVED)
+    first = WorkerProcess(fresh_broker, PARTITIONS, tmp_path / "a", tmp_path / "a.log").start()
+    second: WorkerProcess | None = None
+    producer = make_producer(fresh_broker)
+    try:
+        first.wait_metrics()
+        feed(producer, steady, UNTIL)
+        published = replay(steady, UNTIL, CONFIG)
+        read_alerts(
+            fresh_broker, lambda r: len(r) >= len(published.transitions), DEADLINE_SECONDS, alive=first.check_alive
+        )
+        assert open_after(published.transitions)
+
+        def ticks() -> None:
+            for future in send_ticks(producer, UNTIL, PARTITIONS):
+                future.get(timeout=30)
+
+        second = WorkerProcess(fresh_broker, PARTITIONS, tmp_path / "b", tmp_path / "b.log").start()
+        second.wait_metrics()
+        owned = wait_for_split([first, second], PARTITIONS, ticks)
+        assert all(owned)
+        ended = parse_event(
+            {"event_id": "steady-1-3", "type": "care.ended", "child_id": "steady-1", "occurred_at": "2023-06-20"}
+            | {"reason": "E4A"},
+            received_at=None,
+        )
+        store.append(engine, [ended], RECEIVED)  # archived, and missing from every table
+        assert first.counter('carewatch_rules_rebuilds_total{cause="stale"}') == 0
+        second.stop()
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while first.counter('carewatch_rules_rebuilds_total{cause="stale"}') < 1:
+            assert time.monotonic() < deadline, first.log_tail()
+            ticks()  # the first records of the partitions assigned again
+            time.sleep(0.5)
+        wanted = len(published.transitions) + len(open_after(published.transitions))
+        got = read_alerts(fresh_broker, lambda r: len(r) >= wanted, DEADLINE_SECONDS, alive=first.check_alive)
+    finally:
+        producer.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+    streamed = [AlertTransition.model_validate(record) for record in got]
+    assert open_set(streamed) == open_set(replay([*steady, ended], UNTIL, CONFIG).transitions) == set()
+
+
+def test_reconcile_reports_and_repairs_a_deleted_and_a_stray_alert_and_board_totals(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     migrate(database_url)
@@ -237,10 +290,36 @@ def check_reconcile(engine: Engine) -> None:
     off = Aggregate(dict(replayed.totals))
     off.apply(Delta("", "cla-count", NOTHING, Contribution(1, 0)))
     board_store.save(engine, {UNTIL: off})
+    # ... and another one lost (a snapshot written from totals that missed a child's contribution).
+    lost = next(i for i in board_store.STORED_INDICATORS if i != "cla-count" and replayed.totals.get(i))
+    off.apply(Delta("", lost, replayed.totals[lost], NOTHING))
+    board_store.save(engine, {UNTIL: off})
     differs = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat()])
     want = replayed.totals["cla-count"]
     assert differs.exit_code == 1, differs.output
+    assert "board: 2 indicators differ" in differs.stdout
     assert f"cla-count: {want.numerator + 1}/0 stored, {want.numerator}/0 replayed" in differs.stdout
+    assert f"{lost}: 0/0 stored" in differs.stdout
+
+    # --repair writes the replay's totals through the board's store, audited; the alerts are left alone.
+    before = board_store.table_rows(engine)
+    repaired = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat(), "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert f"repaired board: 2 indicators of {UNTIL.isoformat()}" in repaired.stdout
+    assert "repaired: " not in repaired.stdout  # no alert differed
+    assert repaired.stdout.rstrip().endswith("board: 0 indicators differ")
+    assert board_store.load(engine, UNTIL, UNTIL)[UNTIL].totals == replayed.totals
+    after = board_store.table_rows(engine)
+    assert len(after) == len(before) and {r[1] for r in set(after) ^ set(before)} == {"cla-count", lost}
+    with session_factory(engine)() as session:
+        entries = session.scalars(select(AuditLog).where(AuditLog.action == "board.reconcile")).all()
+    assert [(e.actor, e.target) for e in entries] == [("reconcile", f"snapshot {UNTIL.isoformat()}")]
+    assert entries[0].detail["indicators"]["cla-count"] == {
+        "stored": [want.numerator + 1, 0],
+        "replayed": [want.numerator, want.denominator],
+    }
+    again = runner.invoke(cli, ["reconcile", "--until", UNTIL.isoformat()])
+    assert again.exit_code == 0 and "board: 0 indicators differ" in again.stdout, again.output
 
 
 def test_the_archive_finds_each_childs_last_event_by_its_dates(database_url: str) -> None:

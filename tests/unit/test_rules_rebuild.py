@@ -14,12 +14,13 @@ from prometheus_client import CollectorRegistry
 from schemas.alerts import AlertTransition
 from schemas.deltas import NOTHING
 from schemas.events import CaseEvent, ClockTick, event_to_json, parse_event
+from services.alerts.lifecycle import Occurrence, apply_transition
 from services.rules.core.config import RulesConfig
 from services.rules.core.kernel import Kernel
 from services.rules.core.order import in_fold_order, interleave
 from services.rules.core.rebuild import knows, stale
 from services.rules.core.state import LoggedEvent
-from services.rules.core.tests.deep import UNTIL, deep_child, steady_child
+from services.rules.core.tests.deep import RETRACTED_ON, UNTIL, deep_child, steady_child
 from services.rules.replay import replay
 from services.rules.stream.clock import tick_value
 from services.rules.stream.metrics import RulesMetrics
@@ -108,6 +109,46 @@ def test_the_stream_processor_rebuilds_from_its_archive_and_agrees_with_replay()
     assert sum(step.rebuilt for step in feed(bare, events, UNTIL)) == 0
 
 
+def alerts_after(transitions: Iterable[AlertTransition]) -> dict[str, list[Occurrence]]:
+    """Each fingerprint's occurrences once the alerts service's lifecycle has applied ``transitions`` in
+    the order given (the order of publication)."""
+    stored: dict[str, list[Occurrence]] = {}
+    for t in transitions:
+        occurrences = stored.setdefault(t.fingerprint, [])
+        outcome = apply_transition(occurrences[-1] if occurrences else None, t)
+        if outcome.occurrence is None:
+            continue
+        if occurrences and outcome.occurrence.number == occurrences[-1].number:
+            occurrences[-1] = outcome.occurrence
+        else:
+            occurrences.append(outcome.occurrence)
+    return stored
+
+
+def test_a_deep_correction_reaching_the_worker_late_is_dated_as_replay_dates_it() -> None:
+    # The retraction is processed after the partition's clock passed its date (it was recorded late, or
+    # the worker was behind): the rebuild's raises must not take the clock's date, or the alerts differ
+    # from a replay of the same archive (which meets the retraction on its own day).
+    events = parsed(deep_child() + steady_child())
+    retraction = next(e for e in events if e.event_id == "deep-1-9")
+    processor = Processor(Kernel(CONFIG), {}, {}, MemoryArchive(events))
+    steps = feed(processor, [e for e in events if e is not retraction], UNTIL)
+    assert processor.clock(0) == UNTIL > RETRACTED_ON
+    late = processor.plan(0, retraction.child_id.encode(), orjson.dumps(event_to_json(retraction)))
+    processor.commit(late)
+    assert late.rebuilt == 1 and {t.state for t in late.transitions} == {"raised"}
+    assert {t.at for t in late.transitions} == {RETRACTED_ON}  # not the clock's UNTIL
+    replayed = replay(events, UNTIL, CONFIG, rebuild=True)
+    published = [t for step in [*steps, late] for t in step.transitions]
+    assert sorted(published, key=AlertTransition.sort_key) == sorted(replayed.transitions, key=AlertTransition.sort_key)
+    assert alerts_after(published) == alerts_after(replayed.transitions)
+    # Every raise is dated as the kernel dates the raise of a late change: the day the finding became true
+    # in the corrected history, not before the correction could be known.
+    exact = replay([e for e in events if e.event_id not in {"deep-1-7", "deep-1-9"}], UNTIL, CONFIG)
+    became_true = {t.fingerprint: t.at for t in exact.transitions if t.state == "raised"}
+    assert all(t.at == max(became_true[t.fingerprint], RETRACTED_ON) for t in late.transitions)
+
+
 def test_a_restored_state_missing_its_last_event_is_found_and_rebuilt() -> None:
     events = parsed(steady_child() + deep_child())
     steady = [e for e in events if e.child_id == "steady-1"]
@@ -141,11 +182,17 @@ def test_a_restored_state_missing_its_last_event_is_found_and_rebuilt() -> None:
     every = [t for s in [*published, checked] for t in s.transitions]
     assert open_alerts(every) == open_alerts(replayed.transitions) == set()
     assert {t.state for t in checked.transitions} == {"resolved"}
+    # Dated as a replay that never missed the care ending dates them: on its day (not on the clock's), and
+    # an alert the stale state raised after that day is resolved on its raise's day, never before it.
+    raised = {t.fingerprint: t.at for t in every if t.state == "raised"}
+    cleared = {t.fingerprint: t.at for t in replayed.transitions if t.state == "resolved"}
+    assert cleared and set(cleared.values()) == {last.occurred_on}
+    assert {t.fingerprint: t.at for t in checked.transitions} == {fp: cleared.get(fp, at) for fp, at in raised.items()}
+    stored = alerts_after(every)
+    assert {fp: stored[fp] for fp in cleared} == alerts_after(replayed.transitions)
     assert Kernel.contributions(after) == Kernel.contributions(replayed.states["steady-1"])
     assert checked.deltas
-    # Checked once per process (a partition handed back kept its table); a second check finds nothing.
-    restarted.forget({0})
-    assert not restarted.needs_check(0)
+    # Checked once per assignment; a second check finds nothing.
     assert restarted.check(0).rebuilt == 0
     # An archived event dated after the partition's clock is not looked for: the stream will get to it.
     future = parse_event(
@@ -154,6 +201,36 @@ def test_a_restored_state_missing_its_last_event_is_found_and_rebuilt() -> None:
     )
     archive.rows.append(future)
     assert Processor(Kernel(CONFIG), children, clocks, archive).check(0).rebuilt == 0
+
+
+def test_a_rebuild_resolves_an_alert_on_the_day_the_corrected_history_resolves_it() -> None:
+    # The restored state misses two updates: an SDQ score (the first day the history changed) and, later, the
+    # care ending that clears the overdue visit. The resolution takes the care ending's day, as in a replay
+    # that never missed them, not the first missed day.
+    events = parsed(steady_child())
+    missed = [
+        parse_event(
+            {"event_id": "steady-1-3", "type": "sdq.recorded", "child_id": "steady-1", "occurred_at": "2023-06-02"}
+            | {"score": 5},
+            received_at=None,
+        ),
+        parse_event(
+            {"event_id": "steady-1-4", "type": "care.ended", "child_id": "steady-1", "occurred_at": "2023-06-20"}
+            | {"reason": "E4A"},
+            received_at=None,
+        ),
+    ]
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    published = feed(Processor(Kernel(CONFIG), children, clocks), events, UNTIL)
+    checked = Processor(Kernel(CONFIG), children, clocks, MemoryArchive([*events, *missed])).check(0)
+    assert checked.rebuilt == 1
+    replayed = replay([*events, *missed], UNTIL, CONFIG)
+    cleared = {t.fingerprint: t.at for t in replayed.transitions if t.state == "resolved"}
+    assert set(cleared.values()) == {date(2023, 6, 20)}
+    assert {fp: at for fp, at in ((t.fingerprint, t.at) for t in checked.transitions) if fp in cleared} == cleared
+    stored = alerts_after([t for step in [*published, checked] for t in step.transitions])
+    assert {fp: stored[fp] for fp in cleared} == alerts_after(replayed.transitions)
 
 
 def test_the_check_leaves_a_state_that_has_every_archived_event() -> None:
@@ -252,3 +329,33 @@ def test_the_check_counts_its_rebuilds_and_is_not_counted_as_an_event_processed(
         s.labels["cause"]: s.value for f in metrics.rebuilds.collect() for s in f.samples if s.name.endswith("_total")
     }
     assert rebuilds == {"stale": 1, "deep": 1, "incomplete": 1}
+
+
+def test_a_partition_that_leaves_and_comes_back_is_checked_again() -> None:
+    # While the partition is away its table may be changed by the worker that holds it, and the restore that
+    # comes with its return can stop short of the last update again: the check must run once more.
+    events = parsed(steady_child())
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    feed(Processor(Kernel(CONFIG), children, clocks), events, UNTIL)
+    processor = Processor(Kernel(CONFIG), children, clocks, MemoryArchive(events))
+    assert processor.needs_check(0) and processor.needs_check(1)
+    processor.commit(processor.check(0))
+    processor.commit(processor.check(1))
+    assert not processor.needs_check(0) and not processor.needs_check(1)
+    processor.forget({0})  # revoked: partition 1 stays here and is not checked again
+    assert processor.needs_check(0) and not processor.needs_check(1)
+    # Meanwhile the other worker processed the care ending; the restore on the way back stops one update short.
+    ended = parse_event(
+        {"event_id": "steady-1-3", "type": "care.ended", "child_id": "steady-1", "occurred_at": "2023-06-20"}
+        | {"reason": "E4A"},
+        received_at=None,
+    )
+    assert isinstance(processor.archive, MemoryArchive)
+    processor.archive.rows.append(ended)
+    checked = processor.check(0)
+    assert checked.rebuilt == 1 and {t.state for t in checked.transitions} == {"resolved"}
+    processor.commit(checked)
+    state = processor._state("steady-1")
+    assert state is not None and knows(state, "steady-1-3", ended.occurred_on)
+    assert not processor.needs_check(0)

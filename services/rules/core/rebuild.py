@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 
-from schemas.alerts import AlertTransition
+from schemas.alerts import AlertTransition, fingerprint
 from schemas.deltas import deltas
 from schemas.events import CaseEvent, ClockTick, EventRetracted
 
@@ -48,33 +48,76 @@ def history(events: Iterable[CaseEvent], as_of: date) -> list[CaseEvent]:
 def replay_child(kernel: Kernel, events: Iterable[CaseEvent], as_of: date) -> ChildState | None:
     """The child's state after its :func:`history` as of ``as_of``, walked as replay walks it (each event
     evaluated as of its own date, a tick on each day its wake date has come). None: no events."""
+    return _walk(kernel, history(events, as_of), as_of)[0]
+
+
+def _walk(kernel: Kernel, events: list[CaseEvent], as_of: date) -> tuple[ChildState | None, dict[str, date]]:
+    """:func:`replay_child` over an already taken history, with the date of each alert's last resolution
+    in the walk (fingerprint → date; an alert whose last transition is a raise is not in it)."""
     state: ChildState | None = None
     wake: date | None = None
-    for item in interleave(history(events, as_of), as_of):
+    resolved: dict[str, date] = {}
+
+    def note(step: Step) -> None:
+        for t in step.transitions:
+            if t.state == "resolved":
+                resolved[t.fingerprint] = t.at
+            else:
+                resolved.pop(t.fingerprint, None)
+
+    for item in interleave(events, as_of):
         if isinstance(item, ClockTick):
             if state is not None and wake is not None and wake <= item.as_of:
                 step = kernel.on_tick(state, item.as_of)
+                note(step)
                 state, wake = step.state, step.wake_at
             continue
         step = kernel.on_event(state, item, item.occurred_on)
+        note(step)
         state, wake = step.state, step.wake_at
-    return state
+    return state, resolved
 
 
-def rebuild(kernel: Kernel, before: ChildState | None, events: Iterable[CaseEvent], as_of: date) -> Step | None:
+def changed_on(before: ChildState | None, events: Iterable[CaseEvent], changed_at: date | None = None) -> date | None:
+    """The first day on which the history differs from what ``before`` was computed from: the earlier of
+    ``changed_at`` (the correction being processed; a deep one is older than the log, where :func:`knows`
+    takes every event for known) and the date of the first of ``events`` that ``before`` does not know.
+    None: no state before (nothing was published), or no difference that can be told."""
+    if before is None:
+        return None
+    found = changed_at
+    for event in events:
+        if (found is None or event.occurred_on < found) and not knows(before, event.event_id, event.occurred_on):
+            found = event.occurred_on
+    return found
+
+
+def rebuild(
+    kernel: Kernel,
+    before: ChildState | None,
+    events: Iterable[CaseEvent],
+    as_of: date,
+    changed_at: date | None = None,
+) -> Step | None:
     """The child rebuilt from ``events`` (its whole archived history) as of ``as_of``, with the
     transitions and deltas from ``before`` (the state whose findings and contributions were published
-    last) to the rebuilt one. None when there is nothing to rebuild from.
+    last) to the rebuilt one. None when there is nothing to rebuild from. ``changed_at``: the date of
+    the correction that flagged the child (see :func:`changed_on`).
 
-    Dates: a transition takes effect on ``as_of`` (never before ``before``'s last evaluation: every
-    transition published for the child is dated on or before it, so the alerts service does not take
-    these for stale ones), a raise not before the finding's own first day either. A correction cannot
-    be known before it is processed, as for a late event within the log.
+    Dates, as the kernel dates the transitions of a late event or a retraction (``changed`` is the
+    first day the history changed, :func:`changed_on`): a raise at the date the walk over the whole
+    history raised the finding (the day it became true), not before ``changed`` (it could not be known
+    earlier); a resolution at the date the walk last resolved the alert, not before ``changed`` nor
+    before the alert's raise. None of these depends on the driver's clock (``as_of`` only bounds the
+    history), so the stream worker, whenever the correction reaches it, publishes what a replay of the
+    same archive publishes.
     """
-    rebuilt = replay_child(kernel, events, as_of)
+    taken = history(events, as_of)
+    rebuilt, resolved = _walk(kernel, taken, as_of)
     if rebuilt is None:
         return None
-    floor = as_of if before is None or before.evaluated_as_of is None else max(as_of, before.evaluated_as_of)
+    changed = changed_on(before, taken, changed_at)
+    floor = date.min if before is None else (changed or as_of)
     old = {finding.key: finding for finding in before.findings} if before is not None else {}
     transitions: list[AlertTransition] = []
     kept: list[Finding] = []
@@ -83,13 +126,14 @@ def rebuild(kernel: Kernel, before: ChildState | None, events: Iterable[CaseEven
         if previous is not None and previous.severity == finding.severity:
             kept.append(previous)  # unchanged alert: it stays raised as published
             continue
-        at = max(finding.since, floor)
+        at = max(finding.raised_at or finding.since, floor)
         kept.append(replace(finding, raised_at=at))
         transitions.append(transition(rebuilt, finding, "raised", at))
     now = {finding.key for finding in rebuilt.findings}
     for key, finding in old.items():
         if key not in now:
-            at = max(floor, finding.raised_at or finding.since)
+            last = resolved.get(fingerprint(finding.rule, rebuilt.child_id, finding.subject), date.min)
+            at = max(floor, last, finding.raised_at or finding.since)
             transitions.append(transition(rebuilt, finding, "resolved", at))
     transitions.sort(key=AlertTransition.sort_key)
     old_contributions = Kernel.contributions(before) if before is not None else {}

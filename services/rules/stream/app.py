@@ -278,6 +278,8 @@ def build_app(
         # faust has waited for every record handed to the agent to be acknowledged (stream_wait_empty), that
         # is settled; drain again all the same, so that no staged state outlives its partition here.
         await drain()
+        # Forgotten too: whether the partition was checked against the archive (it is checked again if it
+        # comes back, after the restore that comes with it).
         processor.forget({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
         metrics.forget_lag({tp.partition for tp in revoked if tp.topic == topics.CASE_EVENTS})
 

@@ -33,7 +33,7 @@ Given the event archive (an :class:`Archive` adapter, injected; the core never r
 event leaves flagged ``needs_rebuild`` (a correction older than its re-fold log) is rebuilt at once from
 every archived event of the child (:func:`~services.rules.core.rebuild.rebuild`), and the step publishes the
 transitions and deltas from the child's last published state to the rebuilt one. The first record of each
-partition this process sees runs the restored-state check (:meth:`Processor.check`) first.
+partition after each assignment runs the restored-state check (:meth:`Processor.check`) first.
 
 The indicator deltas of a step (old contribution out, new in) are published with the transitions. A
 delta repeated after a crash has an ``old`` that no longer matches the child's last contribution, so a
@@ -145,9 +145,13 @@ class Processor:
 
     # -- partitions ------------------------------------------------------------------------------------
     def forget(self, partitions: set[int]) -> None:
-        """Drop these partitions' wake indexes (after a rebalance); each is rebuilt on next use."""
+        """Drop these partitions' wake indexes and their restored-state checks (on revocation and on
+        assignment): each index is rebuilt on next use, and each partition is checked against the archive
+        again before its next record, since its table may have been restored anew (and stopped short) when
+        it came back, or changed by the worker that held it meanwhile."""
         for partition in partitions:
             self._indexes.pop(partition, None)
+        self._checked -= partitions
 
     def index(self, partition: int) -> WakeIndex:
         """The partition's wake index, built from the table on first use: a child stored under another
@@ -248,7 +252,9 @@ class Processor:
         self, before: ChildState | None, child_id: str, as_of: date, current: CaseEvent | None = None
     ) -> KernelStep | None:
         """The child rebuilt from the archive as of ``as_of`` (None when the archive lacks events the
-        state has applied: a rebuild would lose them)."""
+        state has applied: a rebuild would lose them). ``current``: the correction that flagged the
+        child (its date dates the rebuild's transitions, see :func:`~services.rules.core.rebuild.rebuild`);
+        None for the restored-state check (the first archived event the state misses dates them)."""
         assert self.archive is not None
         events = list(self.archive.events(child_id))
         ids = {event.event_id for event in events}
@@ -257,13 +263,13 @@ class Processor:
             ids.add(current.event_id)
         if before is not None and not before.processed_ids <= ids:
             return None
-        return rebuild(self.kernel, before, events, as_of)
+        return rebuild(self.kernel, before, events, as_of, current.occurred_on if current is not None else None)
 
     # -- the restored-state check -------------------------------------------------------------------------
     def needs_check(self, partition: int) -> bool:
-        """The partition's states have not been checked against the archive by this process yet (once per
-        partition per process: after the restore that comes with its first assignment here; a partition
-        handed back after a rebalance kept its table in memory)."""
+        """The partition's states have not been checked against the archive since it was (last) assigned
+        here: once per assignment, after the restore that comes with it (:meth:`forget` on revocation
+        makes a partition that leaves and comes back be checked again)."""
         return self.archive is not None and partition not in self._checked
 
     def check(self, partition: int) -> Step:
