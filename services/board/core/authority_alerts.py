@@ -3,8 +3,19 @@
 A watched indicator's monthly series is read as an XmR chart (:mod:`services.board.core.spc`) as of each
 month. When the latest point carries a special cause in the concerning direction, the authority alert
 ``spc-<indicator id>`` is raised (scope ``authority``, no child, subject = the indicator id, the chart's
-points and the rules that fired as evidence); it resolves the first month the reading no longer shows one.
-Level-triggered, like case alerts: the same series always gives the same transitions.
+points and the rules that fired as evidence).
+
+It resolves deliberately: only when none of the chart's latest ``resolve_after_months`` points (default 2)
+carries a special cause in the concerning direction. NHS England's "Making Data Count" reads a chart as a
+whole, not its last point alone: a single point beyond a process limit followed by an ordinary month is
+not the end of a signal, and an alert that resolves on that month and is raised again the month after
+(flapping) teaches its audience to ignore it. Raising stays immediate (the month the latest point shows
+the cause), so the early warning is not delayed. ``resolve_after_months = 1`` resolves on the first
+ordinary month.
+
+Level-triggered, like case alerts: the transition depends only on the series and the state last
+published, so the same series always gives the same transitions, and a restarted feed decides as the
+running one would.
 """
 
 from __future__ import annotations
@@ -18,10 +29,12 @@ from schemas.alerts import AlertTransition, ChartPoint, Severity, TransitionStat
 from services.rules.core.cin.facts import CinFacts
 
 from .cin_indicators import DEFINITIONS, monthly_series
-from .spc import Better, Chart, Signal, SpcConfig, concerning_signals, describe_signal, xmr
+from .spc import Better, Chart, Signal, SpcConfig, concerning_signals, describe_signal, months_without_concern, xmr
 
 AUTHORITY_SCOPE_KEY = ""
 """The child part of an authority alert's fingerprint (no child)."""
+DEFAULT_RESOLVE_AFTER_MONTHS = 2
+"""Ordinary months in a row before a raised authority alert resolves (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,12 @@ class WatchedSeries:
     severity: Severity = "medium"
     target: float | None = None
     config: SpcConfig = field(default_factory=SpcConfig)
+    resolve_after_months: int = DEFAULT_RESOLVE_AFTER_MONTHS
+    """A raised alert resolves only when this many latest months in a row show no concerning special cause."""
+
+    def __post_init__(self) -> None:
+        if self.resolve_after_months < 1:
+            raise ValueError("resolve_after_months must be at least 1")
 
     @property
     def rule(self) -> str:
@@ -78,18 +97,27 @@ def transition(
     was_raised: bool,
     at: date,
 ) -> AlertTransition | None:
-    """The transition (if any) when ``chart`` is read at ``at`` and the alert was (not) raised before."""
-    signals = concerning_signals(chart)
-    if bool(signals) == was_raised:
-        return None
+    """The transition (if any) when ``chart`` is read at ``at`` and the alert was (not) raised before: raised
+    when the latest point shows a concerning special cause; resolved only when the latest
+    ``watched.resolve_after_months`` points show none."""
     if chart.limits is None:
-        return None  # cannot happen when raised is wanted (no limits, no signals); resolving needs limits too
+        return None  # no limits, no signals: nothing to raise, and nothing to resolve on
+    signals = concerning_signals(chart)
+    clear = months_without_concern(chart)
+    if was_raised and clear < watched.resolve_after_months:
+        return None
+    if not was_raised and not signals:
+        return None
     points, bounds = _evidence(chart)
     if signals:
         summary = _summary(watched, chart, signals)
         state = "raised"
     else:
-        summary = f"{watched.title}: the special cause has ended ({chart.variation.replace('-', ' ')})."
+        months = "month" if clear == 1 else f"{clear} months"
+        summary = (
+            f"{watched.title}: the special cause has ended, no concerning signal for the last {months} "
+            f"({chart.variation.replace('-', ' ')})."
+        )
         state = "resolved"
     return AlertTransition(
         fingerprint=watched.fingerprint,
@@ -134,8 +162,9 @@ def live_transitions(
     """What to publish when ``series`` has just gained its latest month, given the last state published for
     the series' alert (``None``: nothing yet). Nothing published yet: the transitions of the whole series
     (:func:`series_transitions`, the alert's recent history). Otherwise level-triggered on the latest reading:
-    raised when it shows a concerning special cause and the alert was last resolved, resolved when it shows
-    none and the alert was last raised, dated at the latest month; nothing when the signal is unchanged.
+    raised when it shows a concerning special cause and the alert was last resolved, resolved when its latest
+    ``resolve_after_months`` points show none and the alert was last raised, dated at the latest month;
+    nothing otherwise.
 
     The reading of a month is the chart of the series as it stands then (its window moves on), so a live
     alert follows the latest reading rather than re-deriving the earlier months' transitions."""
@@ -160,15 +189,16 @@ DEFAULT_WATCHED: tuple[WatchedSeries, ...] = (
 raise no alert)."""
 
 _CONFIG_KEYS = frozenset({"title", "better", "severity", "target", "shift_points", "trend_points", "min_points",
-                          "baseline_points", "enabled"})  # fmt: skip
+                          "baseline_points", "resolve_after_months", "enabled"})  # fmt: skip
 
 
 def watched_from_config(
     table: Mapping[str, Mapping[str, Any]], base: Sequence[WatchedSeries] = DEFAULT_WATCHED
 ) -> tuple[WatchedSeries, ...]:
     """The watched series from configuration: ``{indicator id: {better, severity, target, shift_points,
-    trend_points, min_points, baseline_points, title, enabled}}`` over ``base``; ``enabled = false`` drops
-    a series; an id not in ``base`` is added (it then needs ``title`` and ``better``)."""
+    trend_points, min_points, baseline_points, resolve_after_months, title, enabled}}`` over ``base``;
+    ``enabled = false`` drops a series; an id not in ``base`` is added (it then needs ``title`` and
+    ``better``)."""
     by_id = {watched.indicator_id: watched for watched in base}
     for indicator_id, settings in table.items():
         unknown = set(settings) - _CONFIG_KEYS
@@ -200,6 +230,7 @@ def watched_from_config(
             severity=settings.get("severity", current.severity),
             target=settings.get("target", current.target),
             config=config,
+            resolve_after_months=int(settings.get("resolve_after_months", current.resolve_after_months)),
         )
     return tuple(by_id.values())
 
