@@ -138,7 +138,7 @@ def board_pack(
         )
 
     if events is not None:
-        from services.board.early_warning import panels
+        from services.board.early_warning import SpcSettings, panels
 
         history = _events(events)
         totals = snapshots(history, wanted, progress=sys.stderr.isatty())
@@ -150,6 +150,7 @@ def board_pack(
             population=settings.board.population_0_17,
             audience=rules,
             threshold=settings.board.suppression_threshold,
+            spc=SpcSettings.of(settings.board),
         )
         pack = Pack(settings.board.authority_name, trend[max(trend)], trend, origin, spc=spc)
     else:

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from schemas.alerts import AlertTransition
 from schemas.events import CaseEvent
-from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries, series_transitions
+from services.board.core.authority_alerts import (
+    DEFAULT_WATCHED,
+    WatchedSeries,
+    chart_config,
+    series_transitions,
+    watched_from_config,
+)
 from services.board.core.cin_indicators import (
     COUNT_INDICATORS,
     DEFINITIONS,
@@ -25,9 +31,12 @@ from services.board.core.cin_indicators import (
     values,
 )
 from services.board.core.disclosure import Audience, series_point_reason
-from services.board.core.spc import Chart, reading, xmr
+from services.board.core.spc import Chart, SpcConfig, reading, xmr
 from services.rules.core.calendar import add_months
 from services.rules.core.cin.facts import fold_all
+
+if TYPE_CHECKING:
+    from carewatch.settings import BoardSettings
 
 SPC_MONTHS: Final = 24
 """Months on each chart (the MDC tool needs at least 13 for limits)."""
@@ -47,6 +56,21 @@ CSV_COLUMNS: Final = (
 _CONCERNING: Final = "#c0561b"
 _IMPROVING: Final = "#1d4f91"
 _NEUTRAL_SIGNAL: Final = "#6b3fa0"
+
+
+@dataclass(frozen=True)
+class SpcSettings:
+    """The SPC configuration the board settings give (``CAREWATCH_BOARD_SPC_*``): the thresholds of every
+    chart and the series watched for authority alerts. The defaults are the method's (MDC) and
+    :data:`~services.board.core.authority_alerts.DEFAULT_WATCHED`."""
+
+    config: SpcConfig = field(default_factory=SpcConfig)
+    watched: tuple[WatchedSeries, ...] = DEFAULT_WATCHED
+
+    @classmethod
+    def of(cls, board: BoardSettings) -> SpcSettings:
+        thresholds = board.spc_thresholds()
+        return cls(chart_config(thresholds), watched_from_config(board.spc_watched, defaults=thresholds))
 
 
 @dataclass(frozen=True)
@@ -78,10 +102,11 @@ def panels(
     as_of: date,
     *,
     population: int | None,
-    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    watched: Sequence[WatchedSeries] | None = None,
     months: int = SPC_MONTHS,
     audience: Audience = "internal",
     threshold: int = 5,
+    spc: SpcSettings | None = None,
 ) -> tuple[SpcPanel, ...]:
     """One chart per watched series over the ``months`` complete months up to ``as_of`` (each month read with
     what was known at its end; events after ``as_of`` are ignored), starting no earlier than the month of the
@@ -90,6 +115,8 @@ def panels(
     For the ``public`` audience a series any of whose months is a small number (disclosure rules,
     :func:`~services.board.core.disclosure.series_point_reason`, with ``threshold``) has no chart: a
     published chart never shows a small number, nor limits worked out from one."""
+    if watched is None:
+        watched = (spc or SpcSettings()).watched
     wanted, series, hidden = _series(events, as_of, population, watched, months, audience, threshold)
     return tuple(
         SpcPanel(w.indicator_id, w.title, xmr(series[w.indicator_id], w.better, target=w.target, config=w.config))

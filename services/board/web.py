@@ -26,6 +26,7 @@ from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
 from services.board.core.summary import build_summary
+from services.board.early_warning import SpcSettings
 from services.board.pack import HealthPanel, csv_text, example_notes, from_snapshots, render_html
 
 DATE_PATTERN = r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"
@@ -70,6 +71,7 @@ def build_router(
         targets=settings.board.targets_csv,
         amber_band=settings.board.amber_band,
     )
+    spc_settings = SpcSettings.of(settings.board)
     outer = APIRouter(tags=["board"])
     router = APIRouter(dependencies=[Depends(auth_dependency)])
 
@@ -171,6 +173,7 @@ def build_router(
                 settings.board.population_0_17,
                 settings.board.audience,
                 settings.board.suppression_threshold,
+                spc_settings,
             ),
             return_health=HealthPanel(store.latest_return_health(engine)),
             downloads=downloads,
@@ -184,7 +187,7 @@ def build_router(
     return outer
 
 
-_SPC_CACHE: dict[tuple[str, int, int, date, int | None, str, int], tuple[Any, ...]] = {}
+_SPC_CACHE: dict[tuple[str, int, int, date, int | None, str, int, SpcSettings], tuple[Any, ...]] = {}
 _SPC_CACHE_SIZE = 8
 
 
@@ -211,7 +214,12 @@ def open_authority_alerts(engine: Engine) -> tuple[tuple[str, str, str], ...]:
 
 
 def early_warning_panels(
-    engine: Engine, day: date, population: int | None, audience: str = "internal", threshold: int = 5
+    engine: Engine,
+    day: date,
+    population: int | None,
+    audience: str = "internal",
+    threshold: int = 5,
+    spc: SpcSettings | None = None,
 ) -> tuple[Any, ...]:
     """The SPC charts of the watched series from the event archive (none while it is empty). Computed again
     only when the archive has changed (its last sequence number or, after an erasure, its size) or for
@@ -219,7 +227,8 @@ def early_warning_panels(
     from services.archive.store import count, events_in_fold_order, high_water
     from services.board.early_warning import panels
 
-    key = (str(engine.url), high_water(engine), count(engine), day, population, audience, threshold)
+    spc = spc or SpcSettings()
+    key = (str(engine.url), high_water(engine), count(engine), day, population, audience, threshold, spc)
     found = _SPC_CACHE.get(key)
     if found is None:
         found = panels(
@@ -228,6 +237,7 @@ def early_warning_panels(
             population=population,
             audience="public" if audience == "public" else "internal",
             threshold=threshold,
+            spc=spc,
         )
         if len(_SPC_CACHE) >= _SPC_CACHE_SIZE:
             _SPC_CACHE.pop(next(iter(_SPC_CACHE)))

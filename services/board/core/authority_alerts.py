@@ -188,17 +188,35 @@ DEFAULT_WATCHED: tuple[WatchedSeries, ...] = (
 """The series watched by default (demand measures such as referral rates have no better direction and
 raise no alert)."""
 
-_CONFIG_KEYS = frozenset({"title", "better", "severity", "target", "shift_points", "trend_points", "min_points",
-                          "baseline_points", "resolve_after_months", "enabled"})  # fmt: skip
+THRESHOLD_KEYS = frozenset({"shift_points", "trend_points", "min_points", "baseline_points", "resolve_after_months"})
+"""The SPC thresholds that may be set for every series at once (and per series)."""
+_CONFIG_KEYS = THRESHOLD_KEYS | {"title", "better", "severity", "target", "enabled"}
+
+
+def chart_config(settings: Mapping[str, Any], spc: SpcConfig | None = None) -> SpcConfig:
+    """``spc`` (default: the MDC defaults) with the chart thresholds ``settings`` sets."""
+    spc = spc or SpcConfig()
+    return SpcConfig(
+        shift_points=int(settings.get("shift_points", spc.shift_points)),
+        trend_points=int(settings.get("trend_points", spc.trend_points)),
+        min_points=int(settings.get("min_points", spc.min_points)),
+        baseline_points=settings.get("baseline_points", spc.baseline_points),
+    )
 
 
 def watched_from_config(
-    table: Mapping[str, Mapping[str, Any]], base: Sequence[WatchedSeries] = DEFAULT_WATCHED
+    table: Mapping[str, Mapping[str, Any]],
+    base: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    defaults: Mapping[str, Any] | None = None,
 ) -> tuple[WatchedSeries, ...]:
-    """The watched series from configuration: ``{indicator id: {better, severity, target, shift_points,
-    trend_points, min_points, baseline_points, resolve_after_months, title, enabled}}`` over ``base``;
-    ``enabled = false`` drops a series; an id not in ``base`` is added (it then needs ``title`` and
-    ``better``)."""
+    """The watched series from configuration: ``defaults`` (thresholds for every series: shift_points,
+    trend_points, min_points, baseline_points, resolve_after_months), then per series ``{indicator id:
+    {better, severity, target, title, enabled, and the same thresholds}}`` over ``base``; ``enabled = false``
+    drops a series; an id not in ``base`` is added (it then needs ``title`` and ``better``)."""
+    common = dict(defaults or {})
+    unknown = set(common) - THRESHOLD_KEYS
+    if unknown:
+        raise ValueError(f"unknown SPC threshold(s) {', '.join(sorted(unknown))}")
     by_id = {watched.indicator_id: watched for watched in base}
     for indicator_id, settings in table.items():
         unknown = set(settings) - _CONFIG_KEYS
@@ -206,33 +224,29 @@ def watched_from_config(
             raise ValueError(f"{indicator_id}: unknown setting(s) {', '.join(sorted(unknown))}")
         if settings.get("enabled", True) is False:
             by_id.pop(indicator_id, None)
-            continue
-        current = by_id.get(indicator_id)
-        if current is None:
+        elif indicator_id not in by_id:
             if "title" not in settings or "better" not in settings:
                 raise ValueError(f"{indicator_id}: a new watched series needs a title and a better direction")
-            current = WatchedSeries(indicator_id, str(settings["title"]), settings["better"])
-        spc = current.config
-        config = SpcConfig(
-            shift_points=int(settings.get("shift_points", spc.shift_points)),
-            trend_points=int(settings.get("trend_points", spc.trend_points)),
-            min_points=int(settings.get("min_points", spc.min_points)),
-            baseline_points=settings.get("baseline_points", spc.baseline_points),
-        )
+            by_id[indicator_id] = WatchedSeries(indicator_id, str(settings["title"]), settings["better"])
+    out = []
+    for indicator_id, current in by_id.items():
+        settings = {**common, **table.get(indicator_id, {})}
         if settings.get("better", current.better) not in ("higher", "lower", "neither"):
             raise ValueError(f"{indicator_id}: better must be higher, lower or neither")
         if settings.get("severity", current.severity) not in ("low", "medium", "high"):
             raise ValueError(f"{indicator_id}: severity must be low, medium or high")
-        by_id[indicator_id] = replace(
-            current,
-            title=str(settings.get("title", current.title)),
-            better=settings.get("better", current.better),
-            severity=settings.get("severity", current.severity),
-            target=settings.get("target", current.target),
-            config=config,
-            resolve_after_months=int(settings.get("resolve_after_months", current.resolve_after_months)),
+        out.append(
+            replace(
+                current,
+                title=str(settings.get("title", current.title)),
+                better=settings.get("better", current.better),
+                severity=settings.get("severity", current.severity),
+                target=settings.get("target", current.target),
+                config=chart_config(settings, current.config),
+                resolve_after_months=int(settings.get("resolve_after_months", current.resolve_after_months)),
+            )
         )
-    return tuple(by_id.values())
+    return tuple(out)
 
 
 def authority_transitions(
