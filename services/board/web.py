@@ -25,6 +25,7 @@ from carewatch.settings import AlertsProcess
 from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
+from services.board.core.disclosure import Audience
 from services.board.core.summary import build_summary
 from services.board.early_warning import SpcSettings
 from services.board.pack import HealthPanel, csv_text, example_notes, from_snapshots, render_html
@@ -187,7 +188,7 @@ def build_router(
     return outer
 
 
-_SPC_CACHE: dict[tuple[str, int, int, date, int | None, str, int, SpcSettings], tuple[Any, ...]] = {}
+_SPC_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _SPC_CACHE_SIZE = 8
 
 
@@ -221,28 +222,46 @@ def early_warning_panels(
     threshold: int = 5,
     spc: SpcSettings | None = None,
 ) -> tuple[Any, ...]:
-    """The SPC charts of the watched series from the event archive (none while it is empty). Computed again
-    only when the archive has changed (its last sequence number or, after an erasure, its size) or for
-    another day."""
+    """The SPC charts: the children in need, child protection and entries-to-care series from the event
+    archive (none while it is empty), then the daily indicators charted month by month from the stored
+    snapshots of each month's last day. Computed again only when the archive has changed (its last sequence
+    number or, after an erasure, its size), the snapshots have reached a new month end, or for another day."""
     from services.archive.store import count, events_in_fold_order, high_water
-    from services.board.early_warning import panels
+    from services.board.early_warning import kernel_panels, last_complete_month_end, panels
 
     spc = spc or SpcSettings()
-    key = (str(engine.url), high_water(engine), count(engine), day, population, audience, threshold, spc)
+    chosen: Audience = "public" if audience == "public" else "internal"
+    month_end = store.latest_on_or_before(engine, last_complete_month_end(day))
+    key = (str(engine.url), high_water(engine), count(engine), month_end, day, population, audience, threshold, spc)
     found = _SPC_CACHE.get(key)
     if found is None:
         found = panels(
             events_in_fold_order(engine),
             day,
             population=population,
-            audience="public" if audience == "public" else "internal",
+            audience=chosen,
             threshold=threshold,
             spc=spc,
-        )
+        ) + kernel_panels(month_end_summaries(engine, day, threshold, population, chosen), day, spc=spc)
         if len(_SPC_CACHE) >= _SPC_CACHE_SIZE:
             _SPC_CACHE.pop(next(iter(_SPC_CACHE)))
         _SPC_CACHE[key] = found
     return found
+
+
+def month_end_summaries(
+    engine: Engine, day: date, threshold: int, population: int | None, audience: Audience
+) -> dict[date, dict[str, Any]]:
+    """The board summaries of the stored snapshots of the last days of the charts' months up to ``day``
+    (a month end with no snapshot of its own is left out)."""
+    from services.board.early_warning import spc_month_ends
+
+    out: dict[date, dict[str, Any]] = {}
+    for end in spc_month_ends(day):
+        found = store.summary_on(engine, end, threshold, population, None, audience)
+        if found is not None and found["as_of"] == end.isoformat():
+            out[end] = found
+    return out
 
 
 def _annex_a_route(router: APIRouter, engine: Engine, access: DataAccess) -> None:
