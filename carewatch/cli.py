@@ -82,9 +82,10 @@ def serve(
 def _authority_alerts(events: Sequence[CaseEvent], until: date) -> list[AlertTransition]:
     """The board's authority alerts over a replayed history (``replay --out`` writes them with the rest)."""
     from carewatch.settings import get_settings
-    from services.board.early_warning import authority_alerts
+    from services.board.early_warning import SpcSettings, authority_alerts
 
-    return authority_alerts(events, until, population=get_settings().board.population_0_17)
+    board = get_settings().board
+    return authority_alerts(events, until, population=board.population_0_17, watched=SpcSettings.of(board).watched)
 
 
 def _register() -> None:

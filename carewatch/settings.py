@@ -241,6 +241,39 @@ class BoardSettings(_Section):
     amber_band: float = Field(
         default=5.0, ge=0, description="How far short of target is amber, in the indicator's unit"
     )
+    spc_watched: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Authority alerts: changes to the SPC series watched by default (JSON: {indicator id: "
+        "{enabled, better, severity, target, title, shift_points, trend_points, min_points, baseline_points, "
+        'resolve_after_months}}, e.g. {"re-referrals-12m": {"enabled": false}}); enabled=false stops watching '
+        "a series, a new id with a title and a better direction starts; empty = the defaults "
+        "(services/board/core/authority_alerts.py DEFAULT_WATCHED). Checked when the alerts service starts",
+    )
+    spc_shift_points: int | None = Field(
+        default=None, ge=2, description="SPC charts: points on one side of the mean that make a shift; unset = MDC"
+    )
+    spc_trend_points: int | None = Field(
+        default=None, ge=2, description="SPC charts: points rising (or falling) that make a trend; unset = MDC"
+    )
+    spc_min_points: int | None = Field(
+        default=None, ge=2, description="SPC charts: fewest months for process limits and readings; unset = MDC"
+    )
+    spc_resolve_after_months: int | None = Field(
+        default=None,
+        ge=1,
+        description="Authority alerts: months in a row with no concerning special cause before a raised alert "
+        "resolves; unset = the default (services/board/core/authority_alerts.py)",
+    )
+
+    def spc_thresholds(self) -> dict[str, int]:
+        """The SPC thresholds set here (the method's defaults stand for those left unset)."""
+        found = {
+            "shift_points": self.spc_shift_points,
+            "trend_points": self.spc_trend_points,
+            "min_points": self.spc_min_points,
+            "resolve_after_months": self.spc_resolve_after_months,
+        }
+        return {key: value for key, value in found.items() if value is not None}
 
 
 class SmtpSettings(_Section):

@@ -199,6 +199,7 @@ def serve(settings: AlertsProcess) -> None:
     from services.alerts.notify import DigestTiming, Notifier, senders_from_settings
     from services.alerts.routing import load_routing, seed_routes
     from services.board.authority_feed import AuthorityPublisher
+    from services.board.early_warning import SpcSettings
     from services.board.feed import DeltaFeed
     from services.board.metrics import BoardCollector, ReturnHealthCollector, latest_snapshot
     from services.board.store import latest_return_health
@@ -239,7 +240,12 @@ def serve(settings: AlertsProcess) -> None:
         group, batch = settings.alerts.group_id, settings.alerts.batch_size
         consumer = AlertConsumer(bootstrap, engine, group, batch, stats)
         # The board's month-end reading of its series publishes the authority alerts this consumer stores.
-        authority = AuthorityPublisher(bootstrap, engine, population=settings.board.population_0_17)
+        authority = AuthorityPublisher(
+            bootstrap,
+            engine,
+            population=settings.board.population_0_17,
+            watched=SpcSettings.of(settings.board).watched,
+        )
         board_feed = DeltaFeed(bootstrap, engine, stats=stats, authority=authority)
         threads = [
             threading.Thread(target=consumer.run, args=(stop,), name="alerts-consumer", daemon=True),

@@ -4,10 +4,10 @@ When the board feed has stored a month's last day (every partition has passed it
 computed over the event archive up to that day (:func:`services.board.early_warning.watched_series`: each
 month as known at its end, the charts' 24 months) and read as XmR charts; what changed since the last
 transition published for each series' alert (:func:`services.board.core.authority_alerts.live_transitions`:
-raised when the latest month shows a concerning special cause, resolved when it no longer does; the recent
-history when nothing was published yet) goes on the alerts topic, keyed by
-:func:`schemas.alerts.authority_key` (the series, never a child). The alerts service's consumer stores them
-through the same lifecycle, notification (the board's route) and audit as case alerts.
+raised when the latest month shows a concerning special cause, resolved when the latest
+``resolve_after_months`` months show none; the recent history when nothing was published yet) goes on the
+alerts topic, keyed by :func:`schemas.alerts.authority_key` (the series, never a child). The alerts service's
+consumer stores them through the same lifecycle, notification (the board's route) and audit as case alerts.
 
 Once per month end, not per day: the reading folds the whole archive. A restarted feed reads again only the
 last month end it had stored (and the new ones as it stores them), and at start it reads the alerts topic for

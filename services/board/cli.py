@@ -138,19 +138,22 @@ def board_pack(
         )
 
     if events is not None:
-        from services.board.early_warning import panels
+        from services.board.early_warning import SpcSettings, kernel_panels, panels, spc_month_ends
 
         history = _events(events)
-        totals = snapshots(history, wanted, progress=sys.stderr.isatty())
-        trend = {when: summarise(aggregate, when) for when, aggregate in totals.items()}
+        ends = spc_month_ends(day)
+        totals = snapshots(history, [*wanted, *ends], progress=sys.stderr.isatty())
+        trend = {when: summarise(aggregate, when) for when, aggregate in totals.items() if when in wanted}
         origin = f"case events ({events.name}), replayed day by day"
+        spc_settings = SpcSettings.of(settings.board)
         spc = panels(
             history,
             day,
             population=settings.board.population_0_17,
             audience=rules,
             threshold=settings.board.suppression_threshold,
-        )
+            spc=spc_settings,
+        ) + kernel_panels({end: summarise(totals[end], end) for end in ends}, day, spc=spc_settings)
         pack = Pack(settings.board.authority_name, trend[max(trend)], trend, origin, spc=spc)
     else:
         engine = _engine(settings)

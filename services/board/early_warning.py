@@ -1,33 +1,41 @@
 """The board pack's "Early warning: statistical process control" section.
 
-Each watched authority series (``services.board.core.authority_alerts``) is computed month by month from
-the events the pack was built from, read as an XmR chart (``services.board.core.spc``) and shown as a chart
-(mean, process limits, special-cause points marked) with its variation and assurance reading in words, a
-text alternative, and the points, limits and signals as rows for the CSV and XLSX.
+Every children in need, child protection and entries-to-care series (``services.board.core.cin_indicators``)
+is computed month by month from the events the pack was built from, and the workforce and timescale
+indicators of the daily summary (:data:`KERNEL_CHARTED`) are taken at each month's end; each is read as an
+XmR chart (``services.board.core.spc``) and shown as a chart (mean, process limits, special-cause points
+marked) with its variation and assurance reading in words, its definition, a text alternative, and the
+points, limits and signals as rows for the CSV and XLSX. The series watched for authority alerts
+(``services.board.core.authority_alerts``, configured by the board settings) are charted with their own
+direction, target and thresholds.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from schemas.alerts import AlertTransition
 from schemas.events import CaseEvent
-from services.board.core.authority_alerts import DEFAULT_WATCHED, WatchedSeries, series_transitions
-from services.board.core.cin_indicators import (
-    COUNT_INDICATORS,
-    DEFINITIONS,
-    PERCENT_INDICATORS,
-    month_ends,
-    values,
+from services.board.core.authority_alerts import (
+    DEFAULT_WATCHED,
+    WatchedSeries,
+    chart_config,
+    series_transitions,
+    watched_from_config,
 )
+from services.board.core.catalogue import ALL_INDICATORS, AUTHORITY_INDICATORS, Unit
+from services.board.core.cin_indicators import DEFINITIONS, PERCENT_INDICATORS, month_ends, values
 from services.board.core.disclosure import Audience, series_point_reason
-from services.board.core.spc import Chart, reading, xmr
+from services.board.core.spc import Better, Chart, SpcConfig, reading, xmr
 from services.rules.core.calendar import add_months
 from services.rules.core.cin.facts import fold_all
+
+if TYPE_CHECKING:
+    from carewatch.settings import BoardSettings
 
 SPC_MONTHS: Final = 24
 """Months on each chart (the MDC tool needs at least 13 for limits)."""
@@ -43,6 +51,8 @@ CSV_COLUMNS: Final = (
     "signals",
     "variation",
     "assurance",
+    "unit",
+    "watched",
 )
 _CONCERNING: Final = "#c0561b"
 _IMPROVING: Final = "#1d4f91"
@@ -50,20 +60,81 @@ _NEUTRAL_SIGNAL: Final = "#6b3fa0"
 
 
 @dataclass(frozen=True)
+class SpcSettings:
+    """The SPC configuration the board settings give (``CAREWATCH_BOARD_SPC_*``): the thresholds of every
+    chart and the series watched for authority alerts. The defaults are the method's (MDC) and
+    :data:`~services.board.core.authority_alerts.DEFAULT_WATCHED`."""
+
+    config: SpcConfig = field(default_factory=SpcConfig)
+    watched: tuple[WatchedSeries, ...] = DEFAULT_WATCHED
+
+    @classmethod
+    def of(cls, board: BoardSettings) -> SpcSettings:
+        thresholds = board.spc_thresholds()
+        return cls(chart_config(thresholds), watched_from_config(board.spc_watched, defaults=thresholds))
+
+
+CIN_CHARTED: Final = tuple(AUTHORITY_INDICATORS)
+"""The children in need, child protection and entries-to-care series: computed month by month from the events."""
+KERNEL_CHARTED: Final = (
+    "social-worker-changed-12m",
+    "agency-sw-share",
+    "visits-in-timescale",
+    "reviews-in-timescale",
+    "pathway-plans-in-date",
+    "care-leavers-in-touch-17-18",
+    "care-leavers-eet-17-18",
+    "care-leavers-suitable-accommodation-17-18",
+)
+"""Board indicators of the daily summary charted too (workforce stability, statutory timescales, the youngest
+care leavers): each month's point is the summary on the month's last day."""
+_ROLLING_NOTE: Final = (
+    "Each month's point covers the 12 months up to its end, so neighbouring points share most of their "
+    "children and runs on one side of the mean come more easily than in a monthly count: read a shift with care."
+)
+
+
+@dataclass(frozen=True)
 class SpcPanel:
     indicator_id: str
     title: str
     chart: Chart
-
-    @property
-    def unit(self) -> str:
-        if self.indicator_id in PERCENT_INDICATORS:
-            return "percent"
-        return "count" if self.indicator_id in COUNT_INDICATORS else "rate-per-10k"
+    unit: Unit
+    watched: bool = False
+    """Watched for authority alerts."""
+    note: str = ""
 
     @property
     def reading(self) -> str:
         return reading(self.chart)
+
+    @property
+    def definition(self) -> str:
+        return ALL_INDICATORS[self.indicator_id].definition
+
+
+def _better(indicator_id: str) -> Better:
+    direction = ALL_INDICATORS[indicator_id].better
+    return "neither" if direction == "neutral" else direction
+
+
+def _panel(indicator_id: str, series: Sequence[tuple[date, float]], spc: SpcSettings) -> SpcPanel:
+    """The chart of one series: a watched series' own direction, target and thresholds, otherwise the
+    catalogue's direction and the common thresholds."""
+    indicator = ALL_INDICATORS[indicator_id]
+    watched = next((w for w in spc.watched if w.indicator_id == indicator_id), None)
+    if watched is not None:
+        chart = xmr(series, watched.better, target=watched.target, config=watched.config)
+    else:
+        chart = xmr(series, _better(indicator_id), config=spc.config)
+    note = _ROLLING_NOTE if indicator_id.endswith("-12m") and indicator_id in KERNEL_CHARTED else ""
+    return SpcPanel(indicator_id, indicator.title, chart, indicator.unit, watched is not None, note)
+
+
+def spc_month_ends(as_of: date, months: int = 24) -> list[date]:
+    """The last days of the ``months`` complete months up to ``as_of``, oldest first."""
+    last = last_complete_month_end(as_of)
+    return month_ends(add_months(date(last.year, last.month, 1), -(months - 1)), last)
 
 
 def last_complete_month_end(as_of: date) -> date:
@@ -78,59 +149,94 @@ def panels(
     as_of: date,
     *,
     population: int | None,
-    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    spc: SpcSettings | None = None,
+    indicators: Sequence[str] = CIN_CHARTED,
     months: int = SPC_MONTHS,
     audience: Audience = "internal",
     threshold: int = 5,
 ) -> tuple[SpcPanel, ...]:
-    """One chart per watched series over the ``months`` complete months up to ``as_of`` (each month read with
-    what was known at its end; events after ``as_of`` are ignored), starting no earlier than the month of the
-    first event (before it the figures are not known, not 0). Empty when no event bears on them.
+    """One chart per children in need, child protection and entries-to-care series (or per ``indicators``)
+    over the ``months`` complete months up to ``as_of`` (each month read with what was known at its end;
+    events after ``as_of`` are ignored), starting no earlier than the month of the first event (before it the
+    figures are not known, not 0). Empty when no event bears on them; a rate has no chart without the
+    population.
 
     For the ``public`` audience a series any of whose months is a small number (disclosure rules,
     :func:`~services.board.core.disclosure.series_point_reason`, with ``threshold``) has no chart: a
     published chart never shows a small number, nor limits worked out from one."""
-    wanted, series, hidden = _series(events, as_of, population, watched, months, audience, threshold)
+    spc = spc or SpcSettings()
+    series, hidden = _series(events, as_of, population, indicators, months, audience, threshold)
     return tuple(
-        SpcPanel(w.indicator_id, w.title, xmr(series[w.indicator_id], w.better, target=w.target, config=w.config))
-        for w in wanted
-        if series[w.indicator_id] and w.indicator_id not in hidden
+        _panel(indicator_id, found, spc)
+        for indicator_id, found in series.items()
+        if found and indicator_id not in hidden
     )
+
+
+def kernel_panels(
+    summaries: Mapping[date, Mapping[str, Any]],
+    as_of: date,
+    *,
+    spc: SpcSettings | None = None,
+    indicators: Sequence[str] = KERNEL_CHARTED,
+    months: int = SPC_MONTHS,
+) -> tuple[SpcPanel, ...]:
+    """One chart per daily board indicator of ``indicators`` from the board summaries (already disclosed,
+    :func:`~services.board.core.summary.build_summary`) of the last days of the ``months`` complete months
+    up to ``as_of``: the latest run of months in a row with a value (a gap would distort the moving range).
+    A series with a hidden month in that run has no chart, so a chart never shows or implies a small number."""
+    spc = spc or SpcSettings()
+    out = []
+    for indicator_id in indicators:
+        run: list[tuple[date, float]] = []
+        hidden = False
+        for end in reversed(spc_month_ends(as_of, months)):
+            summary = summaries.get(end)
+            entry = None if summary is None else summary["indicators"].get(indicator_id)
+            if entry is None or (entry["value"] is None and not entry["suppressed"]):
+                break
+            if entry["suppressed"]:
+                hidden = True
+                break
+            run.append((date(end.year, end.month, 1), float(entry["value"])))
+        if run and not hidden:
+            out.append(_panel(indicator_id, run[::-1], spc))
+    return tuple(out)
 
 
 def _series(
     events: Iterable[CaseEvent],
     as_of: date,
     population: int | None,
-    watched: Sequence[WatchedSeries],
+    indicators: Sequence[str],
     months: int,
     audience: Audience,
     threshold: int,
-) -> tuple[list[WatchedSeries], dict[str, list[tuple[date, float]]], set[str]]:
-    """The watched CIN/CP series month by month (one pass per month for all of them), and the ids of those
-    with a point the audience may not see."""
+) -> tuple[dict[str, list[tuple[date, float]]], set[str]]:
+    """The CIN/CP series of ``indicators`` month by month (one pass per month for all of them), and the
+    ids of those with a point the audience may not see."""
     known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
     children = list(fold_all(known).values())
     if not children:
-        return [], {}, set()
+        return {}, set()
     last = last_complete_month_end(as_of)
     earliest = min(e.occurred_on for e in known)
     first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
-    wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
-    series: dict[str, list[tuple[date, float]]] = {w.indicator_id: [] for w in wanted}
+    wanted = [i for i in dict.fromkeys(indicators) if i in DEFINITIONS]
+    series: dict[str, list[tuple[date, float]]] = {i: [] for i in wanted}
     hidden: set[str] = set()
     for end in month_ends(first, last):  # as monthly_series does, every series from one pass per month
-        found = values(children, end, population=population, window_months=1, indicators=list(series))
-        for w in wanted:
-            point = found[w.indicator_id]
+        found = values(children, end, population=population, window_months=1, indicators=wanted)
+        for indicator_id in wanted:
+            point = found[indicator_id]
             if point.value is not None:
-                series[w.indicator_id].append((date(end.year, end.month, 1), point.value))
-                percent = w.indicator_id in PERCENT_INDICATORS
+                series[indicator_id].append((date(end.year, end.month, 1), point.value))
+                percent = indicator_id in PERCENT_INDICATORS
                 if audience == "public" and series_point_reason(
                     point.numerator, point.denominator, percent=percent, threshold=threshold, audience=audience
                 ):
-                    hidden.add(w.indicator_id)
-    return wanted, series, hidden
+                    hidden.add(indicator_id)
+    return series, hidden
 
 
 def watched_series(
@@ -142,7 +248,8 @@ def watched_series(
     months: int = SPC_MONTHS,
 ) -> list[tuple[WatchedSeries, list[tuple[date, float]]]]:
     """Each watched CIN/CP series over the same months as the charts of :func:`panels` (internal audience)."""
-    wanted, series, _ = _series(events, as_of, population, watched, months, "internal", 0)
+    wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
+    series, _ = _series(events, as_of, population, [w.indicator_id for w in wanted], months, "internal", 0)
     return [(w, series[w.indicator_id]) for w in wanted]
 
 
@@ -158,8 +265,8 @@ def authority_alerts(
     charts of :func:`panels` (each month read with what was known at its end, as
     :func:`~services.board.core.authority_alerts.authority_transitions` reads them): what the alerts service
     applies through its lifecycle, sorted by (at, fingerprint)."""
-    wanted, series, _ = _series(events, as_of, population, watched, months, "internal", 0)
-    out = [t for w in wanted for t in series_transitions(w, series[w.indicator_id])]
+    found = watched_series(events, as_of, population=population, watched=watched, months=months)
+    out = [t for w, series in found for t in series_transitions(w, series)]
     out.sort(key=lambda t: (t.at, t.fingerprint))
     return out
 
@@ -261,6 +368,9 @@ def html_items(spc: Sequence[SpcPanel]) -> list[dict[str, Any]]:
             "reading": panel.reading,
             "variation": panel.chart.variation,
             "text": text_alternative(panel),
+            "definition": panel.definition,
+            "note": panel.note,
+            "watched": panel.watched,
         }
         for panel in spc
     ]
@@ -285,6 +395,8 @@ def rows(spc: Sequence[SpcPanel]) -> list[dict[str, Any]]:
                     "signals": " ".join(sorted(f"{s.rule}:{s.side}" for s in point.signals)),
                     "variation": panel.chart.variation,
                     "assurance": panel.chart.assurance,
+                    "unit": panel.unit,
+                    "watched": panel.watched,
                 }
             )
     return out

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from services.board.core.catalogue import INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
+from services.board.core.catalogue import ALL_INDICATORS, INDICATORS, UASC_NTS_THRESHOLD_PERCENT, Indicator
 from services.board.core.comparators import RAG_TEXT
 from services.board.core.disclosure import Audience, footnote
 from services.rules.core.calendar import add_months
@@ -375,9 +375,9 @@ def render_html(pack: Pack) -> str:
             "definition": indicator.definition_in_full,
             "direction": _DIRECTION[indicator.better],
             "source": indicator.source,
-            "comparator": _comparator_text(pack.summary["indicators"][id_]["national"]),
+            "comparator": _comparator_text((pack.summary["indicators"].get(id_) or {}).get("national")),
         }
-        for id_, indicator in INDICATORS.items()
+        for id_, indicator in ALL_INDICATORS.items()
     ]
     from services.board.early_warning import html_items
 
@@ -586,7 +586,7 @@ def write_xlsx(path: Path, pack: Pack) -> None:
 
     definitions = workbook.create_sheet("Definitions")
     sheet_header(definitions, ["indicator", "title", "definition", "better", "source"], {1: 36, 2: 40, 3: 90, 5: 60})
-    for id_, indicator in INDICATORS.items():
+    for id_, indicator in ALL_INDICATORS.items():
         definitions.append([id_, indicator.title, indicator.definition_in_full, indicator.better, indicator.source])
         definitions.cell(definitions.max_row, 3).alignment = Alignment(wrap_text=True, vertical="top")
 
@@ -599,9 +599,23 @@ def write_xlsx(path: Path, pack: Pack) -> None:
             spc.append([row[column] for column in early_warning.CSV_COLUMNS])
             spc.cell(spc.max_row, 4).number_format = "yyyy-mm-dd"
         readings = workbook.create_sheet("Early warning readings")
-        sheet_header(readings, ["indicator", "title", "reading", "chart in words"], {1: 30, 2: 44, 3: 90, 4: 90})
+        sheet_header(
+            readings,
+            ["indicator", "title", "reading", "chart in words", "definition", "note", "watched"],
+            {1: 30, 2: 44, 3: 90, 4: 90, 5: 90, 6: 60},
+        )
         for panel in pack.spc:
-            readings.append([panel.indicator_id, panel.title, panel.reading, early_warning.text_alternative(panel)])
+            readings.append(
+                [
+                    panel.indicator_id,
+                    panel.title,
+                    panel.reading,
+                    early_warning.text_alternative(panel),
+                    panel.definition,
+                    panel.note,
+                    panel.watched,
+                ]
+            )
 
     notes = workbook.create_sheet("Notes")
     threshold = int(pack.summary["threshold"])

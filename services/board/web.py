@@ -25,7 +25,9 @@ from carewatch.settings import AlertsProcess
 from schemas.board import BoardSummary
 from services.board import store
 from services.board.core import comparators as comparator_files
+from services.board.core.disclosure import Audience
 from services.board.core.summary import build_summary
+from services.board.early_warning import SpcSettings
 from services.board.pack import HealthPanel, csv_text, example_notes, from_snapshots, render_html
 
 DATE_PATTERN = r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-\d\d-\d\d$"
@@ -70,6 +72,7 @@ def build_router(
         targets=settings.board.targets_csv,
         amber_band=settings.board.amber_band,
     )
+    spc_settings = SpcSettings.of(settings.board)
     outer = APIRouter(tags=["board"])
     router = APIRouter(dependencies=[Depends(auth_dependency)])
 
@@ -171,6 +174,7 @@ def build_router(
                 settings.board.population_0_17,
                 settings.board.audience,
                 settings.board.suppression_threshold,
+                spc_settings,
             ),
             return_health=HealthPanel(store.latest_return_health(engine)),
             downloads=downloads,
@@ -184,7 +188,7 @@ def build_router(
     return outer
 
 
-_SPC_CACHE: dict[tuple[str, int, int, date, int | None, str, int], tuple[Any, ...]] = {}
+_SPC_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _SPC_CACHE_SIZE = 8
 
 
@@ -211,28 +215,53 @@ def open_authority_alerts(engine: Engine) -> tuple[tuple[str, str, str], ...]:
 
 
 def early_warning_panels(
-    engine: Engine, day: date, population: int | None, audience: str = "internal", threshold: int = 5
+    engine: Engine,
+    day: date,
+    population: int | None,
+    audience: str = "internal",
+    threshold: int = 5,
+    spc: SpcSettings | None = None,
 ) -> tuple[Any, ...]:
-    """The SPC charts of the watched series from the event archive (none while it is empty). Computed again
-    only when the archive has changed (its last sequence number or, after an erasure, its size) or for
-    another day."""
+    """The SPC charts: the children in need, child protection and entries-to-care series from the event
+    archive (none while it is empty), then the daily indicators charted month by month from the stored
+    snapshots of each month's last day. Computed again only when the archive has changed (its last sequence
+    number or, after an erasure, its size), the snapshots have reached a new month end, or for another day."""
     from services.archive.store import count, events_in_fold_order, high_water
-    from services.board.early_warning import panels
+    from services.board.early_warning import kernel_panels, last_complete_month_end, panels
 
-    key = (str(engine.url), high_water(engine), count(engine), day, population, audience, threshold)
+    spc = spc or SpcSettings()
+    chosen: Audience = "public" if audience == "public" else "internal"
+    month_end = store.latest_on_or_before(engine, last_complete_month_end(day))
+    key = (str(engine.url), high_water(engine), count(engine), month_end, day, population, audience, threshold, spc)
     found = _SPC_CACHE.get(key)
     if found is None:
         found = panels(
             events_in_fold_order(engine),
             day,
             population=population,
-            audience="public" if audience == "public" else "internal",
+            audience=chosen,
             threshold=threshold,
-        )
+            spc=spc,
+        ) + kernel_panels(month_end_summaries(engine, day, threshold, population, chosen), day, spc=spc)
         if len(_SPC_CACHE) >= _SPC_CACHE_SIZE:
             _SPC_CACHE.pop(next(iter(_SPC_CACHE)))
         _SPC_CACHE[key] = found
     return found
+
+
+def month_end_summaries(
+    engine: Engine, day: date, threshold: int, population: int | None, audience: Audience
+) -> dict[date, dict[str, Any]]:
+    """The board summaries of the stored snapshots of the last days of the charts' months up to ``day``
+    (a month end with no snapshot of its own is left out)."""
+    from services.board.early_warning import spc_month_ends
+
+    out: dict[date, dict[str, Any]] = {}
+    for end in spc_month_ends(day):
+        found = store.summary_on(engine, end, threshold, population, None, audience)
+        if found is not None and found["as_of"] == end.isoformat():
+            out[end] = found
+    return out
 
 
 def _annex_a_route(router: APIRouter, engine: Engine, access: DataAccess) -> None:

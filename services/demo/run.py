@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -243,10 +243,13 @@ def board_environment(settings: Settings) -> dict[str, str]:
 
 def write_board_pack(settings: Settings, engine: Engine, as_of: date, echo: Echo = print) -> dict[str, Path]:
     """The board pack of the stored snapshots as of ``as_of`` under ``<data_dir>/board-pack/``, with the
-    settings the services ran with (population, neighbours, targets, audience); warns of figures not computed."""
+    settings the services ran with (population, neighbours, targets, audience) and the early-warning SPC
+    charts of the board page; warns of figures not computed."""
     from services.board.cli import uncomputed_warnings
     from services.board.core import comparators
+    from services.board.early_warning import SpcSettings
     from services.board.pack import example_notes, from_snapshots, write_pack
+    from services.board.web import early_warning_panels
 
     compare = comparators.load(
         neighbours=settings.board.neighbours_csv,
@@ -269,7 +272,15 @@ def write_board_pack(settings: Settings, engine: Engine, as_of: date, echo: Echo
         return {}
     for warning in uncomputed_warnings(pack.trend, settings.board.population_0_17):
         echo(f"warning: {warning}")
-    return write_pack(settings.database.data_dir / "board-pack", pack)
+    spc = early_warning_panels(
+        engine,
+        as_of,
+        settings.board.population_0_17,
+        settings.board.audience,
+        settings.board.suppression_threshold,
+        SpcSettings.of(settings.board),
+    )
+    return write_pack(settings.database.data_dir / "board-pack", replace(pack, spc=spc))
 
 
 class PortTaken(RuntimeError):

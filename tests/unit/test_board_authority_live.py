@@ -1,12 +1,17 @@
 """The live reading of a watched series (``live_transitions``): the history when nothing was published yet, then
-level-triggered on the latest month against the last state published. Series as in ``test_board_spc``: limits
-fixed on 12, 10, 12, 10 (mean 11, process limits 5.68 … 16.32)."""
+level-triggered on the latest month against the last state published; a raised alert resolves only after
+``resolve_after_months`` (default 2) months in a row with no concerning special cause. Series as in
+``test_board_spc``: limits fixed on 12, 10, 12, 10 (mean 11, process limits 5.68 … 16.32), so 17 is a single
+point beyond the upper limit and 11 (the mean) an ordinary month."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
-from services.board.core.authority_alerts import WatchedSeries, live_transitions
+import pytest
+
+from services.board.core.authority_alerts import WatchedSeries, live_transitions, series_transitions
 from services.board.core.spc import SpcConfig
 
 FIXED = SpcConfig(min_points=4, baseline_points=4)
@@ -20,8 +25,8 @@ def months(values: list[float]) -> list[tuple[date, float]]:
 
 
 def test_nothing_published_yet_gives_the_series_history() -> None:
-    found = live_transitions(WATCH, months([*BASELINE, *SHIFT, 10]), None)
-    assert [(t.state, t.at) for t in found] == [("raised", date(2024, 11, 1)), ("resolved", date(2024, 12, 1))]
+    found = live_transitions(WATCH, months([*BASELINE, *SHIFT, 10, 10]), None)
+    assert [(t.state, t.at) for t in found] == [("raised", date(2024, 11, 1)), ("resolved", date(2025, 1, 1))]
     assert all(t.fingerprint == WATCH.fingerprint and t.child_id is None for t in found)
 
 
@@ -35,10 +40,59 @@ def test_unchanged_signal_publishes_nothing() -> None:
     assert live_transitions(WATCH, months([*BASELINE, *SHIFT[:-1]]), "resolved") == []  # six months: no shift
 
 
-def test_resolved_on_the_first_month_without_the_cause() -> None:
-    [found] = live_transitions(WATCH, months([*BASELINE, *SHIFT, 10]), "raised")
-    assert (found.state, found.at) == ("resolved", date(2024, 12, 1))
-    assert found.summary.startswith("Children starting to be looked after: the special cause has ended")
+def test_resolved_on_the_second_month_without_the_cause_not_the_first() -> None:
+    assert live_transitions(WATCH, months([*BASELINE, *SHIFT, 10]), "raised") == []  # just misses: one month
+    [found] = live_transitions(WATCH, months([*BASELINE, *SHIFT, 10, 10]), "raised")  # just meets: two
+    assert (found.state, found.at) == ("resolved", date(2025, 1, 1))
+    assert found.summary == (
+        "Children starting to be looked after: the special cause has ended, no concerning signal for the last "
+        "2 months (common cause)."
+    )
+
+
+def test_a_single_point_beyond_the_limit_resolves_after_two_ordinary_months() -> None:
+    assert [t.state for t in live_transitions(WATCH, months([*BASELINE, 17]), "resolved")] == ["raised"]
+    assert live_transitions(WATCH, months([*BASELINE, 17, 11]), "raised") == []
+    [found] = live_transitions(WATCH, months([*BASELINE, 17, 11, 11]), "raised")
+    assert (found.state, found.at) == ("resolved", date(2024, 7, 1))
+
+
+def test_the_resolve_rule_is_configurable() -> None:
+    three = replace(WATCH, resolve_after_months=3)
+    assert live_transitions(three, months([*BASELINE, 17, 11, 11]), "raised") == []
+    assert [t.state for t in live_transitions(three, months([*BASELINE, 17, 11, 11, 11]), "raised")] == ["resolved"]
+    one = replace(WATCH, resolve_after_months=1)
+    assert [t.state for t in live_transitions(one, months([*BASELINE, 17, 11]), "raised")] == ["resolved"]
+    with pytest.raises(ValueError, match="at least 1"):
+        replace(WATCH, resolve_after_months=0)
+
+
+ALTERNATING = [*BASELINE, 17, 11, 17, 11, 17, 11, 11]
+"""A single point beyond the upper limit every other month, three times, then ordinary months."""
+
+
+def _live(watched: WatchedSeries, values: list[float]) -> list[tuple[str, date]]:
+    """The transitions a live feed publishes as the series gains one month at a time."""
+    series = months(values)
+    published: list[tuple[str, date]] = []
+    for end in range(len(BASELINE) + 1, len(series) + 1):
+        last = published[-1][0] if published else "resolved"
+        found = live_transitions(watched, series[:end], last)  # type: ignore[arg-type]
+        published.extend((t.state, t.at) for t in found)
+    return published
+
+
+def test_alternating_single_points_do_not_flap() -> None:
+    expected = [("raised", date(2024, 5, 1)), ("resolved", date(2024, 11, 1))]
+    assert _live(WATCH, ALTERNATING) == expected
+    assert [(t.state, t.at) for t in series_transitions(WATCH, months(ALTERNATING))] == expected
+
+
+def test_resolving_on_the_first_ordinary_month_would_flap() -> None:
+    """The same series with the old rule (resolve on the first month without the cause) raises three times:
+    the rule above is what keeps the alert steady."""
+    flapping = _live(replace(WATCH, resolve_after_months=1), ALTERNATING)
+    assert [state for state, _ in flapping] == ["raised", "resolved"] * 3
 
 
 def test_an_empty_series_publishes_nothing() -> None:

@@ -158,10 +158,10 @@ def test_series_must_be_in_order() -> None:
 WATCH = WatchedSeries("entered-care-month", "Children starting to be looked after", "lower", config=FIXED)
 
 
-def test_authority_alert_raises_on_the_seventh_month_and_resolves_when_the_shift_ends() -> None:
-    series = months([*BASELINE, 12, 13, 12, 13, 12, 13, 12, 10])
+def test_authority_alert_raises_on_the_seventh_month_and_resolves_two_months_after_the_shift_ends() -> None:
+    series = months([*BASELINE, 12, 13, 12, 13, 12, 13, 12, 10, 10])
     transitions = series_transitions(WATCH, series)
-    assert [(t.state, t.at) for t in transitions] == [("raised", date(2024, 11, 1)), ("resolved", date(2024, 12, 1))]
+    assert [(t.state, t.at) for t in transitions] == [("raised", date(2024, 11, 1)), ("resolved", date(2025, 1, 1))]
     raised = transitions[0]
     assert raised.scope == "authority" and raised.child_id is None
     assert raised.rule == "spc-entered-care-month" and raised.subject == "entered-care-month"

@@ -9,11 +9,8 @@ from datetime import date
 import pytest
 
 from schemas.events import CaseEvent, parse_event
-from services.board.core.authority_alerts import DEFAULT_WATCHED
 from services.board.core.disclosure import series_point_reason
 from services.board.early_warning import panels
-
-WATCHED = tuple(w for w in DEFAULT_WATCHED if w.indicator_id == "entered-care-month")
 
 
 @pytest.mark.parametrize(
@@ -39,6 +36,9 @@ def test_a_point_is_hidden_by_the_figure_rules(
     assert found == reason
 
 
+ENTERED = ["entered-care-month"]
+
+
 def _entries(per_month: int, months: int = 15) -> list[CaseEvent]:
     events = []
     for m in range(months):
@@ -58,8 +58,8 @@ def _entries(per_month: int, months: int = 15) -> list[CaseEvent]:
 def test_the_public_gets_no_chart_of_a_series_with_small_months_and_the_board_does() -> None:
     small = _entries(per_month=3)  # 3 or 4 a month
     as_of = date(2025, 3, 31)
-    internal = panels(small, as_of, population=None, watched=WATCHED, audience="internal", threshold=5)
-    public = panels(small, as_of, population=None, watched=WATCHED, audience="public", threshold=5)
+    internal = panels(small, as_of, population=None, indicators=ENTERED, audience="internal", threshold=5)
+    public = panels(small, as_of, population=None, indicators=ENTERED, audience="public", threshold=5)
     assert [p.indicator_id for p in internal] == ["entered-care-month"]
     assert public == ()
 
@@ -67,6 +67,6 @@ def test_the_public_gets_no_chart_of_a_series_with_small_months_and_the_board_do
 def test_the_public_gets_the_chart_when_no_month_is_small() -> None:
     enough = _entries(per_month=5)  # 5 or 6 a month
     as_of = date(2025, 3, 31)
-    public = panels(enough, as_of, population=None, watched=WATCHED, audience="public", threshold=5)
+    public = panels(enough, as_of, population=None, indicators=ENTERED, audience="public", threshold=5)
     assert [p.indicator_id for p in public] == ["entered-care-month"]
     assert min(p.value for p in public[0].chart.points) >= 5

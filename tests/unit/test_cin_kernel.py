@@ -95,10 +95,24 @@ def test_the_facts_outlive_the_log_and_a_late_visit_refolds_to_the_in_order_fact
         state, change = apply(state, event)
     assert state is not None and change is Change.REFOLDED
     assert state.base is not None and state.base.cin is not None
-    assert state.cin == fold_child("h8", [*events, late])
-    # A redelivered old visit (left the log) is still known: nothing changes.
-    again, change = apply(state, events[3])
+    in_order: ChildState | None = None
+    for event in sorted([*events, late], key=lambda e: e.occurred_on):
+        in_order, _ = apply(in_order, event)
+    assert in_order is not None and state.cin == in_order.cin
+    # The visits before the log's first month were pruned but the latest; the plan is the full fold's.
+    full = fold_child("h8", [*events, late])
+    (kept,), (every,) = state.cin.cp_plans, full.cp_plans
+    assert kept.visits == every.visits[-len(kept.visits) :] and len(kept.visits) < len(every.visits)
+    assert (kept.plan_id, kept.start, kept.ref) == (every.plan_id, every.start, every.ref)
+    # A redelivered old visit that left the log is still known while a fact cites it: nothing changes.
+    cited = next(e for e in events if e.event_id == kept.visits[0].event_id)
+    assert state.log_from is not None and cited.occurred_on < state.log_from
+    again, change = apply(state, cited)
     assert change is Change.DUPLICATE and again.cin == state.cin
+    # One pruned away is no longer known: taken for a deep correction (flagged for a rebuild), as for the
+    # care facts the horizon prunes.
+    again, change = apply(state, events[3])
+    assert change is Change.DEEP and again.needs_rebuild
 
 
 def test_the_stored_state_keeps_the_cin_facts() -> None:

@@ -96,7 +96,10 @@ def _other_value(annotation: Any, default: Any) -> tuple[str, Any]:
         return json.dumps(["alpha", "beta"]), ["alpha", "beta"]
     if origin is dict:
         value_type = typing.get_args(annotation)[1]
-        value: Any = 7 if value_type is int else (typing.get_args(value_type) or ("team-x",))[-1]
+        if typing.get_origin(value_type) is dict:  # a table of settings per key (board SPC series)
+            value: Any = {"enabled": False}
+        else:
+            value = 7 if value_type is int else (typing.get_args(value_type) or ("team-x",))[-1]
         return json.dumps({"claim-x": value}), {"claim-x": value}
     if annotation is bool:
         return str(not default).lower(), not default

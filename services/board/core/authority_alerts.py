@@ -3,8 +3,19 @@
 A watched indicator's monthly series is read as an XmR chart (:mod:`services.board.core.spc`) as of each
 month. When the latest point carries a special cause in the concerning direction, the authority alert
 ``spc-<indicator id>`` is raised (scope ``authority``, no child, subject = the indicator id, the chart's
-points and the rules that fired as evidence); it resolves the first month the reading no longer shows one.
-Level-triggered, like case alerts: the same series always gives the same transitions.
+points and the rules that fired as evidence).
+
+It resolves deliberately: only when none of the chart's latest ``resolve_after_months`` points (default 2)
+carries a special cause in the concerning direction. NHS England's "Making Data Count" reads a chart as a
+whole, not its last point alone: a single point beyond a process limit followed by an ordinary month is
+not the end of a signal, and an alert that resolves on that month and is raised again the month after
+(flapping) teaches its audience to ignore it. Raising stays immediate (the month the latest point shows
+the cause), so the early warning is not delayed. ``resolve_after_months = 1`` resolves on the first
+ordinary month.
+
+Level-triggered, like case alerts: the transition depends only on the series and the state last
+published, so the same series always gives the same transitions, and a restarted feed decides as the
+running one would.
 """
 
 from __future__ import annotations
@@ -18,10 +29,12 @@ from schemas.alerts import AlertTransition, ChartPoint, Severity, TransitionStat
 from services.rules.core.cin.facts import CinFacts
 
 from .cin_indicators import DEFINITIONS, monthly_series
-from .spc import Better, Chart, Signal, SpcConfig, concerning_signals, describe_signal, xmr
+from .spc import Better, Chart, Signal, SpcConfig, concerning_signals, describe_signal, months_without_concern, xmr
 
 AUTHORITY_SCOPE_KEY = ""
 """The child part of an authority alert's fingerprint (no child)."""
+DEFAULT_RESOLVE_AFTER_MONTHS = 2
+"""Ordinary months in a row before a raised authority alert resolves (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,12 @@ class WatchedSeries:
     severity: Severity = "medium"
     target: float | None = None
     config: SpcConfig = field(default_factory=SpcConfig)
+    resolve_after_months: int = DEFAULT_RESOLVE_AFTER_MONTHS
+    """A raised alert resolves only when this many latest months in a row show no concerning special cause."""
+
+    def __post_init__(self) -> None:
+        if self.resolve_after_months < 1:
+            raise ValueError("resolve_after_months must be at least 1")
 
     @property
     def rule(self) -> str:
@@ -78,18 +97,27 @@ def transition(
     was_raised: bool,
     at: date,
 ) -> AlertTransition | None:
-    """The transition (if any) when ``chart`` is read at ``at`` and the alert was (not) raised before."""
-    signals = concerning_signals(chart)
-    if bool(signals) == was_raised:
-        return None
+    """The transition (if any) when ``chart`` is read at ``at`` and the alert was (not) raised before: raised
+    when the latest point shows a concerning special cause; resolved only when the latest
+    ``watched.resolve_after_months`` points show none."""
     if chart.limits is None:
-        return None  # cannot happen when raised is wanted (no limits, no signals); resolving needs limits too
+        return None  # no limits, no signals: nothing to raise, and nothing to resolve on
+    signals = concerning_signals(chart)
+    clear = months_without_concern(chart)
+    if was_raised and clear < watched.resolve_after_months:
+        return None
+    if not was_raised and not signals:
+        return None
     points, bounds = _evidence(chart)
     if signals:
         summary = _summary(watched, chart, signals)
         state = "raised"
     else:
-        summary = f"{watched.title}: the special cause has ended ({chart.variation.replace('-', ' ')})."
+        months = "month" if clear == 1 else f"{clear} months"
+        summary = (
+            f"{watched.title}: the special cause has ended, no concerning signal for the last {months} "
+            f"({chart.variation.replace('-', ' ')})."
+        )
         state = "resolved"
     return AlertTransition(
         fingerprint=watched.fingerprint,
@@ -134,8 +162,9 @@ def live_transitions(
     """What to publish when ``series`` has just gained its latest month, given the last state published for
     the series' alert (``None``: nothing yet). Nothing published yet: the transitions of the whole series
     (:func:`series_transitions`, the alert's recent history). Otherwise level-triggered on the latest reading:
-    raised when it shows a concerning special cause and the alert was last resolved, resolved when it shows
-    none and the alert was last raised, dated at the latest month; nothing when the signal is unchanged.
+    raised when it shows a concerning special cause and the alert was last resolved, resolved when its latest
+    ``resolve_after_months`` points show none and the alert was last raised, dated at the latest month;
+    nothing otherwise.
 
     The reading of a month is the chart of the series as it stands then (its window moves on), so a live
     alert follows the latest reading rather than re-deriving the earlier months' transitions."""
@@ -159,16 +188,35 @@ DEFAULT_WATCHED: tuple[WatchedSeries, ...] = (
 """The series watched by default (demand measures such as referral rates have no better direction and
 raise no alert)."""
 
-_CONFIG_KEYS = frozenset({"title", "better", "severity", "target", "shift_points", "trend_points", "min_points",
-                          "baseline_points", "enabled"})  # fmt: skip
+THRESHOLD_KEYS = frozenset({"shift_points", "trend_points", "min_points", "baseline_points", "resolve_after_months"})
+"""The SPC thresholds that may be set for every series at once (and per series)."""
+_CONFIG_KEYS = THRESHOLD_KEYS | {"title", "better", "severity", "target", "enabled"}
+
+
+def chart_config(settings: Mapping[str, Any], spc: SpcConfig | None = None) -> SpcConfig:
+    """``spc`` (default: the MDC defaults) with the chart thresholds ``settings`` sets."""
+    spc = spc or SpcConfig()
+    return SpcConfig(
+        shift_points=int(settings.get("shift_points", spc.shift_points)),
+        trend_points=int(settings.get("trend_points", spc.trend_points)),
+        min_points=int(settings.get("min_points", spc.min_points)),
+        baseline_points=settings.get("baseline_points", spc.baseline_points),
+    )
 
 
 def watched_from_config(
-    table: Mapping[str, Mapping[str, Any]], base: Sequence[WatchedSeries] = DEFAULT_WATCHED
+    table: Mapping[str, Mapping[str, Any]],
+    base: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    defaults: Mapping[str, Any] | None = None,
 ) -> tuple[WatchedSeries, ...]:
-    """The watched series from configuration: ``{indicator id: {better, severity, target, shift_points,
-    trend_points, min_points, baseline_points, title, enabled}}`` over ``base``; ``enabled = false`` drops
-    a series; an id not in ``base`` is added (it then needs ``title`` and ``better``)."""
+    """The watched series from configuration: ``defaults`` (thresholds for every series: shift_points,
+    trend_points, min_points, baseline_points, resolve_after_months), then per series ``{indicator id:
+    {better, severity, target, title, enabled, and the same thresholds}}`` over ``base``; ``enabled = false``
+    drops a series; an id not in ``base`` is added (it then needs ``title`` and ``better``)."""
+    common = dict(defaults or {})
+    unknown = set(common) - THRESHOLD_KEYS
+    if unknown:
+        raise ValueError(f"unknown SPC threshold(s) {', '.join(sorted(unknown))}")
     by_id = {watched.indicator_id: watched for watched in base}
     for indicator_id, settings in table.items():
         unknown = set(settings) - _CONFIG_KEYS
@@ -176,32 +224,29 @@ def watched_from_config(
             raise ValueError(f"{indicator_id}: unknown setting(s) {', '.join(sorted(unknown))}")
         if settings.get("enabled", True) is False:
             by_id.pop(indicator_id, None)
-            continue
-        current = by_id.get(indicator_id)
-        if current is None:
+        elif indicator_id not in by_id:
             if "title" not in settings or "better" not in settings:
                 raise ValueError(f"{indicator_id}: a new watched series needs a title and a better direction")
-            current = WatchedSeries(indicator_id, str(settings["title"]), settings["better"])
-        spc = current.config
-        config = SpcConfig(
-            shift_points=int(settings.get("shift_points", spc.shift_points)),
-            trend_points=int(settings.get("trend_points", spc.trend_points)),
-            min_points=int(settings.get("min_points", spc.min_points)),
-            baseline_points=settings.get("baseline_points", spc.baseline_points),
-        )
+            by_id[indicator_id] = WatchedSeries(indicator_id, str(settings["title"]), settings["better"])
+    out = []
+    for indicator_id, current in by_id.items():
+        settings = {**common, **table.get(indicator_id, {})}
         if settings.get("better", current.better) not in ("higher", "lower", "neither"):
             raise ValueError(f"{indicator_id}: better must be higher, lower or neither")
         if settings.get("severity", current.severity) not in ("low", "medium", "high"):
             raise ValueError(f"{indicator_id}: severity must be low, medium or high")
-        by_id[indicator_id] = replace(
-            current,
-            title=str(settings.get("title", current.title)),
-            better=settings.get("better", current.better),
-            severity=settings.get("severity", current.severity),
-            target=settings.get("target", current.target),
-            config=config,
+        out.append(
+            replace(
+                current,
+                title=str(settings.get("title", current.title)),
+                better=settings.get("better", current.better),
+                severity=settings.get("severity", current.severity),
+                target=settings.get("target", current.target),
+                config=chart_config(settings, current.config),
+                resolve_after_months=int(settings.get("resolve_after_months", current.resolve_after_months)),
+            )
         )
-    return tuple(by_id.values())
+    return tuple(out)
 
 
 def authority_transitions(

@@ -316,3 +316,106 @@ _INDICATORS: tuple[Indicator, ...] = (
 INDICATORS: Final[dict[str, Indicator]] = {indicator.id: indicator for indicator in _INDICATORS}
 PLACEMENT_MIX_IDS: Final = tuple(f"placement-mix.{group}" for group in PLACEMENT_GROUPS)
 UASC_NTS_THRESHOLD_PERCENT: Final = 0.1
+
+
+_DFE_CIN = "DfE, Children in need (CIN census)"
+_MONTHLY = (
+    "Shown month by month as a statistical process control chart (early-warning section), from the case "
+    "events; not in the headline table."
+)
+
+_AUTHORITY_INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        "entered-care-month",
+        "Children starting to be looked after (per month)",
+        "count",
+        "lower",
+        "Periods of care starting in the month (a child starting twice counts twice). A rise is the early "
+        f"warning the board asks for; lower is not better in itself for any one child. {_MONTHLY}",
+        _DFE_CLA,
+    ),
+    Indicator(
+        "re-entered-care-12m",
+        "Re-entries to care within 12 months",
+        "percent",
+        "lower",
+        "Of the periods of care starting in the month, the share that started within 12 months of the "
+        f"child's previous period of care ending. {_MONTHLY}",
+        "Local measure (DfE published re-entry once, in 2013; Ofsted Annex A list 8 flags it per child)",
+    ),
+    Indicator(
+        "referrals-rate-per-10k",
+        "Referrals per 10,000 children",
+        "rate-per-10k",
+        "neutral",
+        "Referrals received in the month (DfE counts referrals, not children) for every 10,000 children "
+        f"aged 0 to 17 living in the area. A measure of demand: no direction is better. {_MONTHLY}",
+        _DFE_CIN,
+        needs_population=True,
+    ),
+    Indicator(
+        "re-referrals-12m",
+        "Re-referrals within 12 months",
+        "percent",
+        "lower",
+        "Of the referrals received in the month, the share received within 12 months of a previous referral "
+        f"of the same child (DfE: re-referrals divided by all referrals). {_MONTHLY}",
+        _DFE_CIN,
+    ),
+    Indicator(
+        "assessments-within-45wd",
+        "Assessments completed within 45 working days",
+        "percent",
+        "higher",
+        "Of the assessments completed in the month, the share completed on or before the 45th working day "
+        "after the referral (Working Together 2023; England bank holidays are not working days). "
+        f"{_MONTHLY}",
+        _DFE_CIN,
+    ),
+    Indicator(
+        "cp-plans-rate-per-10k",
+        "Children subject to a child protection plan per 10,000 children",
+        "rate-per-10k",
+        "neutral",
+        "Children subject to a child protection plan on the last day of the month for every 10,000 children "
+        f"aged 0 to 17 living in the area. A measure of demand: no direction is better. {_MONTHLY}",
+        _DFE_CIN,
+        needs_population=True,
+    ),
+    Indicator(
+        "cp-plans-second-or-subsequent",
+        "Child protection plans for a second or later time",
+        "percent",
+        "lower",
+        "Of the children who became subject to a child protection plan in the month, the share who had been "
+        f"subject to a plan before, however long ago (DfE table D3). {_MONTHLY}",
+        _DFE_CIN,
+    ),
+    Indicator(
+        "cp-plans-ended-2y-plus",
+        "Child protection plans lasting 2 years or more",
+        "percent",
+        "lower",
+        "Of the child protection plans that ended in the month, the share that had lasted 2 years or more "
+        f"(DfE table D7). {_MONTHLY}",
+        _DFE_CIN,
+    ),
+    Indicator(
+        "cin-rate-per-10k",
+        "Children in need per 10,000 children",
+        "rate-per-10k",
+        "neutral",
+        "Children in need on the last day of the month (an open episode of need, or looked after) for every "
+        "10,000 children aged 0 to 17 living in the area. Referrals with no further action and children "
+        f"assessed as not in need are not counted. A measure of demand: no direction is better. {_MONTHLY}",
+        _DFE_CIN,
+        needs_population=True,
+    ),
+)
+
+AUTHORITY_INDICATORS: Final[dict[str, Indicator]] = {indicator.id: indicator for indicator in _AUTHORITY_INDICATORS}
+"""The children in need, child protection and entries-to-care series of the authority (computed month by
+month from the case events, :mod:`services.board.core.cin_indicators`): charted and watched for authority
+alerts, not part of the daily board summary."""
+ALL_INDICATORS: Final[dict[str, Indicator]] = {**INDICATORS, **AUTHORITY_INDICATORS}
+"""Every board indicator, for what describes them all (the pack's definitions)."""

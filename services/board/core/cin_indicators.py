@@ -47,6 +47,7 @@ from datetime import date
 from typing import Final
 
 from services.board.core.aggregate import Contribution
+from services.board.core.catalogue import AUTHORITY_INDICATORS
 from services.rules.core.calendar import add_months, add_working_days, add_years
 from services.rules.core.cin.facts import CinFacts, Referral
 
@@ -66,17 +67,10 @@ PERCENT_INDICATORS: Final = frozenset(
 COUNT_INDICATORS: Final = frozenset({"entered-care-month"})
 INDICATOR_IDS: Final = tuple(sorted(RATE_INDICATORS | PERCENT_INDICATORS | COUNT_INDICATORS))
 BETTER: Final[Mapping[str, str]] = {
-    "referrals-rate-per-10k": "neither",
-    "re-referrals-12m": "lower",
-    "assessments-within-45wd": "higher",
-    "cp-plans-rate-per-10k": "neither",
-    "cp-plans-second-or-subsequent": "lower",
-    "cp-plans-ended-2y-plus": "lower",
-    "cin-rate-per-10k": "neither",
-    "entered-care-month": "lower",
-    "re-entered-care-12m": "lower",
+    id_: "neither" if indicator.better == "neutral" else indicator.better
+    for id_, indicator in AUTHORITY_INDICATORS.items()
 }
-"""Which direction is better, for the SPC readings (``neither`` for demand measures)."""
+"""Which direction is better, for the SPC readings (``neither`` for demand measures), from the catalogue."""
 
 
 def in_window(day: date, as_of: date, window_months: int) -> bool:

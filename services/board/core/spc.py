@@ -303,10 +303,29 @@ def reading(chart: Chart) -> str:
     return text
 
 
-def concerning_signals(chart: Chart) -> tuple[Signal, ...]:
-    """The special causes at the last point that signal a change in the concerning direction (none when the
-    last point reads as improving: a conflicting signal shows as improvement, as in the MDC tool)."""
-    last = chart.last
-    if last is None or chart.variation != "special-cause-concerning":
+def concerning_at(point: ChartPoint, better: Better) -> tuple[Signal, ...]:
+    """The special causes of ``point`` that signal a change in the concerning direction (none when the point
+    reads as improving, a conflicting signal showing as improvement as in the MDC tool, or when no
+    direction is better)."""
+    if variation_of(point, better) != "special-cause-concerning":
         return ()
-    return tuple(s for s in last.signals if not _improving(s.side, chart.better))
+    return tuple(s for s in point.signals if not _improving(s.side, better))
+
+
+def concerning_signals(chart: Chart) -> tuple[Signal, ...]:
+    """The special causes at the last point that signal a change in the concerning direction."""
+    last = chart.last
+    if last is None or chart.limits is None:
+        return ()
+    return concerning_at(last, chart.better)
+
+
+def months_without_concern(chart: Chart) -> int:
+    """How many of the chart's latest points in a row carry no special cause in the concerning direction
+    (each point marked as the chart reads now: a point of a run keeps its mark after the run ends)."""
+    run = 0
+    for point in reversed(chart.points):
+        if concerning_at(point, chart.better):
+            break
+        run += 1
+    return run

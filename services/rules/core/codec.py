@@ -134,13 +134,27 @@ def _the_ref(row: list[Any]) -> Ref:
     return Ref(row[0], row[1], _day(row[2]))
 
 
+def _later_ref(row: list[Any], index: int) -> Ref | None:
+    """A reference field added to a CIN/CP record after its first stored form (absent there: None)."""
+    return _read_ref(row[index]) if len(row) > index else None
+
+
 def _cin(facts: CinFacts) -> list[Any]:
     return [
         _opt_ord(facts.date_of_birth),
         facts.sex,
         facts.team,
         [
-            [r.referral_id, _ord(r.on), r.source, _ref(r.ref), r.primary_need, r.outcome, _opt_ord(r.outcome_on)]
+            [
+                r.referral_id,
+                _ord(r.on),
+                r.source,
+                _ref(r.ref),
+                r.primary_need,
+                r.outcome,
+                _opt_ord(r.outcome_on),
+                _ref(r.outcome_ref),
+            ]
             for r in facts.referrals
         ],
         [
@@ -166,6 +180,7 @@ def _cin(facts: CinFacts) -> list[Any]:
                 _opt_ord(e.icpc),
                 _ref(e.icpc_ref),
                 e.plan_decided,
+                _ref(e.completed_ref),
             ]
             for e in facts.enquiries
         ],
@@ -180,10 +195,11 @@ def _cin(facts: CinFacts) -> list[Any]:
                 [_ref(r) for r in p.reviews],
                 [_ref(v) for v in p.visits],
                 p.last_seen_alone,
+                _ref(p.end_ref),
             ]
             for p in facts.cp_plans
         ],
-        [[p.plan_id, _ord(p.start), _opt_ord(p.end)] for p in facts.cin_plans],
+        [[p.plan_id, _ord(p.start), _opt_ord(p.end), _ref(p.start_ref), _ref(p.end_ref)] for p in facts.cin_plans],
         [[_ord(c.on), c.reason, _ref(c.ref)] for c in facts.closures],
         [[_ord(c.start), _opt_ord(c.end), c.end_reason] for c in facts.care_periods],
         list(facts.anomalies),
@@ -198,14 +214,25 @@ def _read_cin(child_id: str, data: list[Any]) -> CinFacts:
         sex=sex,
         team=team,
         referrals=tuple(
-            Referral(r[0], _day(r[1]), r[2], _the_ref(r[3]), r[4], r[5], _opt_day(r[6])) for r in referrals
+            Referral(r[0], _day(r[1]), r[2], _the_ref(r[3]), r[4], r[5], _opt_day(r[6]), _later_ref(r, 7))
+            for r in referrals
         ),
         assessments=tuple(
             Assessment(r[0], r[1], _opt_day(r[2]), _read_ref(r[3]), _opt_day(r[4]), _read_ref(r[5]), r[6], tuple(r[7]))
             for r in assessments
         ),
         enquiries=tuple(
-            Enquiry(r[0], _opt_day(r[1]), _read_ref(r[2]), _opt_day(r[3]), r[4], _opt_day(r[5]), _read_ref(r[6]), r[7])
+            Enquiry(
+                r[0],
+                _opt_day(r[1]),
+                _read_ref(r[2]),
+                _opt_day(r[3]),
+                r[4],
+                _opt_day(r[5]),
+                _read_ref(r[6]),
+                r[7],
+                _later_ref(r, 8),
+            )
             for r in enquiries
         ),
         cp_plans=tuple(
@@ -219,10 +246,13 @@ def _read_cin(child_id: str, data: list[Any]) -> CinFacts:
                 tuple(_the_ref(x) for x in r[6]),
                 tuple(_the_ref(x) for x in r[7]),
                 r[8],
+                _later_ref(r, 9),
             )
             for r in cp_plans
         ),
-        cin_plans=tuple(CinPlan(r[0], _day(r[1]), _opt_day(r[2])) for r in cin_plans),
+        cin_plans=tuple(
+            CinPlan(r[0], _day(r[1]), _opt_day(r[2]), _later_ref(r, 3), _later_ref(r, 4)) for r in cin_plans
+        ),
         closures=tuple(Closure(_day(r[0]), r[1], _the_ref(r[2])) for r in closures),
         care_periods=tuple(CarePeriod(_day(r[0]), _opt_day(r[1]), r[2]) for r in care),
         anomalies=tuple(anomalies),

@@ -13,6 +13,7 @@ from schemas.codes import SHORT_BREAK_LEGAL_STATUSES
 from schemas.events import CaseEvent
 
 from .cin.facts import CIN_TYPES, CinFacts, Ref, apply_event
+from .cin.horizon import without_event as cin_without_event
 from .horizon import DEFAULT_HORIZON, Horizon, cited, facts_of, only_facts, prune
 from .state import (
     IN_CARE_TYPES,
@@ -271,6 +272,10 @@ def _retract_deep(state: ChildState, target: str, logged: LoggedEvent) -> ChildS
         episodes = tuple(_episode_without(episode, target) for episode in holder.missing_episodes)
         if any(new is not old for new, old in zip(episodes, holder.missing_episodes, strict=True)):
             changes["missing_episodes"] = episodes
+        if holder.cin is not None:
+            cin = cin_without_event(holder.cin, target)
+            if cin is not holder.cin:
+                changes["cin"] = cin
         return changes
 
     base = state.base

@@ -22,20 +22,21 @@ Two horizons, both relative to the date of the child's latest event (never to th
   ``uasc_ceased_on`` and ``full_care_from``, which live on the period) or covering a kept missing
   episode, and every missing episode still open or without a return interview (its alert stays raised).
 
+The children in need and child protection facts (``ChildState.cin``) are pruned at the same cutoffs by
+what the four CIN/CP rules read (:mod:`.cin.horizon`): a plan's reviews and visits through the latest,
+plans ended and referrals and enquiries settled long before the log dropped.
+
 So the encoded state is bounded by the activity of the last few years, not by the length of the history;
 what still grows with it is one id per retraction ever received (a retraction may come before its
-target), the missing episodes that never had a return interview (alerts that stay raised), and the
-children in need and child protection facts (``ChildState.cin``), which are kept whole: a child's CIN/CP
-history is a few referrals and plans, and the plan's visits and reviews are read only through the latest
-(pruning them is left for when a history shows it matters). A deep retraction of a CIN/CP event leaves
-its fact in place; the child is flagged for a rebuild as for any deep correction.
+target) and the missing episodes that never had a return interview (alerts that stay raised).
 
 Corrections and what is exact:
 
 * an event or retraction dated on or after :attr:`ChildState.log_from`: exact (re-fold from the base);
 * an event dated before it (a *deep* correction): applied to the base as well as possible (its fact is
   inserted in date order), flagged by an anomaly and :attr:`ChildState.needs_rebuild`; a retraction of
-  an event that already left the log removes the facts that event made, and is flagged the same way.
+  an event that already left the log removes the facts that event made (CIN/CP facts included, where a
+  fact cites the event: :func:`.cin.horizon.without_event`), and is flagged the same way.
   Exact results then need the child rebuilt from the event archive (:func:`needs_rebuild` is the hook a
   driver checks): :func:`~services.rules.core.rebuild.rebuild` folds every archived event of the child in
   the kernel's order, without the retracted ones (a retraction dated more than the log after its target is
@@ -54,6 +55,7 @@ from schemas.codes import TEMPORARY_PLACEMENTS
 
 from .calendar import add_months, birthday
 from .cin.facts import refs
+from .cin.horizon import prune as prune_cin
 from .state import ChildState, MissingEpisode, Period
 
 
@@ -202,6 +204,10 @@ def prune(state: ChildState, cutoffs: Cutoffs) -> dict[str, Any]:
         kept = tuple(p for index, p in enumerate(periods) if index == len(periods) - 1 or _period_kept(p, far, starts))
         put("periods", kept)
     put("anomalies", tuple(a for a in state.anomalies if a.on >= near))
+    if state.cin is not None:
+        cin = prune_cin(state.cin, recent, near)
+        if cin is not state.cin:
+            changes["cin"] = cin
     return changes
 
 

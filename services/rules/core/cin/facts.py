@@ -46,6 +46,7 @@ class Referral:
     primary_need: str | None = None
     outcome: str | None = None
     outcome_on: date | None = None
+    outcome_ref: Ref | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Enquiry:
     icpc: date | None = None
     icpc_ref: Ref | None = None
     plan_decided: bool | None = None
+    completed_ref: Ref | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class CpPlan:
     reviews: tuple[Ref, ...] = ()
     visits: tuple[Ref, ...] = ()
     last_seen_alone: bool | None = None
+    end_ref: Ref | None = None
 
     def open_on(self, day: date) -> bool:
         return self.start <= day and (self.end is None or self.end > day)
@@ -95,6 +98,8 @@ class CinPlan:
     plan_id: str
     start: date
     end: date | None = None
+    start_ref: Ref | None = None
+    end_ref: Ref | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ class _Working:
         elif kind == "referral.outcome":
             for index, referral in enumerate(self.referrals):
                 if referral.referral_id == data["referral_id"]:
-                    self.referrals[index] = replace(referral, outcome=data["outcome"], outcome_on=on)
+                    self.referrals[index] = replace(referral, outcome=data["outcome"], outcome_on=on, outcome_ref=ref)
                     return
             self.anomalies.append(f"{ref.event_id}: outcome of a referral not received")
         elif kind == "assessment.started":
@@ -209,7 +214,9 @@ class _Working:
             self.enquiries[found_e.enquiry_id] = replace(found_e, start=on, start_ref=ref)
         elif kind == "s47.completed":
             found_e = self.enquiries.get(data["enquiry_id"], Enquiry(data["enquiry_id"]))
-            self.enquiries[found_e.enquiry_id] = replace(found_e, completed=on, outcome=data["outcome"])
+            self.enquiries[found_e.enquiry_id] = replace(
+                found_e, completed=on, outcome=data["outcome"], completed_ref=ref
+            )
         elif kind == "icpc.held":
             found_e = self.enquiries.get(data["enquiry_id"], Enquiry(data["enquiry_id"]))
             if found_e.start is None:
@@ -230,7 +237,7 @@ class _Working:
                 self.anomalies.append(f"{ref.event_id}: {kind} for a plan not started")
                 return
             if kind == "cp_plan.ended":
-                self.cp_plans[plan.plan_id] = replace(plan, end=on)
+                self.cp_plans[plan.plan_id] = replace(plan, end=on, end_ref=ref)
             elif kind == "cp_review.held":
                 self.cp_plans[plan.plan_id] = replace(plan, reviews=(*plan.reviews, ref))
             else:
@@ -238,13 +245,13 @@ class _Working:
                     plan, visits=(*plan.visits, ref), last_seen_alone=data.get("seen_alone")
                 )
         elif kind == "cin_plan.started":
-            self.cin_plans[data["plan_id"]] = CinPlan(data["plan_id"], on)
+            self.cin_plans[data["plan_id"]] = CinPlan(data["plan_id"], on, start_ref=ref)
         elif kind == "cin_plan.ended":
             cin_plan = self.cin_plans.get(data["plan_id"])
             if cin_plan is None:
                 self.anomalies.append(f"{ref.event_id}: CIN plan ended but never started")
                 return
-            self.cin_plans[cin_plan.plan_id] = replace(cin_plan, end=on)
+            self.cin_plans[cin_plan.plan_id] = replace(cin_plan, end=on, end_ref=ref)
         elif kind == "case.closed":
             self.closures.append(Closure(on, data["reason"], ref))
         elif kind == "care.started":
@@ -307,17 +314,23 @@ def apply_event(facts: CinFacts | None, child_id: str, kind: str, on: date, data
 
 
 def refs(facts: CinFacts) -> Iterator[Ref]:
-    """Every event the facts cite (the evidence of the CIN/CP rules)."""
+    """Every event the facts cite (the evidence of the CIN/CP rules, and what a retraction can take back)."""
     for referral in facts.referrals:
         yield referral.ref
+        if referral.outcome_ref is not None:
+            yield referral.outcome_ref
     for assessment in facts.assessments:
         yield from (r for r in (assessment.start_ref, assessment.completed_ref) if r is not None)
     for enquiry in facts.enquiries:
-        yield from (r for r in (enquiry.start_ref, enquiry.icpc_ref) if r is not None)
+        yield from (r for r in (enquiry.start_ref, enquiry.icpc_ref, enquiry.completed_ref) if r is not None)
     for plan in facts.cp_plans:
         yield plan.ref
         yield from plan.reviews
         yield from plan.visits
+        if plan.end_ref is not None:
+            yield plan.end_ref
+    for cin_plan in facts.cin_plans:
+        yield from (r for r in (cin_plan.start_ref, cin_plan.end_ref) if r is not None)
     for closure in facts.closures:
         yield closure.ref
 
