@@ -31,9 +31,9 @@ from services.ingest.ssda903 import convert
 from services.ingest.ssda903.convert import KEYED_EVENT, RowOutcome, Tally
 from services.ingest.ssda903.source import Fields, SourceRow
 
-SPILL_AT: Final = 50_000
+SPILL_AT: Final = 20_000
 """Events (or outcomes) held in memory before a sorted run of them is written to a file."""
-PART_BYTES: Final = 1 << 20
+PART_BYTES: Final = 1 << 19
 """Bytes of return files per part: a part's rows are converted together, in memory."""
 MAX_PARTS: Final = 512
 """At most this many part files are open at once while the rows are shared out."""
@@ -232,8 +232,9 @@ def convert_streamed(
         keyed, done = convert.convert_part(rows, row_years, latest, episode_years, progress)
         del rows
         for entry in keyed:
-            # the key as it was, the event encoded (a tenth of a dict's memory); the row number is not needed
-            events.add((*entry[:KEYED_EVENT], orjson.dumps(entry[KEYED_EVENT], option=orjson.OPT_SORT_KEYS)))
+            # the key as it was, the event as JSON text (a fraction of a dict's memory; text, not the bytes
+            # orjson gives, which keep the whole of its write buffer); the row number is not needed
+            events.add((*entry[:KEYED_EVENT], orjson.dumps(entry[KEYED_EVENT], option=orjson.OPT_SORT_KEYS).decode()))
         keyed.clear()
         for index, outcome in zip(indices, done, strict=True):
             if outcome.file == hidden_file:
