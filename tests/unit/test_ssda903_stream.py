@@ -71,7 +71,7 @@ def test_spilled_runs_and_parts_give_the_in_memory_result(
 def test_one_part_in_memory_is_the_same_too(returns: list[tuple[int, Path]], tmp_path: Path) -> None:
     expected = in_memory(returns[:2])
     with Workspace(tmp_path) as workspace:
-        result = convert_streamed(streamed_rows(returns[:2]), workspace, parts=1)
+        result = convert_streamed(streamed_rows(returns[:2]), workspace, parts=1, spill_at=10**9)
         assert list(workspace.path.iterdir()) == []  # nothing spilled: below the threshold
         assert list(result.events) == expected.events
         assert list(result.outcomes) == expected.outcomes
