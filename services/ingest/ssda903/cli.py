@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -110,7 +110,7 @@ def import_903(
             raise typer.Exit(2) from None
         del prior
         bar.close()
-        events: Collection[dict[str, Any]] = result.events
+        events: list[dict[str, Any]] | stream.Events = result.events
         if previous is not None:
             reconciled = export.reconcile(earlier, list(result.events))
             events = reconciled.events
@@ -135,7 +135,7 @@ def import_903(
                     for event in events:
                         handle.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
         if bootstrap is not None:
-            _publish(bootstrap, events)
+            _publish(bootstrap, events, len(events))
         if report is not None:
             write_report(report, result, files)
     for source in files:
@@ -317,7 +317,7 @@ def _batches(events: Iterable[dict[str, Any]], size: int) -> Iterator[list[tuple
         yield batch
 
 
-def _publish(bootstrap: str, records: Collection[dict[str, Any]]) -> None:
+def _publish(bootstrap: str, records: Iterable[dict[str, Any]], count: int) -> None:
     from tqdm import tqdm
 
     from carewatch.broker import ensure_topics
@@ -329,7 +329,7 @@ def _publish(bootstrap: str, records: Collection[dict[str, Any]]) -> None:
     ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication, names=[CASE_EVENTS])
     producer = IngestProducer(bootstrap, linger_ms=20, client_id="carewatch-import-903")
     try:
-        bar = tqdm(total=len(records), desc="sending events", unit="event", file=sys.stderr, disable=None)
+        bar = tqdm(total=count, desc="sending events", unit="event", file=sys.stderr, disable=None)
         with bar:
             for batch in _batches(records, PUBLISH_BATCH):
                 bar.update(producer.publish(batch))

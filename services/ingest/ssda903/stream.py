@@ -119,9 +119,6 @@ class Events:
     def __len__(self) -> int:
         return len(self._sorter)
 
-    def __contains__(self, item: object) -> bool:  # a Collection; not used (it reads every event)
-        return any(event == item for event in self)
-
 
 class Outcomes:
     """Every row's outcome, in the order the rows were read."""
