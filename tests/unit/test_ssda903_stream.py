@@ -58,8 +58,20 @@ def test_spilled_runs_and_parts_give_the_in_memory_result(
             finish(sorter)
 
         monkeypatch.setattr(RunSorter, "finish", counting)
-        result = convert_streamed(streamed_rows(returns), workspace, parts=7, spill_at=97)
+        read: list[int] = []
+        totals: list[int] = []
+        converted: list[int] = []
+        result = convert_streamed(
+            streamed_rows(returns),
+            workspace,
+            parts=7,
+            spill_at=97,
+            reading=read.append,
+            read_all=totals.append,
+            progress=converted.append,
+        )
         assert min(spilled) > stream.FAN_IN  # both sorters wrote several runs
+        assert totals == [sum(read)] == [sum(converted)] == [len(expected.outcomes)]  # progress: every row, once
         assert len(result.events) == len(expected.events)
         assert list(result.events) == expected.events  # same events, same order
         assert list(result.events) == expected.events  # read again (to a file and to the broker)

@@ -87,8 +87,8 @@ def import_903(
     with stream.Workspace() as workspace, tqdm(desc="reading rows", unit="row", file=sys.stderr, disable=None) as bar:
 
         def converting(total: int) -> None:
+            bar.set_description("converting rows", refresh=False)
             bar.reset(total=total)
-            bar.set_description("converting rows")
 
         try:
             result = stream.convert_streamed(
