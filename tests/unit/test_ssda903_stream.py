@@ -4,7 +4,12 @@ events and outcomes spilled to sorted runs on disk; the temporary files gone how
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +166,33 @@ def test_temporary_files_are_removed_after_ctrl_c_while_converting(
     assert len(calls) == 4 and result.exit_code == 130  # Ctrl-C, as the command line reports it
     assert calls[-1] > 2  # parts and runs were on disk when interrupted
     assert list(small_runs.iterdir()) == []
+
+
+def test_temporary_files_are_removed_after_a_real_ctrl_c(ssda903_fixtures: Path, tmp_path: Path) -> None:
+    """SIGINT to the command in a process of its own, once its temporary files exist."""
+    directory = tmp_path / "return"
+    directory.mkdir()
+    for path in ssda903_fixtures.glob("*.csv"):  # five copies of each child: a return that takes a while
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        body = [line.replace(",", f"_{n},", 1) if line else line for n in range(5) for line in lines[1:]]
+        (directory / path.name).write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    command = [sys.executable, "-c", "from carewatch.cli import app; app()", "import-903", str(directory)]
+    env = dict(os.environ, TMPDIR=str(temporary), TQDM_DISABLE="1")
+    process = subprocess.Popen(
+        [*command, "--year", "2018", "--out", str(tmp_path / "events.ndjson")],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not any(part.iterdir() for part in temporary.iterdir()) and time.monotonic() < deadline:
+        assert process.poll() is None, "the import ended before it was interrupted"
+        time.sleep(0.01)
+    assert any(part.iterdir() for part in temporary.iterdir())  # parts on disk when interrupted
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors.decode()[-2000:]
+    assert list(temporary.iterdir()) == []
