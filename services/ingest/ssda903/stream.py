@@ -57,6 +57,7 @@ class RunSorter:
         self.buffer: list[tuple[Any, ...]] = []
         self.runs: list[Path] = []
         self.count = 0
+        self.written = 0
 
     def add(self, item: tuple[Any, ...]) -> None:
         self.buffer.append(item)
@@ -70,7 +71,8 @@ class RunSorter:
         self.buffer.clear()
 
     def _write(self, items: Iterable[tuple[Any, ...]]) -> Path:
-        path = self.directory / f"{self.name}-{len(self.runs)}-{id(items):x}.run"
+        self.written += 1
+        path = self.directory / f"{self.name}-{self.written}.run"
         with path.open("wb") as handle:
             for item in items:
                 handle.write(pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
