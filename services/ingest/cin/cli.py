@@ -64,7 +64,7 @@ def import_cin(
             with Path(out).open("wb") as handle:
                 handle.writelines(line + b"\n" for line in lines)
     if bootstrap is not None:
-        _publish(bootstrap, list(result.events))
+        _publish(bootstrap, result.events, len(result.events))
     note = header_note(census, year)
     if report is not None:
         write_report(report, result, [SourceFile(census.name, "xml", [], note)])

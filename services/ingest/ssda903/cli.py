@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,21 +62,17 @@ def import_903(
     import orjson
     from tqdm import tqdm
 
-    from services.ingest.ssda903 import export
-    from services.ingest.ssda903.convert import convert_returns
+    from services.ingest.ssda903 import export, stream
     from services.ingest.ssda903.report import print_counts, write_report
-    from services.ingest.ssda903.source import ReturnNotFound, read_return
+    from services.ingest.ssda903.source import ReturnNotFound, stream_return
 
     if len(year) != len(directories):
         typer.echo(f"error: {len(directories)} directories but {len(year)} --year: give one each", err=True)
         raise typer.Exit(2)
     try:
-        returns = [(y, read_return(d, encoding)) for d, y in zip(directories, year, strict=True)]
+        returns = [(y, stream_return(d, encoding)) for d, y in zip(directories, year, strict=True)]
     except (ReturnNotFound, ValueError, LookupError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except UnicodeDecodeError as exc:
-        typer.echo(f"error: the files are not {encoding}: {exc}", err=True)
         raise typer.Exit(2) from None
     files = [source for _, sources in returns for source in sources]
     earlier: list[dict[str, Any]] = []
@@ -84,50 +80,87 @@ def import_903(
     if previous is not None:
         earlier = [orjson.loads(line) for line in previous.read_bytes().splitlines() if line.strip()]
         standing = [e for e in export.effective(earlier) if e.get("source") == export.SOURCE]
-        label = "(previous events)"
-        prior = [(y, list(export.as_source_rows(standing, y, label))) for y in export.years_covered(standing)]
-    total = sum(len(source.rows) for source in files) + sum(len(rows) for _, rows in prior)
-    with tqdm(total=total, desc="converting rows", unit="row", file=sys.stderr, disable=None) as bar:
-        # the rows are handed over, not kept here: the conversion lets each go once converted
-        result = convert_returns(
-            [
-                *((y, _handed_over([rows])) for y, rows in prior),
-                *((y, _handed_over([s.rows for s in sources])) for y, sources in returns),
-            ],
-            progress=bar.update,
-        )
+        prior = [(y, list(export.as_source_rows(standing, y, PREVIOUS))) for y in export.years_covered(standing)]
+    size = sum(source.path.stat().st_size for source in files)
+    # the rows are read file by file and shared out by child to temporary files, each share converted alone;
+    # the events and outcomes wait in sorted runs on disk: memory does not grow with the return
+    with stream.Workspace() as workspace, tqdm(desc="reading rows", unit="row", file=sys.stderr, disable=None) as bar:
+
+        def converting(total: int) -> None:
+            bar.set_description("converting rows", refresh=False)
+            bar.reset(total=total)
+
+        try:
+            result = stream.convert_streamed(
+                [
+                    *((y, _handed_over([rows])) for y, rows in prior),
+                    *((y, _rows_of(sources)) for y, sources in returns),
+                ],
+                workspace,
+                parts=stream.parts_for(size) + sum(len(rows) for _, rows in prior) // PART_ROWS,
+                spill_at=stream.SPILL_AT,
+                hidden_file=PREVIOUS,
+                reading=bar.update,
+                read_all=converting,
+                progress=bar.update,
+            )
+        except _Unreadable as exc:
+            bar.close()
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         del prior
-    result.outcomes = [o for o in result.outcomes if o.file != "(previous events)"]
-    events = result.events
-    if previous is not None:
-        reconciled = export.reconcile(earlier, events)
-        events = reconciled.events
-        typer.echo(
-            f"since the previous events: {reconciled.added} new, {len(reconciled.corrected)} corrected, "
-            f"{len(reconciled.removed)} removed",
-            err=True,
-        )
-        result.changes = [_describe(old, new) for old, new in reconciled.corrected] + [
-            f"removed {old['type']} {old['event_id']} ({old['occurred_at']})" for old in reconciled.removed
-        ]
-    # serialised one at a time: a list of every line would hold the return's events twice
-    if out is not None or bootstrap is None:
-        if out in (None, "-"):
-            for event in events:
-                sys.stdout.buffer.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
-            sys.stdout.buffer.flush()
-        else:
-            with Path(out).open("wb") as handle:
+        bar.close()
+        events: list[dict[str, Any]] | stream.Events = result.events
+        if previous is not None:
+            reconciled = export.reconcile(earlier, list(result.events))
+            events = reconciled.events
+            typer.echo(
+                f"since the previous events: {reconciled.added} new, {len(reconciled.corrected)} corrected, "
+                f"{len(reconciled.removed)} removed",
+                err=True,
+            )
+            result.changes = [_describe(old, new) for old, new in reconciled.corrected] + [
+                f"removed {old['type']} {old['event_id']} ({old['occurred_at']})" for old in reconciled.removed
+            ]
+        # serialised one at a time: a list of every line would hold the return's events twice
+        if out is not None or bootstrap is None:
+            if out in (None, "-"):
                 for event in events:
-                    handle.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
-    if bootstrap is not None:
-        _publish(bootstrap, events)
-    if report is not None:
-        write_report(report, result, files)
+                    sys.stdout.buffer.write(
+                        orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+                    )
+                sys.stdout.buffer.flush()
+            else:
+                with Path(out).open("wb") as handle:
+                    for event in events:
+                        handle.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
+        if bootstrap is not None:
+            _publish(bootstrap, events, len(events))
+        if report is not None:
+            write_report(report, result, files)
     for source in files:
         if source.note:
             typer.echo(f"note: {source.name}: {source.note}", err=True)
     print_counts(result.tallies(), sys.stderr)
+
+
+PREVIOUS = "(previous events)"
+"""The file named in the rows made from the events of an earlier import (``--previous``)."""
+PART_ROWS = 20_000
+"""Rows of earlier events per part of the conversion (the return's files are shared out by size)."""
+
+
+class _Unreadable(Exception):
+    """A file of the return cannot be read (its header, its XML, its encoding)."""
+
+
+def _rows_of(sources: Sequence[Any]) -> Iterator[Any]:
+    """The rows of each file in turn, read as they are asked for."""
+    for source in sources:
+        try:
+            yield from source.rows()
+        except (ValueError, LookupError) as exc:
+            raise _Unreadable(str(exc)) from exc
 
 
 def _handed_over(lists: list[list[Any]]) -> Iterator[Any]:
@@ -271,17 +304,20 @@ def _store_health(
     typer.echo(f"return health as of {day} stored", err=True)
 
 
-def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[tuple[bytes, bytes]]]:
+def _batches(events: Iterable[dict[str, Any]], size: int) -> Iterator[list[tuple[bytes, bytes]]]:
     import orjson
 
-    for start in range(0, len(events), size):
-        yield [
-            (event["child_id"].encode(), orjson.dumps(event, option=orjson.OPT_SORT_KEYS))
-            for event in events[start : start + size]
-        ]
+    batch: list[tuple[bytes, bytes]] = []
+    for event in events:
+        batch.append((event["child_id"].encode(), orjson.dumps(event, option=orjson.OPT_SORT_KEYS)))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def _publish(bootstrap: str, records: list[dict[str, Any]]) -> None:
+def _publish(bootstrap: str, records: Iterable[dict[str, Any]], count: int) -> None:
     from tqdm import tqdm
 
     from carewatch.broker import ensure_topics
@@ -293,7 +329,7 @@ def _publish(bootstrap: str, records: list[dict[str, Any]]) -> None:
     ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication, names=[CASE_EVENTS])
     producer = IngestProducer(bootstrap, linger_ms=20, client_id="carewatch-import-903")
     try:
-        bar = tqdm(total=len(records), desc="sending events", unit="event", file=sys.stderr, disable=None)
+        bar = tqdm(total=count, desc="sending events", unit="event", file=sys.stderr, disable=None)
         with bar:
             for batch in _batches(records, PUBLISH_BATCH):
                 bar.update(producer.publish(batch))

@@ -641,15 +641,49 @@ def convert(rows: Iterable[SourceRow], year: int, progress: Callable[[int], None
 def convert_returns(
     returns: Sequence[tuple[int, Iterable[SourceRow]]], progress: Callable[[int], None] | None = None
 ) -> ImportResult:
-    """Convert several returns (collection year, rows) into one history; a later year's row wins."""
+    """Convert several returns (collection year, rows) into one history; a later year's row wins.
+
+    Everything is held in memory; :func:`services.ingest.ssda903.stream.convert_streamed` gives the same
+    events and outcomes with memory bounded whatever the size of the returns."""
     # rows and their years side by side (a pair per row would cost a tuple each)
     rows: list[SourceRow | None] = []
-    """Each row until the third pass is done with it (then None: its outcome says where it was)."""
     row_years: list[int] = []
     for year, source in returns:
         for row in source:
             rows.append(row)
             row_years.append(year)
+    ctx_year = max((year for year, _ in returns), default=0)
+    keyed, outcomes = convert_part(rows, row_years, ctx_year, None, progress)
+    events = [entry[KEYED_EVENT] for entry in keyed]
+    keyed.clear()
+    return ImportResult(events, outcomes)
+
+
+def has_episode(row: SourceRow, year: int) -> bool:
+    """Whether ``row`` is an episode the conversion keeps (one whose fields all pass, checked alone)."""
+    if row.table != tables.EPISODES.name or "__shape__" in row.fields or "__error__" in row.fields:
+        return False
+    try:
+        _parse_episode(0, year, row.fields)
+    except RowRejected:
+        return False
+    return True
+
+
+def convert_part(
+    rows: list[SourceRow | None],
+    row_years: list[int],
+    ctx_year: int,
+    episode_years: Iterable[int] | None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Keyed], list[RowOutcome]]:
+    """Convert ``rows`` (of ``row_years``, in the order read): the events with their sort keys, sorted, and
+    every row's outcome in the order of ``rows``.
+
+    The rows may be part of the returns only, as long as each child's rows are all in the same part (a
+    row's outcome depends on its own child's rows alone); then ``ctx_year`` is the latest year of all the
+    returns and ``episode_years`` the years in which some episode is kept (:func:`has_episode`), both of
+    the whole (None: worked out from ``rows``). Each row is let go (set to None) once converted."""
     outcomes: list[RowOutcome | None] = [None] * len(rows)
 
     def where(index: int) -> str:  # made when reported, not held for every row
@@ -669,7 +703,7 @@ def convert_returns(
         assert row is not None  # every outcome is set before its row is let go
         outcomes[index] = RowOutcome(row.file, row.table, row.row, row.locator, status, fld, reason, ids, problems)
 
-    ctx = Context(max((year for year, _ in returns), default=0))
+    ctx = Context(ctx_year)
     header_problems: dict[int, tuple[tuple[str, str], ...]] = {}
     episodes: list[Episode] = []
     # First pass: child details (the latest return's), and every episode checked field by field.
@@ -741,7 +775,7 @@ def convert_returns(
                 "skipped",
                 reason=f"changed by the {first.year} return ({where(first.index)}): {_describe_change(ep, first)}",
             )
-    with_episodes = sorted({ep.year for ep in episodes})
+    with_episodes = sorted({ep.year for ep in episodes} if episode_years is None else set(episode_years))
     by_child: dict[str, list[Episode]] = {}
     for ep in kept.values():
         later = [y for y in with_episodes if y > ep.year and ep.in_return(y)]
@@ -826,8 +860,6 @@ def convert_returns(
         rows[index] = None  # the row is done with: its memory goes to the events that follow
     first_seen.clear()
     keyed.sort()  # the event ids are distinct: comparison stops at them, never reaching the events
-    events = [entry[KEYED_EVENT] for entry in keyed]
-    keyed.clear()
     done_outcomes = [o for o in outcomes if o is not None]
     assert len(done_outcomes) == len(rows)  # every row has its outcome
-    return ImportResult(events, done_outcomes)
+    return keyed, done_outcomes

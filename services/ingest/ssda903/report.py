@@ -8,14 +8,34 @@ further than the return itself.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final, Protocol, TextIO
 
 import orjson
 
-from services.ingest.ssda903.convert import ImportResult, Tally
-from services.ingest.ssda903.source import SourceFile
+from services.ingest.ssda903.convert import RowOutcome, Tally
+
+
+class Result(Protocol):
+    """An import's outcomes (held, or read back from disk), its changes and its counts."""
+
+    @property
+    def outcomes(self) -> Iterable[RowOutcome]: ...
+
+    @property
+    def changes(self) -> list[str]: ...
+
+    def tallies(self) -> list[Tally]: ...
+
+
+class Source(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def note(self) -> str | None: ...
+
 
 COLUMNS: Final = (
     "kind", "file", "table", "row", "locator", "status", "field", "rule", "reason",
@@ -23,7 +43,7 @@ COLUMNS: Final = (
 )  # fmt: skip
 
 
-def records(result: ImportResult, files: list[SourceFile]) -> Iterator[dict[str, Any]]:
+def records(result: Result, files: Sequence[Source]) -> Iterator[dict[str, Any]]:
     """Rows not converted, problems on converted rows, file notes, changes to earlier events, counts."""
     for outcome in result.outcomes:
         for rule, message in outcome.problems:
@@ -68,7 +88,7 @@ def records(result: ImportResult, files: list[SourceFile]) -> Iterator[dict[str,
         }
 
 
-def write_report(path: Path, result: ImportResult, files: list[SourceFile]) -> None:
+def write_report(path: Path, result: Result, files: Sequence[Source]) -> None:
     rows = records(result, files)
     with path.open("w", newline="", encoding="utf-8") as handle:
         if path.suffix.lower() in {".ndjson", ".jsonl", ".json"}:

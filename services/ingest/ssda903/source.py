@@ -75,6 +75,16 @@ class Fields(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._columns)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column names, shared by every row of the file."""
+        return self._columns
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """The values, in the order of :attr:`columns`."""
+        return self._values
+
 
 def read_return(directory: Path, encoding: str | None = None) -> list[SourceFile]:
     """Every ``*.csv`` and ``*.xml`` file in ``directory`` (not recursive), sorted by name.
@@ -119,55 +129,75 @@ def detect_encoding(path: Path) -> str:
 
 def read_csv(path: Path, encoding: str | None = None, pool: dict[str, str] | None = None) -> SourceFile:
     """The rows of one CSV file; ``pool`` holds one copy of each distinct value (shared by several files)."""
-    encoding = encoding or detect_encoding(path)
-    pool = {} if pool is None else pool
-    held = pool.setdefault
-    csv.field_size_limit(MAX_FIELD)
-    with path.open(newline="", encoding=encoding) as handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-        except csv.Error as exc:
-            raise ValueError(f"{path.name}: the header line cannot be read: {exc}") from None
-        if header is None:
-            return SourceFile(path.name, "csv", [], note="empty file")
-        columns = [tables.normalise_column(name) for name in header]
-        table = tables.match_table(columns)
-        note = None
-        if table is None:
-            note = f"columns {', '.join(columns)} match no SSDA903 table"
-        else:
-            ignored = [column for column in columns if column not in table.columns]
-            if ignored:
-                note = f"columns not part of the {table.name} table ignored: {', '.join(ignored)}"
-        name = table.name if table else tables.UNRECOGNISED
-        kept = tuple(table.columns) if table is not None else tuple(columns)
-        kept_index = {column: position for position, column in enumerate(kept)}
-        source_index = {column: position for position, column in reversed(list(enumerate(columns)))}
-        picks = [source_index.get(column) for column in kept]
-        rows: list[SourceRow] = []
-        while True:
-            start = reader.line_num + 1
+    stream = CsvStream(path, encoding or detect_encoding(path), {} if pool is None else pool)
+    rows = list(stream.rows())
+    return SourceFile(path.name, "csv", rows, stream.note)
+
+
+class CsvStream:
+    """One CSV file read row by row (:meth:`rows`); ``note`` is set once the header has been read.
+
+    Without a ``pool`` equal values are not shared (a pool would grow with every distinct child id)."""
+
+    layout: Final = "csv"
+
+    def __init__(self, path: Path, encoding: str, pool: dict[str, str] | None = None) -> None:
+        self.path, self.name, self.encoding, self.pool = path, path.name, encoding, pool
+        self.note: str | None = None
+
+    def rows(self) -> Iterator[SourceRow]:
+        path = self.path
+        held = self.pool.setdefault if self.pool is not None else _same
+        csv.field_size_limit(MAX_FIELD)
+        with path.open(newline="", encoding=self.encoding) as handle:
+            reader = csv.reader(handle)
             try:
-                values = next(reader)
-            except StopIteration:
-                break
+                header = next(reader, None)
             except csv.Error as exc:
-                reason = f"a field is longer than {MAX_FIELD // 1024} KB" if "field limit" in str(exc) else str(exc)
-                rows.append(SourceRow(path.name, name, start, f"line {start}", {"__error__": reason}))
-                continue
-            line = reader.line_num
-            if not any(value.strip() for value in values):
-                continue  # blank lines carry no row
-            compact = tuple(
-                held(value, value)
-                for value in (values[pick].strip() if pick is not None and pick < len(values) else "" for pick in picks)
-            )
-            fields: Mapping[str, str] = Fields(kept, kept_index, compact)
-            if len(values) != len(columns):
-                fields = dict(fields) | {"__shape__": f"{len(values)} values for {len(columns)} columns"}
-            rows.append(SourceRow(path.name, name, line, f"line {line}", fields))
-    return SourceFile(path.name, "csv", rows, note)
+                raise ValueError(f"{path.name}: the header line cannot be read: {exc}") from None
+            if header is None:
+                self.note = "empty file"
+                return
+            columns = [tables.normalise_column(name) for name in header]
+            table = tables.match_table(columns)
+            if table is None:
+                self.note = f"columns {', '.join(columns)} match no SSDA903 table"
+            else:
+                ignored = [column for column in columns if column not in table.columns]
+                if ignored:
+                    self.note = f"columns not part of the {table.name} table ignored: {', '.join(ignored)}"
+            name = table.name if table else tables.UNRECOGNISED
+            kept = tuple(table.columns) if table is not None else tuple(columns)
+            kept_index = {column: position for position, column in enumerate(kept)}
+            source_index = {column: position for position, column in reversed(list(enumerate(columns)))}
+            picks = [source_index.get(column) for column in kept]
+            while True:
+                start = reader.line_num + 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    reason = f"a field is longer than {MAX_FIELD // 1024} KB" if "field limit" in str(exc) else str(exc)
+                    yield SourceRow(path.name, name, start, f"line {start}", {"__error__": reason})
+                    continue
+                line = reader.line_num
+                if not any(value.strip() for value in values):
+                    continue  # blank lines carry no row
+                compact = tuple(
+                    held(value, value)
+                    for value in (
+                        values[pick].strip() if pick is not None and pick < len(values) else "" for pick in picks
+                    )
+                )
+                fields: Mapping[str, str] = Fields(kept, kept_index, compact)
+                if len(values) != len(columns):
+                    fields = dict(fields) | {"__shape__": f"{len(values)} values for {len(columns)} columns"}
+                yield SourceRow(path.name, name, line, f"line {line}", fields)
+
+
+def _same(value: str, _default: str) -> str:
+    return value
 
 
 def _text(element: ET.Element) -> str:
@@ -196,18 +226,46 @@ def read_xml(path: Path, pool: dict[str, str] | None = None) -> SourceFile:
     ``EPISODE`` elements. Each nested element becomes one row of the matching table, with the child's
     CHILD and DOB copied in.
     """
-    rows: list[SourceRow] = []
-    unknown: set[str] = set()
-    pool = {} if pool is None else pool
-    try:
-        for ordinal, child in enumerate(_children(path), start=1):
-            _xml_child(path, ordinal, child, rows, unknown, pool)
-    except ET.ParseError as exc:
-        raise ValueError(f"{path.name}: not well-formed XML: {exc}") from exc
-    except DefusedXmlException as exc:
-        raise ValueError(f"{path.name}: refused: {exc!r} (entities and external references are not read)") from exc
-    note = f"elements matching no SSDA903 table: {', '.join(sorted(unknown))}" if unknown else None
-    return SourceFile(path.name, "xml", rows, note)
+    stream = XmlStream(path, {} if pool is None else pool)
+    rows = list(stream.rows())
+    return SourceFile(path.name, "xml", rows, stream.note)
+
+
+class XmlStream:
+    """One XML file read child by child (:meth:`rows`); ``note`` is set once the file has been read."""
+
+    layout: Final = "xml"
+
+    def __init__(self, path: Path, pool: dict[str, str] | None = None) -> None:
+        self.path, self.name, self.pool = path, path.name, pool
+        self.note: str | None = None
+
+    def rows(self) -> Iterator[SourceRow]:
+        path = self.path
+        unknown: set[str] = set()
+        pool = self.pool
+        try:
+            for ordinal, child in enumerate(_children(path), start=1):
+                found: list[SourceRow] = []
+                _xml_child(path, ordinal, child, found, unknown, {} if pool is None else pool)
+                yield from found
+        except ET.ParseError as exc:
+            raise ValueError(f"{path.name}: not well-formed XML: {exc}") from exc
+        except DefusedXmlException as exc:
+            raise ValueError(f"{path.name}: refused: {exc!r} (entities and external references are not read)") from exc
+        self.note = f"elements matching no SSDA903 table: {', '.join(sorted(unknown))}" if unknown else None
+
+
+def stream_return(directory: Path, encoding: str | None = None) -> list[CsvStream | XmlStream]:
+    """Like :func:`read_return`, but each file is read row by row when its rows are asked for (so a
+    return is never held whole); the encodings are checked here, before any row is read."""
+    paths = sorted(path for path in directory.iterdir() if path.is_file() and path.suffix.lower() in {".csv", ".xml"})
+    if not paths:
+        raise ReturnNotFound(f"no .csv or .xml files in {directory}")
+    return [
+        XmlStream(path) if path.suffix.lower() == ".xml" else CsvStream(path, encoding or detect_encoding(path))
+        for path in paths
+    ]
 
 
 def _children(path: Path) -> Iterator[ET.Element]:
