@@ -22,6 +22,11 @@ Two horizons, both relative to the date of the child's latest event (never to th
   ``uasc_ceased_on`` and ``full_care_from``, which live on the period) or covering a kept missing
   episode, and every missing episode still open or without a return interview (its alert stays raised).
 
+The date of each alert's last resolution (:attr:`ChildState.resolved`, so that a finding true again is
+not raised before it) is kept until it is older than the far cutoff: an alert resolved earlier still and
+true again with a first day before its resolution (a child back in care after more than about three and a
+half years) is raised on that first day, as it was before these dates were kept.
+
 So the encoded state is bounded by the activity of the last few years, not by the length of the history;
 what still grows with it is one id per retraction ever received (a retraction may come before its
 target), the missing episodes that never had a return interview (alerts that stay raised), and the
@@ -203,6 +208,15 @@ def prune(state: ChildState, cutoffs: Cutoffs) -> dict[str, Any]:
         put("periods", kept)
     put("anomalies", tuple(a for a in state.anomalies if a.on >= near))
     return changes
+
+
+def forget_resolutions(
+    resolved: tuple[tuple[str, str, date], ...], cutoffs: Cutoffs
+) -> tuple[tuple[str, str, date], ...]:
+    """The alerts' last resolution dates (:attr:`ChildState.resolved`) on or after the far cutoff."""
+    if not resolved or min(entry[2] for entry in resolved) >= cutoffs.far:
+        return resolved
+    return tuple(entry for entry in resolved if entry[2] >= cutoffs.far)
 
 
 def _prune_reviews(state: ChildState, cutoff: date, changes: dict[str, Any]) -> None:

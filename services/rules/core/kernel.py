@@ -40,8 +40,9 @@ from .engine import Engine, Outcome
 from .horizon import DEFAULT_HORIZON, Horizon
 from .state import ChildState
 
-KERNEL_VERSION: Final = "kernel-1"
-"""Bump when the kernel's own output changes for the same catalogue (part of the catalogue version)."""
+KERNEL_VERSION: Final = "kernel-2"
+"""Bump when the kernel's own output changes for the same catalogue (part of the catalogue version; 2: an
+alert true again after its resolution is raised no earlier than that resolution)."""
 
 
 def catalogue_version(config: RulesConfig) -> str:

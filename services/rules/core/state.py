@@ -268,6 +268,10 @@ class ChildState:
     findings: tuple[Finding, ...] = ()
     """The findings active after the last evaluation, sorted by (rule, subject)."""
     evaluated_as_of: date | None = None
+    resolved: tuple[tuple[str, str, date], ...] = ()
+    """Per alert (rule, subject), the date of its last resolution, sorted by alert: a finding true again
+    after it is raised no earlier than that day (see :meth:`.engine.Engine._evaluate`). Dates older
+    than the far fact horizon are dropped with the facts (:mod:`.horizon`)."""
     # -- kept by the kernel (services.rules.core.kernel), never read by a rule -------------------------
     contributions: tuple[tuple[str, int, int], ...] = ()
     """The child's last published indicator contributions: (indicator, numerator, denominator), sorted."""
