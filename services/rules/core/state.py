@@ -321,8 +321,10 @@ class ChildState:
         return in_period[-1] if in_period else None
 
     def legal_status_on(self, day: date) -> str | None:
-        latest = [spell for spell in self.legal_statuses if spell.since <= day]
-        return latest[-1].code if latest else None
+        for spell in reversed(self.legal_statuses):  # the last one (in the tuple's order) since on or before
+            if spell.since <= day:
+                return spell.code
+        return None
 
     def logged(self, event_id: str) -> LoggedEvent | None:
         return self._events_by_id().get(event_id)
