@@ -383,8 +383,8 @@ class ChildState:
         values = current.copy()
         values.update(changes)
         # Of the cached data (the underscored keys): the event index stays while the log does, the memo
-        # is copied, the evidence built from the stamps is dropped.
-        if "_stamped" in values:
+        # is copied, the evidence built from the stamps stays while the stamps do.
+        if "stamps" in changes and "_stamped" in values:
             del values["_stamped"]
         if "events" in changes and "_index" in values:
             del values["_index"]
