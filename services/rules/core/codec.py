@@ -2,7 +2,7 @@
 decoded by hand-written functions (no pydantic, no reflection on the hot path).
 
 Layout: ``[STATE_FORMAT, child_id, team, <fact collections>, log, retracted ids, findings, <kernel
-fields>, base facts, log_from, pruned_to, stamps, needs_rebuild]``; every record inside is a positional
+fields>, base facts, log_from, pruned_to, stamps, needs_rebuild, resolved]``; every record inside is a positional
 list, dates are proleptic ordinals (``date.toordinal()``), and the idempotency set is not stored (it is
 the ids of the log). ``orjson.dumps`` of the list is the bytes a table stores; :func:`dumps` /
 :func:`loads` do both steps. A record of another format raises :class:`StateFormatError` (a
@@ -34,11 +34,16 @@ from .state import (
     SocialWorker,
 )
 
-STATE_FORMAT: Final = 4
+STATE_FORMAT: Final = 5
 """Version of the stored layout (1 was the field-by-field JSON object of earlier releases; 3 added the
 period's ``began_before_data``, ``uasc_ceased_on`` and ``full_care_from``, the placement's
 ``same_carer``, the missing episode's ``kind`` and the care-leaver contact's ``in_touch_code``; 4 added
-the children in need and child protection facts, ``cin``)."""
+the children in need and child protection facts, ``cin``; 5 added the alerts' last resolution dates,
+``resolved``, at the end)."""
+
+READABLE_FORMATS: Final = frozenset({4, STATE_FORMAT})
+"""Formats :func:`decode` reads: a format-4 state has no resolution dates (read as none: a finding true
+again after a resolution made before the upgrade is raised on its own first day, as format 4 did)."""
 
 
 class StateFormatError(ValueError):
@@ -374,15 +379,17 @@ def encode(state: ChildState) -> list[Any]:
         _opt_ord(state.pruned_to),
         [[key, kind, at] for key, (kind, at) in state.stamps.items()],
         state.needs_rebuild,
+        [[rule, subject, _ord(on)] for rule, subject, on in state.resolved],
     ]
 
 
 def decode(data: Any) -> ChildState:
     """The state whose :func:`encode` is ``data``."""
-    if not isinstance(data, list) or not data or data[0] != STATE_FORMAT:
+    if not isinstance(data, list) or not data or data[0] not in READABLE_FORMATS:
         found = data[0] if isinstance(data, list) and data else type(data).__name__
         raise StateFormatError(f"not a stored child state of format {STATE_FORMAT} (found {found!r})")
     try:
+        resolved: list[Any] = data[16] if data[0] == STATE_FORMAT else []
         (
             _,
             child_id,
@@ -400,7 +407,9 @@ def decode(data: Any) -> ChildState:
             pruned_to,
             stamps,
             needs_rebuild,
-        ) = data
+        ) = data[:16] if data[0] == STATE_FORMAT else data
+        if data[0] == STATE_FORMAT and len(data) != 17:
+            raise ValueError(f"expected 17 values, found {len(data)}")
         events = tuple(
             LoggedEvent(occurred_on=_day(r[0]), rank=r[1], recorded_at=r[2], event_id=r[3], type=r[4], data=r[5])
             for r in log
@@ -422,6 +431,7 @@ def decode(data: Any) -> ChildState:
             pruned_to=_opt_day(pruned_to),
             stamps={r[0]: (r[1], r[2]) for r in stamps},
             needs_rebuild=bool(needs_rebuild),
+            resolved=tuple((r[0], r[1], _day(r[2])) for r in resolved),
         )
     except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError) as exc:
         raise StateFormatError(f"malformed stored child state: {type(exc).__name__}: {exc}") from None

@@ -170,7 +170,10 @@ class Engine:
         ``at`` of a transition, in event time: a raise takes effect on the finding's ``since`` (the first
         overdue day, the event that completed a pattern); when a late event or a retraction changed the
         child's history, not before that event's date (the alert could not be known earlier, and it may
-        follow a resolution of the same alert). A severity change takes effect on ``changed_at`` (the
+        follow a resolution of the same alert). An alert resolved on or after the finding's ``since``
+        (remembered in :attr:`ChildState.resolved`) was false in between: raised again, it takes effect
+        on ``changed_at`` (the evaluation that found it true again, on an event or a due date), never
+        before that resolution. A severity change takes effect on ``changed_at`` (the
         event's or the tick's date). A resolution takes effect on ``changed_at`` but never before its
         raise. None of this depends on how often the child was evaluated, so replay with a deadline
         index gives the same output as evaluating every child every day.
@@ -194,15 +197,28 @@ class Engine:
                 continue
             dated_by_change = previous_finding is not None or history_changed
             at = max(finding.since, changed_at) if dated_by_change else finding.since
+            if previous_finding is None and state.resolved:
+                last = _last_resolution(state.resolved, finding.key)
+                if last is not None and finding.since <= last:
+                    # Resolved since it first held (care ended, say) and true again now (care started
+                    # again): it holds again from this evaluation, never before that resolution.
+                    at = max(at, changed_at, last)
             kept.append(replace(finding, raised_at=at))
             transitions.append(self._transition(state, finding, "raised", at))
         current = {finding.key for finding in now}
+        resolutions: dict[tuple[str, str], date] = {}
         for key, finding in before.items():
             if key not in current:
                 at = max(changed_at, finding.raised_at or finding.since)
                 transitions.append(self._transition(state, finding, "resolved", at))
+                resolutions[key] = at
         transitions.sort(key=AlertTransition.sort_key)
-        evaluated = state.evolve(findings=tuple(kept), evaluated_as_of=as_of)
+        if resolutions:
+            evaluated = state.evolve(
+                findings=tuple(kept), evaluated_as_of=as_of, resolved=remember(state.resolved, resolutions)
+            )
+        else:
+            evaluated = state.evolve(findings=tuple(kept), evaluated_as_of=as_of)
         evaluated.memo[self] = _Evaluation(
             evaluation.as_of,
             evaluation.facts,
@@ -234,6 +250,27 @@ def transition(state: ChildState, finding: Finding, kind: str, at: date) -> Aler
         dates=finding.dates,
         team=state.team,
     )
+
+
+def remember(
+    resolved: tuple[tuple[str, str, date], ...], resolutions: dict[tuple[str, str], date]
+) -> tuple[tuple[str, str, date], ...]:
+    """``resolved`` (see :attr:`ChildState.resolved`) with the later of its date and the new one for each
+    alert of ``resolutions``."""
+    dates = {(rule, subject): on for rule, subject, on in resolved}
+    for key, on in resolutions.items():
+        known = dates.get(key)
+        if known is None or on > known:
+            dates[key] = on
+    return tuple(sorted((rule, subject, on) for (rule, subject), on in dates.items()))
+
+
+def _last_resolution(resolved: tuple[tuple[str, str, date], ...], key: tuple[str, str]) -> date | None:
+    rule, subject = key
+    for entry in resolved:
+        if entry[0] == rule and entry[1] == subject:
+            return entry[2]
+    return None
 
 
 def _finding_key(finding: Finding) -> tuple[str, str]:

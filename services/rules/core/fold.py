@@ -14,7 +14,7 @@ from schemas.events import CaseEvent
 
 from .cin.facts import CIN_TYPES, CinFacts, Ref, apply_event
 from .cin.horizon import without_event as cin_without_event
-from .horizon import DEFAULT_HORIZON, Horizon, cited, facts_of, only_facts, prune
+from .horizon import DEFAULT_HORIZON, Horizon, cited, facts_of, forget_resolutions, only_facts, prune
 from .state import (
     IN_CARE_TYPES,
     LEAVING_CARE_TYPES,
@@ -229,6 +229,9 @@ def _advance(state: ChildState, horizon: Horizon) -> ChildState:
         base_changes = prune(base, cutoffs)
         if base_changes:
             changes["base"] = base.evolve(**base_changes)
+        resolved = forget_resolutions(state.resolved, cutoffs)
+        if len(resolved) != len(state.resolved):
+            changes["resolved"] = resolved
     advanced = state.evolve(**changes)
     if "pruned_to" in changes or len(stamps) != len(state.stamps):
         still = cited(advanced)

@@ -26,6 +26,11 @@ The children in need and child protection facts (``ChildState.cin``) are pruned 
 what the four CIN/CP rules read (:mod:`.cin.horizon`): a plan's reviews and visits through the latest,
 plans ended and referrals and enquiries settled long before the log dropped.
 
+The date of each alert's last resolution (:attr:`ChildState.resolved`, so that a finding true again is
+not raised before it) is kept until it is older than the far cutoff: an alert resolved earlier still and
+true again with a first day before its resolution (a child back in care after more than about three and a
+half years) is raised on that first day, as it was before these dates were kept.
+
 So the encoded state is bounded by the activity of the last few years, not by the length of the history;
 what still grows with it is one id per retraction ever received (a retraction may come before its
 target) and the missing episodes that never had a return interview (alerts that stay raised).
@@ -209,6 +214,15 @@ def prune(state: ChildState, cutoffs: Cutoffs) -> dict[str, Any]:
         if cin is not state.cin:
             changes["cin"] = cin
     return changes
+
+
+def forget_resolutions(
+    resolved: tuple[tuple[str, str, date], ...], cutoffs: Cutoffs
+) -> tuple[tuple[str, str, date], ...]:
+    """The alerts' last resolution dates (:attr:`ChildState.resolved`) on or after the far cutoff."""
+    if not resolved or min(entry[2] for entry in resolved) >= cutoffs.far:
+        return resolved
+    return tuple(entry for entry in resolved if entry[2] >= cutoffs.far)
 
 
 def _prune_reviews(state: ChildState, cutoff: date, changes: dict[str, Any]) -> None:

@@ -227,10 +227,21 @@ def contribution_parts(
     of an earlier check of the same child), only the definitions at the positions in ``redo`` are
     computed again and the others keep their rows: the kernel passes those whose read fields changed or
     whose own next-change date has come (:func:`due_definitions`)."""
-    view = _View(state, as_of)
     if previous is None:
+        view = _View(state, as_of)
         return tuple(definition(view) for definition, _ in DEFINITIONS)
-    return tuple(DEFINITIONS[position][0](view) if position in redo else rows for position, rows in enumerate(previous))
+    if not redo:
+        return previous
+    view = _View(state, as_of)
+    parts = list(previous)
+    changed = False
+    for position in redo:
+        rows = DEFINITIONS[position][0](view)
+        if rows != parts[position]:
+            parts[position] = rows
+            changed = True
+    # The very ``previous`` when no definition gave other rows (the kernel then keeps its sorted rows).
+    return tuple(parts) if changed else previous
 
 
 def rows_of(parts: Parts) -> tuple[Row, ...]:

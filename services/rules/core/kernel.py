@@ -40,8 +40,9 @@ from .engine import Engine, Outcome
 from .horizon import DEFAULT_HORIZON, Horizon
 from .state import ChildState
 
-KERNEL_VERSION: Final = "kernel-1"
-"""Bump when the kernel's own output changes for the same catalogue (part of the catalogue version)."""
+KERNEL_VERSION: Final = "kernel-2"
+"""Bump when the kernel's own output changes for the same catalogue (part of the catalogue version; 2: an
+alert true again after its resolution is raised no earlier than that resolution)."""
 
 
 def catalogue_version(config: RulesConfig) -> str:
@@ -137,7 +138,7 @@ class Kernel:
         checked: _Checked | None = memo.get(_CHECKED)
         due = state.indicators_due
         if not force and checked is not None and checked[1] <= as_of and state.catalogue == self.version:
-            before, since, parts = checked
+            before, since, old_parts, old_rows = checked
             if (due is None or as_of < due) and before == facts:
                 # Nothing the contributions read changed and their next change has not come: they stand.
                 return Step(state, transitions, (), self.wake_at(state))
@@ -147,23 +148,25 @@ class Kernel:
             for name, now, old in zip(indicators.FACTS_READ, facts, before, strict=True):
                 if now is not old:
                     redo = redo | indicators.FIELD_READERS[name]
-            parts = indicators.contribution_parts(state, as_of, parts, redo)
+            parts = indicators.contribution_parts(state, as_of, old_parts, redo)
+            # The same parts (no definition gave other rows): the same sorted rows as at the last check.
+            new = old_rows if parts is old_parts else indicators.rows_of(parts)
         else:
             parts = indicators.contribution_parts(state, as_of)
-        new = indicators.rows_of(parts)
+            new = indicators.rows_of(parts)
         due = indicators.next_change(state, as_of)
         changes: tuple[Delta, ...] = ()
         if new != state.contributions:
             changes = tuple(_deltas(state.child_id, state.contributions, new))
         if new != state.contributions or due != state.indicators_due or state.catalogue != self.version:
             state = state.evolve(contributions=new, indicators_due=due, catalogue=self.version)
-        state.memo[_CHECKED] = (facts, as_of, parts)
+        state.memo[_CHECKED] = (facts, as_of, parts, new)
         return Step(state, transitions, changes, self.wake_at(state))
 
 
 _CHECKED: Final = "kernel.contributions_checked"
-_Checked = tuple[tuple[object, ...], date, indicators.Parts]
-"""The last contribution check of a state: its facts, date and per-definition rows."""
+_Checked = tuple[tuple[object, ...], date, indicators.Parts, tuple[indicators.Row, ...]]
+"""The last contribution check of a state: its facts, date, per-definition rows and their sorted union."""
 
 
 def _forget(state: ChildState) -> ChildState:

@@ -28,7 +28,7 @@ from schemas.alerts import AlertTransition, fingerprint
 from schemas.deltas import deltas
 from schemas.events import CaseEvent, ClockTick, EventRetracted
 
-from .engine import transition
+from .engine import remember, transition
 from .kernel import Kernel, Step
 from .order import interleave
 from .state import ChildState, Finding
@@ -130,15 +130,19 @@ def rebuild(
         kept.append(replace(finding, raised_at=at))
         transitions.append(transition(rebuilt, finding, "raised", at))
     now = {finding.key for finding in rebuilt.findings}
+    # The resolutions published for the child (before's) and those published now, with the rebuilt
+    # history's own: a finding true again later is raised no earlier than any of them.
+    resolutions = {(rule, subject): on for rule, subject, on in before.resolved} if before is not None else {}
     for key, finding in old.items():
         if key not in now:
             last = resolved.get(fingerprint(finding.rule, rebuilt.child_id, finding.subject), date.min)
             at = max(floor, last, finding.raised_at or finding.since)
             transitions.append(transition(rebuilt, finding, "resolved", at))
+            resolutions[key] = at
     transitions.sort(key=AlertTransition.sort_key)
     old_contributions = Kernel.contributions(before) if before is not None else {}
     changes = tuple(deltas(rebuilt.child_id, old_contributions, Kernel.contributions(rebuilt)))
-    state = rebuilt.evolve(findings=tuple(kept), needs_rebuild=False)
+    state = rebuilt.evolve(findings=tuple(kept), needs_rebuild=False, resolved=remember(rebuilt.resolved, resolutions))
     return Step(state, tuple(transitions), changes, Kernel.wake_at(state))
 
 

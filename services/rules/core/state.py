@@ -268,6 +268,10 @@ class ChildState:
     findings: tuple[Finding, ...] = ()
     """The findings active after the last evaluation, sorted by (rule, subject)."""
     evaluated_as_of: date | None = None
+    resolved: tuple[tuple[str, str, date], ...] = ()
+    """Per alert (rule, subject), the date of its last resolution, sorted by alert: a finding true again
+    after it is raised no earlier than that day (see :meth:`.engine.Engine._evaluate`). Dates older
+    than the far fact horizon are dropped with the facts (:mod:`.horizon`)."""
     # -- kept by the kernel (services.rules.core.kernel), never read by a rule -------------------------
     contributions: tuple[tuple[str, int, int], ...] = ()
     """The child's last published indicator contributions: (indicator, numerator, denominator), sorted."""
@@ -317,8 +321,10 @@ class ChildState:
         return in_period[-1] if in_period else None
 
     def legal_status_on(self, day: date) -> str | None:
-        latest = [spell for spell in self.legal_statuses if spell.since <= day]
-        return latest[-1].code if latest else None
+        for spell in reversed(self.legal_statuses):  # the last one (in the tuple's order) since on or before
+            if spell.since <= day:
+                return spell.code
+        return None
 
     def logged(self, event_id: str) -> LoggedEvent | None:
         return self._events_by_id().get(event_id)
@@ -377,8 +383,8 @@ class ChildState:
         values = current.copy()
         values.update(changes)
         # Of the cached data (the underscored keys): the event index stays while the log does, the memo
-        # is copied, the evidence built from the stamps is dropped.
-        if "_stamped" in values:
+        # is copied, the evidence built from the stamps stays while the stamps do.
+        if "stamps" in changes and "_stamped" in values:
             del values["_stamped"]
         if "events" in changes and "_index" in values:
             del values["_index"]

@@ -55,3 +55,16 @@ def test_another_format_or_malformed_data_is_a_clear_error(data: Any, message: s
 def test_bytes_that_are_not_json_are_a_clear_error() -> None:
     with pytest.raises(StateFormatError, match="not JSON"):
         codec.loads(b"{oops")
+
+
+def test_a_state_of_the_previous_format_is_read_without_resolution_dates() -> None:
+    # Format 4 is format 5 without the last value (the alerts' last resolution dates).
+    state = max(histories().values(), key=lambda s: len(s.resolved))
+    assert state.resolved  # the histories resolve alerts, so the newer format has something more to say
+    older = [4, *codec.encode(state)[1:16]]
+    back = codec.decode(orjson.loads(orjson.dumps(older)))
+    assert back.resolved == ()
+    assert codec.encode(back)[1:16] == codec.encode(state)[1:16]
+    assert codec.decode(codec.encode(state)).resolved == state.resolved
+    with pytest.raises(StateFormatError, match="malformed"):
+        codec.decode([STATE_FORMAT, *older[1:]])  # the newer format needs its last value

@@ -91,3 +91,21 @@ def test_disabled_rule_never_fires() -> None:
     engine = Engine(RulesConfig.from_mapping({"rules": {"iha-overdue": {"enabled": False}}}))
     state = engine.on_event(None, parse_event(started(date(2025, 1, 6), DOB), received_at=None), date(2025, 1, 6))
     assert not any(t.rule == "iha-overdue" for t in engine.on_tick(state.state, date(2025, 3, 1)).transitions)
+
+
+def test_an_alert_true_again_on_re_entry_to_care_is_raised_on_re_entry_not_before_its_resolution() -> None:
+    # SDQ 20 on 1 Feb while looked after: sdq-concern raised on 1 Feb (its since). Care ends on 1 Mar: the
+    # rule reads only children looked after, so the alert is resolved on 1 Mar. Care starts again on 2 Jun
+    # and the latest score is still 20: the finding is true again with its old since (1 Feb), but the alert
+    # was resolved on 1 Mar, so it is raised again on 2 Jun, the day the re-entry made it true.
+    state = _feed(None, started(date(2025, 1, 6), DOB, event_id="first"), date(2025, 1, 6)).state
+    sdq = _feed(state, ev("sdq.recorded", "2025-02-01", event_id="sdq", score=20), date(2025, 2, 1))
+    assert [(t.rule, t.state, t.at) for t in sdq.transitions] == [("sdq-concern", "raised", date(2025, 2, 1))]
+    ended = _feed(sdq.state, ev("care.ended", "2025-03-01", event_id="end", reason="E5"), date(2025, 3, 1))
+    (resolved,) = [t for t in ended.transitions if t.rule == "sdq-concern"]
+    assert (resolved.state, resolved.at) == ("resolved", date(2025, 3, 1))
+    again = _feed(ended.state, started(date(2025, 6, 2), DOB, event_id="second"), date(2025, 6, 2))
+    (raised,) = [t for t in again.transitions if t.rule == "sdq-concern"]
+    assert (raised.state, raised.at) == ("raised", date(2025, 6, 2))
+    assert raised.fingerprint == resolved.fingerprint
+    assert [f.raised_at for f in again.state.findings if f.rule == "sdq-concern"] == [date(2025, 6, 2)]

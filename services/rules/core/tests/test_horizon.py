@@ -67,6 +67,12 @@ def test_dropping_old_facts_changes_no_output_of_a_ten_year_replay() -> None:
     assert any("number 1" in t.summary for t in late_review), [t.summary for t in late_review]
     state, full = bounded.states["busy-1"], everything.states["busy-1"]
     assert len(state.visits) < len(full.visits) / 2  # the facts were pruned indeed
+    # The alerts' last resolution dates go with the facts read over 30 months.
+    assert state.pruned_to is not None
+    far = DEFAULT_HORIZON.cutoffs(state.pruned_to).far
+    assert state.resolved and all(on >= far for _, _, on in state.resolved)
+    assert any(on < far for _, _, on in full.resolved)
+    assert set(state.resolved) == {entry for entry in full.resolved if entry[2] >= far}
 
 
 @pytest.mark.parametrize("late_days", [1, 30, 100])
