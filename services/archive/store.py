@@ -15,6 +15,8 @@ Readers:
 * :func:`events_in_fold_order` — all events in fold order (a whole replay);
 * :func:`last_event` / :func:`last_events` / :func:`high_water` — what the archive says a child's last
   event is, and the last seq;
+* :func:`ids_to_check` / :func:`payloads` — the ids of the events to compare with the topic (all, or those
+  after a watermark), and the payloads of those to re-publish;
 * :class:`Reader` — the reader the rules worker is given (rebuilding a child, the restored-state check).
 """
 
@@ -79,6 +81,130 @@ class ArchivedEventRow(Base):
 
 
 TABLE = cast(Table, ArchivedEventRow.__table__)
+
+
+class WatermarkRow(Base):
+    """How far the archive is known to be on a topic, per partition (``services.archive.republish``).
+
+    Every archived event with ``seq`` at most ``seq`` was on the topic (or re-published to it) when the check
+    of ``checked_at`` ran; the next check reads the partition from ``next_offset`` and the archive from
+    ``seq`` (and the events received since ``received_at`` minus a margin). ``probe_offset`` and
+    ``probe_digest`` name the last record that check read, so a broker that lost or recreated the topic is
+    seen by reading that one record back."""
+
+    __tablename__ = "event_archive_watermark"
+
+    topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    probe_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    probe_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+WATERMARKS = cast(Table, WatermarkRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    partition: int
+    next_offset: int
+    probe_offset: int | None
+    probe_digest: str | None
+    seq: int
+    received_at: datetime | None
+
+
+def watermarks(engine: Engine, topic: str) -> dict[int, Watermark]:
+    """The stored watermark of ``topic``, per partition (empty: never checked)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                WATERMARKS.c.partition,
+                WATERMARKS.c.next_offset,
+                WATERMARKS.c.probe_offset,
+                WATERMARKS.c.probe_digest,
+                WATERMARKS.c.seq,
+                WATERMARKS.c.received_at,
+            ).where(WATERMARKS.c.topic == topic)
+        ).all()
+    return {row[0]: Watermark(row[0], row[1], row[2], row[3], row[4], _utc(row[5])) for row in rows}
+
+
+def save_watermarks(engine: Engine, topic: str, marks: Iterable[Watermark], *, now: datetime) -> None:
+    """Replace the watermark of ``topic`` (every partition) in one transaction."""
+    with engine.begin() as connection:
+        connection.execute(delete(WATERMARKS).where(WATERMARKS.c.topic == topic))
+        rows = [
+            {
+                "topic": topic,
+                "partition": mark.partition,
+                "next_offset": mark.next_offset,
+                "probe_offset": mark.probe_offset,
+                "probe_digest": mark.probe_digest,
+                "seq": mark.seq,
+                "received_at": mark.received_at,
+                "checked_at": now,
+            }
+            for mark in marks
+        ]
+        if rows:
+            connection.execute(insert(WATERMARKS), rows)
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    if at is not None and at.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
+        return at.replace(tzinfo=UTC)
+    return at
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedId:
+    seq: int
+    child_id: str
+    event_id: str
+    received_at: datetime
+
+
+def ids_to_check(
+    engine: Engine, after_seq: int = 0, received_since: datetime | None = None, *, chunk: int = READ_CHUNK
+) -> Iterator[ArchivedId]:
+    """The ids of the archived events after ``after_seq``, and of those at or before it received at or after
+    ``received_since``, in seq order, ``chunk`` rows at a time (payloads are not read)."""
+    columns = (TABLE.c.seq, TABLE.c.child_id, TABLE.c.event_id, TABLE.c.received_at)
+    if received_since is not None and after_seq > 0:
+        with engine.connect() as connection:  # indexed on received_at: the few rows of the margin
+            rows = connection.execute(
+                select(*columns)
+                .where(TABLE.c.received_at >= received_since, TABLE.c.seq <= after_seq)
+                .order_by(TABLE.c.seq)
+            ).all()
+        for seq, child_id, event_id, received_at in rows:
+            yield ArchivedId(seq, child_id, event_id, _utc(received_at) or received_at)
+    last = after_seq
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(*columns).where(TABLE.c.seq > last).order_by(TABLE.c.seq).limit(chunk)
+            ).all()
+        if not rows:
+            return
+        for seq, child_id, event_id, received_at in rows:
+            yield ArchivedId(seq, child_id, event_id, _utc(received_at) or received_at)
+        last = rows[-1][0]
+
+
+def payloads(engine: Engine, seqs: Sequence[int]) -> list[tuple[str, str]]:
+    """(child_id, payload) of the archived events ``seqs``, in seq order (erased ones left out)."""
+    with engine.connect() as connection:
+        return [
+            (child_id, payload)
+            for child_id, payload in connection.execute(
+                select(TABLE.c.child_id, TABLE.c.payload).where(TABLE.c.seq.in_(list(seqs))).order_by(TABLE.c.seq)
+            ).all()
+        ]
 
 
 @dataclass(frozen=True, slots=True)

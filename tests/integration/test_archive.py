@@ -250,3 +250,67 @@ def test_archive_commands_erase_a_child_and_apply_retention(sqlite_url: str, mon
     finally:
         get_settings.cache_clear()
         engine.dispose()
+
+
+def test_a_restart_compares_only_what_was_appended_since_the_watermark_and_a_lost_broker_gets_everything(
+    engine: Engine,
+) -> None:
+    from datetime import timedelta
+
+    from services.ingest.records import event_record
+
+    events = [parse_event(item, received_at=None) for item in authority(40, seed=11, first=FIRST, last=UNTIL)]
+    assert len(events) > 400
+    bulk, tail, new, lost = events[:-250], events[-250:-200], events[-200:-40], events[-40:]
+    start = datetime.now(UTC) - timedelta(hours=3)
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap, partitions=4)
+        producer = IngestProducer(broker.bootstrap)
+        store.append(engine, bulk, start)
+        store.append(engine, tail, start + timedelta(hours=1))  # the last minutes before the first check
+        producer.publish([event_record(e) for e in bulk + tail])
+
+        first = republish(engine, broker.bootstrap)
+        assert (first.full, first.reason, first.published) == (True, "no watermark yet", 0)
+        assert first.topic_read == first.archived == len(bulk) + len(tail)
+
+        # Later: new events archived and published, and some archived whose publish failed.
+        later = start + timedelta(hours=2)
+        store.append(engine, new + lost, later)
+        producer.publish([event_record(e) for e in new])
+        second = republish(engine, broker.bootstrap)
+        assert not second.full
+        assert second.published == len(lost)
+        # Only the part after the watermark is read: the new events, and the events received within the
+        # look-back margin of the first check's latest (the tail), on the topic and in the archive.
+        assert second.topic_read == len(tail) + len(new)
+        assert second.archived == len(tail) + len(new) + len(lost)
+
+        third = republish(engine, broker.bootstrap)
+        assert (third.full, third.published) == (False, 0)
+        assert third.topic_read == third.archived == len(new) + len(lost)  # the tail is past the margin now
+        on_topic = read_to_end(broker.bootstrap, topics.CASE_EVENTS)
+        assert sorted(r.value for r in on_topic) == sorted(event_record(e)[1] for e in events)  # no duplicates
+        producer.close()
+
+    # The broker comes back empty: the probe record is gone, the whole archive is published.
+    with EmbeddedBroker() as emptied:
+        ensure_topics(emptied.bootstrap, partitions=4)
+        refill = republish(engine, emptied.bootstrap)
+        assert refill.full and "lost data" in refill.reason
+        assert (refill.published, refill.on_topic) == (len(events), 0)
+        assert len(read_to_end(emptied.bootstrap, topics.CASE_EVENTS)) == len(events)
+
+    # A recreated topic refilled with other records past the recorded offsets is seen too (the probe's
+    # digest differs), and so is a topic with another number of partitions.
+    with EmbeddedBroker() as recreated:
+        ensure_topics(recreated.bootstrap, partitions=4)
+        producer = IngestProducer(recreated.bootstrap)
+        producer.publish([event_record(e) for e in reversed(events)] * 2)
+        producer.close()
+        again = republish(engine, recreated.bootstrap)
+        assert again.full and "lost data" in again.reason and again.published == 0
+    with EmbeddedBroker() as resized:
+        ensure_topics(resized.bootstrap, partitions=2)
+        other = republish(engine, resized.bootstrap)
+        assert other.full and "partitions" in other.reason and other.published == len(events)
