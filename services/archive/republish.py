@@ -12,22 +12,23 @@ the offset the next check starts reading each partition from, and the last recor
 digest). The next check (at the rules service's start) first reads that one record back on each partition:
 
 * if every partition still holds it, only the topic after the watermark's offsets and the archive after its
-  ``seq`` are compared (plus the events received within :data:`LOOKBACK` of the last compared receive time,
-  which covers an ingest transaction that took its ``seq`` before a later one but committed after the check,
-  and a ``seq`` SQLite hands out again after the newest rows were erased). Its cost follows what was
-  appended since the last check, not the size of the topic or the archive;
+  ``seq`` are compared, plus the seqs below it that no archived event held at the last check (gaps: an
+  ingest transaction on PostgreSQL can take a seq before a later one and commit after the check). Its cost
+  follows what was appended since the last check, not the size of the topic or the archive;
 * if a partition lost it (a broker that forgot its data: the record is gone, the partition is shorter, or
-  another record is there), or the number of partitions changed, or there is no watermark yet, the whole
+  another record is there), or the number of partitions changed, or the archived event at the watermark's
+  ``seq`` is gone (erased: SQLite may then hand its seq out again), or there is no watermark yet, the whole
   topic is compared with the whole archive, as ``carewatch archive republish`` always does.
 
-Memory: the ids of the part of the topic read (all of it only on a full check) and one chunk of archive ids;
-the archive is read by id (payloads only for the events to publish).
+Memory: the ids of the part of the topic read (all of it only on a full check), one chunk of archive ids and
+the gaps; the archive is read by id (payloads only for the events to publish).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,12 +44,14 @@ from services.ingest.records import Record
 log = logging.getLogger(__name__)
 
 PUBLISH_CHUNK = 2_000
+GAPS_KEPT = 10_000
+"""Gaps held while reading before the ones too old to fill are dropped (a full check meets every hole)."""
 QUIET_POLLS = 2
 """Empty polls in a row, after the reported end offsets are reached, before the topic counts as read
 (Tansu can report an end offset below the last record)."""
 LOOKBACK = timedelta(minutes=10)
-"""How long an ingest append may take, from its receive time to its commit: events received this long before
-the latest receive time a check compared are compared again by the next check (a few minutes of events)."""
+"""How long an ingest append may take from its receive time, or from taking its seqs, to its commit (assumed):
+how long a gap in the seqs is kept for the next check to read again (see :func:`_live_gaps`)."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,15 @@ class RepublishResult:
     full: bool = True
     reason: str = ""
     """Why the check was full ("" when incremental)."""
+    seconds: float = 0.0
+    """Wall time of the check and the publishing."""
 
     def line(self) -> str:
         scope = f"full check ({self.reason})" if self.full else "since the watermark"
         return (
             f"archive {self.archived} events compared; topic held {self.on_topic}; "
-            f"re-published {self.published} missing from the topic; {scope}: {self.topic_read} topic records read"
+            f"re-published {self.published} missing from the topic; {scope}: {self.topic_read} topic records read "
+            f"in {self.seconds:.2f}s"
         )
 
 
@@ -87,12 +93,15 @@ def _ids(value: bytes | None) -> tuple[str, str] | None:
     return None  # a tick, or not an event
 
 
-def _why_full(reader: PartitionReader, marks: dict[int, store.Watermark]) -> str:
-    """Why the watermark cannot be trusted on this topic ("" when it can)."""
+def _why_full(engine: Engine, reader: PartitionReader, marks: dict[int, store.Watermark]) -> str:
+    """Why the watermark cannot be trusted on this topic and archive ("" when it can)."""
     if not marks:
         return "no watermark yet"
     if sorted(marks) != reader.partitions:
         return f"the topic has {len(reader.partitions)} partitions, the watermark {len(marks)}"
+    seq, seq_digest = max(m.seq for m in marks.values()), next(iter(marks.values())).seq_digest
+    if seq and store.id_digest_at(engine, seq) != seq_digest:
+        return "the archive no longer holds the last event the watermark checked (erased)"
     probes = {p: m.probe_offset for p, m in marks.items() if m.probe_offset is not None}
     found = reader.records_at(probes)
     for partition, offset in sorted(probes.items()):
@@ -114,15 +123,16 @@ def republish(
     """Publish the archived events missing from the case-events topic; waits for every acknowledgement,
     then stores the new watermark. ``incremental=False`` compares the whole topic with the whole archive
     even when the watermark holds."""
+    started = time.monotonic()
     now = now or datetime.now(UTC)
-    marks = store.watermarks(engine, topic)
+    marks, old_gaps = store.watermarks(engine, topic)
     with PartitionReader(bootstrap, topic) as reader:
-        reason = _why_full(reader, marks) if incremental else "asked for"
+        reason = _why_full(engine, reader, marks) if incremental else "asked for"
         full = bool(reason)
         starts = None if full else {p: m.next_offset for p, m in marks.items()}
         # The topic first: an event archived after this read is published after it too (ingest archives
-        # before it publishes), so it is at or after the positions reached here.
-        present: dict[tuple[str, str], tuple[int, int]] = {}
+        # before it publishes), so the next check finds it after the positions reached here.
+        present: set[tuple[str, str]] = set()
         last: dict[int, tuple[int, str]] = {}
         topic_read = 0
         for record in reader.read(starts, quiet_polls=QUIET_POLLS):
@@ -130,54 +140,49 @@ def republish(
             last[record.partition] = (record.offset, digest(record.key, record.value))
             ids = _ids(record.value)
             if ids is not None:
-                present[ids] = (record.partition, record.offset)
+                present.add(ids)
         ends = {p: reader.position(p) for p in reader.partitions}
         partitions = reader.partitions
 
     after_seq = 0 if full else max(m.seq for m in marks.values())
-    seen_at = None if full else max((m.received_at for m in marks.values() if m.received_at), default=None)
-    since = None if seen_at is None else seen_at - LOOKBACK
+    gaps = [] if full else old_gaps
     own = producer is None
     producer = producer or IngestProducer(bootstrap, client_id="carewatch-archive-republish")
     archived = published = 0
-    top_seq, top_at = after_seq, seen_at
-    recent: list[tuple[datetime, int, int]] = []  # (received_at, partition, offset) of compared events on the topic
+    top_seq, top_at, top_digest = after_seq, None, None if full else next(iter(marks.values())).seq_digest
+    filled: set[int] = set()
+    new_gaps: list[store.Gap] = []
     missing: list[int] = []
     try:
-        for entry in store.ids_to_check(engine, after_seq, since):
+        for entry in store.ids_to_check(engine, after_seq, [(g.first_seq, g.last_seq) for g in gaps]):
             archived += 1
-            top_seq = max(top_seq, entry.seq)
+            if entry.seq <= after_seq:
+                filled.add(entry.seq)
+            else:
+                if entry.seq > top_seq + 1:
+                    new_gaps.append(store.Gap(top_seq + 1, entry.seq - 1, entry.received_at))
+                    if len(new_gaps) > GAPS_KEPT and top_at is not None:  # the history's old holes: drop
+                        new_gaps = [g for g in new_gaps if g.next_received_at >= top_at - 2 * LOOKBACK]
+                top_seq, top_digest = entry.seq, store.id_digest(entry.child_id, entry.event_id)
             top_at = entry.received_at if top_at is None else max(top_at, entry.received_at)
-            where = present.get((entry.child_id, entry.event_id))
-            if where is None:
+            if (entry.child_id, entry.event_id) not in present:
                 missing.append(entry.seq)
                 if len(missing) >= PUBLISH_CHUNK:
                     published += _publish(engine, producer, topic, missing, last)
                     missing.clear()
-            elif entry.received_at >= top_at - LOOKBACK:
-                recent.append((entry.received_at, *where))
         if missing:
             published += _publish(engine, producer, topic, missing, last)
     finally:
         if own:
             producer.close()
 
-    # The next check starts each partition where this one ended, or earlier if an event the next check
-    # compares again (received within LOOKBACK of the latest) is on it before there.
-    next_offset = dict(ends)
-    if top_at is not None:
-        for received_at, partition, offset in recent:
-            if received_at >= top_at - LOOKBACK and partition in next_offset:
-                next_offset[partition] = min(next_offset[partition], offset)
     new_marks = []
     for partition in partitions:
         probe_offset, probe_digest = last.get(partition, (None, None))
         if probe_offset is None and not full and partition in marks:  # nothing new there: the old probe holds
             probe_offset, probe_digest = marks[partition].probe_offset, marks[partition].probe_digest
-        new_marks.append(
-            store.Watermark(partition, next_offset[partition], probe_offset, probe_digest, top_seq, top_at)
-        )
-    store.save_watermarks(engine, topic, new_marks, now=now)
+        new_marks.append(store.Watermark(partition, ends[partition], probe_offset, probe_digest, top_seq, top_digest))
+    store.save_watermarks(engine, topic, new_marks, _live_gaps(gaps, filled, new_gaps, top_at), now=now)
     result = RepublishResult(
         archived=archived,
         on_topic=len(present),
@@ -185,9 +190,35 @@ def republish(
         topic_read=topic_read,
         full=full,
         reason=reason,
+        seconds=time.monotonic() - started,
     )
     log.info("%s", result.line())
     return result
+
+
+def _live_gaps(
+    old: list[store.Gap], filled: set[int], new: list[store.Gap], latest: datetime | None
+) -> list[store.Gap]:
+    """The gaps the next check reads again: the seqs no event holds yet, where an event can still commit.
+
+    An ingest append commits within :data:`LOOKBACK` of taking its seq (assumed); a seq below the one of an
+    event received at T was taken before that event's seq, which was committed by T + LOOKBACK, so the gap
+    can fill until T + 2 × LOOKBACK at the latest; a gap older than that, against the latest receive time
+    compared, is dropped."""
+    live: list[store.Gap] = []
+    for gap in old:  # what is still empty of each old gap, as runs of seqs
+        run: int | None = None
+        for seq in range(gap.first_seq, gap.last_seq + 2):
+            empty = seq <= gap.last_seq and seq not in filled
+            if empty and run is None:
+                run = seq
+            elif not empty and run is not None:
+                live.append(store.Gap(run, seq - 1, gap.next_received_at))
+                run = None
+    live += new
+    if latest is None:
+        return live
+    return [gap for gap in live if gap.next_received_at >= latest - 2 * LOOKBACK]
 
 
 def _publish(

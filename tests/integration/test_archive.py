@@ -257,38 +257,49 @@ def test_a_restart_compares_only_what_was_appended_since_the_watermark_and_a_los
 ) -> None:
     from datetime import timedelta
 
+    from sqlalchemy import func, insert, text
+
     from services.ingest.records import event_record
 
     events = [parse_event(item, received_at=None) for item in authority(40, seed=11, first=FIRST, last=UNTIL)]
     assert len(events) > 400
-    bulk, tail, new, lost = events[:-250], events[-250:-200], events[-200:-40], events[-40:]
-    start = datetime.now(UTC) - timedelta(hours=3)
+    bulk, late, tail, new, lost = events[:-250], events[-250], events[-249:-200], events[-200:-40], events[-40:]
+    start = datetime.now(UTC) - timedelta(minutes=30)
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap, partitions=4)
         producer = IngestProducer(broker.bootstrap)
         store.append(engine, bulk, start)
-        store.append(engine, tail, start + timedelta(hours=1))  # the last minutes before the first check
+        # An ingest transaction took the next seq and has not committed when the first check runs; later
+        # ones have (PostgreSQL hands out seqs in the order they are taken, commits in any order).
+        with engine.begin() as connection:
+            after = connection.execute(select(func.max(store.TABLE.c.seq))).scalar_one()
+            rows = store.rows_for(tail, start + timedelta(minutes=1))
+            connection.execute(insert(store.TABLE), [{**row, "seq": after + 2 + n} for n, row in enumerate(rows)])
+            connection.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('event_archive', 'seq'), {after + 2 + len(rows)})")
+            )
         producer.publish([event_record(e) for e in bulk + tail])
 
         first = republish(engine, broker.bootstrap)
         assert (first.full, first.reason, first.published) == (True, "no watermark yet", 0)
         assert first.topic_read == first.archived == len(bulk) + len(tail)
 
-        # Later: new events archived and published, and some archived whose publish failed.
-        later = start + timedelta(hours=2)
-        store.append(engine, new + lost, later)
+        # Later: the late transaction commits (its publish failed), new events are archived and published,
+        # and some are archived whose publish failed.
+        with engine.begin() as connection:
+            connection.execute(insert(store.TABLE), [{**store.rows_for([late], start)[0], "seq": after + 1}])
+        store.append(engine, new + lost, start + timedelta(minutes=2))
         producer.publish([event_record(e) for e in new])
         second = republish(engine, broker.bootstrap)
         assert not second.full
-        assert second.published == len(lost)
-        # Only the part after the watermark is read: the new events, and the events received within the
-        # look-back margin of the first check's latest (the tail), on the topic and in the archive.
-        assert second.topic_read == len(tail) + len(new)
-        assert second.archived == len(tail) + len(new) + len(lost)
+        # Only what was appended after the watermark is read, on the topic and in the archive (and the gap).
+        assert second.topic_read == len(new)
+        assert second.archived == 1 + len(new) + len(lost)
+        assert second.published == 1 + len(lost)
 
         third = republish(engine, broker.bootstrap)
-        assert (third.full, third.published) == (False, 0)
-        assert third.topic_read == third.archived == len(new) + len(lost)  # the tail is past the margin now
+        assert (third.full, third.published, third.archived) == (False, 0, 0)
+        assert third.topic_read == 1 + len(lost)  # the records the second check wrote
         on_topic = read_to_end(broker.bootstrap, topics.CASE_EVENTS)
         assert sorted(r.value for r in on_topic) == sorted(event_record(e)[1] for e in events)  # no duplicates
         producer.close()
@@ -314,3 +325,7 @@ def test_a_restart_compares_only_what_was_appended_since_the_watermark_and_a_los
         ensure_topics(resized.bootstrap, partitions=2)
         other = republish(engine, resized.bootstrap)
         assert other.full and "partitions" in other.reason and other.published == len(events)
+        # The newest checked event erased: its seq cannot be trusted (SQLite hands it out again).
+        store.erase_child(engine, lost[-1].child_id, actor="dpo", now=datetime.now(UTC))
+        erased = republish(engine, resized.bootstrap)
+        assert erased.full and "erased" in erased.reason and erased.published == 0
