@@ -7,8 +7,8 @@ whole archive; a topic that lost only its tail gets only the tail. Republishing 
 second time.
 
 **Incremental check.** Each check ends by storing a watermark per partition (``event_archive_watermark``):
-the archive ``seq`` up to which every archived event is on the topic, the latest receive time it compared,
-the offset the next check starts reading each partition from, and the last record it read (offset and
+the archive ``seq`` up to which every archived event is on the topic (and the gaps below it), the offset the
+next check starts reading each partition from, and the last record it read or wrote there (offset and
 digest). The next check (at the rules service's start) first reads that one record back on each partition:
 
 * if every partition still holds it, only the topic after the watermark's offsets and the archive after its
