@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from carewatch.broker import PartitionReader
 from schemas import topics
@@ -182,7 +183,10 @@ def republish(
         if probe_offset is None and not full and partition in marks:  # nothing new there: the old probe holds
             probe_offset, probe_digest = marks[partition].probe_offset, marks[partition].probe_digest
         new_marks.append(store.Watermark(partition, ends[partition], probe_offset, probe_digest, top_seq, top_digest))
-    store.save_watermarks(engine, topic, new_marks, _live_gaps(gaps, filled, new_gaps, top_at), now=now)
+    try:
+        store.save_watermarks(engine, topic, new_marks, _live_gaps(gaps, filled, new_gaps, top_at), now=now)
+    except (IntegrityError, OperationalError) as exc:  # another worker's check saved its own at the same time
+        log.warning("archive check: watermark not saved (%s); the next start compares more", type(exc).__name__)
     result = RepublishResult(
         archived=archived,
         on_topic=len(present),

@@ -329,3 +329,41 @@ def test_a_restart_compares_only_what_was_appended_since_the_watermark_and_a_los
         store.erase_child(engine, lost[-1].child_id, actor="dpo", now=datetime.now(UTC))
         erased = republish(engine, resized.bootstrap)
         assert erased.full and "erased" in erased.reason and erased.published == 0
+
+
+def test_two_checks_saving_their_watermarks_at_once_both_finish(engine: Engine) -> None:
+    import threading
+
+    from sqlalchemy import delete, insert
+
+    from services.ingest.records import event_record
+
+    events = [parse_event(item, received_at=None) for item in authority(5, seed=4, first=FIRST, last=UNTIL)]
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap, partitions=2)
+        store.append(engine, events, datetime.now(UTC))
+        producer = IngestProducer(broker.bootstrap)
+        producer.publish([event_record(e) for e in events])
+        producer.close()
+        republish(engine, broker.bootstrap)
+        marks, _ = store.watermarks(engine, topics.CASE_EVENTS)
+        rows = [
+            {**vars_of(mark), "topic": topics.CASE_EVENTS, "checked_at": datetime.now(UTC)} for mark in marks.values()
+        ]
+        results: list[object] = []
+        with engine.connect() as other:  # another worker's check, saving its watermark: not committed yet
+            transaction = other.begin()
+            other.execute(delete(store.WATERMARKS).where(store.WATERMARKS.c.topic == topics.CASE_EVENTS))
+            other.execute(insert(store.WATERMARKS), rows)
+            check = threading.Thread(target=lambda: results.append(republish(engine, broker.bootstrap)))
+            check.start()
+            check.join(timeout=5)
+            assert check.is_alive()  # its save waits for the other transaction's rows
+            transaction.commit()
+            check.join(timeout=60)
+        assert len(results) == 1 and not results[0].full  # type: ignore[attr-defined]
+        assert store.watermarks(engine, topics.CASE_EVENTS)[0] == marks
+
+
+def vars_of(mark: store.Watermark) -> dict[str, object]:
+    return {name: getattr(mark, name) for name in store.Watermark.__slots__}
