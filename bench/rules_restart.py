@@ -72,16 +72,19 @@ PHASES = (
 def phases(log: Path, launched_at: float) -> str:
     """When the worker's log shows each phase, in seconds after launch (its last start in the log)."""
     seen: dict[str, float] = {}
-    for line in log.read_text(errors="replace").splitlines():
+    content = log.read_text(errors="replace")
+    for line in content.splitlines():
         for name, marker in PHASES:
             if marker in line:
                 text = line[1:24] if line.startswith("[") else line[:23]
                 stamp = datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
                 if stamp >= launched_at - 1:
                     seen.setdefault(name, stamp - launched_at)
-    scans = re.findall(r"built from (\d+) stored children in ([\d.]+)s", log.read_text(errors="replace"))
+    checks = re.findall(r"(full check \([^)]*\)|since the watermark): (\d+) topic records read in ([\d.]+)s", content)
+    check = f"; archive check: {checks[-1][0]}, {checks[-1][1]} topic records in {checks[-1][2]}s" if checks else ""
+    scans = re.findall(r"built from (\d+) stored children in ([\d.]+)s", content)
     scan = f" (the last of {len(scans)} builds: {scans[-1][0]} children read in {scans[-1][1]}s)" if scans else ""
-    return ", ".join(f"{name} {seen[name]:.1f}s" for name, _ in PHASES if name in seen) + scan
+    return ", ".join(f"{name} {seen[name]:.1f}s" for name, _ in PHASES if name in seen) + scan + check
 
 
 def restart(bootstrap: str, partitions: int, store: str, data: Path, log: Path, probe: dict[str, Any]) -> float:

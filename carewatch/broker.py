@@ -34,6 +34,7 @@ __all__ = [
     "EmbeddedBroker",
     "KafkaError",
     "KafkaProducer",
+    "PartitionReader",
     "admin",
     "broker_from_settings",
     "check_topics",
@@ -164,6 +165,87 @@ def read_to_end(bootstrap: str, topic: str, *, timeout_s: float = 60.0, quiet_po
         return records
     finally:
         reader.close()
+
+
+class PartitionReader:
+    """Every partition of one topic, read from chosen offsets: a few records at given offsets (cheap probes),
+    then each partition from its own start offset to its end, streamed (nothing held but one poll).
+
+    Raises ``RuntimeError`` when the topic does not exist.
+    """
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self._reader = from_start(bootstrap, topic)
+        self.partitions: list[int] = sorted(tp.partition for tp in self._reader.assignment())
+
+    def _tp(self, partition: int) -> TopicPartition:
+        return TopicPartition(self.topic, partition)
+
+    def records_at(self, offsets: dict[int, int], *, quiet_polls: int = 2) -> dict[int, ConsumerRecord]:
+        """The record at ``offsets[partition]`` of each partition that still has it. A partition whose
+        first record from there has another offset, or that has none there (shorter than that), is left
+        out. Waits at most ``quiet_polls`` empty polls of 0.5 s for the missing ones."""
+        wanted = {p: o for p, o in offsets.items() if p in self.partitions}
+        found: dict[int, ConsumerRecord] = {}
+        if not wanted:
+            return found
+        self._reader.pause(*[self._tp(p) for p in self.partitions if p not in wanted])
+        try:
+            for partition, offset in wanted.items():
+                self._reader.seek(self._tp(partition), offset)
+            answered: set[int] = set()
+            quiet = 0
+            while len(answered) < len(wanted) and quiet < quiet_polls:
+                polled = self._reader.poll(timeout_ms=500)
+                quiet = 0 if polled else quiet + 1
+                for tp, batch in polled.items():
+                    if tp.partition in answered or not batch:
+                        continue
+                    answered.add(tp.partition)
+                    self._reader.pause(tp)
+                    first = batch[0]
+                    if first.offset == wanted[tp.partition]:
+                        found[tp.partition] = first
+        finally:
+            self._reader.resume(*[self._tp(p) for p in self.partitions])
+        return found
+
+    def read(
+        self, starts: dict[int, int] | None = None, *, timeout_s: float = 600.0, quiet_polls: int = 2
+    ) -> Iterator[ConsumerRecord]:
+        """Every record from ``starts[partition]`` (the beginning where not given) to the end, as
+        :func:`read_to_end` decides it (past the reported end offsets, then ``quiet_polls`` empty polls)."""
+        tps = [self._tp(p) for p in self.partitions]
+        self._reader.seek_to_beginning(*tps)
+        for partition, offset in (starts or {}).items():
+            if partition in self.partitions:
+                self._reader.seek(self._tp(partition), offset)
+        ends = self._reader.end_offsets(tps)
+        quiet = read = 0
+        deadline = time.monotonic() + timeout_s
+        while quiet < quiet_polls:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.topic}: not read to its end within {timeout_s:.0f}s ({read} records)")
+            polled = self._reader.poll(timeout_ms=500)
+            for batch in polled.values():
+                read += len(batch)
+                yield from batch
+            at_end = all(self._reader.position(tp) >= ends[tp] for tp in tps)
+            quiet = quiet + 1 if at_end and not polled else 0
+
+    def position(self, partition: int) -> int:
+        """The offset the next record of ``partition`` would have (after :meth:`read`: its end)."""
+        return int(self._reader.position(self._tp(partition)))
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> PartitionReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def check_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 3.0) -> tuple[bool, str]:

@@ -107,8 +107,9 @@ class ArchiveSettings(_Section):
     republish_on_start: bool = Field(
         default=True,
         description=(
-            "The rules service re-publishes archived events missing from the case-events topic. For a topic "
-            "with time-limited retention, turn off and run `carewatch archive republish` after a data loss"
+            "The rules service re-publishes archived events missing from the case-events topic (comparing "
+            "only what was appended since its last check, or everything when the broker lost data). For a "
+            "topic with time-limited retention, turn off and run `carewatch archive republish` after a data loss"
         ),
     )
 

@@ -44,7 +44,10 @@ def status() -> None:
 def republish(
     bootstrap: Annotated[str | None, typer.Option(help="Kafka HOST:PORT (default: CAREWATCH_KAFKA_BOOTSTRAP).")] = None,
 ) -> None:
-    """Publish the archived events the case-events topic is missing (all of them on an emptied broker)."""
+    """Publish the archived events the case-events topic is missing (all of them on an emptied broker).
+
+    Compares the whole topic with the whole archive (the rules service's start compares only what was
+    appended since the last check, unless the broker lost data)."""
     from carewatch.broker import ensure_topics
     from carewatch.settings import get_settings
     from services.archive.republish import republish as run
@@ -57,7 +60,7 @@ def republish(
     ensure_topics(bootstrap, settings.broker.topic_partitions, settings.broker.topic_replication)
     engine = _engine()
     try:
-        typer.echo(run(engine, bootstrap).line())
+        typer.echo(run(engine, bootstrap, incremental=False).line())
     finally:
         engine.dispose()
 

@@ -15,6 +15,8 @@ Readers:
 * :func:`events_in_fold_order` — all events in fold order (a whole replay);
 * :func:`last_event` / :func:`last_events` / :func:`high_water` — what the archive says a child's last
   event is, and the last seq;
+* :func:`ids_to_check` / :func:`payloads` — the ids of the events to compare with the topic (all, or those
+  after a watermark), and the payloads of those to re-publish;
 * :class:`Reader` — the reader the rules worker is given (rebuilding a child, the restored-state check).
 """
 
@@ -79,6 +81,178 @@ class ArchivedEventRow(Base):
 
 
 TABLE = cast(Table, ArchivedEventRow.__table__)
+
+
+class WatermarkRow(Base):
+    """How far the archive is known to be on a topic, per partition (``services.archive.republish``).
+
+    Every archived event with ``seq`` at most ``seq`` was on the topic (or re-published to it) when the check
+    of ``checked_at`` ran, except the seqs of the gaps (:class:`WatermarkGapRow`); the next check reads the
+    partition from ``next_offset`` and the archive after ``seq`` and in the gaps. ``probe_offset`` and
+    ``probe_digest`` name the last record that check read or wrote, so a broker that lost or recreated the
+    topic is seen by reading that one record back; ``seq_digest`` names the archived event at ``seq``."""
+
+    __tablename__ = "event_archive_watermark"
+
+    topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    probe_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    probe_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    seq_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WatermarkGapRow(Base):
+    """Seqs below a watermark's ``seq`` that no archived event had when it was stored: an ingest transaction
+    that took them may still commit, so the next check reads them again. ``next_received_at`` is the receive
+    time of the event just after the gap (a gap that old can no longer fill and is dropped)."""
+
+    __tablename__ = "event_archive_watermark_gap"
+
+    topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    next_received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+WATERMARKS = cast(Table, WatermarkRow.__table__)
+GAPS = cast(Table, WatermarkGapRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    partition: int
+    next_offset: int
+    probe_offset: int | None
+    probe_digest: str | None
+    seq: int
+    seq_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    first_seq: int
+    last_seq: int
+    next_received_at: datetime
+
+
+def watermarks(engine: Engine, topic: str) -> tuple[dict[int, Watermark], list[Gap]]:
+    """The stored watermark of ``topic``, per partition (empty: never checked), and its gaps."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                WATERMARKS.c.partition,
+                WATERMARKS.c.next_offset,
+                WATERMARKS.c.probe_offset,
+                WATERMARKS.c.probe_digest,
+                WATERMARKS.c.seq,
+                WATERMARKS.c.seq_digest,
+            ).where(WATERMARKS.c.topic == topic)
+        ).all()
+        gaps = connection.execute(
+            select(GAPS.c.first_seq, GAPS.c.last_seq, GAPS.c.next_received_at)
+            .where(GAPS.c.topic == topic)
+            .order_by(GAPS.c.first_seq)
+        ).all()
+    marks = {row[0]: Watermark(*row) for row in rows}
+    return marks, [Gap(first, last, _utc(at) or at) for first, last, at in gaps]
+
+
+def save_watermarks(
+    engine: Engine, topic: str, marks: Iterable[Watermark], gaps: Iterable[Gap], *, now: datetime
+) -> None:
+    """Replace the watermark of ``topic`` (every partition, and its gaps) in one transaction."""
+    with engine.begin() as connection:
+        connection.execute(delete(WATERMARKS).where(WATERMARKS.c.topic == topic))
+        connection.execute(delete(GAPS).where(GAPS.c.topic == topic))
+        rows = [
+            {
+                "topic": topic,
+                "partition": mark.partition,
+                "next_offset": mark.next_offset,
+                "probe_offset": mark.probe_offset,
+                "probe_digest": mark.probe_digest,
+                "seq": mark.seq,
+                "seq_digest": mark.seq_digest,
+                "checked_at": now,
+            }
+            for mark in marks
+        ]
+        if rows:
+            connection.execute(insert(WATERMARKS), rows)
+        gap_rows = [
+            {"topic": topic, "first_seq": g.first_seq, "last_seq": g.last_seq, "next_received_at": g.next_received_at}
+            for g in gaps
+        ]
+        if gap_rows:
+            connection.execute(insert(GAPS), gap_rows)
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    if at is not None and at.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
+        return at.replace(tzinfo=UTC)
+    return at
+
+
+def id_digest(child_id: str, event_id: str) -> str:
+    """What names an archived event in a watermark (its seq must still hold it)."""
+    return hashlib.sha256(f"{child_id}\0{event_id}".encode()).hexdigest()[:32]
+
+
+def id_digest_at(engine: Engine, seq: int) -> str | None:
+    """:func:`id_digest` of the archived event at ``seq`` (None: no event there)."""
+    with engine.connect() as connection:
+        row = connection.execute(select(TABLE.c.child_id, TABLE.c.event_id).where(TABLE.c.seq == seq)).first()
+    return None if row is None else id_digest(row[0], row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedId:
+    seq: int
+    child_id: str
+    event_id: str
+    received_at: datetime
+
+
+def ids_to_check(
+    engine: Engine, after_seq: int = 0, gaps: Iterable[tuple[int, int]] = (), *, chunk: int = READ_CHUNK
+) -> Iterator[ArchivedId]:
+    """The ids of the archived events in the seq ranges ``gaps`` (first, last), then of those after
+    ``after_seq``, in seq order, ``chunk`` rows at a time (payloads are not read)."""
+    columns = (TABLE.c.seq, TABLE.c.child_id, TABLE.c.event_id, TABLE.c.received_at)
+    for first, last_seq in sorted(gaps):
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(*columns)
+                .where(TABLE.c.seq >= first, TABLE.c.seq <= min(last_seq, after_seq))
+                .order_by(TABLE.c.seq)
+            ).all()
+        for seq, child_id, event_id, received_at in rows:
+            yield ArchivedId(seq, child_id, event_id, _utc(received_at) or received_at)
+    last = after_seq
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(*columns).where(TABLE.c.seq > last).order_by(TABLE.c.seq).limit(chunk)
+            ).all()
+        if not rows:
+            return
+        for seq, child_id, event_id, received_at in rows:
+            yield ArchivedId(seq, child_id, event_id, _utc(received_at) or received_at)
+        last = rows[-1][0]
+
+
+def payloads(engine: Engine, seqs: Sequence[int]) -> list[tuple[str, str]]:
+    """(child_id, payload) of the archived events ``seqs``, in seq order (erased ones left out)."""
+    with engine.connect() as connection:
+        return [
+            (child_id, payload)
+            for child_id, payload in connection.execute(
+                select(TABLE.c.child_id, TABLE.c.payload).where(TABLE.c.seq.in_(list(seqs))).order_by(TABLE.c.seq)
+            ).all()
+        ]
 
 
 @dataclass(frozen=True, slots=True)

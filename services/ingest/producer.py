@@ -85,14 +85,17 @@ class IngestProducer:
 
     def publish_raw(self, topic: str, records: Iterable[Record]) -> int:
         """Send records to any carewatch topic and wait for every acknowledgement (dead-letter replay)."""
+        return len(self.publish_located(topic, records))
+
+    def publish_located(self, topic: str, records: Iterable[Record]) -> list[tuple[int, int]]:
+        """As :meth:`publish_raw`; returns where each record was written: (partition, offset), in order."""
         deadline = time.monotonic() + self.ack_timeout_s
         try:
             futures: list[Any] = [self._producer.send(topic, key=key, value=value) for key, value in records]
-            for future in futures:
-                future.get(timeout=max(deadline - time.monotonic(), 0.0))
+            written = [future.get(timeout=max(deadline - time.monotonic(), 0.0)) for future in futures]
         except KafkaError as exc:
             raise PublishError(f"broker at {self.bootstrap} did not acknowledge the records: {exc}") from exc
-        return len(futures)
+        return [(int(meta.partition), int(meta.offset)) for meta in written]
 
     def reachable(self, timeout_s: float = 3.0) -> tuple[bool, str]:
         """A real round trip: the broker must accept a connection and list the ingest topics."""

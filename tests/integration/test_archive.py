@@ -250,3 +250,120 @@ def test_archive_commands_erase_a_child_and_apply_retention(sqlite_url: str, mon
     finally:
         get_settings.cache_clear()
         engine.dispose()
+
+
+def test_a_restart_compares_only_what_was_appended_since_the_watermark_and_a_lost_broker_gets_everything(
+    engine: Engine,
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, insert, text
+
+    from services.ingest.records import event_record
+
+    events = [parse_event(item, received_at=None) for item in authority(40, seed=11, first=FIRST, last=UNTIL)]
+    assert len(events) > 400
+    bulk, late, tail, new, lost = events[:-250], events[-250], events[-249:-200], events[-200:-40], events[-40:]
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap, partitions=4)
+        producer = IngestProducer(broker.bootstrap)
+        store.append(engine, bulk, start)
+        # An ingest transaction took the next seq and has not committed when the first check runs; later
+        # ones have (PostgreSQL hands out seqs in the order they are taken, commits in any order).
+        with engine.begin() as connection:
+            after = connection.execute(select(func.max(store.TABLE.c.seq))).scalar_one()
+            rows = store.rows_for(tail, start + timedelta(minutes=1))
+            connection.execute(insert(store.TABLE), [{**row, "seq": after + 2 + n} for n, row in enumerate(rows)])
+            connection.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('event_archive', 'seq'), {after + 2 + len(rows)})")
+            )
+        producer.publish([event_record(e) for e in bulk + tail])
+
+        first = republish(engine, broker.bootstrap)
+        assert (first.full, first.reason, first.published) == (True, "no watermark yet", 0)
+        assert first.topic_read == first.archived == len(bulk) + len(tail)
+
+        # Later: the late transaction commits (its publish failed), new events are archived and published,
+        # and some are archived whose publish failed.
+        with engine.begin() as connection:
+            connection.execute(insert(store.TABLE), [{**store.rows_for([late], start)[0], "seq": after + 1}])
+        store.append(engine, new + lost, start + timedelta(minutes=2))
+        producer.publish([event_record(e) for e in new])
+        second = republish(engine, broker.bootstrap)
+        assert not second.full
+        # Only what was appended after the watermark is read, on the topic and in the archive (and the gap).
+        assert second.topic_read == len(new)
+        assert second.archived == 1 + len(new) + len(lost)
+        assert second.published == 1 + len(lost)
+
+        third = republish(engine, broker.bootstrap)
+        assert (third.full, third.published, third.archived) == (False, 0, 0)
+        assert third.topic_read == 1 + len(lost)  # the records the second check wrote
+        on_topic = read_to_end(broker.bootstrap, topics.CASE_EVENTS)
+        assert sorted(r.value for r in on_topic) == sorted(event_record(e)[1] for e in events)  # no duplicates
+        producer.close()
+
+    # The broker comes back empty: the probe record is gone, the whole archive is published.
+    with EmbeddedBroker() as emptied:
+        ensure_topics(emptied.bootstrap, partitions=4)
+        refill = republish(engine, emptied.bootstrap)
+        assert refill.full and "lost data" in refill.reason
+        assert (refill.published, refill.on_topic) == (len(events), 0)
+        assert len(read_to_end(emptied.bootstrap, topics.CASE_EVENTS)) == len(events)
+
+    # A recreated topic refilled with other records past the recorded offsets is seen too (the probe's
+    # digest differs), and so is a topic with another number of partitions.
+    with EmbeddedBroker() as recreated:
+        ensure_topics(recreated.bootstrap, partitions=4)
+        producer = IngestProducer(recreated.bootstrap)
+        producer.publish([event_record(e) for e in reversed(events)] * 2)
+        producer.close()
+        again = republish(engine, recreated.bootstrap)
+        assert again.full and "lost data" in again.reason and again.published == 0
+    with EmbeddedBroker() as resized:
+        ensure_topics(resized.bootstrap, partitions=2)
+        other = republish(engine, resized.bootstrap)
+        assert other.full and "partitions" in other.reason and other.published == len(events)
+        # The newest checked event erased: its seq cannot be trusted (SQLite hands it out again).
+        store.erase_child(engine, lost[-1].child_id, actor="dpo", now=datetime.now(UTC))
+        erased = republish(engine, resized.bootstrap)
+        assert erased.full and "erased" in erased.reason and erased.published == 0
+
+
+def test_two_checks_saving_their_watermarks_at_once_both_finish(engine: Engine) -> None:
+    import threading
+
+    from sqlalchemy import delete, insert
+
+    from services.ingest.records import event_record
+
+    events = [parse_event(item, received_at=None) for item in authority(5, seed=4, first=FIRST, last=UNTIL)]
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap, partitions=2)
+        store.append(engine, events, datetime.now(UTC))
+        producer = IngestProducer(broker.bootstrap)
+        producer.publish([event_record(e) for e in events])
+        producer.close()
+        republish(engine, broker.bootstrap)
+        marks, _ = store.watermarks(engine, topics.CASE_EVENTS)
+        rows = [
+            {**vars_of(mark), "topic": topics.CASE_EVENTS, "checked_at": datetime.now(UTC)} for mark in marks.values()
+        ]
+        results: list[object] = []
+        with engine.connect() as other:  # another worker's check, saving its watermark: not committed yet
+            transaction = other.begin()
+            other.execute(delete(store.WATERMARKS).where(store.WATERMARKS.c.topic == topics.CASE_EVENTS))
+            other.execute(insert(store.WATERMARKS), rows)
+            check = threading.Thread(target=lambda: results.append(republish(engine, broker.bootstrap)))
+            check.start()
+            check.join(timeout=5)
+            assert check.is_alive()  # its save waits for the other transaction's rows
+            transaction.commit()
+            check.join(timeout=60)
+        assert len(results) == 1 and not results[0].full  # type: ignore[attr-defined]
+        assert store.watermarks(engine, topics.CASE_EVENTS)[0] == marks
+
+
+def vars_of(mark: store.Watermark) -> dict[str, object]:
+    return {name: getattr(mark, name) for name in store.Watermark.__slots__}
