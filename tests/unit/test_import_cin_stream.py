@@ -5,7 +5,12 @@ the temporary files gone however the import ends."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +200,27 @@ def test_temporary_files_are_removed_after_ctrl_c(
     result = CliRunner().invoke(app, ["import-cin", str(census), "--year", "2025"], catch_exceptions=False)
     assert len(seen) == 100 and result.exit_code == 130  # Ctrl-C, as the command line reports it
     assert seen[-1] > 10 and list(small_runs.iterdir()) == []
+
+
+def test_temporary_files_are_removed_after_a_real_ctrl_c(tmp_path: Path) -> None:
+    """SIGINT to the command in a process of its own, once its temporary directory exists."""
+    path = tmp_path / "cin.xml"
+    path.write_bytes(to_xml(valid_return(children=3000), 2025))  # a return that takes a while
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    command = [sys.executable, "-c", "from carewatch.cli import app; app()", "import-cin", str(path)]
+    process = subprocess.Popen(
+        [*command, "--year", "2025", "--out", str(tmp_path / "events.ndjson")],
+        env=dict(os.environ, TMPDIR=str(temporary), TQDM_DISABLE="1"),
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not any(workspace.iterdir() for workspace in temporary.iterdir()) and time.monotonic() < deadline:
+        assert process.poll() is None, "the import ended before it was interrupted"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors.decode()[-2000:]
+    assert list(temporary.iterdir()) == [] and not (tmp_path / "events.ndjson").exists()
