@@ -18,11 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from carewatch.cli import app
+from services.ingest import spill
+from services.ingest.spill import RunSorter, Workspace
 from services.ingest.ssda903 import convert, stream
 from services.ingest.ssda903.convert import convert_returns
 from services.ingest.ssda903.report import write_report
 from services.ingest.ssda903.source import read_return, stream_return
-from services.ingest.ssda903.stream import RunSorter, Workspace, convert_streamed
+from services.ingest.ssda903.stream import convert_streamed
 from tests.unit import ssda903_support as support
 
 
@@ -51,7 +53,7 @@ def streamed_rows(returns: list[tuple[int, Path]]) -> list[tuple[int, Any]]:
 def test_spilled_runs_and_parts_give_the_in_memory_result(
     returns: list[tuple[int, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stream, "FAN_IN", 3)  # more runs than merged at once: merged in rounds
+    monkeypatch.setattr(spill, "FAN_IN", 3)  # more runs than merged at once: merged in rounds
     expected = in_memory(returns)
     assert len(expected.events) > 2000 and {o.status for o in expected.outcomes} == {"converted", "rejected", "skipped"}
     with Workspace(tmp_path) as workspace:
@@ -75,7 +77,7 @@ def test_spilled_runs_and_parts_give_the_in_memory_result(
             read_all=totals.append,
             progress=converted.append,
         )
-        assert min(spilled) > stream.FAN_IN  # both sorters wrote several runs
+        assert min(spilled) > spill.FAN_IN  # both sorters wrote several runs
         assert totals == [sum(read)] == [sum(converted)] == [len(expected.outcomes)]  # progress: every row, once
         assert len(result.events) == len(expected.events)
         assert list(result.events) == expected.events  # same events, same order

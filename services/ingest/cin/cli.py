@@ -40,34 +40,50 @@ def import_cin(
     Every item (each block under Child, each review date) is converted, rejected or skipped with its XML
     path and reason; closing counts per table go to stderr. Hostile XML (DTDs, entities) is refused.
     """
-    import orjson
+    from tqdm import tqdm
 
-    from services.ingest.cin.convert import convert, header_note
-    from services.ingest.cin.source import CensusRefused, read_census
-    from services.ingest.ssda903.cli import _publish
+    from services.ingest.cin import stream
+    from services.ingest.cin.convert import header_note
+    from services.ingest.cin.source import CensusReader, CensusRefused
+    from services.ingest.ssda903.cli import _publish, _write_events
     from services.ingest.ssda903.report import print_counts, write_report
     from services.ingest.ssda903.source import SourceFile
 
-    try:
-        census = read_census(file)
-    except CensusRefused as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    result = convert(census, year)
-    lines = [orjson.dumps(event, option=orjson.OPT_SORT_KEYS) for event in result.events]
-    if out is not None or bootstrap is None:
-        if out in (None, "-"):
-            for line in lines:
-                sys.stdout.buffer.write(line + b"\n")
-            sys.stdout.buffer.flush()
-        else:
-            with Path(out).open("wb") as handle:
-                handle.writelines(line + b"\n" for line in lines)
-    if bootstrap is not None:
-        _publish(bootstrap, result.events, len(result.events))
-    note = header_note(census, year)
-    if report is not None:
-        write_report(report, result, [SourceFile(census.name, "xml", [], note)])
+    reader = CensusReader(file)
+    # read one Child at a time and converted child by child; the events and outcomes wait in sorted runs on
+    # disk until the whole file is read: memory does not grow with the return, and nothing is written out
+    # from a file refused part way through
+    bar = tqdm(
+        desc="reading children",
+        total=file.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=None,
+    )
+    with stream.Workspace(prefix=stream.PREFIX) as workspace, bar:
+
+        def again() -> None:
+            bar.set_description("an LAchildID is used twice: reading again", refresh=False)
+            bar.reset(total=file.stat().st_size)
+
+        try:
+            result = stream.convert_streamed(
+                reader, year, workspace, spill_at=stream.SPILL_AT, progress=bar.update, again=again
+            )
+        except CensusRefused as exc:
+            bar.close()
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        bar.close()
+        if out is not None or bootstrap is None:
+            _write_events(result.events, out)
+        if bootstrap is not None:
+            _publish(bootstrap, result.events, len(result.events))
+        note = header_note(reader.header, year)
+        if report is not None:
+            write_report(report, result, [SourceFile(reader.name, "xml", [], note)])
     if note:
-        typer.echo(f"note: {census.name}: {note}", err=True)
+        typer.echo(f"note: {reader.name}: {note}", err=True)
     print_counts(result.tallies(), sys.stderr)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import groupby
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -384,9 +385,16 @@ def _validation_failure(exc: ValidationError) -> ItemRejected:
     return ItemRejected(element, "; ".join(f"{where}: {msg}" if where else msg for where, msg in located))
 
 
-def _first_pass(census: Census, ctx: Context, rejected: dict[int, ItemRejected]) -> None:
-    """Child identifiers, episodes (referral ids, closure reasons, plan start dates) and plan ids."""
-    for index, item in enumerate(census.items):
+Keyed = tuple[tuple[str, str, int, str], dict[str, Any]]
+"""An event with its place in the output: (date, child, rank of its kind, event id)."""
+Taken = Callable[[str, int], bool]
+"""Whether an earlier child has this LAchildID (rule 8510): told, in child order, of every child whose
+identifiers are valid, with its ordinal."""
+
+
+def _first_pass(items: Sequence[Item], ctx: Context, rejected: dict[int, ItemRejected], taken: Taken) -> None:
+    """Child identifiers, episodes (referral ids, closure reasons, plan start dates) and plan ids of one child."""
+    for index, item in enumerate(items):
         if item.table == "ChildIdentifiers":
             try:
                 if item.child in ctx.children:
@@ -395,12 +403,10 @@ def _first_pass(census: Census, ctx: Context, rejected: dict[int, ItemRejected])
             except ItemRejected as rejection:
                 ctx.children.setdefault(item.child, rejection)
                 rejected[index] = rejection
-    seen: dict[str, int] = {}
-    for item in census.items:
-        details = ctx.children.get(item.child)
-        if isinstance(details, ChildDetails) and seen.setdefault(details.child_id, item.child) != item.child:
-            ctx.children[item.child] = ItemRejected("LAchildID", "LAchildID is used by another child (rule 8510)")
-    for item in census.items:
+    for number, found in ctx.children.items():
+        if isinstance(found, ChildDetails) and taken(found.child_id, number):
+            ctx.children[number] = ItemRejected("LAchildID", "LAchildID is used by another child (rule 8510)")
+    for item in items:
         if item.table != "CINdetails" or item.episode is None:
             continue
         details = ctx.children.get(item.child)
@@ -415,7 +421,7 @@ def _first_pass(census: Census, ctx: Context, rejected: dict[int, ItemRejected])
             )
         except ItemRejected as rejection:
             ctx.episodes[(item.child, item.episode)] = rejection
-    for item in census.items:
+    for item in items:
         if item.table != "ChildProtectionPlans" or item.episode is None:
             continue
         episode = ctx.episodes.get((item.child, item.episode))
@@ -431,20 +437,28 @@ def _first_pass(census: Census, ctx: Context, rejected: dict[int, ItemRejected])
             episode.cpp_starts = episode.cpp_starts | {started}
 
 
-def convert(census: Census, year: int) -> ImportResult:
-    """Convert every item of the census; ``year`` is the collection year ending 31 March ``year``."""
+def first_claims() -> Taken:
+    """The in-memory :data:`Taken`: every LAchildID seen, with the first child that had it."""
+    seen: dict[str, int] = {}
+    return lambda child_id, number: seen.setdefault(child_id, number) != number
+
+
+def convert_child(name: str, items: Sequence[Item], year: int, taken: Taken) -> tuple[list[Keyed], list[RowOutcome]]:
+    """Convert the items of one ``Child`` (of the file ``name``): its events with their output keys, and the
+    outcome of every item in order. Everything but :data:`taken` is of the child alone: event ids carry the
+    child's LAchildID, which no two children converted share."""
     ctx = Context(year)
     rejected: dict[int, ItemRejected] = {}
-    _first_pass(census, ctx, rejected)
+    _first_pass(items, ctx, rejected, taken)
     outcomes: list[RowOutcome] = []
-    keyed: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    keyed: list[Keyed] = []
     emitted: dict[str, dict[str, Any]] = {}
 
     def record(item: Item, status: str, element: str | None = None, reason: str | None = None,
                ids: tuple[str, ...] = ()) -> None:  # fmt: skip
-        outcomes.append(RowOutcome(census.name, item.table, item.child, item.path, status, element, reason, ids))  # type: ignore[arg-type]
+        outcomes.append(RowOutcome(name, item.table, item.child, item.path, status, element, reason, ids))  # type: ignore[arg-type]
 
-    for index, item in enumerate(census.items):
+    for index, item in enumerate(items):
         if index in rejected:
             record(item, "rejected", rejected[index].element, rejected[index].reason)
             continue
@@ -486,14 +500,33 @@ def convert(census: Census, year: int) -> ImportResult:
             emitted[data["event_id"]] = data
             keyed.append(((data["occurred_at"], data["child_id"], _RANK.get(data["type"], 5), data["event_id"]), data))
         record(item, "converted", ids=tuple(data["event_id"] for data in fresh))
+    return keyed, outcomes
+
+
+def by_child(items: Iterable[Item]) -> Iterator[list[Item]]:
+    """The items of each child in turn (items are read child by child)."""
+    for _, group in groupby(items, key=lambda item: item.child):
+        yield list(group)
+
+
+def convert(census: Census, year: int) -> ImportResult:
+    """Convert every item of the census, held in memory; ``year`` is the collection year ending 31 March
+    ``year``. :func:`services.ingest.cin.stream.convert_streamed` gives the same from a file of any size."""
+    taken = first_claims()
+    outcomes: list[RowOutcome] = []
+    keyed: list[Keyed] = []
+    for items in by_child(census.items):
+        events, done = convert_child(census.name, items, year, taken)
+        keyed.extend(events)
+        outcomes.extend(done)
     keyed.sort(key=lambda pair: pair[0])
     return ImportResult(events=[data for _, data in keyed], outcomes=outcomes)
 
 
-def header_note(census: Census, year: int) -> str | None:
+def header_note(header: Mapping[str, str], year: int) -> str | None:
     """A note when the header's collection details disagree with ``--year``."""
-    reference = census.header.get("ReferenceDate", "")
-    collection = census.header.get("Collection", "")
+    reference = header.get("ReferenceDate", "")
+    collection = header.get("Collection", "")
     notes = []
     if collection and collection != "CIN":
         notes.append(f"Collection is {collection!r}, not 'CIN'")

@@ -84,7 +84,8 @@ def import_903(
     size = sum(source.path.stat().st_size for source in files)
     # the rows are read file by file and shared out by child to temporary files, each share converted alone;
     # the events and outcomes wait in sorted runs on disk: memory does not grow with the return
-    with stream.Workspace() as workspace, tqdm(desc="reading rows", unit="row", file=sys.stderr, disable=None) as bar:
+    bar = tqdm(desc="reading rows", unit="row", file=sys.stderr, disable=None)
+    with stream.Workspace(prefix="carewatch-903-") as workspace, bar:
 
         def converting(total: int) -> None:
             bar.set_description("converting rows", refresh=False)
@@ -122,18 +123,8 @@ def import_903(
             result.changes = [_describe(old, new) for old, new in reconciled.corrected] + [
                 f"removed {old['type']} {old['event_id']} ({old['occurred_at']})" for old in reconciled.removed
             ]
-        # serialised one at a time: a list of every line would hold the return's events twice
         if out is not None or bootstrap is None:
-            if out in (None, "-"):
-                for event in events:
-                    sys.stdout.buffer.write(
-                        orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
-                    )
-                sys.stdout.buffer.flush()
-            else:
-                with Path(out).open("wb") as handle:
-                    for event in events:
-                        handle.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
+            _write_events(events, out)
         if bootstrap is not None:
             _publish(bootstrap, events, len(events))
         if report is not None:
@@ -302,6 +293,22 @@ def _store_health(
     finally:
         engine.dispose()
     typer.echo(f"return health as of {day} stored", err=True)
+
+
+def _write_events(events: Iterable[dict[str, Any]], out: str | None) -> None:
+    """The events as NDJSON to the file ``out`` (stdout when None or '-'), serialised one at a time: a list
+    of every line would hold the return's events twice."""
+    import orjson
+
+    option = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+    if out in (None, "-"):
+        for event in events:
+            sys.stdout.buffer.write(orjson.dumps(event, option=option))
+        sys.stdout.buffer.flush()
+    else:
+        with Path(out).open("wb") as handle:
+            for event in events:
+                handle.write(orjson.dumps(event, option=option))
 
 
 def _batches(events: Iterable[dict[str, Any]], size: int) -> Iterator[list[tuple[bytes, bytes]]]:

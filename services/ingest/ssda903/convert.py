@@ -98,12 +98,17 @@ class ImportResult:
     def tallies(self) -> list[Tally]:
         by_key: dict[tuple[str, str], Tally] = {}
         for outcome in self.outcomes:
-            tally = by_key.setdefault((outcome.file, outcome.table), Tally(outcome.file, outcome.table))
-            tally.read += 1
-            setattr(tally, outcome.status, getattr(tally, outcome.status) + 1)
-            tally.events += len(outcome.event_ids)
-            tally.problems += len(outcome.problems)
+            count(by_key, outcome)
         return [by_key[key] for key in sorted(by_key)]
+
+
+def count(counts: dict[tuple[str, str], Tally], outcome: RowOutcome) -> None:
+    """Add ``outcome`` to the closing counts of its file and table."""
+    tally = counts.setdefault((outcome.file, outcome.table), Tally(outcome.file, outcome.table))
+    tally.read += 1
+    setattr(tally, outcome.status, getattr(tally, outcome.status) + 1)
+    tally.events += len(outcome.event_ids)
+    tally.problems += len(outcome.problems)
 
 
 def parse_date(value: str, field_name: str, *, required: bool = True) -> date | None:

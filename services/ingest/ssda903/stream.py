@@ -9,158 +9,44 @@ child (a hash of the CHILD value), those two facts noted on the way; each part i
 outcomes (row number in the whole and outcome) go to :class:`RunSorter` s, which keep at most ``spill_at``
 items in memory and write each full batch as a sorted run to a file; the runs are merged (``heapq.merge``) as
 the events are written out. Every file lives in one temporary directory, removed when the conversion's
-``with`` block ends: on success, on error and on Ctrl-C.
+``with`` block ends: on success, on error and on Ctrl-C (both in :mod:`services.ingest.spill`, shared with
+the CIN census import).
 """
 
 from __future__ import annotations
 
-import heapq
 import pickle
-import shutil
-import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Final, Self
+from typing import IO, Any, Final
 
-import orjson
-
+from services.ingest.spill import (
+    SPILL_AT,
+    Events,
+    Outcomes,
+    RunSorter,
+    StreamedImport,
+    Workspace,
+    event_text,
+    outcome_fields,
+    read_run,
+)
 from services.ingest.ssda903 import convert
-from services.ingest.ssda903.convert import KEYED_EVENT, RowOutcome, Tally
+from services.ingest.ssda903.convert import KEYED_EVENT, Tally
 from services.ingest.ssda903.source import Fields, SourceRow
 
-SPILL_AT: Final = 20_000
-"""Events (or outcomes) held in memory before a sorted run of them is written to a file."""
+__all__ = ["SPILL_AT", "Events", "Outcomes", "RunSorter", "StreamedImport", "Workspace", "convert_streamed"]
+
 PART_BYTES: Final = 1 << 19
 """Bytes of return files per part: a part's rows are converted together, in memory."""
 MAX_PARTS: Final = 512
 """At most this many part files are open at once while the rows are shared out."""
-FAN_IN: Final = 64
-"""At most this many runs are merged at once (more are merged into fewer runs first)."""
 
 
 def parts_for(size: int) -> int:
     """The number of parts for returns of ``size`` bytes: one per :data:`PART_BYTES`, at most :data:`MAX_PARTS`."""
     return max(1, min(MAX_PARTS, -(-size // PART_BYTES)))
-
-
-class RunSorter:
-    """Items sorted with at most ``spill_at`` of them in memory: full batches are written to ``directory`` as
-    sorted runs (one pickle per item) and merged when read. Iterate after :meth:`finish`, as often as needed.
-
-    The items are tuples whose leading fields are distinct (the rest is never compared)."""
-
-    def __init__(self, directory: Path, name: str, spill_at: int = SPILL_AT) -> None:
-        self.directory, self.name, self.spill_at = directory, name, spill_at
-        self.buffer: list[tuple[Any, ...]] = []
-        self.runs: list[Path] = []
-        self.count = 0
-        self.written = 0
-
-    def add(self, item: tuple[Any, ...]) -> None:
-        self.buffer.append(item)
-        self.count += 1
-        if len(self.buffer) >= self.spill_at:
-            self._spill()
-
-    def _spill(self) -> None:
-        self.buffer.sort()
-        self.runs.append(self._write(self.buffer))
-        self.buffer.clear()
-
-    def _write(self, items: Iterable[tuple[Any, ...]]) -> Path:
-        self.written += 1
-        path = self.directory / f"{self.name}-{self.written}.run"
-        with path.open("wb") as handle:
-            for item in items:
-                handle.write(pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
-        return path
-
-    def finish(self) -> None:
-        """Everything added is sorted: the last batch written as a run if others were (else kept in memory)."""
-        if self.runs and self.buffer:
-            self._spill()
-        self.buffer.sort()
-        while len(self.runs) > FAN_IN:
-            group, self.runs = self.runs[:FAN_IN], self.runs[FAN_IN:]
-            merged = self._write(heapq.merge(*(_read(path) for path in group)))
-            for path in group:
-                path.unlink()
-            self.runs.append(merged)
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        if not self.runs:
-            return iter(self.buffer)
-        return heapq.merge(*(_read(path) for path in self.runs))
-
-    def __len__(self) -> int:
-        return self.count
-
-
-def _read(path: Path) -> Iterator[tuple[Any, ...]]:
-    with path.open("rb") as handle:
-        while True:
-            try:
-                yield pickle.load(handle)
-            except EOFError:
-                return
-
-
-class Events:
-    """The converted events in output order (date, child, episode order), each read back as a dict."""
-
-    def __init__(self, sorter: RunSorter) -> None:
-        self._sorter = sorter
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        loads = orjson.loads
-        return (loads(item[KEYED_EVENT]) for item in self._sorter)
-
-    def __len__(self) -> int:
-        return len(self._sorter)
-
-
-class Outcomes:
-    """Every row's outcome, in the order the rows were read."""
-
-    def __init__(self, sorter: RunSorter) -> None:
-        self._sorter = sorter
-
-    def __iter__(self) -> Iterator[RowOutcome]:
-        return (RowOutcome(*item[1]) for item in self._sorter)
-
-    def __len__(self) -> int:
-        return len(self._sorter)
-
-
-@dataclass
-class StreamedImport:
-    """What :func:`convert_streamed` gives: the same as an :class:`~convert.ImportResult`, read from files."""
-
-    events: Events
-    outcomes: Outcomes
-    counts: dict[tuple[str, str], Tally]
-    changes: list[str] = field(default_factory=list)
-
-    def tallies(self) -> list[Tally]:
-        return [self.counts[key] for key in sorted(self.counts)]
-
-
-class Workspace:
-    """A temporary directory for the parts and runs, removed when the ``with`` block ends, however it ends."""
-
-    def __init__(self, parent: Path | None = None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="carewatch-903-", dir=parent))
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _pack(index: int, year: int, row: SourceRow, columns: dict[tuple[str, ...], int]) -> bytes:
@@ -231,36 +117,17 @@ def convert_streamed(
         keyed, done = convert.convert_part(rows, row_years, latest, episode_years, progress)
         del rows
         for entry in keyed:
-            # the key as it was, the event as JSON text (a fraction of a dict's memory; text, not the bytes
-            # orjson gives, which keep the whole of its write buffer); the row number is not needed
-            events.add((*entry[:KEYED_EVENT], orjson.dumps(entry[KEYED_EVENT], option=orjson.OPT_SORT_KEYS).decode()))
+            # the key as it was, the event as JSON text; the row number is not needed
+            events.add((*entry[:KEYED_EVENT], event_text(entry[KEYED_EVENT])))
         keyed.clear()
         for index, outcome in zip(indices, done, strict=True):
             if outcome.file == hidden_file:
                 continue
-            tally = counts.setdefault((outcome.file, outcome.table), Tally(outcome.file, outcome.table))
-            tally.read += 1
-            setattr(tally, outcome.status, getattr(tally, outcome.status) + 1)
-            tally.events += len(outcome.event_ids)
-            tally.problems += len(outcome.problems)
-            outcomes.add((index, _fields_of(outcome)))
+            convert.count(counts, outcome)
+            outcomes.add((index, outcome_fields(outcome)))
     events.finish()
     outcomes.finish()
     return StreamedImport(Events(events), Outcomes(outcomes), counts)
-
-
-def _fields_of(outcome: RowOutcome) -> tuple[Any, ...]:
-    return (
-        outcome.file,
-        outcome.table,
-        outcome.row,
-        outcome.locator,
-        outcome.status,
-        outcome.field,
-        outcome.reason,
-        outcome.event_ids,
-        outcome.problems,
-    )
 
 
 def _load(
@@ -272,7 +139,7 @@ def _load(
     rows: list[SourceRow | None] = []
     pool: dict[str, str] = {}
     held = pool.setdefault
-    for index, year, file, table, number, locator, shape, values in _read(path):
+    for index, year, file, table, number, locator, shape, values in read_run(path):
         indices.append(index)
         row_years.append(year)
         if shape >= 0:
