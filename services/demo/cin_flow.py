@@ -43,7 +43,12 @@ PLAN_AT_ICPC: Final = 0.86
 SECOND_PLAN_SHARE: Final = 0.2
 CATEGORIES: Final = (("NEG", 50), ("EMO", 34), ("PHY", 7), ("SAB", 3), ("MUL", 6))
 PLAN_LENGTH_BANDS: Final = (((20, 91), 15.9), ((92, 182), 11.0), ((183, 364), 43.5), ((365, 729), 25.2),
-                            ((730, 900), 4.4))  # fmt: skip
+                            ((730, 1100), 4.4))  # fmt: skip
+"""Lengths of plans when they end, table D7 bands (the last band, 2 years or more, capped at 3)."""
+ON_PLAN_PER_10K: Final = 41.2
+"""Children subject to a plan on a date per 10,000 (49,420 over 12.0 million, 31 March 2025): the plans
+already open when the flow begins, so plans of every length end from its first day (without them no plan
+ending in the demo year could have lasted two years)."""
 CIN_PLAN_SHARE: Final = 0.45
 LATE_VISIT: Final = 0.03
 LATE_REVIEW: Final = 0.05
@@ -79,6 +84,7 @@ class CinFlow:
         return True
 
     def run(self) -> None:
+        self._open_plans()
         per_day = self.population * REFERRALS_PER_10K_YEAR / 10_000 / 365
         elapsed = self.rng.expovariate(per_day)
         window = (self.end - self.begin).days
@@ -86,6 +92,37 @@ class CinFlow:
             day = self.begin + timedelta(days=int(elapsed))
             self._referral(day)
             elapsed += self.rng.expovariate(per_day)
+
+    def _open_plans(self) -> None:
+        """Children already on a plan when the flow begins: lengths drawn as plans end, kept in proportion
+        to their length (a long plan is more likely to be open on a date), each begun a uniform time before
+        ``begin``; the referral, enquiry and conference before each plan are there too."""
+        rng = self.rng
+        longest = max(high for (_, high), _ in PLAN_LENGTH_BANDS)
+        for _ in range(round(self.population * ON_PLAN_PER_10K / 10_000)):
+            while True:
+                low, high = _weighted(rng, PLAN_LENGTH_BANDS)
+                length = rng.randint(low, high)
+                if rng.random() * longest < length:
+                    break
+            start = self.begin - timedelta(days=rng.randint(0, length - 1))
+            self.number += 1
+            child, plans = f"k{self.number:06d}", 1 if rng.random() < SECOND_PLAN_SHARE else 0
+            enquired = start - timedelta(days=rng.randint(12, 19))  # a conference within 15 working days
+            referred = enquired - timedelta(days=rng.randint(1, 20))
+            ref = f"{child}-r{referred:%y%m%d}"
+            self._out("referral.received", child, referred, referral_id=ref, source=_weighted(rng, SOURCES),
+                      primary_need=_weighted(rng, NEEDS), team=TEAMS[self.number % len(TEAMS)])  # fmt: skip
+            self._out("referral.outcome", child, referred, referral_id=ref, outcome="assessment")
+            assessment, enquiry = f"{ref}-a", f"{ref}-s"
+            self._out("assessment.started", child, referred, assessment_id=assessment, referral_id=ref)
+            self._out("s47.started", child, enquired, enquiry_id=enquiry)
+            self._out("s47.completed", child, start - timedelta(days=1), enquiry_id=enquiry, outcome="icpc")
+            self._out("icpc.held", child, start, enquiry_id=enquiry, plan_decided=True)
+            self._out("assessment.completed", child, start, assessment_id=assessment, referral_id=ref,
+                      child_in_need=True)  # fmt: skip
+            ended = self._cp_plan(child, f"{ref}-p", start, plans, length)
+            self._close(child, referred, ended + timedelta(days=rng.randint(1, 60)), "RC7", plans + 1)
 
     def _child_for(self, day: date) -> tuple[str, int]:
         rng = self.rng
@@ -157,11 +194,14 @@ class CinFlow:
         self._out("icpc.held", child, conference, enquiry_id=enquiry, plan_decided=decided)
         return conference if decided else None
 
-    def _cp_plan(self, child: str, plan: str, start: date, previous: int) -> date:
-        """A child protection plan from ``start``: visits, reviews, its end; returns the end date."""
+    def _cp_plan(self, child: str, plan: str, start: date, previous: int, length: int | None = None) -> date:
+        """A child protection plan from ``start`` (lasting ``length`` days, or drawn from the national
+        bands): visits, reviews, its end; returns the end date."""
         rng = self.rng
-        low, high = _weighted(rng, PLAN_LENGTH_BANDS)
-        ends = start + timedelta(days=rng.randint(low, high))
+        if length is None:
+            low, high = _weighted(rng, PLAN_LENGTH_BANDS)
+            length = rng.randint(low, high)
+        ends = start + timedelta(days=length)
         self._out("cp_plan.started", child, start, plan_id=plan, category=_weighted(rng, CATEGORIES),
                   previous_plans=previous)  # fmt: skip
         day = start + timedelta(days=rng.randint(2, 9))

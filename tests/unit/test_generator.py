@@ -125,7 +125,9 @@ def test_cohort_mix_is_near_the_county(seed: int, county: Events) -> None:
     }
     targets = {"looked after": 396, "external foster": 111, "in-house foster": 92, "residential": 44,
                "placed with parents": 29, "uasc": 38}  # fmt: skip
-    tolerance = {"looked after": 0.1, "external foster": 0.2, "in-house foster": 0.2, "residential": 0.35,
+    # Stays as long as the national ones (about 2.4 years on average) make the mix on one date vary more
+    # from seed to seed; over seeds 100-107 the means are 402, 112.5, 96.5, 45.1, 32.4 and 39.4.
+    tolerance = {"looked after": 0.1, "external foster": 0.2, "in-house foster": 0.3, "residential": 0.45,
                  "placed with parents": 0.4, "uasc": 0.35}  # fmt: skip
     for name, target in targets.items():
         assert abs(counts[name] - target) <= tolerance[name] * target, (name, counts[name], target)
