@@ -10,7 +10,12 @@ and visit), so statutory clocks start from a believable state.
 
 Rates are set so board indicators land near the national figures of reference §3 (about 10% of children
 with 3+ placements in a year, 24% with 3+ social workers, 10% missing, 63% of return interviews within
-72 hours, about one leaver in eleven adopted) and the placement mix near the county in the seed minutes.
+72 hours, about one leaver in eleven adopted, leavers in a year 0.42 of those in care, care leavers in touch,
+in education, employment or training and suitably accommodated as in §3.7) and the placement mix near the
+county in the seed minutes. Every missing episode gets a return interview, a share of them late, and every
+leaver aged 16 or over (not adopted) has leaving-care contacts: so no alert from the early history stays
+open for want of an event a real authority would have recorded, and the care-leaver measures do not drift
+as the leavers of the simulation replace the cohort the lead-in starts with.
 
 Legal status moves as it does in care proceedings: police protection or an emergency protection order for
 days, then an interim care order or section 20; an interim order becomes a full care order (or, for a young
@@ -91,6 +96,12 @@ MOVES_PER_YEAR: Final = {False: 0.2, True: 2.0}
 # Social-worker changes: ~24% of children have 3+ workers in a year.
 SW_CHURN_SHARE: Final = 0.4
 SW_CHANGES_PER_YEAR: Final = {False: 0.6, True: 2.4}
+SDQ_MEAN: Final = 14.0
+SDQ_CHILD_SD: Final = 5.7
+SDQ_YEAR_SD: Final = 3.2
+"""SDQ total difficulties: each child's own level (spread between children) plus a year-to-year change, 6.5
+points in all; about 35% score 17 or more. A child's score persists from year to year, as it does, so the
+share of concern moves with the children in care, not with fresh draws of the same children each year."""
 MISSING_PRONE_SHARE_10_PLUS: Final = 0.22
 MISSING_PER_YEAR: Final = 6.5
 RHI_WITHIN_72H: Final = 0.66
@@ -104,7 +115,7 @@ leaver aged 16 or over, home or at 18, has contacts: the board's care-leaver mea
 leaver without contacts would pull the figures down more as such leavers replace the cohort the lead-in
 starts with (a drift, not a trend)."""
 CARE_LEAVER_IN_TOUCH: Final = 0.89
-CARE_LEAVER_EET: Final = 0.62
+CARE_LEAVER_EET: Final = 0.68
 CARE_LEAVER_SUITABLE: Final = 0.9
 """Per care leaver: keeps in touch (the rest are in touch at three contacts in ten), in education,
 employment or training; per contact in touch, accommodation suitable. Gives about 92% in touch, 57% EET
@@ -451,9 +462,10 @@ class Child:
                 kind = "review"
             day += timedelta(days=rng.randint(95, 122) if rng.random() < 0.9 else rng.randint(125, 160))
         day = self.entered + timedelta(days=rng.randint(60, 300))
+        level = rng.gauss(SDQ_MEAN, SDQ_CHILD_SD)
         while day < stop:
             if 4 <= self.age_on(day) <= 16:
-                score = min(40, max(0, round(rng.gauss(14, 6.5))))
+                score = min(40, max(0, round(level + rng.gauss(0, SDQ_YEAR_SD))))
                 self.emit("sdq.recorded", day, score=score)
             day += timedelta(days=rng.randint(330, 390))
 
