@@ -73,6 +73,9 @@ class CinFlow:
     population: int
     begin: date
     end: date
+    opening: random.Random = field(default_factory=lambda: random.Random(0))
+    """The random stream of the plans open when the flow begins: apart, so the flow itself draws the same
+    whether they are there or not."""
     number: int = 0
     closed: dict[str, tuple[date, date, int]] = field(default_factory=dict)
     """Child → (last referral, case closed on, plans so far): who may be referred again."""
@@ -97,22 +100,21 @@ class CinFlow:
         """Children already on a plan when the flow begins: lengths drawn as plans end, kept in proportion
         to their length (a long plan is more likely to be open on a date), each begun a uniform time before
         ``begin``; the referral, enquiry and conference before each plan are there too."""
-        rng = self.rng
+        rng = self.opening
         longest = max(high for (_, high), _ in PLAN_LENGTH_BANDS)
-        for _ in range(round(self.population * ON_PLAN_PER_10K / 10_000)):
+        for number in range(1, round(self.population * ON_PLAN_PER_10K / 10_000) + 1):
             while True:
                 low, high = _weighted(rng, PLAN_LENGTH_BANDS)
                 length = rng.randint(low, high)
                 if rng.random() * longest < length:
                     break
             start = self.begin - timedelta(days=rng.randint(0, length - 1))
-            self.number += 1
-            child, plans = f"k{self.number:06d}", 1 if rng.random() < SECOND_PLAN_SHARE else 0
+            child, plans = f"kp{number:05d}", 1 if rng.random() < SECOND_PLAN_SHARE else 0
             enquired = start - timedelta(days=rng.randint(12, 19))  # a conference within 15 working days
             referred = enquired - timedelta(days=rng.randint(1, 20))
             ref = f"{child}-r{referred:%y%m%d}"
             self._out("referral.received", child, referred, referral_id=ref, source=_weighted(rng, SOURCES),
-                      primary_need=_weighted(rng, NEEDS), team=TEAMS[self.number % len(TEAMS)])  # fmt: skip
+                      primary_need=_weighted(rng, NEEDS), team=TEAMS[number % len(TEAMS)])  # fmt: skip
             self._out("referral.outcome", child, referred, referral_id=ref, outcome="assessment")
             assessment, enquiry = f"{ref}-a", f"{ref}-s"
             self._out("assessment.started", child, referred, assessment_id=assessment, referral_id=ref)
@@ -121,8 +123,9 @@ class CinFlow:
             self._out("icpc.held", child, start, enquiry_id=enquiry, plan_decided=True)
             self._out("assessment.completed", child, start, assessment_id=assessment, referral_id=ref,
                       child_in_need=True)  # fmt: skip
-            ended = self._cp_plan(child, f"{ref}-p", start, plans, length)
-            self._close(child, referred, ended + timedelta(days=rng.randint(1, 60)), "RC7", plans + 1)
+            ended = self._cp_plan(child, f"{ref}-p", start, plans, length, rng)
+            # Closed, and not among those the flow refers again (its draws stay its own).
+            self._out("case.closed", child, ended + timedelta(days=rng.randint(1, 60)), reason="RC7")
 
     def _child_for(self, day: date) -> tuple[str, int]:
         rng = self.rng
@@ -194,10 +197,13 @@ class CinFlow:
         self._out("icpc.held", child, conference, enquiry_id=enquiry, plan_decided=decided)
         return conference if decided else None
 
-    def _cp_plan(self, child: str, plan: str, start: date, previous: int, length: int | None = None) -> date:
+    def _cp_plan(
+        self, child: str, plan: str, start: date, previous: int, length: int | None = None,
+        rng: random.Random | None = None,
+    ) -> date:  # fmt: skip
         """A child protection plan from ``start`` (lasting ``length`` days, or drawn from the national
-        bands): visits, reviews, its end; returns the end date."""
-        rng = self.rng
+        bands): visits, reviews, its end; returns the end date. Draws from ``rng`` (default the flow's)."""
+        rng = rng or self.rng
         if length is None:
             low, high = _weighted(rng, PLAN_LENGTH_BANDS)
             length = rng.randint(low, high)

@@ -644,7 +644,8 @@ class _Population:
             flow_rng = random.Random(f"cin-{self.seed}")
             la = Authority(random.Random(flow_rng.getrandbits(64)), self.seed, 0.0, prefix="-cin")
             population = round(self.children * 10_000 / LOOKED_AFTER_PER_10K)
-            CinFlow(flow_rng, la.emit, population, begin, self.end).run()
+            opening = random.Random(f"cin-open-{self.seed}")
+            CinFlow(flow_rng, la.emit, population, begin, self.end, opening).run()
             events = events + la.events
         events.sort(key=lambda item: (item[0], item[1]))
         return [event for _, _, event in events]

@@ -4,13 +4,13 @@ the demo year. Seed 1, 200 children in care (about 29,900 children), year to 31 
 
 | indicator                        | national | this history |
 |----------------------------------|----------|--------------|
-| referrals per 10,000             | 527      | 525.9        |
-| re-referrals within 12 months    | 22.6%    | 19.8%        |
-| assessments within 45 working d. | 85.7%    | 85.1%        |
-| children on a CP plan per 10,000 | about 41 (49,420 over 12.0m) | 39.9 |
-| CP plans second or subsequent    | 16.6% (2015, latest found) | 21.7% |
-| plans lasting 2 years or more when they ended | 4.4% | 2.9% (4 of 138) |
-| children in need per 10,000      | 332.9 (2024) | 303.2    |
+| referrals per 10,000             | 527      | 534.3        |
+| re-referrals within 12 months    | 22.6%    | 21.9%        |
+| assessments within 45 working d. | 85.7%    | 85.0%        |
+| children on a CP plan per 10,000 | about 41 (49,420 over 12.0m) | 39.5 |
+| CP plans second or subsequent    | 16.6% (2015, latest found) | 20.3% |
+| plans lasting 2 years or more when they ended | 4.4% | 2.5% (4 of 159) |
+| children in need per 10,000      | 332.9 (2024) | 317.2    |
 
 Plans lasting 2 years or more end in the window because the plans already open when the flow begins
 (400 days before the window) are there, begun up to three years before it.
