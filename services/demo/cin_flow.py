@@ -87,7 +87,6 @@ class CinFlow:
         return True
 
     def run(self) -> None:
-        self._open_plans()
         per_day = self.population * REFERRALS_PER_10K_YEAR / 10_000 / 365
         elapsed = self.rng.expovariate(per_day)
         window = (self.end - self.begin).days
@@ -95,6 +94,7 @@ class CinFlow:
             day = self.begin + timedelta(days=int(elapsed))
             self._referral(day)
             elapsed += self.rng.expovariate(per_day)
+        self._open_plans()  # last: the flow's events keep the ids and recording times they had without them
 
     def _open_plans(self) -> None:
         """Children already on a plan when the flow begins: lengths drawn as plans end, kept in proportion
