@@ -43,8 +43,8 @@ PLAN_AT_ICPC: Final = 0.86
 SECOND_PLAN_SHARE: Final = 0.2
 CATEGORIES: Final = (("NEG", 50), ("EMO", 34), ("PHY", 7), ("SAB", 3), ("MUL", 6))
 PLAN_LENGTH_BANDS: Final = (((20, 91), 15.9), ((92, 182), 11.0), ((183, 364), 43.5), ((365, 729), 25.2),
-                            ((730, 1100), 4.4))  # fmt: skip
-"""Lengths of plans when they end, table D7 bands (the last band, 2 years or more, capped at 3)."""
+                            ((730, 900), 4.4))  # fmt: skip
+"""Lengths of plans when they end, table D7 bands (the last band, 2 years or more, capped at 900 days)."""
 ON_PLAN_PER_10K: Final = 41.2
 """Children subject to a plan on a date per 10,000 (49,420 over 12.0 million, 31 March 2025): the plans
 already open when the flow begins, so plans of every length end from its first day (without them no plan
@@ -99,7 +99,9 @@ class CinFlow:
     def _open_plans(self) -> None:
         """Children already on a plan when the flow begins: lengths drawn as plans end, kept in proportion
         to their length (a long plan is more likely to be open on a date), each begun a uniform time before
-        ``begin``; the referral, enquiry and conference before each plan are there too."""
+        ``begin``. Only the plans are there, not the referrals, enquiries and conferences before them: the
+        board's monthly series (re-referrals, assessments in time) then begin with the flow, not with months
+        holding a few old referrals each."""
         rng = self.opening
         longest = max(high for (_, high), _ in PLAN_LENGTH_BANDS)
         for number in range(1, round(self.population * ON_PLAN_PER_10K / 10_000) + 1):
@@ -110,19 +112,7 @@ class CinFlow:
                     break
             start = self.begin - timedelta(days=rng.randint(0, length - 1))
             child, plans = f"kp{number:05d}", 1 if rng.random() < SECOND_PLAN_SHARE else 0
-            enquired = start - timedelta(days=rng.randint(12, 19))  # a conference within 15 working days
-            referred = enquired - timedelta(days=rng.randint(1, 20))
-            ref = f"{child}-r{referred:%y%m%d}"
-            self._out("referral.received", child, referred, referral_id=ref, source=_weighted(rng, SOURCES),
-                      primary_need=_weighted(rng, NEEDS), team=TEAMS[number % len(TEAMS)])  # fmt: skip
-            self._out("referral.outcome", child, referred, referral_id=ref, outcome="assessment")
-            assessment, enquiry = f"{ref}-a", f"{ref}-s"
-            self._out("assessment.started", child, referred, assessment_id=assessment, referral_id=ref)
-            self._out("s47.started", child, enquired, enquiry_id=enquiry)
-            self._out("s47.completed", child, start - timedelta(days=1), enquiry_id=enquiry, outcome="icpc")
-            self._out("icpc.held", child, start, enquiry_id=enquiry, plan_decided=True)
-            self._out("assessment.completed", child, start, assessment_id=assessment, referral_id=ref,
-                      child_in_need=True)  # fmt: skip
+            ref = f"{child}-r{start:%y%m%d}"
             ended = self._cp_plan(child, f"{ref}-p", start, plans, length, rng)
             # Closed, and not among those the flow refers again (its draws stay its own).
             self._out("case.closed", child, ended + timedelta(days=rng.randint(1, 60)), reason="RC7")
