@@ -118,8 +118,9 @@ CARE_LEAVER_IN_TOUCH: Final = 0.89
 CARE_LEAVER_EET: Final = 0.68
 CARE_LEAVER_SUITABLE: Final = 0.9
 """Per care leaver: keeps in touch (the rest are in touch at three contacts in ten), in education,
-employment or training; per contact in touch, accommodation suitable. Gives about 92% in touch, 57% EET
-and 83% suitably accommodated among those aged 19 to 21 (reference §3.7: 91%, about 60%, 84–85%)."""
+employment or training; per contact in touch, accommodation suitable. The demo county (seed 7) has about
+89% in touch, 58% EET and 82% suitably accommodated among those aged 19 to 21 through its year (reference
+§3.7: 91%, about 60%, 84–85%)."""
 MEAN_STAY_DAYS: Final = 869
 """Entrants per day = children / this: replaces leavers so the number in care stays about steady. Leavers
 in a year are then about 365 / 869 = 0.42 of those in care, the national 34,450 ceased over 81,770 looked

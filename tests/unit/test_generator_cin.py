@@ -4,16 +4,16 @@ the demo year. Seed 1, 200 children in care (about 29,900 children), year to 31 
 
 | indicator                        | national | this history |
 |----------------------------------|----------|--------------|
-| referrals per 10,000             | 527      | 534.3        |
-| re-referrals within 12 months    | 22.6%    | 21.9%        |
-| assessments within 45 working d. | 85.7%    | 85.0%        |
-| children on a CP plan per 10,000 | about 41 (49,420 over 12.0m) | 39.5 |
-| CP plans second or subsequent    | 16.6% (2015, latest found) | 20.3% |
-| plans lasting 2 years or more when they ended | 4.4% | 2.5% (4 of 159) |
-| children in need per 10,000      | 332.9 (2024) | 317.2    |
+| referrals per 10,000             | 527      | 536.7        |
+| re-referrals within 12 months    | 22.6%    | 22.0%        |
+| assessments within 45 working d. | 85.7%    | 84.7%        |
+| children on a CP plan per 10,000 | about 41 (49,420 over 12.0m) | 39.2 |
+| CP plans second or subsequent    | 16.6% (2015, latest found) | 18.2% |
+| plans lasting 2 years or more when they ended | 4.4% | 5.9% (10 of 169) |
+| children in need per 10,000      | 332.9 (2024) | 325.6    |
 
 Plans lasting 2 years or more end in the window because the plans already open when the flow begins
-(400 days before the window) are there, begun up to three years before it.
+(400 days before the window) are there, begun up to 900 days before it.
 """
 
 from __future__ import annotations
