@@ -44,6 +44,11 @@ SECOND_PLAN_SHARE: Final = 0.2
 CATEGORIES: Final = (("NEG", 50), ("EMO", 34), ("PHY", 7), ("SAB", 3), ("MUL", 6))
 PLAN_LENGTH_BANDS: Final = (((20, 91), 15.9), ((92, 182), 11.0), ((183, 364), 43.5), ((365, 729), 25.2),
                             ((730, 900), 4.4))  # fmt: skip
+"""Lengths of plans when they end, table D7 bands (the last band, 2 years or more, capped at 900 days)."""
+ON_PLAN_PER_10K: Final = 41.2
+"""Children subject to a plan on a date per 10,000 (49,420 over 12.0 million, 31 March 2025): the plans
+already open when the flow begins, so plans of every length end from its first day (without them no plan
+ending in the demo year could have lasted two years)."""
 CIN_PLAN_SHARE: Final = 0.45
 LATE_VISIT: Final = 0.03
 LATE_REVIEW: Final = 0.05
@@ -68,6 +73,9 @@ class CinFlow:
     population: int
     begin: date
     end: date
+    opening: random.Random = field(default_factory=lambda: random.Random(0))
+    """The random stream of the plans open when the flow begins: apart, so the flow itself draws the same
+    whether they are there or not."""
     number: int = 0
     closed: dict[str, tuple[date, date, int]] = field(default_factory=dict)
     """Child → (last referral, case closed on, plans so far): who may be referred again."""
@@ -86,6 +94,28 @@ class CinFlow:
             day = self.begin + timedelta(days=int(elapsed))
             self._referral(day)
             elapsed += self.rng.expovariate(per_day)
+        self._open_plans()  # last: the flow's events keep the ids and recording times they had without them
+
+    def _open_plans(self) -> None:
+        """Children already on a plan when the flow begins: lengths drawn as plans end, kept in proportion
+        to their length (a long plan is more likely to be open on a date), each begun a uniform time before
+        ``begin``. Only the plans are there, not the referrals, enquiries and conferences before them: the
+        board's monthly series (re-referrals, assessments in time) then begin with the flow, not with months
+        holding a few old referrals each."""
+        rng = self.opening
+        longest = max(high for (_, high), _ in PLAN_LENGTH_BANDS)
+        for number in range(1, round(self.population * ON_PLAN_PER_10K / 10_000) + 1):
+            while True:
+                low, high = _weighted(rng, PLAN_LENGTH_BANDS)
+                length = rng.randint(low, high)
+                if rng.random() * longest < length:
+                    break
+            start = self.begin - timedelta(days=rng.randint(0, length - 1))
+            child, plans = f"kp{number:05d}", 1 if rng.random() < SECOND_PLAN_SHARE else 0
+            ref = f"{child}-r{start:%y%m%d}"
+            ended = self._cp_plan(child, f"{ref}-p", start, plans, length, rng)
+            # Closed, and not among those the flow refers again (its draws stay its own).
+            self._out("case.closed", child, ended + timedelta(days=rng.randint(1, 60)), reason="RC7")
 
     def _child_for(self, day: date) -> tuple[str, int]:
         rng = self.rng
@@ -157,11 +187,17 @@ class CinFlow:
         self._out("icpc.held", child, conference, enquiry_id=enquiry, plan_decided=decided)
         return conference if decided else None
 
-    def _cp_plan(self, child: str, plan: str, start: date, previous: int) -> date:
-        """A child protection plan from ``start``: visits, reviews, its end; returns the end date."""
-        rng = self.rng
-        low, high = _weighted(rng, PLAN_LENGTH_BANDS)
-        ends = start + timedelta(days=rng.randint(low, high))
+    def _cp_plan(
+        self, child: str, plan: str, start: date, previous: int, length: int | None = None,
+        rng: random.Random | None = None,
+    ) -> date:  # fmt: skip
+        """A child protection plan from ``start`` (lasting ``length`` days, or drawn from the national
+        bands): visits, reviews, its end; returns the end date. Draws from ``rng`` (default the flow's)."""
+        rng = rng or self.rng
+        if length is None:
+            low, high = _weighted(rng, PLAN_LENGTH_BANDS)
+            length = rng.randint(low, high)
+        ends = start + timedelta(days=length)
         self._out("cp_plan.started", child, start, plan_id=plan, category=_weighted(rng, CATEGORIES),
                   previous_plans=previous)  # fmt: skip
         day = start + timedelta(days=rng.randint(2, 9))

@@ -10,7 +10,12 @@ and visit), so statutory clocks start from a believable state.
 
 Rates are set so board indicators land near the national figures of reference §3 (about 10% of children
 with 3+ placements in a year, 24% with 3+ social workers, 10% missing, 63% of return interviews within
-72 hours, about one leaver in eleven adopted) and the placement mix near the county in the seed minutes.
+72 hours, about one leaver in eleven adopted, leavers in a year 0.42 of those in care, care leavers in touch,
+in education, employment or training and suitably accommodated as in §3.7) and the placement mix near the
+county in the seed minutes. Every missing episode gets a return interview, a share of them late, and every
+leaver aged 16 or over (not adopted) has leaving-care contacts: so no alert from the early history stays
+open for want of an event a real authority would have recorded, and the care-leaver measures do not drift
+as the leavers of the simulation replace the cohort the lead-in starts with.
 
 Legal status moves as it does in care proceedings: police protection or an emergency protection order for
 days, then an interim care order or section 20; an interim order becomes a full care order (or, for a young
@@ -62,17 +67,17 @@ class Setting:
 
 
 SETTINGS: Final = {
-    "external-foster": Setting(21.5, ("U4", "U5", "U6"), ("PR4", "PR5"), (0, 17)),
-    "in-house-foster": Setting(23.0, ("U4", "U6"), ("PR1",), (0, 17)),
+    "external-foster": Setting(22.5, ("U4", "U5", "U6"), ("PR4", "PR5"), (0, 17)),
+    "in-house-foster": Setting(21.5, ("U4", "U6"), ("PR1",), (0, 17)),
     "kinship-foster": Setting(12.5, ("U1", "U3"), ("PR1",), (0, 17)),
-    "residential": Setting(14.0, ("K2", "K2", "K2", "R1"), ("PR1", "PR4", "PR4"), (11, 17)),
-    "with-parents": Setting(8.0, ("P1",), ("PR0",), (0, 15)),
+    "residential": Setting(14.5, ("K2", "K2", "K2", "R1"), ("PR1", "PR4", "PR4"), (11, 17)),
+    "with-parents": Setting(7.0, ("P1",), ("PR0",), (0, 15)),
     "supported": Setting(5.5, ("K3",), ("PR4", "PR5"), (16, 17)),
     "adoption": Setting(4.5, ("A4", "A6"), ("PR1",), (0, 4)),
     "other": Setting(3.5, ("K1", "R2", "R3", "S1"), ("PR2", "PR4"), (4, 17)),
 }
 ENTRY_AGES: Final = ((0, 0, 0.18), (1, 4, 0.14), (5, 9, 0.18), (10, 15, 0.37), (16, 17, 0.13))
-UASC_ENTRY_SHARE: Final = 0.18
+UASC_ENTRY_SHARE: Final = 0.2
 
 # National mix of reasons for placement change, 2024 (reference §3.2).
 CHANGE_REASONS: Final = (
@@ -91,14 +96,37 @@ MOVES_PER_YEAR: Final = {False: 0.2, True: 2.0}
 # Social-worker changes: ~24% of children have 3+ workers in a year.
 SW_CHURN_SHARE: Final = 0.4
 SW_CHANGES_PER_YEAR: Final = {False: 0.6, True: 2.4}
+SDQ_MEAN: Final = 14.0
+SDQ_CHILD_SD: Final = 5.7
+SDQ_YEAR_SD: Final = 3.2
+"""SDQ total difficulties: each child's own level (spread between children) plus a year-to-year change, 6.5
+points in all; about 35% score 17 or more. A child's score persists from year to year, as it does, so the
+share of concern moves with the children in care, not with fresh draws of the same children each year."""
 MISSING_PRONE_SHARE_10_PLUS: Final = 0.22
 MISSING_PER_YEAR: Final = 6.5
 RHI_WITHIN_72H: Final = 0.66
-RHI_LATE: Final = 0.22  # the rest have no recorded return interview
+RHI_LATE: Final = 0.22
+"""Return interviews 4 to 12 days after the return; the rest come later still, up to :data:`RHI_LATEST_DAYS`."""
+RHI_LATEST_DAYS: Final = 45
 CARE_LEAVERS_PER_CHILD: Final = 0.3
-MEAN_STAY_DAYS: Final = 680
-"""Entrants per day = children / this: replaces leavers so the number in care stays about steady."""
+NO_LEAVING_CARE_CONTACT: Final = frozenset({"E11", "E12", "E2"})
+"""Reasons care ended after which the authority keeps no leaving-care contact (adopted, died). Every other
+leaver aged 16 or over, home or at 18, has contacts: the board's care-leaver measures count them all, so a
+leaver without contacts would pull the figures down more as such leavers replace the cohort the lead-in
+starts with (a drift, not a trend)."""
+CARE_LEAVER_IN_TOUCH: Final = 0.89
+CARE_LEAVER_EET: Final = 0.68
+CARE_LEAVER_SUITABLE: Final = 0.9
+"""Per care leaver: keeps in touch (the rest are in touch at three contacts in ten), in education,
+employment or training; per contact in touch, accommodation suitable. The demo county (seed 7) has about
+89% in touch, 58% EET and 82% suitably accommodated among those aged 19 to 21 through its year (reference
+§3.7: 91%, about 60%, 84–85%)."""
+MEAN_STAY_DAYS: Final = 869
+"""Entrants per day = children / this: replaces leavers so the number in care stays about steady. Leavers
+in a year are then about 365 / 869 = 0.42 of those in care, the national 34,450 ceased over 81,770 looked
+after (reference §3.1, 2025); :func:`_care_length_days` is set so stays average this long."""
 
+LONGEST_STAY_DAYS: Final = 5000
 DAY: Final = timedelta(days=1)
 LEAD_IN_DAYS: Final = 400
 """The population is simulated from this long before ``start``, so 12-month measures are steady from it."""
@@ -230,6 +258,14 @@ class Child:
         self.entry_legal = self._entry_legal_status()
         self.legal_changes = self._legal_journey(self.entry_legal)
 
+    def shift(self, by: timedelta) -> None:
+        """Move the whole life course (birth, entry, legal changes, leaving) by ``by``; leaving stays on or
+        before the 18th birthday (a shift can move it a leap day)."""
+        self.born += by
+        self.entered += by
+        self.leaves = min(self.leaves + by, self.eighteen)
+        self.legal_changes = [(day + by, code) for day, code in self.legal_changes if day + by < self.leaves]
+
     @property
     def eighteen(self) -> date:
         return add_years(self.born, 18)
@@ -271,7 +307,7 @@ class Child:
         if self.leaves < self.end:
             reason = "E8" if self.short_breaks else self._leaving_reason(legal)
             self.emit("care.ended", self.leaves, reason=reason)
-            if not self.short_breaks and self.age_on(self.leaves) >= 16 and reason in {"E17", "E5", "E6", "E8"}:
+            if not self.short_breaks and self.age_on(self.leaves) >= 16 and reason not in NO_LEAVING_CARE_CONTACT:
                 self._care_leaver(self.leaves)
 
     def _entry_legal_status(self) -> str:
@@ -427,9 +463,10 @@ class Child:
                 kind = "review"
             day += timedelta(days=rng.randint(95, 122) if rng.random() < 0.9 else rng.randint(125, 160))
         day = self.entered + timedelta(days=rng.randint(60, 300))
+        level = rng.gauss(SDQ_MEAN, SDQ_CHILD_SD)
         while day < stop:
             if 4 <= self.age_on(day) <= 16:
-                score = min(40, max(0, round(rng.gauss(14, 6.5))))
+                score = min(40, max(0, round(level + rng.gauss(0, SDQ_YEAR_SD))))
                 self.emit("sdq.recorded", day, score=score)
             day += timedelta(days=rng.randint(330, 390))
 
@@ -446,27 +483,27 @@ class Child:
             back = went + timedelta(hours=rng.choice((3, 6, 12, 20, 30, 48, 70)))
             self.emit("missing.started", went, episode_id=episode)
             self.emit("missing.ended", back, episode_id=episode)
-            roll = rng.random()
-            if roll < RHI_WITHIN_72H:
-                self.emit(
-                    "return_interview.completed",
-                    back + timedelta(hours=rng.randint(4, 70)),
-                    episode_id=episode,
-                )
-            elif roll < RHI_WITHIN_72H + RHI_LATE:
-                self.emit(
-                    "return_interview.completed",
-                    back + timedelta(days=rng.randint(4, 12)),
-                    episode_id=episode,
-                )
+            self.emit("return_interview.completed", back + self._interview_after(), episode_id=episode)
             day = back.date() + timedelta(days=max(2, round(rng.expovariate(MISSING_PER_YEAR) * 365)))
+
+    def _interview_after(self) -> timedelta:
+        """Time from the return to the return interview: most within 72 hours, the rest days late and a
+        few weeks late. Every episode gets one, as in an authority that chases them; those due after the
+        window's end are not there yet, so only recent episodes lack one."""
+        rng = self.rng
+        roll = rng.random()
+        if roll < RHI_WITHIN_72H:
+            return timedelta(hours=rng.randint(4, 70))
+        if roll < RHI_WITHIN_72H + RHI_LATE:
+            return timedelta(days=rng.randint(4, 12))
+        return timedelta(days=rng.randint(13, RHI_LATEST_DAYS))
 
     def _care_leaver(self, left: date) -> None:
         """Personal-adviser contact about every two months and a pathway-plan review every six, to 21."""
         rng = self.rng
         stop = min(self.end, add_years(self.born, 21))
-        in_touch_habit = rng.random() < 0.91
-        eet = rng.random() < 0.55
+        in_touch_habit = rng.random() < CARE_LEAVER_IN_TOUCH
+        eet = rng.random() < CARE_LEAVER_EET
         day = left + timedelta(days=rng.randint(20, 60))
         while day < stop:
             in_touch = in_touch_habit or rng.random() < 0.3
@@ -475,7 +512,7 @@ class Child:
                 fields["activity"] = (
                     rng.choice(("F2", "F5", "P5", "F1", "F4")) if eet else rng.choice(("G5", "G4", "G6"))
                 )
-                suitable = rng.random() < 0.86
+                suitable = rng.random() < CARE_LEAVER_SUITABLE
                 fields["accommodation"] = rng.choice(("U", "D", "E", "Z", "B")) + ("1" if suitable else "2")
             else:
                 fields["activity"], fields["accommodation"] = "0", "0"
@@ -488,12 +525,15 @@ class Child:
 
 
 def _care_length_days(rng: random.Random) -> int:
+    """How long a period of care is meant to last (an 18th birthday, a remand's end or an adoption may end it
+    sooner): 28% under six months, 21% six months to two years, the rest longer. With those ends the stays
+    average about :data:`MEAN_STAY_DAYS`."""
     roll = rng.random()
-    if roll < 0.35:
+    if roll < 0.28:
         return rng.randint(20, 180)
-    if roll < 0.65:
+    if roll < 0.49:
         return rng.randint(180, 730)
-    return rng.randint(730, 3650)
+    return rng.randint(730, LONGEST_STAY_DAYS)
 
 
 class _Population:
@@ -549,15 +589,16 @@ class _Population:
         # placement changes before it are there, not only those after it.
         begin = self.start - timedelta(days=LEAD_IN_DAYS)
         snapshot = begin - timedelta(days=HISTORY_DAYS)
+        # Those in care on a date are entrants drawn as the flow draws them, kept in proportion to how long
+        # they actually stay (an 18th birthday, a remand's end or an adoption cuts a planned stay short), so
+        # the children in care when the lead-in begins leave as fast as the flow replaces them.
         placed = 0
         while placed < self.children:
-            length = _care_length_days(rng)
-            if rng.random() > length / 3650:
+            child = self.new_child(begin, _care_length_days(rng), emit_from=snapshot)
+            stay = (child.leaves - child.entered).days
+            if rng.random() * LONGEST_STAY_DAYS >= stay:
                 continue
-            entered = begin - timedelta(days=rng.randint(0, length - 1))
-            child = self.new_child(entered, length, emit_from=snapshot)
-            if child.leaves <= begin:
-                continue
+            child.shift(timedelta(days=-rng.randint(0, stay - 1)))
             child.simulate()
             placed += 1
         # Care leavers aged 18–20 when the lead-in begins, who left care at 18 (the 17–21 cohort the board
@@ -604,7 +645,8 @@ class _Population:
             flow_rng = random.Random(f"cin-{self.seed}")
             la = Authority(random.Random(flow_rng.getrandbits(64)), self.seed, 0.0, prefix="-cin")
             population = round(self.children * 10_000 / LOOKED_AFTER_PER_10K)
-            CinFlow(flow_rng, la.emit, population, begin, self.end).run()
+            opening = random.Random(f"cin-open-{self.seed}")
+            CinFlow(flow_rng, la.emit, population, begin, self.end, opening).run()
             events = events + la.events
         events.sort(key=lambda item: (item[0], item[1]))
         return [event for _, _, event in events]

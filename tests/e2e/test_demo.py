@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -76,6 +76,13 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path, browser: Browse
     with engine.connect() as connection:
         stored = connection.scalar(select(func.count()).select_from(Alert))
         authority = connection.execute(select(Alert.rule, Alert.child_id).where(Alert.scope == "authority")).all()
+        # Return interviews missing since long before the end would lead the managers' urgency sort.
+        stale_rhi = connection.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .where(Alert.rule == "rhi-overdue", Alert.state.in_(("raised", "acknowledged")))
+            .where(Alert.raised_at < date(2025, 6, 30) - timedelta(days=182))
+        )
     engine.dispose()
     # The turn's authority alert came the live way: the board feed published it, the alerts service stored it.
     assert result.authority_alerts and len(authority) == len(result.authority_alerts)
@@ -109,3 +116,20 @@ def test_demo_once_runs_every_service_end_to_end(tmp_path: Path, browser: Browse
                        (dates[0], dates[-1]))  # fmt: skip
         assert last > 0 and 0.5 <= first / last <= 2.0, (measure, first, last)
     assert "EXAMPLES" in result.pack["html"].read_text(encoding="utf-8")
+
+    # No false story in the synthetic history: each measure is in a plausible band (reference §3.1, §3.7;
+    # wide, for 60 children) on the first month shown as on the last, the leaving rate near the national
+    # 0.42, and open rhi-overdue alerts are recent.
+    def value(measure: str, on: str) -> float:
+        found = [row["value"] for row in rows if row["indicator"] == measure and row["as_of"] == on]
+        assert found and found[0] != "", (measure, on, found)
+        return float(found[0])
+
+    bands = {"care-leavers-in-touch": (70, 100), "care-leavers-eet-19-21": (25, 85),
+             "care-leavers-suitable-accommodation-19-21": (60, 100), "sdq-concern": (15, 60)}  # fmt: skip
+    for on in (dates[0], dates[-1]):
+        for measure, (low, high) in bands.items():
+            assert low <= value(measure, on) <= high, (measure, on, value(measure, on))
+        leaving = value("left-care-12m", on) / value("cla-count", on)
+        assert 0.25 <= leaving <= 0.6, (on, leaving)
+    assert stale_rhi is not None and stale_rhi <= 2, stale_rhi

@@ -125,7 +125,9 @@ def test_cohort_mix_is_near_the_county(seed: int, county: Events) -> None:
     }
     targets = {"looked after": 396, "external foster": 111, "in-house foster": 92, "residential": 44,
                "placed with parents": 29, "uasc": 38}  # fmt: skip
-    tolerance = {"looked after": 0.1, "external foster": 0.2, "in-house foster": 0.2, "residential": 0.35,
+    # Stays as long as the national ones (about 2.4 years on average) make the mix on one date vary more
+    # from seed to seed; over seeds 100-107 the means are 402, 112.5, 96.5, 45.1, 32.4 and 39.4.
+    tolerance = {"looked after": 0.1, "external foster": 0.2, "in-house foster": 0.3, "residential": 0.45,
                  "placed with parents": 0.4, "uasc": 0.35}  # fmt: skip
     for name, target in targets.items():
         assert abs(counts[name] - target) <= tolerance[name] * target, (name, counts[name], target)
@@ -298,3 +300,63 @@ def test_the_board_leaves_short_breaks_out_of_the_demo_figures() -> None:
     without, with_breaks = in_care_on(events, day), in_care_on(events, day, short_breaks=True)
     assert len(with_breaks) > len(without)
     assert totals.get("cla-count").numerator == len(without)
+
+
+def test_return_interviews_follow_every_episode_but_those_due_after_the_window(county: Events) -> None:
+    """Every missing episode is followed by a return interview, most within 72 hours, a share weeks late;
+    only episodes whose interview would fall after the window's end lack one (so the rhi-overdue alerts
+    still open at the end are recent ones, not findings left from the earliest history)."""
+    from services.demo.generator import RHI_LATEST_DAYS
+
+    events = valid(county)
+    end = START + timedelta(days=round(12 * 30.44))
+    returned = {e["episode_id"]: date.fromisoformat(e["occurred_at"][:10]) for e in events
+                if e["type"] == "missing.ended"}  # fmt: skip
+    interviewed = {e["episode_id"] for e in events if e["type"] == "return_interview.completed"}
+    settled = [episode for episode, back in returned.items() if back < end - timedelta(days=RHI_LATEST_DAYS + 3)]
+    recent = [episode for episode, back in returned.items() if back >= end - timedelta(days=RHI_LATEST_DAYS + 3)]
+    assert len(settled) > 300 and len(recent) > 10, (len(settled), len(recent))
+    assert [episode for episode in settled if episode not in interviewed] == []
+    lacking = sum(episode not in interviewed for episode in recent) / len(recent)
+    assert 0.03 <= lacking <= 0.5, lacking
+
+
+def test_leavers_in_a_year_are_near_the_national_share_of_those_in_care(county: Events) -> None:
+    """Children who ceased to be looked after in the year over those looked after at its end: England 2025
+    34,450 / 81,770 = 0.42 (reference §3.1). Short breaks are left out, as in the DfE figures."""
+    events = valid(county)
+    end = START + timedelta(days=364)
+    in_care = in_care_on(events, end)
+    breaks = {e["child_id"] for e in events if e["type"] == "care.started" and e["legal_status"] == "V4"}
+    left = {
+        e["child_id"]
+        for e in events
+        if e["type"] == "care.ended" and START.isoformat() <= e["occurred_at"][:10] <= end.isoformat()
+    } - breaks
+    rate = len(left) / len(in_care)
+    assert 0.34 <= rate <= 0.5, (rate, len(left), len(in_care))
+
+
+def test_every_leaver_the_board_counts_as_a_care_leaver_has_contacts(county: Events) -> None:
+    """Leavers aged 16 or over (not adopted, not died) are care leavers to the board's measures, whichever
+    way they left; each has leaving-care contacts, so the share in touch does not drift as leavers who went
+    home replace those who left at 18."""
+    events = valid(county)
+    born = {e["child_id"]: date.fromisoformat(e["date_of_birth"]) for e in events if e["type"] == "care.started"}
+    breaks = {e["child_id"] for e in events if e["type"] == "care.started" and e["legal_status"] == "V4"}
+    contacted = {e["child_id"] for e in events if e["type"] == "care_leaver.contact"}
+    window_end = START + timedelta(days=round(12 * 30.44))
+    leavers = Counter[str]()
+    lacking = Counter[str]()
+    for event in events:
+        left = date.fromisoformat(event["occurred_at"][:10])
+        child = event["child_id"]
+        if event["type"] != "care.ended" or child in breaks or event["reason"] in {"E11", "E12", "E2"}:
+            continue
+        if left > window_end - timedelta(days=90) or (left - born[child]).days < 16 * 365.25:
+            continue  # the first contact may not have come yet
+        group = "at 18" if event["reason"] in {"E17", "E5", "E6", "E8"} else "earlier, other reasons"
+        leavers[group] += 1
+        lacking[group] += child not in contacted
+    assert leavers["earlier, other reasons"] > 10, leavers
+    assert sum(lacking.values()) <= 0.02 * sum(leavers.values()), (lacking, leavers)
