@@ -259,6 +259,13 @@ class BoardSettings(_Section):
     spc_min_points: int | None = Field(
         default=None, ge=2, description="SPC charts: fewest months for process limits and readings; unset = MDC"
     )
+    spc_baseline_points: int | None = Field(
+        default=None,
+        ge=2,
+        description="SPC charts and authority alerts: fix the process limits on the first N months of each "
+        "chart's window and extend them forward (MDC baseline), so a change after them does not move its own "
+        "limits; unset = limits on every month of the window (the MDC tool's default; see README)",
+    )
     spc_resolve_after_months: int | None = Field(
         default=None,
         ge=1,
@@ -272,6 +279,7 @@ class BoardSettings(_Section):
             "shift_points": self.spc_shift_points,
             "trend_points": self.spc_trend_points,
             "min_points": self.spc_min_points,
+            "baseline_points": self.spc_baseline_points,
             "resolve_after_months": self.spc_resolve_after_months,
         }
         return {key: value for key, value in found.items() if value is not None}

@@ -98,3 +98,40 @@ def test_resolving_on_the_first_ordinary_month_would_flap() -> None:
 def test_an_empty_series_publishes_nothing() -> None:
     assert live_transitions(WATCH, [], None) == []
     assert live_transitions(WATCH, [], "raised") == []
+
+
+def test_a_run_above_the_mean_that_began_with_the_cause_keeps_the_alert_raised() -> None:
+    """17 is beyond the limit; 12 is above the mean 11 but fires no rule. The change has not ended while the
+    months stay above the mean: the alert stays raised (just misses) until a month is back on or below the
+    mean and the two latest months show no cause (just meets)."""
+    assert live_transitions(WATCH, months([*BASELINE, 17, 12, 12]), "raised") == []
+    [found] = live_transitions(WATCH, months([*BASELINE, 17, 12, 12, 11]), "raised")
+    assert (found.state, found.at) == ("resolved", date(2024, 8, 1))
+    # a month below the mean ends the run too, and the resolve still waits for two ordinary months
+    assert live_transitions(WATCH, months([*BASELINE, 17, 10]), "raised") == []
+    assert [t.state for t in live_transitions(WATCH, months([*BASELINE, 17, 10, 12]), "raised")] == ["resolved"]
+
+
+DEMO_STEADY = [14.0, 12.0, 15.0, 13.0, 16.0, 11.0, 14.0, 15.0, 12.0, 13.0, 17.0, 14.0] * 2
+DEMO_RISE = [24.0, 21.0, 26.0, 23.0, 19.0, 25.0, 22.0, 24.0]
+"""About x1.75 for 8 months, with ordinary month-to-month noise (a month of 19 among them)."""
+DEMO_AFTER = [14.0, 12.0, 15.0, 13.0, 16.0, 11.0, 14.0, 13.0]
+
+
+def test_a_sustained_rise_read_live_on_a_moving_window_raises_once_and_resolves_once() -> None:
+    """Shaped like the demo's deliberate turn: two steady years, 8 months at about x1.75, then back. Read
+    as the board feed reads it: each month end, the chart of the latest 24 months (limits on every point, the
+    MDC default), against the state last published. The rise pulls the mean and limits up as it enters the
+    window, so months within it stop firing a rule; they stay above the mean, so the alert stays raised. It
+    resolves once the series is back, and is raised once."""
+    watched = WatchedSeries("entered-care-month", "Children starting to be looked after", "lower")
+    series = months([*DEMO_STEADY, *DEMO_RISE, *DEMO_AFTER])
+    rise_from, rise_to = series[len(DEMO_STEADY)][0], series[len(DEMO_STEADY) + len(DEMO_RISE) - 1][0]
+    published: list[tuple[str, date]] = []
+    for end in range(1, len(series) + 1):
+        last = published[-1][0] if published else None
+        found = live_transitions(watched, series[max(0, end - 24) : end], last)  # type: ignore[arg-type]
+        published.extend((t.state, t.at) for t in found if not published or t.state != published[-1][0])
+    assert [state for state, _ in published] == ["raised", "resolved"]
+    (_, raised_at), (_, resolved_at) = published
+    assert rise_from <= raised_at <= rise_to < resolved_at

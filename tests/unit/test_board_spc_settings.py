@@ -94,3 +94,24 @@ def test_bad_spc_thresholds_are_refused_at_load(settings: dict[str, object], mes
 def test_a_bad_watched_table_is_refused_when_read(table: dict[str, dict[str, object]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SpcSettings.of(BoardSettings(spc_watched=table))
+
+
+def test_the_baseline_setting_fixes_the_limits_of_the_charts_and_the_alerts_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``CAREWATCH_BOARD_SPC_BASELINE_POINTS`` reaches the board's charts and the watched series the same, so a
+    chart and its reading in words agree with the alert. Four months at the baseline's level, then a rise:
+    with limits on every month the rise lifts its own mean and nothing fires; with the limits fixed on the
+    first 4 months the rise is beyond them."""
+    monkeypatch.setenv("CAREWATCH_BOARD_SPC_BASELINE_POINTS", "4")
+    monkeypatch.setenv("CAREWATCH_BOARD_SPC_MIN_POINTS", "4")
+    spc = SpcSettings.of(AlertsProcess().board)
+    assert spc.config.baseline_points == 4
+    assert {w.config for w in spc.watched} == {spc.config}
+    series = months([*BASELINE, 30.0, 31.0])
+    watched = next(w for w in spc.watched if w.indicator_id == "entered-care-month")
+    assert [t.state for t in series_transitions(watched, series)] == ["raised"]
+    monkeypatch.delenv("CAREWATCH_BOARD_SPC_BASELINE_POINTS")
+    unfixed = SpcSettings.of(BoardSettings(spc_min_points=4)).watched[0]
+    assert unfixed.config.baseline_points is None
+    assert series_transitions(unfixed, series) == []

@@ -13,6 +13,13 @@ not the end of a signal, and an alert that resolves on that month and is raised 
 the cause), so the early warning is not delayed. ``resolve_after_months = 1`` resolves on the first
 ordinary month.
 
+Nor does it resolve while the latest point continues a run strictly on the concerning side of the mean that
+holds a concerning special cause (:func:`~services.board.core.spc.concerning_run_continues`): the change has
+not ended while the points stay on its side. Read live, the chart's limits move with its window: a sustained
+rise entering the window pulls the mean and limits up, so months within it stop firing a rule although the
+rise goes on; without this the alert resolved and was raised again within one rise (the demo's deliberate
+turn raised and resolved its alert several times). MDC reads a shift as lasting while the run does.
+
 Level-triggered, like case alerts: the transition depends only on the series and the state last
 published, so the same series always gives the same transitions, and a restarted feed decides as the
 running one would.
@@ -29,7 +36,17 @@ from schemas.alerts import AlertTransition, ChartPoint, Severity, TransitionStat
 from services.rules.core.cin.facts import CinFacts
 
 from .cin_indicators import DEFINITIONS, monthly_series
-from .spc import Better, Chart, Signal, SpcConfig, concerning_signals, describe_signal, months_without_concern, xmr
+from .spc import (
+    Better,
+    Chart,
+    Signal,
+    SpcConfig,
+    concerning_run_continues,
+    concerning_signals,
+    describe_signal,
+    months_without_concern,
+    xmr,
+)
 
 AUTHORITY_SCOPE_KEY = ""
 """The child part of an authority alert's fingerprint (no child)."""
@@ -99,12 +116,13 @@ def transition(
 ) -> AlertTransition | None:
     """The transition (if any) when ``chart`` is read at ``at`` and the alert was (not) raised before: raised
     when the latest point shows a concerning special cause; resolved only when the latest
-    ``watched.resolve_after_months`` points show none."""
+    ``watched.resolve_after_months`` points show none and the latest point does not continue a concerning
+    run on the concerning side of the mean."""
     if chart.limits is None:
         return None  # no limits, no signals: nothing to raise, and nothing to resolve on
     signals = concerning_signals(chart)
     clear = months_without_concern(chart)
-    if was_raised and clear < watched.resolve_after_months:
+    if was_raised and (clear < watched.resolve_after_months or concerning_run_continues(chart)):
         return None
     if not was_raised and not signals:
         return None

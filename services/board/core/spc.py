@@ -329,3 +329,19 @@ def months_without_concern(chart: Chart) -> int:
             break
         run += 1
     return run
+
+
+def concerning_run_continues(chart: Chart) -> bool:
+    """Whether the latest point continues a run strictly on the concerning side of the mean that holds a
+    concerning special cause: the change the signal showed has not ended while the points stay on its side,
+    even when a point within it is too close to the mean, or too few, to fire a rule itself."""
+    limits = chart.limits
+    if limits is None or chart.better == "neither":
+        return False
+    concerning: Side = "high" if chart.better == "lower" else "low"
+    for point in reversed(chart.points):
+        if _side_of(point.value, limits.mean) != concerning:
+            return False
+        if concerning_at(point, chart.better):
+            return True
+    return False
