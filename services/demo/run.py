@@ -430,20 +430,27 @@ def _authority_read(read_through: float, first_stored: date, until: date) -> boo
 
 
 def _authority_alerts(engine: Engine) -> list[str]:
-    """The summaries of the authority alerts raised, as the alerts service stored them: the board feed read
-    the watched series at each month end it stored and published the special causes on the alerts topic."""
+    """Each authority alert occurrence as the alerts service stored it, oldest first, with the month it was
+    raised and the month it resolved (or "open"): the board feed read the watched series at each month end
+    it stored, the earlier history's included, and published the special causes on the alerts topic."""
     from sqlalchemy import select
 
-    from services.alerts.models import Alert, AlertHistory
+    from services.alerts.models import Alert
 
     query = (
-        select(AlertHistory.detail)
-        .join(Alert, Alert.id == AlertHistory.alert_id)
-        .where(Alert.scope == "authority", AlertHistory.action == "raised")
-        .order_by(AlertHistory.event_date, AlertHistory.id)
+        select(Alert.raised_at, Alert.resolved_at, Alert.summary)
+        .where(Alert.scope == "authority")
+        .order_by(Alert.raised_at, Alert.id)
     )
     with engine.connect() as connection:
-        return [str(detail.get("summary", "")) for (detail,) in connection.execute(query)]
+        return [
+            f"{_month(raised)} to {'open' if resolved is None else _month(resolved):<8}  {summary}"
+            for raised, resolved, summary in connection.execute(query)
+        ]
+
+
+def _month(day: date | None) -> str:
+    return "?" if day is None else f"{day:%b %Y}"
 
 
 def _alerts_by_rule(engine: Engine) -> Counter[tuple[str, str]]:
@@ -495,7 +502,10 @@ def _print_summary(result: DemoResult, echo: Echo) -> None:
         counts = "".join(f"{result.alerts_by_rule[rule, state]:>14}" for state in states)
         echo(f"  {rule:<38}{counts}")
     if result.authority_alerts:
-        echo("\n  authority alerts (special causes on the board's series; see the board's early-warning charts)")
+        echo(
+            "\n  authority alerts (special causes on the board's series, the years before the demo's included;"
+            " see the board's early-warning charts)"
+        )
         for summary in result.authority_alerts:
             echo(f"  - {summary}")
     echo(f"\n  {'headline indicators':<38}{'value':>14}")
