@@ -27,6 +27,7 @@ from services.ingest.ssda903.report import write_report
 from services.ingest.ssda903.source import SourceFile
 from tests.support.cin_census import to_xml, valid_return
 from tests.unit.test_import_cin import HOSTILE
+from tests.unit.test_ssda903_stream import CTRL_C_RESTORED
 
 
 def awkward(children: int = 120, *, twice: bool = True) -> bytes:
@@ -208,7 +209,7 @@ def test_temporary_files_are_removed_after_a_real_ctrl_c(tmp_path: Path) -> None
     path.write_bytes(to_xml(valid_return(children=3000), 2025))  # a return that takes a while
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    command = [sys.executable, "-c", "from carewatch.cli import app; app()", "import-cin", str(path)]
+    command = [sys.executable, "-c", CTRL_C_RESTORED, "import-cin", str(path)]
     process = subprocess.Popen(
         [*command, "--year", "2025", "--out", str(tmp_path / "events.ndjson")],
         env=dict(os.environ, TMPDIR=str(temporary), TQDM_DISABLE="1"),

@@ -27,6 +27,12 @@ from services.ingest.ssda903.source import read_return, stream_return
 from services.ingest.ssda903.stream import convert_streamed
 from tests.unit import ssda903_support as support
 
+# A process started from a background job inherits SIGINT ignored, and Python then never raises
+# KeyboardInterrupt: the command's own process takes Ctrl-C as a terminal would deliver it.
+CTRL_C_RESTORED = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from carewatch.cli import app; app()"
+)
+
 
 @pytest.fixture(scope="module")
 def returns(ssda903_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[int, Path]]:
@@ -180,7 +186,7 @@ def test_temporary_files_are_removed_after_a_real_ctrl_c(ssda903_fixtures: Path,
         (directory / path.name).write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    command = [sys.executable, "-c", "from carewatch.cli import app; app()", "import-903", str(directory)]
+    command = [sys.executable, "-c", CTRL_C_RESTORED, "import-903", str(directory)]
     env = dict(os.environ, TMPDIR=str(temporary), TQDM_DISABLE="1")
     process = subprocess.Popen(
         [*command, "--year", "2018", "--out", str(tmp_path / "events.ndjson")],
