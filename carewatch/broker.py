@@ -11,6 +11,7 @@ The embedded broker (Tansu, memory storage) is the test and try-out default only
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.net.inet import KafkaNetSocket
 
 from schemas import topics
 
@@ -62,6 +64,30 @@ FAUST_GROUP_SETTINGS: Final[dict[str, float]] = {
     "broker_heartbeat_interval": FAST_GROUP_SETTINGS["heartbeat_interval_ms"] / 1000,
 }
 """The same group timeouts in faust's settings (seconds)."""
+
+
+def _closing_on_failure(connect: Callable[..., Any]) -> Callable[..., Any]:
+    """``KafkaNetSocket.sock_connect`` that closes its socket when the connect does not succeed.
+
+    kafka-python 3.0 leaves the socket open when a connect is refused, times out or is cancelled (a client
+    closed while it retries a broker that is down): the socket is then closed only by the garbage collector,
+    which warns (``ResourceWarning``) and holds a file descriptor until then.
+    """
+
+    @functools.wraps(connect)
+    async def sock_connect(self: KafkaNetSocket, net: Any, sock: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await connect(self, net, sock, *args, **kwargs)
+        except BaseException:
+            sock.close()
+            raise
+
+    sock_connect.closes_on_failure = True  # type: ignore[attr-defined]
+    return sock_connect
+
+
+if not getattr(KafkaNetSocket.sock_connect, "closes_on_failure", False):
+    KafkaNetSocket.sock_connect = _closing_on_failure(KafkaNetSocket.sock_connect)  # type: ignore[method-assign]
 
 
 def producer(bootstrap: str, *, client_id: str = "carewatch", linger_ms: int = 5, **options: Any) -> KafkaProducer:
