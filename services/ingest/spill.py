@@ -1,7 +1,7 @@
 """What an import needs to convert a return of any size with bounded memory: sorted runs on disk merged when
 read (:class:`RunSorter`), the events and outcomes read back from them (:class:`Events`, :class:`Outcomes`,
 :class:`StreamedImport`) and one temporary directory for all of its files, removed when the conversion's
-``with`` block ends, on success, on error and on Ctrl-C (:class:`Workspace`).
+``with`` block ends, on success, on error, on Ctrl-C and on SIGTERM (:class:`Workspace`).
 
 Used by ``import-903`` (:mod:`services.ingest.ssda903.stream`) and ``import-cin``
 (:mod:`services.ingest.cin.stream`).
@@ -12,11 +12,13 @@ from __future__ import annotations
 import heapq
 import pickle
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Final, Self
 
 import orjson
@@ -154,15 +156,32 @@ class StreamedImport:
 
 
 class Workspace:
-    """A temporary directory for the parts and runs, removed when the ``with`` block ends, however it ends."""
+    """A temporary directory for the parts and runs, removed when the ``with`` block ends, however it ends.
+
+    Inside the block SIGTERM (what a service manager or ``kill`` sends) ends the process as Ctrl-C does, through
+    Python's unwinding, so the directory is removed then too; the exit status is 143 (128 + SIGTERM), as if the
+    signal had ended the process.
+    """
 
     def __init__(self, parent: Path | None = None, *, prefix: str = "carewatch-import-") -> None:
         self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        self._previous_sigterm: Any = None
 
     def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            if self._previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+                self._previous_sigterm = None
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)

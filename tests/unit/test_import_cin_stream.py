@@ -203,8 +203,11 @@ def test_temporary_files_are_removed_after_ctrl_c(
     assert seen[-1] > 10 and list(small_runs.iterdir()) == []
 
 
-def test_temporary_files_are_removed_after_a_real_ctrl_c(tmp_path: Path) -> None:
-    """SIGINT to the command in a process of its own, once its temporary directory exists."""
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_temporary_files_are_removed_when_a_real_signal_ends_the_command(
+    sent: signal.Signals, status: int, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM to the command in a process of its own, once its temporary directory exists."""
     path = tmp_path / "cin.xml"
     path.write_bytes(to_xml(valid_return(children=3000), 2025))  # a return that takes a while
     temporary = tmp_path / "tmp"
@@ -221,7 +224,7 @@ def test_temporary_files_are_removed_after_a_real_ctrl_c(tmp_path: Path) -> None
     while not any(workspace.iterdir() for workspace in temporary.iterdir()) and time.monotonic() < deadline:
         assert process.poll() is None, "the import ended before it was interrupted"
         time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, errors = process.communicate(timeout=60)
-    assert process.returncode == 130, errors.decode()[-2000:]
+    assert process.returncode == status, errors.decode()[-2000:]
     assert list(temporary.iterdir()) == [] and not (tmp_path / "events.ndjson").exists()

@@ -176,8 +176,11 @@ def test_temporary_files_are_removed_after_ctrl_c_while_converting(
     assert list(small_runs.iterdir()) == []
 
 
-def test_temporary_files_are_removed_after_a_real_ctrl_c(ssda903_fixtures: Path, tmp_path: Path) -> None:
-    """SIGINT to the command in a process of its own, once its temporary files exist."""
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_temporary_files_are_removed_when_a_real_signal_ends_the_command(
+    sent: signal.Signals, status: int, ssda903_fixtures: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM to the command in a process of its own, once its temporary files exist."""
     directory = tmp_path / "return"
     directory.mkdir()
     for path in ssda903_fixtures.glob("*.csv"):  # five copies of each child: a return that takes a while
@@ -200,7 +203,7 @@ def test_temporary_files_are_removed_after_a_real_ctrl_c(ssda903_fixtures: Path,
         assert process.poll() is None, "the import ended before it was interrupted"
         time.sleep(0.01)
     assert any(part.iterdir() for part in temporary.iterdir())  # parts on disk when interrupted
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, errors = process.communicate(timeout=60)
-    assert process.returncode == 130, errors.decode()[-2000:]
+    assert process.returncode == status, errors.decode()[-2000:]
     assert list(temporary.iterdir()) == []
