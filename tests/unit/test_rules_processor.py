@@ -317,3 +317,78 @@ def test_discarded_staged_steps_leave_the_tables_as_last_written_and_are_compute
     assert processor.staged == 0
     again = run(processor, batch[cut:])
     assert dumped(first + again) == expected(events)
+
+
+def previous_release(children: dict[str, bytes]) -> dict[str, bytes]:
+    """The children table as the previous release stored it: a JSON object around a format-5 state."""
+    out = {}
+    for child_id, value in children.items():
+        state, found = codec.loads(value), codec.trailer(value)
+        assert found is not None
+        wake = Kernel.wake_at(state)
+        envelope = {
+            "state": [5, *codec.encode(state)[1:17]],
+            "wake": wake.isoformat() if wake else None,
+            "catalogue": state.catalogue,
+            "partition": found.partition,
+        }
+        out[child_id] = orjson.dumps(envelope)
+    return out
+
+
+def test_a_restarted_processor_builds_its_wake_indexes_from_the_trailers_without_decoding_a_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, bytes] = {}
+    clocks: dict[int, str] = {}
+    run(new_processor(children, clocks), batch[: len(batch) // 2])
+    restarted = new_processor(restored(children), dict(clocks))
+
+    def no_decode(*args: Any) -> Any:
+        raise AssertionError("a state was decoded to build the wake index")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(codec, "decode", no_decode)
+        patched.setattr(codec, "loads", no_decode)
+        indexes = [restarted.index(p) for p in range(PARTITIONS)]
+    due = {child_id: index.get(child_id) for index in indexes for child_id in children if child_id in index}
+    want = {child_id: Kernel.wake_at(codec.loads(value)) for child_id, value in children.items()}
+    assert due == {child_id: wake for child_id, wake in want.items() if wake is not None}
+    assert len(due) > 10
+
+
+def test_a_table_stored_by_the_previous_release_is_read_through_a_full_decode_and_carries_on() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, bytes] = {}
+    clocks: dict[int, str] = {}
+    half = len(batch) // 2
+    first = run(new_processor(children, clocks), batch[:half])
+    older = previous_release(children)
+    assert all(codec.trailer(value) is None for value in older.values())
+    restarted = new_processor(dict(older), dict(clocks))
+    for partition in range(PARTITIONS):  # the index from the envelopes' wake dates: what the trailers say
+        index = restarted.index(partition)
+        for child_id, value in children.items():
+            found = codec.trailer(value)
+            assert found is not None
+            if found.partition == partition:
+                assert index.get(child_id) == found.wake
+    second = run(restarted, batch[half:])
+    assert dumped(first + second) == expected(events)
+    rewritten = [value for child_id, value in restarted.children.items() if value is not older.get(child_id)]
+    assert rewritten and all(codec.knows(value, restarted.kernel.version) for value in rewritten)
+
+
+def test_a_child_of_the_previous_release_under_another_catalogue_is_due_at_once() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, bytes] = {}
+    old_config = RulesConfig.from_mapping({"rules": {"visit-overdue": {"enabled": False}}})
+    run(Processor(Kernel(old_config), children, {}), batch[: len(batch) // 2])
+    for table in (restored(children), previous_release(children)):
+        restarted = new_processor(table, {})
+        due = [child for p in range(PARTITIONS) for child in restarted.index(p).pop_due(date.min)]
+        assert sorted(due) == sorted(children)
