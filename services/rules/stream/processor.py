@@ -179,7 +179,7 @@ class Processor:
         again is forgotten first."""
         started = time.perf_counter()
         built: dict[int, WakeIndex] = {partition: WakeIndex()}
-        stored = decoded = 0
+        stored = decoded = stale = 0
         for child_id, value in self._current():
             stored += 1
             found = self._summary(value)
@@ -187,6 +187,7 @@ class Processor:
                 continue
             owner, wake, full = found
             decoded += full
+            stale += wake == date.min
             if owner in self._indexes:
                 continue
             index = built.get(owner)
@@ -195,11 +196,12 @@ class Processor:
             index.set(child_id, wake)
         self._indexes.update(built)
         log.info(
-            "wake indexes of partitions %s built from %d stored children in %.2fs (%d decoded in full)",
+            "wake indexes of partitions %s built from %d stored children in %.2fs (%d decoded in full, %d due at once)",
             sorted(built),
             stored,
             time.perf_counter() - started,
             decoded,
+            stale,
         )
 
     def _summary(self, value: Stored) -> tuple[int, date | None, bool] | None:
