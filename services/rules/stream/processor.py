@@ -140,6 +140,9 @@ class Processor:
         self.clocks = clocks
         self.archive = archive
         self._indexes: dict[int, WakeIndex] = {}
+        # Per indexed partition, every child stored in it (with or without a wake date): built in the same
+        # pass as the wake indexes, so that the restored-state check does not read the table again.
+        self._members: dict[int, set[str]] = {}
         self._digest = codec.catalogue_digest(kernel.version)
         self._checked: set[int] = set()
         # Staged, not yet written (see ``stage``): the newest envelope per child, the newest clock per
@@ -159,6 +162,7 @@ class Processor:
         it came back, or changed by the worker that held it meanwhile."""
         for partition in partitions:
             self._indexes.pop(partition, None)
+            self._members.pop(partition, None)
         self._checked -= partitions
 
     def index(self, partition: int) -> WakeIndex:
@@ -179,6 +183,7 @@ class Processor:
         again is forgotten first."""
         started = time.perf_counter()
         built: dict[int, WakeIndex] = {partition: WakeIndex()}
+        members: dict[int, set[str]] = {partition: set()}
         stored = decoded = stale = 0
         for child_id, value in self._current():
             stored += 1
@@ -193,8 +198,11 @@ class Processor:
             index = built.get(owner)
             if index is None:
                 index = built[owner] = WakeIndex()
+                members[owner] = set()
             index.set(child_id, wake)
+            members[owner].add(child_id)
         self._indexes.update(built)
+        self._members.update(members)
         log.info(
             "wake indexes of partitions %s built from %d stored children in %.2fs (%d decoded in full, %d due at once)",
             sorted(built),
@@ -220,10 +228,6 @@ class Processor:
         if envelope.get("catalogue") != self.kernel.version:
             return owner, date.min, True
         return owner, _day(envelope.get("wake")), True
-
-    def _partition_of(self, value: Stored) -> int | None:
-        summary = self._summary(value)
-        return None if summary is None else summary[0]
 
     def _current(self) -> Iterator[tuple[str, Stored]]:
         """Every child's newest envelope: the table's, or the one staged over it (one pass over the table)."""
@@ -308,12 +312,15 @@ class Processor:
         """Compare each child of the partition with the archive's last event of the child and rebuild the
         children whose state misses it (a restore that stopped short of a partition's last update). An
         archived event dated after the partition's clock is not looked for: the stream has not reached it,
-        it may still be on its way through the topic."""
+        it may still be on its way through the topic. The partition's children are those the pass that
+        builds the wake indexes found (kept up to date by :meth:`stage`): the table is read once at start,
+        not once more for the check."""
         step = Step("check", partition)
         self._checked.add(partition)
         if self.archive is None:
             return step
-        mine = [child_id for child_id, value in self._current() if self._partition_of(value) == partition]
+        self.index(partition)  # the children of the partition, from the pass that builds the wake indexes
+        mine = sorted(self._members[partition])
         if not mine:
             return step
         try:
@@ -404,6 +411,7 @@ class Processor:
             self._remember(child_id, envelope, step.states[child_id])
             if index is not None:
                 index.set(child_id, wake_at(step.states[child_id]))
+                self._members[step.partition].add(child_id)
         if step.clock is not None:
             self._staged_clocks[step.partition] = step.clock.isoformat()
         if step.kind == "check":
@@ -432,6 +440,7 @@ class Processor:
         self._staged_checks.clear()
         self._decoded.clear()
         self._indexes.clear()  # they hold the staged wake dates: rebuilt from the tables on next use
+        self._members.clear()
 
     @property
     def staged(self) -> int:
