@@ -66,6 +66,7 @@ from carewatch.testing.synthetic import authority
 from schemas import topics
 from services.rules.core import codec
 from services.rules.core.config import RulesConfig
+from services.rules.core.state import wake_at
 from services.rules.replay import replay
 from services.rules.stream.app import APP_ID, CHILDREN_TABLE, CLOCKS_TABLE, build_app
 from services.rules.stream.clock import make_producer
@@ -167,6 +168,9 @@ def main() -> None:
         help="--national: children in the changelog, recovered by the memory:// anchor",
     )
     parser.add_argument(
+        "--min-bytes", type=int, default=0, help="--national: only templates of at least this many stored bytes"
+    )
+    parser.add_argument(
         "--previous",
         action="store_true",
         help="--national: also restart on the same children stored as the previous release did",
@@ -247,7 +251,9 @@ def partition_of(child_id: str, partitions: int) -> int:
     return (murmur2(child_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-def templates(sample: int, partitions: int) -> tuple[list[tuple[bytes, list[bytes], list[bytes]]], date, list[int]]:
+def templates(
+    sample: int, partitions: int, min_bytes: int = 0
+) -> tuple[list[tuple[bytes, list[bytes], list[bytes]]], date, list[int]]:
     """Per sampled child: (its id, stored bytes per partition, the previous release's value per partition);
     the date replay ran to; the encoded sizes."""
     from schemas.events import parse_event
@@ -267,13 +273,11 @@ def templates(sample: int, partitions: int) -> tuple[list[tuple[bytes, list[byte
     out = []
     sizes = []
     for child_id, state in sorted(states.items()):
+        if len(codec.dumps(state)) < min_bytes:
+            continue
         current = [codec.dumps(state, partition=p) for p in range(partitions)]
         sizes.append(len(current[0]))
-        wake = (
-            state.rules_due
-            if state.indicators_due is None
-            else min(d for d in (state.rules_due, state.indicators_due) if d)
-        )
+        wake = wake_at(state)
         previous = [
             orjson.dumps(
                 {
@@ -286,8 +290,9 @@ def templates(sample: int, partitions: int) -> tuple[list[tuple[bytes, list[byte
             for p in range(partitions)
         ]
         out.append((child_id.encode(), current, previous))
-    print(f"templates: {len(states)} children x {NATIONAL_MONTHS} months replayed ({len(events):,} events, "
-          f"{time.process_time() - started:.0f} s CPU) to {until}; stored bytes per child mean "
+    print(f"templates: {len(out)} of {len(states)} children x {NATIONAL_MONTHS} months replayed "
+          f"({len(events):,} events, {time.process_time() - started:.0f} s CPU) to {until}; stored bytes per child "
+          f"mean "
           f"{sum(sizes) / len(sizes):,.0f}, max {max(sizes):,}")  # fmt: skip
     return out, until, sizes
 
@@ -390,7 +395,7 @@ def write_rocksdb(data: Path, bootstrap: str, partitions: int, children: Iterato
 
 def national(args: argparse.Namespace) -> None:
     partitions = args.partitions
-    made, until, _ = templates(args.sample, partitions)
+    made, until, _ = templates(args.sample, partitions, args.min_bytes)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         logs = args.logs or tmp
