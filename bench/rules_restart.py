@@ -37,6 +37,10 @@ take hours here, so the table is written directly instead, as a worker would hav
    with ``--previous`` ``rocksdb://`` on the same N children stored as the previous release stored them (a
    JSON object around a format-5 state: no trailer, so the wake index decodes each value in full, as
    before the trailer).
+
+``--layout previous`` stores every value, in the changelog and in the RocksDB files, as the previous release
+did, and ``--worker-root DIR`` runs the workers from another checkout of the repository: both together, with
+a checkout of the commit before the trailer, give the "before" figure (that release's own code and layout).
 """
 
 from __future__ import annotations
@@ -171,11 +175,27 @@ def main() -> None:
         "--min-bytes", type=int, default=0, help="--national: only templates of at least this many stored bytes"
     )
     parser.add_argument(
+        "--layout",
+        choices=("current", "previous"),
+        default="current",
+        help="--national: the stored values of every table (changelog and RocksDB): this release's or the previous",
+    )
+    parser.add_argument(
+        "--worker-root",
+        type=Path,
+        default=None,
+        help="run the workers from this checkout of the repository (e.g. an earlier commit, for a 'before' figure)",
+    )
+    parser.add_argument(
         "--previous",
         action="store_true",
         help="--national: also restart on the same children stored as the previous release did",
     )
     args = parser.parse_args()
+    if args.worker_root is not None:
+        import carewatch.testing.stream as worker_module
+
+        worker_module.REPO_ROOT = args.worker_root.resolve()  # `python -m services.rules.stream` runs from there
     if args.national:
         national(args)
         return
@@ -424,12 +444,13 @@ def national_run(args: argparse.Namespace, count: int, made: Any, until: date, t
         ensure_topics(broker.bootstrap, partitions)
         started = time.monotonic()
         keys = table_stores(tmp / f"keys{count}", partitions)
-        fill_changelogs(broker.bootstrap, partitions, national_children(memory_count, partitions, made, False),
+        older = args.layout == "previous"
+        fill_changelogs(broker.bootstrap, partitions, national_children(memory_count, partitions, made, older),
                         until, keys)  # fmt: skip
         print(f"{count:,} children: changelog topics hold {memory_count:,} of them "
               f"({time.monotonic() - started:.0f}s)")  # fmt: skip
-        stores = {"rocksdb://": tmp / f"rocks{count}"}
-        if args.previous:
+        stores = {"rocksdb://" + (" previous release" if older else ""): tmp / f"rocks{count}"}
+        if args.previous and not older:
             stores["rocksdb:// previous release"] = tmp / f"previous{count}"
         for name, data in stores.items():
             started = time.monotonic()
