@@ -13,31 +13,66 @@
    A worker with no state at all (its own broker, empty topics) gives the floor: process start, group join.
 
 The first new event of a partition after an assignment also builds that partition's wake index from the
-table (services/rules/stream/processor.py), which reads every stored child of the worker's partitions once.
+table (services/rules/stream/processor.py), which reads every stored child of the worker's partitions once
+(the tail of each stored value: its trailer).
+
+National state (``--national N [N ...]``): streaming every event of 84,000 children through a worker would
+take hours here, so the table is written directly instead, as a worker would have left it:
+
+    .venv/bin/python bench/rules_restart.py --national 84000 [--sample 60] [--memory-children 10000] [--previous]
+
+1. ``--sample`` children of the demo generator (seed 7, 10 years from 2016-04-01) are replayed by the
+   kernel; their final states are the templates. Stored child ``i`` is template ``i mod sample``, re-keyed
+   with a fresh pseudonymous id (every occurrence of the template's child id in its stored bytes, event ids
+   included, replaced), in the partition the producer's partitioner gives that id (murmur2, as for case
+   events), stored as the worker stores it (``codec.dumps`` with the partition in the trailer, faust's JSON
+   key), with each partition's clock.
+2. The changelog topics get the first ``--memory-children`` of them (one record per child and per clock:
+   what a compacted changelog holds); the RocksDB files (faust's store through rocksdict, at the path faust
+   uses for each table partition) get all N, and each partition's persisted changelog offset is the end of
+   that partition's changelog, so a ``rocksdb://`` worker reads nothing of it again.
+3. Restarts, each: one new event for a stored child, then a worker launched, timed to that event processed:
+   the floor (no state, fresh broker), ``memory://`` (the anchor: it recovers the ``--memory-children``
+   children from the changelog; fewer than N, said in the output), ``rocksdb://`` on the N children, and
+   with ``--previous`` ``rocksdb://`` on the same N children stored as the previous release stored them (a
+   JSON object around a format-5 state: no trailer, so the wake index decodes each value in full, as
+   before the trailer).
+
+``--layout previous`` stores every value, in the changelog and in the RocksDB files, as the previous release
+did, and ``--worker-root DIR`` runs the workers from another checkout of the repository: both together, with
+a checkout of the commit before the trailer, give the "before" figure (that release's own code and layout).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from carewatch import broker as kafka
 from carewatch.broker import EmbeddedBroker, ensure_topics
+from carewatch.settings import Settings
 from carewatch.testing.stream import WorkerProcess
 from carewatch.testing.synthetic import authority
 from schemas import topics
 from services.rules.core import codec
 from services.rules.core.config import RulesConfig
+from services.rules.core.state import wake_at
 from services.rules.replay import replay
+from services.rules.stream.app import APP_ID, CHILDREN_TABLE, CLOCKS_TABLE, build_app
 from services.rules.stream.clock import make_producer
 
 FIRST, LAST = date(2026, 1, 1), date(2026, 6, 30)
@@ -82,8 +117,13 @@ def phases(log: Path, launched_at: float) -> str:
                     seen.setdefault(name, stamp - launched_at)
     checks = re.findall(r"(full check \([^)]*\)|since the watermark): (\d+) topic records read in ([\d.]+)s", content)
     check = f"; archive check: {checks[-1][0]}, {checks[-1][1]} topic records in {checks[-1][2]}s" if checks else ""
-    scans = re.findall(r"built from (\d+) stored children in ([\d.]+)s", content)
-    scan = f" (the last of {len(scans)} builds: {scans[-1][0]} children read in {scans[-1][1]}s)" if scans else ""
+    scans = re.findall(
+        r"built from (\d+) stored children in ([\d.]+)s(?: \((\d+) decoded in full, (\d+) due)?", content
+    )
+    decoded = f", {scans[-1][2]} decoded in full, {scans[-1][3]} due at once" if scans and scans[-1][2] else ""
+    scan = (
+        f" (the last of {len(scans)} builds: {scans[-1][0]} children read in {scans[-1][1]}s{decoded})" if scans else ""
+    )
     return ", ".join(f"{name} {seen[name]:.1f}s" for name, _ in PHASES if name in seen) + scan + check
 
 
@@ -116,7 +156,49 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--logs", type=Path, default=None, help="keep the workers' logs in this directory")
+    parser.add_argument(
+        "--national",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="stored children written straight into the tables (see above), one run per N",
+    )
+    parser.add_argument("--sample", type=int, default=60, help="--national: children replayed for 10 years")
+    parser.add_argument(
+        "--memory-children",
+        type=int,
+        default=10_000,
+        help="--national: children in the changelog, recovered by the memory:// anchor",
+    )
+    parser.add_argument(
+        "--min-bytes", type=int, default=0, help="--national: only templates of at least this many stored bytes"
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("current", "previous"),
+        default="current",
+        help="--national: the stored values of every table (changelog and RocksDB): this release's or the previous",
+    )
+    parser.add_argument(
+        "--worker-root",
+        type=Path,
+        default=None,
+        help="run the workers from this checkout of the repository (e.g. an earlier commit, for a 'before' figure)",
+    )
+    parser.add_argument(
+        "--previous",
+        action="store_true",
+        help="--national: also restart on the same children stored as the previous release did",
+    )
     args = parser.parse_args()
+    if args.worker_root is not None:
+        import carewatch.testing.stream as worker_module
+
+        worker_module.REPO_ROOT = args.worker_root.resolve()  # `python -m services.rules.stream` runs from there
+    if args.national:
+        national(args)
+        return
 
     raw = authority(args.children, 5, FIRST, LAST)
     sample = {f"c{number:06d}" for number in range(min(args.children, SAMPLE))}
@@ -173,6 +255,229 @@ def replay_states(raw: list[dict[str, Any]]) -> list[Any]:
 
     events = [parse_event(d, received_at=None) for d in raw]
     return list(replay(events, LAST, RulesConfig.default()).states.values())
+
+
+# -- national state, written straight into the tables -----------------------------------------------------
+NATIONAL_START = date(2016, 4, 1)
+NATIONAL_MONTHS = 120
+
+
+def pseudonym(number: int) -> str:
+    return "x" + hashlib.blake2b(str(number).encode(), digest_size=6).hexdigest()
+
+
+def partition_of(child_id: str, partitions: int) -> int:
+    """The case-events partition kafka-python's default partitioner gives the child's key."""
+    return (murmur2(child_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def templates(
+    sample: int, partitions: int, min_bytes: int = 0
+) -> tuple[list[tuple[bytes, list[bytes], list[bytes]]], date, list[int]]:
+    """Per sampled child: (its id, stored bytes per partition, the previous release's value per partition);
+    the date replay ran to; the encoded sizes."""
+    from schemas.events import parse_event
+    from services.demo.generator import generate
+
+    started = time.process_time()
+    raw = [d for d in generate(seed=7, children=sample, months=NATIONAL_MONTHS, start=NATIONAL_START)
+           if not d["child_id"].startswith("kp")]  # fmt: skip
+    events = []
+    for data in raw:
+        try:
+            events.append(parse_event(data, received_at=None))
+        except ValueError:
+            continue  # the generator's deliberately invalid records
+    until = max(e.occurred_on for e in events)
+    states = replay(events, until, RulesConfig.default()).states
+    out = []
+    sizes = []
+    for child_id, state in sorted(states.items()):
+        if len(codec.dumps(state)) < min_bytes:
+            continue
+        current = [codec.dumps(state, partition=p) for p in range(partitions)]
+        sizes.append(len(current[0]))
+        wake = wake_at(state)
+        previous = [
+            orjson.dumps(
+                {
+                    "state": [5, *codec.encode(state)[1:17]],
+                    "wake": wake.isoformat() if wake else None,
+                    "catalogue": state.catalogue,
+                    "partition": p,
+                }
+            )
+            for p in range(partitions)
+        ]
+        out.append((child_id.encode(), current, previous))
+    print(f"templates: {len(out)} of {len(states)} children x {NATIONAL_MONTHS} months replayed "
+          f"({len(events):,} events, {time.process_time() - started:.0f} s CPU) to {until}; stored bytes per child "
+          f"mean "
+          f"{sum(sizes) / len(sizes):,.0f}, max {max(sizes):,}")  # fmt: skip
+    return out, until, sizes
+
+
+def national_children(
+    count: int, partitions: int, made: list[tuple[bytes, list[bytes], list[bytes]]], previous: bool
+) -> Iterator[tuple[str, int, bytes]]:
+    for number in range(count):
+        child_id = pseudonym(number)
+        partition = partition_of(child_id, partitions)
+        old_id, current, older = made[number % len(made)]
+        value = (older if previous else current)[partition]
+        yield child_id, partition, value.replace(old_id, child_id.encode())
+
+
+def table_stores(data: Path, partitions: int) -> tuple[Any, Any]:
+    """The children and clocks tables' rocksdb:// stores of a worker whose data directory is ``data``."""
+    app = build_app(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=data, topic_partitions=partitions),
+                    store="rocksdb://")  # fmt: skip
+    return app.tables[CHILDREN_TABLE].data, app.tables[CLOCKS_TABLE].data
+
+
+def changelog(table: str) -> str:
+    return f"{APP_ID}-{table}-changelog"
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+    finally:
+        consumer.close()
+
+
+def fill_changelogs(bootstrap: str, partitions: int, children: Iterator[tuple[str, int, bytes]], clock: date,
+                    keys: Any) -> int:  # fmt: skip
+    """One changelog record per child and per partition's clock; returns the children sent."""
+    ensure_topics(bootstrap, partitions, names=[changelog(CHILDREN_TABLE), changelog(CLOCKS_TABLE)])
+    producer = kafka.producer(bootstrap, client_id="bench-changelog", linger_ms=0, batch_size=1,
+                              max_request_size=8 * 2**20)  # fmt: skip
+    sent = 0
+    try:
+        futures = []
+        children_store, clocks_store = keys
+        for child_id, partition, value in children:
+            key = children_store._encode_key(child_id)
+            futures.append(producer.send(changelog(CHILDREN_TABLE), key=key, value=value, partition=partition))
+            sent += 1
+        for partition in range(partitions):
+            key, value = clocks_store._encode_key(partition), clocks_store._encode_value(clock.isoformat())
+            futures.append(producer.send(changelog(CLOCKS_TABLE), key=key, value=value, partition=partition))
+        for future in futures:
+            future.get(timeout=120)
+    finally:
+        producer.close()
+    return sent
+
+
+def write_rocksdb(data: Path, bootstrap: str, partitions: int, children: Iterator[tuple[str, int, bytes]],
+                  clock: date) -> tuple[int, int]:  # fmt: skip
+    """Write the children and the clocks into the rocksdb:// files a worker with data directory ``data`` opens,
+    each partition's persisted changelog offset at the end of that changelog partition. Returns (children,
+    bytes of values)."""
+    from faust.stores.rocksdb import RocksDBOptions
+    from rocksdict import WriteBatch
+
+    children_store, clocks_store = table_stores(data, partitions)
+    options = RocksDBOptions()
+    dbs = {}
+    for store, topic in ((children_store, CHILDREN_TABLE), (clocks_store, CLOCKS_TABLE)):
+        path = store.partition_path(0).parent
+        path.mkdir(parents=True, exist_ok=True)
+        ends = end_offsets(bootstrap, changelog(topic), partitions)
+        for partition in range(partitions):
+            db = dbs[store, partition] = options.open(store.partition_path(partition))
+            if ends.get(partition, 0) > 0:
+                db.put(store.offset_key, str(ends[partition] - 1).encode())
+    count = size = 0
+    batches: dict[int, Any] = {}
+    for child_id, partition, value in children:
+        batch = batches.setdefault(partition, WriteBatch(raw_mode=True))
+        batch.put(children_store._encode_key(child_id), value)
+        count += 1
+        size += len(value)
+        if count % 2000 == 0:
+            for number, pending in batches.items():
+                dbs[children_store, number].write(pending)
+            batches.clear()
+    for number, pending in batches.items():
+        dbs[children_store, number].write(pending)
+    for partition in range(partitions):
+        dbs[clocks_store, partition].put(clocks_store._encode_key(partition),
+                                         clocks_store._encode_value(clock.isoformat()))  # fmt: skip
+    for db in dbs.values():
+        db.flush()
+        db.close()
+    return count, size
+
+
+def national(args: argparse.Namespace) -> None:
+    partitions = args.partitions
+    made, until, _ = templates(args.sample, partitions, args.min_bytes)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        logs = args.logs or tmp
+        logs.mkdir(parents=True, exist_ok=True)
+        with EmbeddedBroker() as empty:
+            ensure_topics(empty.bootstrap, partitions)
+            floor = restart(empty.bootstrap, partitions, "memory://", tmp / "empty", logs / "empty.log",
+                            national_probe(0, until))  # fmt: skip
+        print(f"floor, no state at all (fresh broker): {floor:.1f}s launch -> first event processed")
+        for count in args.national:
+            national_run(args, count, made, until, tmp, logs, floor)
+
+
+def national_probe(count: int, until: date, number: int = 0) -> dict[str, Any]:
+    """A new event for stored child ``number`` (among those the changelog holds too)."""
+    child = pseudonym(number)
+    return {"event_id": f"{child}-national-restart-{number}", "type": "sdq.recorded", "child_id": child,
+            "occurred_at": until.isoformat(), "score": 12}  # fmt: skip
+
+
+def national_run(args: argparse.Namespace, count: int, made: Any, until: date, tmp: Path, logs: Path,
+                 floor: float) -> None:  # fmt: skip
+    partitions = args.partitions
+    memory_count = min(count, args.memory_children)
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap, partitions)
+        started = time.monotonic()
+        keys = table_stores(tmp / f"keys{count}", partitions)
+        older = args.layout == "previous"
+        fill_changelogs(broker.bootstrap, partitions, national_children(memory_count, partitions, made, older),
+                        until, keys)  # fmt: skip
+        print(f"{count:,} children: changelog topics hold {memory_count:,} of them "
+              f"({time.monotonic() - started:.0f}s)")  # fmt: skip
+        stores = {"rocksdb://" + (" previous release" if older else ""): tmp / f"rocks{count}"}
+        if args.previous and not older:
+            stores["rocksdb:// previous release"] = tmp / f"previous{count}"
+        for name, data in stores.items():
+            started = time.monotonic()
+            stored = national_children(count, partitions, made, "previous" in name)
+            written, size = write_rocksdb(data, broker.bootstrap, partitions, stored, until)
+            print(f"  {name}: {written:,} children written to the RocksDB files ({size / 2**30:.2f} GiB of values, "
+                  f"{time.monotonic() - started:.0f}s)")  # fmt: skip
+        results: dict[str, float] = {}
+        for number, (name, data) in enumerate([("memory://", tmp / f"memory{count}"), *stores.items()], 1):
+            store = "memory://" if name == "memory://" else "rocksdb://"
+            log = logs / f"national{count}-{number}-{store[:-3]}.log"
+            results[name] = restart(broker.bootstrap, partitions, store, data, log,
+                                    national_probe(count, until, number))  # fmt: skip
+        memory = results["memory://"]
+        print(f"national {count:,} stored children, first new event processed after launch: floor {floor:.1f}s; "
+              f"memory:// anchor ({memory_count:,} children from the changelog) {memory:.1f}s")  # fmt: skip
+        for name in stores:
+            print(f"  {name}: {results[name]:.1f}s; ratio to the memory:// anchor {results[name] / memory:.2f}x; "
+                  f"above the floor {results[name] - floor:.1f}s")  # fmt: skip
+        for data in (tmp / f"keys{count}", *stores.values(), tmp / f"memory{count}"):
+            _remove(data)
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

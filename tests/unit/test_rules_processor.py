@@ -11,6 +11,7 @@ import pytest
 
 from schemas.events import ClockTick, event_to_json
 from services.board.core.aggregate import Aggregate
+from services.rules.core import codec
 from services.rules.core import indicators as indicator_rows
 from services.rules.core.config import RulesConfig
 from services.rules.core.indicators import contributions
@@ -55,6 +56,11 @@ def expected(events: list[Any]) -> list[dict[str, Any]]:
     return sorted((t.model_dump(mode="json") for t in result.transitions), key=lambda d: orjson.dumps(d))
 
 
+def restored(children: dict[str, bytes]) -> dict[str, bytes]:
+    """The children table as a new process finds it: equal values, none of them the objects written."""
+    return {child_id: bytes(bytearray(value)) for child_id, value in children.items()}
+
+
 def new_processor(children: dict[str, Any] | None = None, clocks: dict[int, str] | None = None) -> Processor:
     return Processor(Kernel(CONFIG), {} if children is None else children, {} if clocks is None else clocks)
 
@@ -83,8 +89,8 @@ def test_a_restarted_processor_rebuilds_its_index_from_the_tables_and_carries_on
     clocks: dict[int, str] = {}
     half = len(batch) // 2
     first = run(new_processor(children, clocks), batch[:half])
-    # A new process: only the tables survive (JSON round trip, as from a changelog).
-    children = orjson.loads(orjson.dumps(children))
+    # A new process: only the tables survive (new copies of the stored bytes, as from a changelog).
+    children = restored(children)
     clocks = {int(k): v for k, v in orjson.loads(orjson.dumps({str(k): v for k, v in clocks.items()})).items()}
     second = run(new_processor(children, clocks), batch[half:])
     assert dumped(first + second) == expected(events)
@@ -107,8 +113,8 @@ def test_a_restarted_processor_reads_its_stored_children_once_for_every_partitio
     clocks: dict[int, str] = {}
     half = len(batch) // 2
     first = run(new_processor(children, clocks), batch[:half])
-    stored = CountingScans(orjson.loads(orjson.dumps(children)))
-    assert {envelope["partition"] for envelope in stored.values()} == set(range(PARTITIONS))
+    stored = CountingScans(restored(children))
+    assert {codec.trailer(value).partition for value in stored.values()} == set(range(PARTITIONS))  # type: ignore[union-attr]
     restarted = new_processor(stored, dict(clocks))
     second = run(restarted, batch[half:])
     assert dumped(first + second) == expected(events)
@@ -238,12 +244,12 @@ def test_after_a_deploy_one_tick_per_partition_re_evaluates_every_child_and_comp
     rows = indicator_rows.rows_of
     monkeypatch.setattr(indicator_rows, "INDICATORS_VERSION", "with-a-new-indicator")
     monkeypatch.setattr(indicator_rows, "rows_of", lambda parts: tuple(sorted((*rows(parts), ("new", 1, 0)))))
-    restarted = Processor(Kernel(CONFIG), orjson.loads(orjson.dumps(children)), clocks)
+    restarted = Processor(Kernel(CONFIG), restored(children), clocks)
     next_day = date.fromordinal(UNTIL.toordinal() + 1)
     after = run(restarted, [(p, None, tick_value(next_day)) for p in range(PARTITIONS)])
     touched = {child for step in after for child in step.writes}
     assert touched == set(children)
-    assert all(envelope["catalogue"] == restarted.kernel.version for envelope in restarted.children.values())
+    assert all(codec.knows(value, restarted.kernel.version) for value in restarted.children.values())
     live = Aggregate()
     live.apply_all(delta for step in before + after for delta in step.deltas)
     assert live.get("new").numerator == len(children)
@@ -292,7 +298,7 @@ def test_staged_steps_are_read_by_the_next_plans_and_reach_the_tables_only_when_
     reference_clocks: dict[int, str] = {}
     run(new_processor(reference_children, reference_clocks), batch)
     assert clocks == reference_clocks
-    assert {k: v["state"] for k, v in children.items()} == {k: v["state"] for k, v in reference_children.items()}
+    assert children == reference_children
 
 
 def test_discarded_staged_steps_leave_the_tables_as_last_written_and_are_computed_again() -> None:
@@ -311,3 +317,78 @@ def test_discarded_staged_steps_leave_the_tables_as_last_written_and_are_compute
     assert processor.staged == 0
     again = run(processor, batch[cut:])
     assert dumped(first + again) == expected(events)
+
+
+def previous_release(children: dict[str, bytes]) -> dict[str, bytes]:
+    """The children table as the previous release stored it: a JSON object around a format-5 state."""
+    out = {}
+    for child_id, value in children.items():
+        state, found = codec.loads(value), codec.trailer(value)
+        assert found is not None
+        wake = Kernel.wake_at(state)
+        envelope = {
+            "state": [5, *codec.encode(state)[1:17]],
+            "wake": wake.isoformat() if wake else None,
+            "catalogue": state.catalogue,
+            "partition": found.partition,
+        }
+        out[child_id] = orjson.dumps(envelope)
+    return out
+
+
+def test_a_restarted_processor_builds_its_wake_indexes_from_the_trailers_without_decoding_a_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, bytes] = {}
+    clocks: dict[int, str] = {}
+    run(new_processor(children, clocks), batch[: len(batch) // 2])
+    restarted = new_processor(restored(children), dict(clocks))
+
+    def no_decode(*args: Any) -> Any:
+        raise AssertionError("a state was decoded to build the wake index")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(codec, "decode", no_decode)
+        patched.setattr(codec, "loads", no_decode)
+        indexes = [restarted.index(p) for p in range(PARTITIONS)]
+    due = {child_id: index.get(child_id) for index in indexes for child_id in children if child_id in index}
+    want = {child_id: Kernel.wake_at(codec.loads(value)) for child_id, value in children.items()}
+    assert due == {child_id: wake for child_id, wake in want.items() if wake is not None}
+    assert len(due) > 10
+
+
+def test_a_table_stored_by_the_previous_release_is_read_through_a_full_decode_and_carries_on() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, bytes] = {}
+    clocks: dict[int, str] = {}
+    half = len(batch) // 2
+    first = run(new_processor(children, clocks), batch[:half])
+    older = previous_release(children)
+    assert all(codec.trailer(value) is None for value in older.values())
+    restarted = new_processor(dict(older), dict(clocks))
+    for partition in range(PARTITIONS):  # the index from the envelopes' wake dates: what the trailers say
+        index = restarted.index(partition)
+        for child_id, value in children.items():
+            found = codec.trailer(value)
+            assert found is not None
+            if found.partition == partition:
+                assert index.get(child_id) == found.wake
+    second = run(restarted, batch[half:])
+    assert dumped(first + second) == expected(events)
+    rewritten = [value for child_id, value in restarted.children.items() if value is not older.get(child_id)]
+    assert rewritten and all(codec.knows(value, restarted.kernel.version) for value in rewritten)
+
+
+def test_a_child_of_the_previous_release_under_another_catalogue_is_due_at_once() -> None:
+    events = history()
+    batch = records(events, UNTIL)
+    children: dict[str, bytes] = {}
+    old_config = RulesConfig.from_mapping({"rules": {"visit-overdue": {"enabled": False}}})
+    run(Processor(Kernel(old_config), children, {}), batch[: len(batch) // 2])
+    for table in (restored(children), previous_release(children)):
+        restarted = new_processor(table, {})
+        due = [child for p in range(PARTITIONS) for child in restarted.index(p).pop_due(date.min)]
+        assert sorted(due) == sorted(children)

@@ -11,12 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.alerts import AlertTransition
-from schemas.events import CaseEvent, parse_event
+from schemas.events import CaseEvent, ClockTick, parse_event
+from services.rules.core import codec
 from services.rules.core.calendar import add_months, add_working_days
 from services.rules.core.config import RulesConfig
 from services.rules.core.engine import Engine
 from services.rules.core.horizon import Horizon
 from services.rules.core.kernel import Kernel
+from services.rules.core.order import interleave
 from services.rules.core.rebuild import rebuild
 from services.rules.core.state import ChildState, LoggedEvent
 from services.rules.replay import replay, transitions_ndjson
@@ -328,3 +330,51 @@ def test_each_alert_alternates_raised_and_resolved(events: list[dict[str, Any]])
                 assert previous.state == "raised"
             elif previous.state == "raised":
                 assert previous.severity != current.severity  # re-raised only as an update
+
+
+@FAST
+@given(histories(), st.integers(min_value=0, max_value=codec.MAX_PARTITION))
+def test_the_stored_trailer_gives_the_wake_date_of_the_full_decode_for_every_state(
+    events: list[dict[str, Any]], partition: int
+) -> None:
+    """Every state a history passes through (after each event and each tick): the wake date read from the tail
+    of its stored bytes is the wake date of the state decoded from them, and of the state itself."""
+    kernel = Kernel(CONFIG)
+    states: dict[str, ChildState] = {}
+    seen = 0
+    for item in interleave([parse_event(e, received_at=None) for e in events], UNTIL):
+        if isinstance(item, ClockTick):
+            touched = [kernel.on_tick(state, item.as_of) for state in states.values()]
+        else:
+            touched = [kernel.on_event(states.get(item.child_id), item, item.occurred_on)]
+        for step in touched:
+            states[step.state.child_id] = step.state
+            raw = codec.dumps(step.state, partition=partition)
+            found = codec.trailer(raw)
+            assert found is not None and found.partition == partition
+            assert found.wake == Kernel.wake_at(codec.loads(raw)) == step.wake_at
+            assert codec.knows(raw, kernel.version) and not codec.knows(raw, "another catalogue")
+            seen += 1
+    assert seen >= len(events)
+
+
+@given(
+    st.one_of(st.none(), st.dates()),
+    st.one_of(st.none(), st.dates()),
+    st.text(max_size=40),
+    st.integers(min_value=0, max_value=codec.MAX_PARTITION),
+)
+def test_the_trailer_reads_back_any_due_dates_catalogue_and_partition(
+    rules_due: date | None, indicators_due: date | None, catalogue: str, partition: int
+) -> None:
+    state = ChildState(child_id="c-1", rules_due=rules_due, indicators_due=indicators_due, catalogue=catalogue)
+    raw = codec.dumps(state, partition=partition)
+    found = codec.trailer(raw)
+    assert found is not None
+    assert (
+        found.wake
+        == Kernel.wake_at(codec.loads(raw))
+        == min((d for d in (rules_due, indicators_due) if d), default=None)
+    )
+    assert found.partition == partition
+    assert codec.knows(raw, catalogue) and not codec.knows(raw, catalogue + "x")

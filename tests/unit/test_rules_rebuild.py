@@ -359,3 +359,35 @@ def test_a_partition_that_leaves_and_comes_back_is_checked_again() -> None:
     state = processor._state("steady-1")
     assert state is not None and knows(state, "steady-1-3", ended.occurred_on)
     assert not processor.needs_check(0)
+
+
+class CountingScans(dict[str, Any]):
+    """A children table that counts full scans."""
+
+    scans = 0
+
+    def items(self) -> Any:
+        self.scans += 1
+        return super().items()
+
+
+def test_the_restored_state_check_and_the_wake_indexes_read_the_table_once_at_start() -> None:
+    events = parsed(steady_child() + deep_child())
+    children: dict[str, Any] = {}
+    clocks: dict[int, str] = {}
+    feed(Processor(Kernel(CONFIG), children, clocks), events, UNTIL)
+    stored = CountingScans(children)
+    restarted = Processor(Kernel(CONFIG), stored, clocks, MemoryArchive(events))
+    checked = restarted.check(0)
+    restarted.commit(checked)
+    assert checked.rebuilt == 0 and checked.errors == 0
+    restarted.commit(restarted.plan(0, None, tick_value(UNTIL)))
+    assert stored.scans == 1
+    # The check compared every child of the partition with the archive: a child missing its last archived
+    # event (one added to the archive now) is found from the same pass.
+    newer = parse_event(
+        {"event_id": "steady-1-9", "type": "visit.completed", "child_id": "steady-1", "occurred_at": str(UNTIL)},
+        received_at=None,
+    )
+    again = Processor(Kernel(CONFIG), stored, clocks, MemoryArchive([*events, newer]))
+    assert again.check(0).rebuilt == 1 and stored.scans == 2

@@ -67,3 +67,13 @@ def test_a_table_write_goes_to_the_changelog_partition_of_the_event_set(
     assert sent == [(3, "a"), (11, "b")]
     with pytest.raises((RuntimeError, TypeError)):  # and without it faust refuses the write
         contextvars.copy_context().run(table.__setitem__, "c", {})
+
+
+def test_the_children_table_stores_and_reads_the_codec_s_bytes_as_they_are(tmp_path: Path) -> None:
+    # The wake index reads each stored value's trailer: faust must neither JSON-encode nor JSON-decode it.
+    app = build_app(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path))
+    table = app.tables[CHILDREN_TABLE]
+    stored = b'[6,"c1",[],"cw6:0000000:0123456789abcdef:00003"]'  # bytes that are also valid JSON
+    assert table.data._encode_value(stored) == stored
+    assert table.data._decode_value(stored) == stored
+    assert table.changelog_topic.value_serializer == "raw"

@@ -2,16 +2,25 @@
 decoded by hand-written functions (no pydantic, no reflection on the hot path).
 
 Layout: ``[STATE_FORMAT, child_id, team, <fact collections>, log, retracted ids, findings, <kernel
-fields>, base facts, log_from, pruned_to, stamps, needs_rebuild, resolved]``; every record inside is a positional
-list, dates are proleptic ordinals (``date.toordinal()``), and the idempotency set is not stored (it is
-the ids of the log). ``orjson.dumps`` of the list is the bytes a table stores; :func:`dumps` /
+fields>, base facts, log_from, pruned_to, stamps, needs_rebuild, resolved, trailer]``; every record inside is a
+positional list, dates are proleptic ordinals (``date.toordinal()``), and the idempotency set is not stored (it
+is the ids of the log). ``orjson.dumps`` of the list is the bytes a table stores; :func:`dumps` /
 :func:`loads` do both steps. A record of another format raises :class:`StateFormatError` (a
 ``ValueError``), as does a malformed one.
+
+The trailer, the last value, is a fixed-size ASCII string: the state's wake date (:func:`.state.wake_at`), a
+digest of its catalogue version and the stream partition the driver keeps it in. Its JSON form is always the
+last :data:`TRAILER_SIZE` bytes of the stored bytes, so :func:`trailer` reads it, and :func:`knows` tells a
+value of this format and of a given catalogue, without decoding the state: a driver that only needs every
+child's next wake date (a restarted stream worker building its wake index) reads the stored values' tails.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
@@ -32,18 +41,53 @@ from .state import (
     Placement,
     SdqScore,
     SocialWorker,
+    wake_at,
 )
 
-STATE_FORMAT: Final = 5
+STATE_FORMAT: Final = 6
 """Version of the stored layout (1 was the field-by-field JSON object of earlier releases; 3 added the
 period's ``began_before_data``, ``uasc_ceased_on`` and ``full_care_from``, the placement's
 ``same_carer``, the missing episode's ``kind`` and the care-leaver contact's ``in_touch_code``; 4 added
 the children in need and child protection facts, ``cin``; 5 added the alerts' last resolution dates,
-``resolved``, at the end)."""
+``resolved``, at the end; 6 added the fixed-size trailer after them)."""
 
-READABLE_FORMATS: Final = frozenset({4, STATE_FORMAT})
-"""Formats :func:`decode` reads: a format-4 state has no resolution dates (read as none: a finding true
-again after a resolution made before the upgrade is raised on its own first day, as format 4 did)."""
+READABLE_FORMATS: Final = frozenset({4, 5, STATE_FORMAT})
+"""Formats :func:`decode` reads: a format-5 state is format 6 without its trailer (nothing in the state is
+lost: the trailer repeats what the state holds, for reading without a decode); a format-4 state has no
+resolution dates either (read as none: a finding true again after a resolution made before the upgrade is
+raised on its own first day, as format 4 did)."""
+
+_VALUES: Final = {4: 16, 5: 17, STATE_FORMAT: 18}
+"""How many values a stored list of each readable format holds."""
+
+_TRAILER_TAG: Final = f"cw{STATE_FORMAT}:"
+_NO_WAKE: Final = 0
+"""The trailer's wake ordinal for no wake date (ordinals of real dates start at 1)."""
+_WAKE_DIGITS: Final = 7  # date.max.toordinal() is 3,652,059
+_CATALOGUE_DIGITS: Final = 16
+_PARTITION_DIGITS: Final = 5
+MAX_PARTITION: Final = 10**_PARTITION_DIGITS - 1
+_TRAILER_TEXT: Final = len(_TRAILER_TAG) + _WAKE_DIGITS + 1 + _CATALOGUE_DIGITS + 1 + _PARTITION_DIGITS
+TRAILER_SIZE: Final = _TRAILER_TEXT + 4
+"""Bytes at the end of :func:`dumps`' output that hold the trailer: ``,"cw6:WWWWWWW:CCCCCCCCCCCCCCCC:PPPPP"]``
+(wake ordinal, catalogue digest, partition; all fixed-width ASCII, so its JSON form never varies in size)."""
+_HEAD: Final = f"[{STATE_FORMAT},".encode()
+_HEX: Final = frozenset(b"0123456789abcdef")
+_COLON: Final = ord(":")
+_MAX_ORDINAL: Final = date.max.toordinal()
+_TAIL_OPEN: Final = f',"{_TRAILER_TAG}'.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Trailer:
+    """What the trailer of a stored state says, read without decoding the state."""
+
+    wake: date | None
+    """The state's wake date (:func:`.state.wake_at`)."""
+    catalogue: str
+    """:func:`catalogue_digest` of the state's catalogue version."""
+    partition: int
+    """The partition its driver keeps it in (0 when the driver has none)."""
 
 
 class StateFormatError(ValueError):
@@ -360,8 +404,63 @@ def _read_finding(r: list[Any]) -> Finding:
     )
 
 
-def encode(state: ChildState) -> list[Any]:
-    """The stored form of ``state`` (plain lists, strings, numbers, booleans and None)."""
+@lru_cache(maxsize=64)
+def catalogue_digest(catalogue: str) -> str:
+    """The fixed-size form of a catalogue version that a trailer holds (16 hexadecimal digits)."""
+    return hashlib.blake2b(catalogue.encode(), digest_size=_CATALOGUE_DIGITS // 2).hexdigest()
+
+
+def _trailer(state: ChildState, partition: int) -> str:
+    if not 0 <= partition <= MAX_PARTITION:
+        raise ValueError(f"a stored state's partition must be 0-{MAX_PARTITION}, not {partition}")
+    wake = wake_at(state)
+    ordinal = _NO_WAKE if wake is None else wake.toordinal()
+    digest = catalogue_digest(state.catalogue)
+    return f"{_TRAILER_TAG}{ordinal:0{_WAKE_DIGITS}d}:{digest}:{partition:0{_PARTITION_DIGITS}d}"
+
+
+def trailer(raw: bytes) -> Trailer | None:
+    """The trailer of stored bytes of this format (:func:`dumps`), read from their last
+    :data:`TRAILER_SIZE` bytes and their first ones; None for bytes of another format or layout (a value a
+    previous release stored: decode it to know it). Malformed bytes that end like a trailer are not
+    detected here: :func:`loads` still rejects them."""
+    if len(raw) < len(_HEAD) + TRAILER_SIZE or not raw.startswith(_HEAD) or not raw.endswith(b'"]'):
+        return None
+    tail = raw[-TRAILER_SIZE:]
+    if not tail.startswith(_TAIL_OPEN):
+        return None
+    text = tail[len(_TAIL_OPEN) : -2]
+    wake, catalogue, partition = (
+        text[:_WAKE_DIGITS],
+        text[_WAKE_DIGITS + 1 : -_PARTITION_DIGITS - 1],
+        text[-_PARTITION_DIGITS:],
+    )
+    if not (
+        wake.isdigit()
+        and partition.isdigit()
+        and _HEX.issuperset(catalogue)
+        and text[_WAKE_DIGITS] == _COLON
+        and text[-_PARTITION_DIGITS - 1] == _COLON
+    ):
+        return None
+    ordinal = int(wake)
+    if ordinal > _MAX_ORDINAL:
+        return None
+    return Trailer(
+        None if ordinal == _NO_WAKE else date.fromordinal(ordinal), catalogue.decode("ascii"), int(partition)
+    )
+
+
+def knows(raw: bytes, catalogue: str) -> bool:
+    """``raw`` holds a state of this format computed with ``catalogue`` (so its :func:`trailer` says all a
+    wake index needs); False for another format or catalogue version: decode it, or re-evaluate it."""
+    found = trailer(raw)
+    return found is not None and found.catalogue == catalogue_digest(catalogue)
+
+
+def encode(state: ChildState, *, partition: int = 0) -> list[Any]:
+    """The stored form of ``state`` (plain lists, strings, numbers, booleans and None); ``partition``: the
+    driver's partition of the child, kept in the trailer."""
     return [
         STATE_FORMAT,
         state.child_id,
@@ -380,6 +479,7 @@ def encode(state: ChildState) -> list[Any]:
         [[key, kind, at] for key, (kind, at) in state.stamps.items()],
         state.needs_rebuild,
         [[rule, subject, _ord(on)] for rule, subject, on in state.resolved],
+        _trailer(state, partition),
     ]
 
 
@@ -389,7 +489,9 @@ def decode(data: Any) -> ChildState:
         found = data[0] if isinstance(data, list) and data else type(data).__name__
         raise StateFormatError(f"not a stored child state of format {STATE_FORMAT} (found {found!r})")
     try:
-        resolved: list[Any] = data[16] if data[0] == STATE_FORMAT else []
+        if len(data) != _VALUES[data[0]]:
+            raise ValueError(f"expected {_VALUES[data[0]]} values, found {len(data)}")
+        resolved: list[Any] = data[16] if data[0] >= 5 else []
         (
             _,
             child_id,
@@ -407,9 +509,7 @@ def decode(data: Any) -> ChildState:
             pruned_to,
             stamps,
             needs_rebuild,
-        ) = data[:16] if data[0] == STATE_FORMAT else data
-        if data[0] == STATE_FORMAT and len(data) != 17:
-            raise ValueError(f"expected 17 values, found {len(data)}")
+        ) = data[:16]
         events = tuple(
             LoggedEvent(occurred_on=_day(r[0]), rank=r[1], recorded_at=r[2], event_id=r[3], type=r[4], data=r[5])
             for r in log
@@ -438,9 +538,9 @@ def decode(data: Any) -> ChildState:
     return ChildState(**values)
 
 
-def dumps(state: ChildState) -> bytes:
-    """The state's stored bytes (``orjson`` of :func:`encode`)."""
-    return orjson.dumps(encode(state))
+def dumps(state: ChildState, *, partition: int = 0) -> bytes:
+    """The state's stored bytes (``orjson`` of :func:`encode`), ending with its trailer."""
+    return orjson.dumps(encode(state, partition=partition))
 
 
 def loads(raw: bytes | str) -> ChildState:

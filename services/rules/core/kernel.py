@@ -38,7 +38,7 @@ from . import indicators
 from .config import RulesConfig
 from .engine import Engine, Outcome
 from .horizon import DEFAULT_HORIZON, Horizon
-from .state import ChildState
+from .state import ChildState, wake_at
 
 KERNEL_VERSION: Final = "kernel-2"
 """Bump when the kernel's own output changes for the same catalogue (part of the catalogue version; 2: an
@@ -111,12 +111,7 @@ class Kernel:
 
     @staticmethod
     def wake_at(state: ChildState) -> date | None:
-        rules, board = state.rules_due, state.indicators_due
-        if rules is None:
-            return board
-        if board is None or rules <= board:
-            return rules
-        return board
+        return wake_at(state)
 
     @staticmethod
     def contributions(state: ChildState) -> dict[str, Contribution]:

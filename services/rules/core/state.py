@@ -398,3 +398,15 @@ class ChildState:
 
 _FIELD_NAMES: Final = tuple(f.name for f in fields(ChildState))
 _FIELD_SET: Final = frozenset(_FIELD_NAMES)
+
+
+def wake_at(state: ChildState) -> date | None:
+    """When a tick must next look at the child: the earlier of its rules' and its indicators' due dates
+    (None: only an event can change anything). The kernel's wake date, and the one the stored form carries
+    in its trailer (:mod:`.codec`)."""
+    rules, board = state.rules_due, state.indicators_due
+    if rules is None:
+        return board
+    if board is None or rules <= board:
+        return rules
+    return board

@@ -139,7 +139,12 @@ def build_app(
     alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
     deltas = app.topic(topics.INDICATOR_DELTAS, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(topics.CASE_EVENTS_DLQ, key_serializer="raw", value_serializer="raw")
-    children = app.Table(CHILDREN_TABLE)
+    children = app.Table(CHILDREN_TABLE, value_type=bytes)
+    # Raw bytes (services.rules.core.codec.dumps): the wake index reads each stored value's trailer at start
+    # without decoding it, which faust's JSON serializer would do for every value it iterates. faust's Table
+    # takes no serializer argument (it derives "json" from any type that is not a faust Model); its store
+    # and changelog topic are made on first use, with the serializer set here.
+    children.value_serializer = "raw"
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(kernel, children, clocks, archive)
 

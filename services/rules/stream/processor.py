@@ -13,21 +13,27 @@ have; ``discard_staged`` forgets the unwritten ones (their records are processed
 
 Table layout (both tables are plain mappings here; faust Tables in the app):
 
-* children: child id → ``{"state": the encoded ChildState, "wake": the kernel's wake date, "catalogue":
-  the catalogue version of the state, "partition": p}`` (dates ``YYYY-MM-DD`` or None). One write per
-  event; a tick writes only the children it touched;
+* children: child id → the child's stored bytes (:func:`services.rules.core.codec.dumps` of its state,
+  with the partition in the trailer: the wake date, the catalogue version's digest and the partition are
+  readable from the last bytes without decoding the state, :func:`~services.rules.core.codec.trailer`).
+  One write per event; a tick writes only the children it touched;
 * clocks: partition → ``"YYYY-MM-DD"``, the latest tick date of that partition (written only on ticks).
 
-A state stored in another format (:class:`~services.rules.core.codec.StateFormatError`, e.g. a table
-written by a release before the compact codec) is not read: its events are reported as bad records
-(``engine``) and ticks skip it; such tables are rebuilt by replaying the case events.
+A value stored by a previous release (before the trailer: the JSON object ``{"state": the encoded state,
+"wake": "YYYY-MM-DD" or null, "catalogue": the state's catalogue version, "partition": p}``) is still read,
+through a full decode: the wake index takes its wake date and catalogue from the object, and the child is
+decoded from its ``state``; its next write stores the current form. A state stored in a format the codec no
+longer reads (:class:`~services.rules.core.codec.StateFormatError`) is not read: its events are reported as
+bad records (``engine``) and ticks skip it; such tables are rebuilt by replaying the case events.
 
 Each record is one step of the per-child :class:`~services.rules.core.kernel.Kernel` (the same as replay
 and the board's rebuild); per partition an in-memory :class:`~services.rules.core.order.WakeIndex` finds
 the children due at a tick without scanning the table. It is rebuilt from the table the first time a
-partition is seen after an assignment; children stored under another catalogue version (a deploy changed
-the rules or the indicators) are then due at the partition's next tick, so every child is re-evaluated,
-and the board's totals complete again, within one tick of the new version's first assignment.
+partition is seen after an assignment, from the stored values' trailers (no state is decoded: with national
+state this pass is most of a restart's work beyond the group join); children stored under another catalogue
+version (a deploy changed the rules or the indicators) are then due at the partition's next tick, so every
+child is re-evaluated, and the board's totals complete again, within one tick of the new version's first
+assignment.
 
 Given the event archive (an :class:`Archive` adapter, injected; the core never reads it), a child that an
 event leaves flagged ``needs_rebuild`` (a correction older than its re-fold log) is rebuilt at once from
@@ -60,11 +66,12 @@ from services.rules.core.kernel import Kernel
 from services.rules.core.kernel import Step as KernelStep
 from services.rules.core.order import WakeIndex
 from services.rules.core.rebuild import rebuild, stale
-from services.rules.core.state import ChildState
+from services.rules.core.state import ChildState, wake_at
 
 log = logging.getLogger(__name__)
 
-Envelope = dict[str, Any]
+Stored = bytes
+"""A children table value: a child's stored bytes (or, from a previous release, a JSON envelope object)."""
 
 
 class Archive(Protocol):
@@ -94,9 +101,9 @@ class Step:
     detail: str = ""
     transitions: list[AlertTransition] = field(default_factory=list)
     deltas: list[Delta] = field(default_factory=list)
-    writes: dict[str, Envelope] = field(default_factory=dict)
+    writes: dict[str, Stored] = field(default_factory=dict)
     states: dict[str, ChildState] = field(default_factory=dict)
-    """Per written child: its new state (kept decoded beside the stored dict)."""
+    """Per written child: its new state (kept decoded beside its stored bytes)."""
     errors: int = 0
     """Children whose evaluation failed at a tick (left as they were; their next event re-evaluates)."""
     rebuilt: int = 0
@@ -124,7 +131,7 @@ class Processor:
     def __init__(
         self,
         kernel: Kernel,
-        children: MutableMapping[str, Envelope],
+        children: MutableMapping[str, Stored],
         clocks: MutableMapping[int, str],
         archive: Archive | None = None,
     ) -> None:
@@ -133,15 +140,19 @@ class Processor:
         self.clocks = clocks
         self.archive = archive
         self._indexes: dict[int, WakeIndex] = {}
+        # Per indexed partition, every child stored in it (with or without a wake date): built in the same
+        # pass as the wake indexes, so that the restored-state check does not read the table again.
+        self._members: dict[int, set[str]] = {}
+        self._digest = codec.catalogue_digest(kernel.version)
         self._checked: set[int] = set()
         # Staged, not yet written (see ``stage``): the newest envelope per child, the newest clock per
         # partition, and the partitions whose check step is among them.
-        self._staged: dict[str, Envelope] = {}
+        self._staged: dict[str, Stored] = {}
         self._staged_clocks: dict[int, str] = {}
         self._staged_checks: dict[int, Step] = {}
-        # Decoding a stored state is not free: keep the decoded form while the stored dict is the very
+        # Decoding a stored state is not free: keep the decoded form while the stored value is the very
         # object the table still holds (a recovery replaces it, so the cache cannot go stale).
-        self._decoded: dict[str, tuple[Envelope, ChildState]] = {}
+        self._decoded: dict[str, tuple[Stored, ChildState]] = {}
 
     # -- partitions ------------------------------------------------------------------------------------
     def forget(self, partitions: set[int]) -> None:
@@ -151,6 +162,7 @@ class Processor:
         it came back, or changed by the worker that held it meanwhile."""
         for partition in partitions:
             self._indexes.pop(partition, None)
+            self._members.pop(partition, None)
         self._checked -= partitions
 
     def index(self, partition: int) -> WakeIndex:
@@ -171,29 +183,53 @@ class Processor:
         again is forgotten first."""
         started = time.perf_counter()
         built: dict[int, WakeIndex] = {partition: WakeIndex()}
-        version = self.kernel.version
-        stored = 0
-        for child_id, envelope in self._current():
+        members: dict[int, set[str]] = {partition: set()}
+        stored = decoded = stale = 0
+        for child_id, value in self._current():
             stored += 1
-            owner = envelope.get("partition")
-            if not isinstance(owner, int) or owner in self._indexes:
+            found = self._summary(value)
+            if found is None:
+                continue
+            owner, wake, full = found
+            decoded += full
+            stale += wake == date.min
+            if owner in self._indexes:
                 continue
             index = built.get(owner)
             if index is None:
                 index = built[owner] = WakeIndex()
-            if envelope.get("catalogue") != version:
-                index.set(child_id, date.min)
-            else:
-                index.set(child_id, _day(envelope.get("wake")))
+                members[owner] = set()
+            index.set(child_id, wake)
+            members[owner].add(child_id)
         self._indexes.update(built)
+        self._members.update(members)
         log.info(
-            "wake indexes of partitions %s built from %d stored children in %.2fs",
+            "wake indexes of partitions %s built from %d stored children in %.2fs (%d decoded in full, %d due at once)",
             sorted(built),
             stored,
             time.perf_counter() - started,
+            decoded,
+            stale,
         )
 
-    def _current(self) -> Iterator[tuple[str, Envelope]]:
+    def _summary(self, value: Stored) -> tuple[int, date | None, bool] | None:
+        """(partition, wake date for the index, whether it took a full decode) of a stored child: read from
+        the trailer of a value of the current format, whose catalogue is compared with the kernel's; a value
+        of another layout (a previous release's envelope) is decoded in full. A child stored under another
+        catalogue version is due at once (``date.min``). None: a value that says no partition."""
+        found = codec.trailer(value)
+        if found is not None:
+            current = found.catalogue == self._digest
+            return found.partition, found.wake if current else date.min, False
+        envelope = _envelope(value)
+        owner = envelope.get("partition") if envelope is not None else None
+        if envelope is None or not isinstance(owner, int):
+            return None
+        if envelope.get("catalogue") != self.kernel.version:
+            return owner, date.min, True
+        return owner, _day(envelope.get("wake")), True
+
+    def _current(self) -> Iterator[tuple[str, Stored]]:
         """Every child's newest envelope: the table's, or the one staged over it (one pass over the table)."""
         staged = self._staged
         for child_id, envelope in self.children.items():
@@ -276,12 +312,15 @@ class Processor:
         """Compare each child of the partition with the archive's last event of the child and rebuild the
         children whose state misses it (a restore that stopped short of a partition's last update). An
         archived event dated after the partition's clock is not looked for: the stream has not reached it,
-        it may still be on its way through the topic."""
+        it may still be on its way through the topic. The partition's children are those the pass that
+        builds the wake indexes found (kept up to date by :meth:`stage`): the table is read once at start,
+        not once more for the check."""
         step = Step("check", partition)
         self._checked.add(partition)
         if self.archive is None:
             return step
-        mine = [child_id for child_id, envelope in self._current() if envelope.get("partition") == partition]
+        self.index(partition)  # the children of the partition, from the pass that builds the wake indexes
+        mine = sorted(self._members[partition])
         if not mine:
             return step
         try:
@@ -335,12 +374,7 @@ class Processor:
         step.transitions.extend(result.transitions)
         step.deltas.extend(result.deltas)
         step.states[child_id] = state
-        step.writes[child_id] = {
-            "state": codec.encode(state),
-            "wake": result.wake_at.isoformat() if result.wake_at else None,
-            "catalogue": state.catalogue,
-            "partition": partition,
-        }
+        step.writes[child_id] = codec.dumps(state, partition=partition)
 
     def _state(self, child_id: str) -> ChildState | None:
         envelope = self._staged.get(child_id) or self.children.get(child_id)
@@ -349,11 +383,17 @@ class Processor:
         cached = self._decoded.get(child_id)
         if cached is not None and cached[0] is envelope:
             return cached[1]
-        state = codec.decode(envelope["state"])
+        if codec.trailer(envelope) is not None:
+            state = codec.loads(envelope)
+        else:
+            legacy = _envelope(envelope)
+            if legacy is None:
+                raise codec.StateFormatError("a stored child that is neither a state nor an envelope of one")
+            state = codec.decode(legacy.get("state"))
         self._remember(child_id, envelope, state)
         return state
 
-    def _remember(self, child_id: str, envelope: Envelope, state: ChildState) -> None:
+    def _remember(self, child_id: str, envelope: Stored, state: ChildState) -> None:
         if len(self._decoded) >= DECODED_CACHE_SIZE:
             self._decoded.clear()  # crude, but bounds memory; busy children come back at once
         self._decoded[child_id] = (envelope, state)
@@ -370,7 +410,8 @@ class Processor:
             self._staged[child_id] = envelope
             self._remember(child_id, envelope, step.states[child_id])
             if index is not None:
-                index.set(child_id, _day(envelope["wake"]))
+                index.set(child_id, wake_at(step.states[child_id]))
+                self._members[step.partition].add(child_id)
         if step.clock is not None:
             self._staged_clocks[step.partition] = step.clock.isoformat()
         if step.kind == "check":
@@ -399,6 +440,7 @@ class Processor:
         self._staged_checks.clear()
         self._decoded.clear()
         self._indexes.clear()  # they hold the staged wake dates: rebuilt from the tables on next use
+        self._members.clear()
 
     @property
     def staged(self) -> int:
@@ -406,8 +448,17 @@ class Processor:
         return len(self._staged)
 
 
-def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
+def _day(text: Any) -> date | None:
+    return date.fromisoformat(text) if isinstance(text, str) and text else None
+
+
+def _envelope(value: Stored) -> dict[str, Any] | None:
+    """A value a previous release stored: the JSON object around the encoded state (None: not one)."""
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _validation_summary(exc: ValidationError) -> str:
