@@ -6,6 +6,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -176,33 +177,31 @@ def replay_command(
         from services.spill import Workspace
 
         size = events_file.stat().st_size
-        with Workspace(prefix="carewatch-replay-") as workspace:
-            with tqdm(total=size, unit="B", unit_scale=True, desc="split", file=sys.stderr, disable=None) as bar:
-                shards = sharded.split(
-                    events_file,
-                    workspace.path,
-                    max(1, int(shard_mib * 2**20)),
-                    progress=lambda done: bar.update(done - bar.n),
-                )
-            jobs = [
-                sharded.Job(
-                    shard,
-                    until_day,
-                    config,
-                    workspace.path / f"shard-{shard.index:05d}.run",
-                    compare=other,
-                    compare_out=workspace.path / f"shard-{shard.index:05d}.compare" if other is not None else None,
-                    part=authority.part if authority is not None and out is not None else None,
-                )
-                for shard in shards
-            ]
-            total = sharded.Outcome()
-            label = f"replay ({len(jobs)} shards, {min(workers, len(jobs))} at once)"
-            lines = sum(shard.lines for shard in shards)
-            with tqdm(total=lines, unit="line", desc=label, file=sys.stderr, disable=None) as bar:
-                for done in sharded.replay_shards(jobs, workers):
-                    total.add(done)
-                    bar.update(done.lines)
+        with Workspace(prefix="carewatch-replay-") as workspace, ExitStack() as bars:
+            split_bar = bars.enter_context(
+                tqdm(total=size, unit="B", unit_scale=True, desc="split", file=sys.stderr, disable=None)
+            )
+
+            def shards_progress(shards: list[sharded.Shard]) -> Callable[[sharded.Outcome], None]:
+                split_bar.close()
+                label = f"replay ({len(shards)} shards, {min(workers, len(shards))} at once)"
+                lines = sum(shard.lines for shard in shards)
+                bar = bars.enter_context(tqdm(total=lines, unit="line", desc=label, file=sys.stderr, disable=None))
+                return lambda outcome: bar.update(outcome.lines)
+
+            total, jobs = sharded.replay_file(
+                events_file,
+                until_day,
+                config,
+                workspace.path,
+                shard_bytes=max(1, int(shard_mib * 2**20)),
+                workers=workers,
+                compare=other,
+                part=authority.part if authority is not None and out is not None else None,
+                split_progress=lambda done: split_bar.update(done - split_bar.n),
+                shards_progress=shards_progress,
+            )
+            bars.close()
             _report_rejected(events_file, total.rejected, total.rejected_count)
             typer.echo(
                 f"{total.events} events read, {total.rejected_count} rejected, {total.applied} applied, "

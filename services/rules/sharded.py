@@ -23,8 +23,10 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import pickle
+import resource
 import signal
 import struct
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -175,6 +177,10 @@ class Outcome:
     """Every indicator delta summed (indicators at zero left out), sorted by indicator once joined."""
     parts: list[Any] = field(default_factory=list)
     """What ``part`` gave for each shard."""
+    cpu_seconds: float = 0.0
+    """CPU time of the shards' parse and replay (summed over the processes that ran them)."""
+    peak_mib: float = 0.0
+    """The largest peak resident set of a process that ran a shard (its ``ru_maxrss``)."""
 
     def add(self, other: Outcome) -> None:
         self.lines += other.lines
@@ -196,6 +202,8 @@ class Outcome:
                 self.totals.pop(indicator, None)
         self.totals = dict(sorted(self.totals.items()))
         self.parts.extend(other.parts)
+        self.cpu_seconds += other.cpu_seconds
+        self.peak_mib = max(self.peak_mib, other.peak_mib)
 
 
 def write_run(path: Path, transitions: Iterable[AlertTransition]) -> None:
@@ -208,6 +216,7 @@ def write_run(path: Path, transitions: Iterable[AlertTransition]) -> None:
 
 def replay_shard(job: Job) -> Outcome:
     """Parse, replay and write one shard (its lines file is removed once read)."""
+    began = time.process_time()
     events, rejected, rejected_count = parse_shard(job.shard.path)
     job.shard.path.unlink()
     result = replay(events, job.until, job.config, rebuild=True)
@@ -233,6 +242,8 @@ def replay_shard(job: Job) -> Outcome:
         del other
     if job.part is not None:
         outcome.parts.append(job.part(events, job.until))
+    outcome.cpu_seconds = time.process_time() - began
+    outcome.peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return outcome
 
 
@@ -265,6 +276,45 @@ def replay_shards(jobs: Sequence[Job], workers: int = 1) -> Iterator[Outcome]:
     finally:
         pool.terminate()
         pool.join()
+
+
+def replay_file(
+    path: Path,
+    until: date,
+    config: RulesConfig,
+    directory: Path,
+    *,
+    shard_bytes: int = SHARD_MIB * 2**20,
+    workers: int = 1,
+    compare: RulesConfig | None = None,
+    part: Part | None = None,
+    split_progress: Callable[[int], None] | None = None,
+    shards_progress: Callable[[list[Shard]], Callable[[Outcome], None]] | None = None,
+) -> tuple[Outcome, list[Job]]:
+    """``carewatch replay`` of a file in shards, in ``directory``: every shard's outcome summed, and the
+    jobs, whose runs (``out``, ``compare_out``) hold the transitions for :func:`merged` and
+    :func:`raised_of`. ``split_progress(bytes_read)``; ``shards_progress(shards)`` gives the callback
+    called with each shard's outcome as it finishes."""
+    shards = split(path, directory, shard_bytes, progress=split_progress)
+    jobs = [
+        Job(
+            shard,
+            until,
+            config,
+            directory / f"shard-{shard.index:05d}.run",
+            compare=compare,
+            compare_out=directory / f"shard-{shard.index:05d}.compare" if compare is not None else None,
+            part=part,
+        )
+        for shard in shards
+    ]
+    done = shards_progress(shards) if shards_progress is not None else None
+    total = Outcome()
+    for outcome in replay_shards(jobs, workers):
+        total.add(outcome)
+        if done is not None:
+            done(outcome)
+    return total, jobs
 
 
 def merged(runs: Iterable[Path], extra: Sequence[AlertTransition] = ()) -> Iterator[bytes]:
