@@ -22,7 +22,7 @@ on its own, on ``--workers`` processes, the transitions merged into ``--out``'s 
 * the anchor: bare ``parse_event`` of the same NDJSON lines, read from the file one by one (lines/s);
 * CPU: the parent's (split, merge; everything with one worker) plus each shard's parse and replay in its
   worker process; the ratio to the anchor (lines per CPU second over the anchor's lines/s); wall time;
-* peak resident set of the parent (``ru_maxrss``) and the largest of the processes that ran a shard;
+* peak resident set (``VmHWM``) of the parent and the largest of the processes that ran a shard;
 * the extrapolation to ``--target`` children: CPU minutes, wall minutes at ``--workers`` (and the ideal
   at 8 workers), linear in children; the memory does not grow with children (it is per shard).
 
@@ -52,6 +52,7 @@ from services.rules.core import codec
 from services.rules.core.config import RulesConfig
 from services.rules.replay import replay
 from services.rules.sharded import merged, replay_file
+from services.rules.sharded import peak_mib as sharded_peak_mib
 
 START = date(2016, 4, 1)
 
@@ -125,7 +126,7 @@ def measure(path: Path, until: date, shard_mib: float, workers: int) -> dict[str
         "cpu": own_cpu + shard_cpu,
         "parent_cpu": own_cpu,
         "start_rss": start_rss,
-        "parent_peak": peak_mib(),
+        "parent_peak": sharded_peak_mib(),  # VmHWM: ru_maxrss would count this bench's memory at the exec
         "worker_peak": 0.0 if in_process else total.peak_mib,
         "in_process": in_process,
     }

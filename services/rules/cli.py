@@ -209,18 +209,21 @@ def replay_command(
                 f"{total.transitions} transitions ({sum(total.raised.values())} raised)"
             )
             runs = [job.out for job in jobs]
+            raised: tuple[list[AlertTransition], list[AlertTransition]] | None = None
+            if compare is not None:  # read before the merge, which may merge runs into fewer
+                first = sharded.raised_of(runs)
+                second = sharded.raised_of(job.compare_out for job in jobs if job.compare_out is not None)
+                first.sort(key=lambda t: (t.at, t.fingerprint))
+                second.sort(key=lambda t: (t.at, t.fingerprint))
+                raised = first, second
             if out is not None:
                 extra = authority.join(total.parts, until_day) if authority is not None else []
                 with out.open("wb") as handle:
                     for line in sharded.merged(runs, extra):
                         handle.write(line)
             _write_summary(summary, total.totals, until_day)
-            if compare is not None:
-                first = sharded.raised_of(runs)
-                second = sharded.raised_of(job.compare_out for job in jobs if job.compare_out is not None)
-                first.sort(key=lambda t: (t.at, t.fingerprint))
-                second.sort(key=lambda t: (t.at, t.fingerprint))
-                _print_comparison(first, second, rules, compare)
+            if raised is not None and compare is not None:
+                _print_comparison(*raised, rules, compare)
 
     def _write_summary(summary: Path | None, totals: Mapping[str, Contribution], until_day: date) -> None:
         from carewatch.settings import get_settings

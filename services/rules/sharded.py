@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from schemas.alerts import AlertTransition
 from schemas.deltas import NOTHING, Contribution
 from schemas.events import CaseEvent, parse_event
-from services.spill import read_run
+from services.spill import FAN_IN, read_run
 
 from .core.config import RulesConfig
 from .replay import Rejected, rejection, replay
@@ -180,7 +180,7 @@ class Outcome:
     cpu_seconds: float = 0.0
     """CPU time of the shards' parse and replay (summed over the processes that ran them)."""
     peak_mib: float = 0.0
-    """The largest peak resident set of a process that ran a shard (its ``ru_maxrss``)."""
+    """The largest peak resident set of a process that ran a shard (:func:`peak_mib`)."""
 
     def add(self, other: Outcome) -> None:
         self.lines += other.lines
@@ -243,8 +243,21 @@ def replay_shard(job: Job) -> Outcome:
     if job.part is not None:
         outcome.parts.append(job.part(events, job.until))
     outcome.cpu_seconds = time.process_time() - began
-    outcome.peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    outcome.peak_mib = peak_mib()
     return outcome
+
+
+def peak_mib() -> float:
+    """This process's peak resident set: ``VmHWM`` of its memory (``ru_maxrss`` where there is no
+    ``/proc``, which after an ``exec`` also counts the memory of the process that started it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _ignore_ctrl_c() -> None:
@@ -319,11 +332,28 @@ def replay_file(
 
 def merged(runs: Iterable[Path], extra: Sequence[AlertTransition] = ()) -> Iterator[bytes]:
     """The NDJSON lines of the runs and of ``extra`` (sorted by (at, fingerprint)) merged on (at,
-    fingerprint): transitions of one alert keep their order, as in the stable sort of the whole replay."""
+    fingerprint): transitions of one alert keep their order, as in the stable sort of the whole replay.
+    At most :data:`~services.spill.FAN_IN` runs are open at once: more are first merged into fewer runs
+    (beside them; the runs merged are removed)."""
+    runs = list(runs)
+    rounds = 0
+    while len(runs) > FAN_IN:
+        group, runs = runs[:FAN_IN], runs[FAN_IN:]
+        rounds += 1
+        into = group[0].with_name(f"merged-{rounds:05d}.run")
+        with into.open("wb") as handle:
+            for item in heapq.merge(*(read_run(path) for path in group), key=_on_at_and_fingerprint):
+                handle.write(pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
+        for path in group:
+            path.unlink()
+        runs.append(into)
     extra_items = ((t.at, t.fingerprint, t.model_dump_json().encode() + b"\n") for t in extra)
-    sources = [read_run(path) for path in runs]
-    for item in heapq.merge(*sources, extra_items, key=lambda item: (item[0], item[1])):
+    for item in heapq.merge(*(read_run(path) for path in runs), extra_items, key=_on_at_and_fingerprint):
         yield item[2]
+
+
+def _on_at_and_fingerprint(item: tuple[Any, ...]) -> tuple[Any, ...]:
+    return item[0], item[1]
 
 
 def raised_of(runs: Iterable[Path]) -> list[AlertTransition]:

@@ -100,8 +100,9 @@ def _run(source: Path, out_dir: Path, *options: str, until: str = UNTIL) -> tupl
 
 @pytest.mark.parametrize("workers", ["1", "3"])
 def test_shards_give_the_whole_replay_byte_for_byte(
-    history: Path, temporary: Path, tmp_path: Path, workers: str
+    history: Path, temporary: Path, tmp_path: Path, workers: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sharded, "FAN_IN", 5)  # more runs than merged at once: merged in rounds
     whole, whole_out, whole_summary = _run(history, tmp_path / "whole", "--shard-mib", "0")
     # About 26 KiB of lines a shard: a few dozen shards, most children sharing one with others.
     shards, out, summary = _run(history, tmp_path / "shards", "--shard-mib", "0.025", "--workers", workers)
@@ -123,15 +124,21 @@ def test_authority_alerts_from_every_shard(spc_history: Path, temporary: Path, t
     assert b'"scope":"authority"' in out
 
 
-def test_compare_in_shards_prints_what_the_whole_replay_prints(history: Path, temporary: Path, tmp_path: Path) -> None:
+def test_compare_in_shards_prints_what_the_whole_replay_prints(
+    history: Path, temporary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sharded, "FAN_IN", 5)
     strict = tmp_path / "strict.toml"
     strict.write_text("[rules.visit-overdue]\ninterval_weeks = 2\n[rules.iha-overdue]\nenabled = false\n")
     runner = CliRunner()
     base = ["replay", str(history), "--until", UNTIL, "--compare", str(strict)]
-    whole = runner.invoke(app, [*base, "--shard-mib", "0"])
-    shards = runner.invoke(app, [*base, "--shard-mib", "0.025", "--workers", "2"])
+    whole = runner.invoke(app, [*base, "--shard-mib", "0", "--out", str(tmp_path / "whole.ndjson")])
+    shards = runner.invoke(
+        app, [*base, "--shard-mib", "0.025", "--workers", "2", "--out", str(tmp_path / "shards.ndjson")]
+    )
     assert whole.exit_code == 0 and shards.exit_code == 0, shards.output
     assert shards.stdout == whole.stdout and "only under" in whole.stdout
+    assert (tmp_path / "shards.ndjson").read_bytes() == (tmp_path / "whole.ndjson").read_bytes()
     assert _left(temporary) == []
 
 
