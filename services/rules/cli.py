@@ -88,7 +88,7 @@ def replay_command(
                 "--shard-mib",
                 min=0,
                 help="EVENTS_FILE is shared out by child into shards of about this many MiB on disk, each "
-                "replayed on its own (memory: about 30x a shard); 0: the whole history in memory.",
+                "replayed on its own (memory: about 20x a shard a process); 0: the whole history in memory.",
             ),
         ] = 8,
         workers: Annotated[

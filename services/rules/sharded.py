@@ -14,7 +14,7 @@ shard) share, so the bytes are those of the whole replay. Every file lives in th
 :class:`~services.spill.Workspace`, removed however the replay ends.
 
 Memory: the parent holds at most :data:`BUFFER_BYTES` of lines while splitting and one run item per shard
-while merging; a shard's replay holds its parsed events and its children's states (about 30× the shard's
+while merging; a shard's replay holds its parsed events and its children's states (about 20× the shard's
 bytes on disk for the demo generator's histories).
 """
 
