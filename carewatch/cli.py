@@ -10,7 +10,7 @@ import enum
 import logging
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -88,12 +88,30 @@ def _authority_alerts(events: Sequence[CaseEvent], until: date) -> list[AlertTra
     return authority_alerts(events, until, population=board.population_0_17, watched=SpcSettings.of(board).watched)
 
 
+def _authority_part(events: Sequence[CaseEvent], until: date) -> Any:
+    """One shard's part in the authority alerts of a history replayed in shards."""
+    from carewatch.settings import get_settings
+    from services.board.early_warning import SpcSettings, authority_part
+
+    return authority_part(events, until, watched=SpcSettings.of(get_settings().board).watched)
+
+
+def _authority_join(parts: list[Any], until: date) -> list[AlertTransition]:
+    """The authority alerts from every shard's part: those of :func:`_authority_alerts` over the whole."""
+    from carewatch.settings import get_settings
+    from services.board.early_warning import SpcSettings, authority_alerts_of
+
+    board = get_settings().board
+    return authority_alerts_of(parts, until, population=board.population_0_17, watched=SpcSettings.of(board).watched)
+
+
 def _register() -> None:
     """Attach the services' commands (kept in their own packages)."""
     from services.board.core.summary import summary_of_totals
     from services.rules import cli as rules_cli
 
-    app.command("replay")(rules_cli.replay_command(summary_of_totals, _authority_alerts))
+    authority = rules_cli.Authority(_authority_alerts, _authority_part, _authority_join)
+    app.command("replay")(rules_cli.replay_command(summary_of_totals, authority))
     app.add_typer(rules_cli.rules_app, name="rules")
     from services.ingest import cli as ingest_cli
 

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from schemas.alerts import AlertTransition
+from schemas.deltas import Contribution
 from schemas.events import CaseEvent
 from services.board.core.authority_alerts import (
     DEFAULT_WATCHED,
@@ -28,7 +29,7 @@ from services.board.core.authority_alerts import (
     watched_from_config,
 )
 from services.board.core.catalogue import ALL_INDICATORS, AUTHORITY_INDICATORS, Unit
-from services.board.core.cin_indicators import DEFINITIONS, PERCENT_INDICATORS, month_ends, values
+from services.board.core.cin_indicators import DEFINITIONS, PERCENT_INDICATORS, month_ends, totals, value_of
 from services.board.core.disclosure import Audience, series_point_reason
 from services.board.core.spc import Better, Chart, SpcConfig, reading, xmr
 from services.rules.core.calendar import add_months
@@ -204,6 +205,78 @@ def kernel_panels(
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class SeriesPart:
+    """What one group of children gives the CIN/CP series (:func:`series_part`): the date of its first known
+    event, how many of its children have CIN/CP or care facts, and each indicator's contributions summed
+    over them at each month's end (a window of one month). Integer sums: the parts of separate groups of
+    children add up to the whole history's (:func:`join_series`), so a history read in shards, child by
+    child, gives the same series as read whole."""
+
+    earliest: date | None
+    children: int
+    months: dict[date, dict[str, Contribution]]
+
+
+def series_part(
+    events: Iterable[CaseEvent], as_of: date, indicators: Sequence[str], months: int, *, whole: bool = False
+) -> SeriesPart:
+    """The part of ``events`` (every event of each of its children) in the CIN/CP series of ``indicators``
+    over the ``months`` complete months up to ``as_of``. ``whole``: these are all the events, so the months
+    before the first of them are left out (:func:`join_series` never reads them); otherwise every month of
+    the window is summed, since another part may start earlier."""
+    known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
+    children = list(fold_all(known).values())
+    earliest = min((e.occurred_on for e in known), default=None)
+    if not children or earliest is None:
+        return SeriesPart(earliest, 0, {})
+    last = last_complete_month_end(as_of)
+    first = add_months(date(last.year, last.month, 1), -(months - 1))
+    if whole:
+        first = max(first, date(earliest.year, earliest.month, 1))
+    wanted = [i for i in dict.fromkeys(indicators) if i in DEFINITIONS]
+    sums = {end: totals(children, end, window_months=1, indicators=wanted) for end in month_ends(first, last)}
+    return SeriesPart(earliest, len(children), sums)
+
+
+def join_series(
+    parts: Iterable[SeriesPart],
+    as_of: date,
+    population: int | None,
+    indicators: Sequence[str],
+    months: int,
+    audience: Audience,
+    threshold: int,
+) -> tuple[dict[str, list[tuple[date, float]]], set[str]]:
+    """The CIN/CP series of ``indicators`` month by month from the parts of every child's events (each
+    :func:`series_part` of the same ``as_of``, ``indicators`` and ``months``), and the ids of those with a
+    point the audience may not see."""
+    parts = list(parts)
+    with_children = [part for part in parts if part.children]
+    if not with_children:
+        return {}, set()
+    last = last_complete_month_end(as_of)
+    earliest = min(part.earliest for part in parts if part.earliest is not None)
+    first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
+    wanted = [i for i in dict.fromkeys(indicators) if i in DEFINITIONS]
+    series: dict[str, list[tuple[date, float]]] = {i: [] for i in wanted}
+    hidden: set[str] = set()
+    for end in month_ends(first, last):  # as monthly_series does, every series from one pass per month
+        for indicator_id in wanted:
+            summed = Contribution()
+            for part in with_children:
+                summed = summed + part.months[end][indicator_id]
+            point = value_of(indicator_id, summed, population)
+            if point.value is not None:
+                series[indicator_id].append((date(end.year, end.month, 1), point.value))
+                percent = indicator_id in PERCENT_INDICATORS
+                if audience == "public" and series_point_reason(
+                    point.numerator, point.denominator, percent=percent, threshold=threshold, audience=audience
+                ):
+                    hidden.add(indicator_id)
+    return series, hidden
+
+
 def _series(
     events: Iterable[CaseEvent],
     as_of: date,
@@ -213,30 +286,9 @@ def _series(
     audience: Audience,
     threshold: int,
 ) -> tuple[dict[str, list[tuple[date, float]]], set[str]]:
-    """The CIN/CP series of ``indicators`` month by month (one pass per month for all of them), and the
-    ids of those with a point the audience may not see."""
-    known = [e for e in events if e.type == "event.retracted" or e.occurred_on <= as_of]
-    children = list(fold_all(known).values())
-    if not children:
-        return {}, set()
-    last = last_complete_month_end(as_of)
-    earliest = min(e.occurred_on for e in known)
-    first = max(add_months(date(last.year, last.month, 1), -(months - 1)), date(earliest.year, earliest.month, 1))
-    wanted = [i for i in dict.fromkeys(indicators) if i in DEFINITIONS]
-    series: dict[str, list[tuple[date, float]]] = {i: [] for i in wanted}
-    hidden: set[str] = set()
-    for end in month_ends(first, last):  # as monthly_series does, every series from one pass per month
-        found = values(children, end, population=population, window_months=1, indicators=wanted)
-        for indicator_id in wanted:
-            point = found[indicator_id]
-            if point.value is not None:
-                series[indicator_id].append((date(end.year, end.month, 1), point.value))
-                percent = indicator_id in PERCENT_INDICATORS
-                if audience == "public" and series_point_reason(
-                    point.numerator, point.denominator, percent=percent, threshold=threshold, audience=audience
-                ):
-                    hidden.add(indicator_id)
-    return series, hidden
+    """The CIN/CP series of ``indicators`` month by month over the whole of ``events``."""
+    part = series_part(events, as_of, indicators, months, whole=True)
+    return join_series([part], as_of, population, indicators, months, audience, threshold)
 
 
 def watched_series(
@@ -250,7 +302,7 @@ def watched_series(
     """Each watched CIN/CP series over the same months as the charts of :func:`panels` (internal audience)."""
     wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
     series, _ = _series(events, as_of, population, [w.indicator_id for w in wanted], months, "internal", 0)
-    return [(w, series[w.indicator_id]) for w in wanted]
+    return [(w, series.get(w.indicator_id, [])) for w in wanted]
 
 
 def authority_alerts(
@@ -265,8 +317,38 @@ def authority_alerts(
     charts of :func:`panels` (each month read with what was known at its end, as
     :func:`~services.board.core.authority_alerts.authority_transitions` reads them): what the alerts service
     applies through its lifecycle, sorted by (at, fingerprint)."""
-    found = watched_series(events, as_of, population=population, watched=watched, months=months)
-    out = [t for w, series in found for t in series_transitions(w, series)]
+    wanted = [w.indicator_id for w in watched if w.indicator_id in DEFINITIONS]
+    part = series_part(events, as_of, wanted, months, whole=True)
+    return authority_alerts_of([part], as_of, population=population, watched=watched, months=months)
+
+
+def authority_part(
+    events: Iterable[CaseEvent],
+    as_of: date,
+    *,
+    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    months: int = SPC_MONTHS,
+) -> SeriesPart:
+    """What one shard of a history (every event of each of its children) gives the authority alerts: joined
+    by :func:`authority_alerts_of`, the parts of all the shards give what :func:`authority_alerts` gives for
+    the whole history."""
+    return series_part(events, as_of, [w.indicator_id for w in watched if w.indicator_id in DEFINITIONS], months)
+
+
+def authority_alerts_of(
+    parts: Iterable[SeriesPart],
+    as_of: date,
+    *,
+    population: int | None,
+    watched: Sequence[WatchedSeries] = DEFAULT_WATCHED,
+    months: int = SPC_MONTHS,
+) -> list[AlertTransition]:
+    """:func:`authority_alerts` from the parts of a history (:func:`authority_part`, or one
+    :func:`series_part` of the whole)."""
+    wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
+    series, _ = join_series(list(parts), as_of, population, [w.indicator_id for w in wanted], months, "internal", 0)
+    found = [(w, series.get(w.indicator_id, [])) for w in wanted]  # no series: no child with CIN/CP or care facts
+    out = [t for w, found_series in found for t in series_transitions(w, found_series)]
     out.sort(key=lambda t: (t.at, t.fingerprint))
     return out
 

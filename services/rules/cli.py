@@ -6,9 +6,11 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -44,9 +46,21 @@ def _parse_day(text: str) -> date:
         raise typer.BadParameter(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+@dataclass(frozen=True)
+class Authority:
+    """The board's early-warning reading of the replayed events, which ``--out`` writes with the rules'
+    alerts: ``alerts`` over a whole history; ``part`` of one shard's events and ``join`` of every shard's
+    parts, which give the same alerts for a history replayed in shards (``part`` is a module-level function,
+    so that it reaches the worker processes)."""
+
+    alerts: Callable[[Sequence[CaseEvent], date], list[AlertTransition]]
+    part: Callable[[Sequence[CaseEvent], date], Any]
+    join: Callable[[list[Any], date], list[AlertTransition]]
+
+
 def replay_command(
     summarise: Callable[[Mapping[str, Contribution], date, int], dict[str, object]],
-    authority: Callable[[Sequence[CaseEvent], date], list[AlertTransition]] | None = None,
+    authority: Authority | None = None,
 ) -> Callable[..., None]:
     """``carewatch replay``, writing ``--summary`` with ``summarise``: the composition root passes the board's
     summary, so the rules never import the board (their totals cross as indicator deltas' sums). ``authority``
@@ -68,18 +82,46 @@ def replay_command(
             Path | None,
             typer.Option("--compare", help="A second rules file: print the alerts each configuration raises."),
         ] = None,
+        shard_mib: Annotated[
+            float,
+            typer.Option(
+                "--shard-mib",
+                min=0,
+                help="EVENTS_FILE is shared out by child into shards of about this many MiB on disk, each "
+                "replayed on its own (memory: about 20x a shard a process); 0: the whole history in memory.",
+            ),
+        ] = 8,
+        workers: Annotated[
+            int, typer.Option("--workers", min=1, help="Shards replayed at once, each in a process of its own.")
+        ] = 1,
     ) -> None:
         """Run the rules over EVENTS_FILE (or the event archive) with a daily clock up to --until, without a
         broker. A child reached by a correction older than its re-fold log is rebuilt from its events, as the
-        stream worker rebuilds it from the archive."""
+        stream worker rebuilds it from the archive. A file is replayed in shards of children (--shard-mib,
+        --workers), with the same output as a replay of the whole history in memory."""
+        until_day = _parse_day(until)
+        config = _load_config(rules)
+        other = _load_config(compare) if compare is not None else None
+        if events_file is not None and shard_mib > 0:
+            _replay_sharded(events_file, until_day, config, other, rules, compare, out, summary, shard_mib, workers)
+            return
+        _replay_in_memory(events_file, until_day, config, other, rules, compare, out, summary)
+
+    def _replay_in_memory(
+        events_file: Path | None,
+        until_day: date,
+        config: RulesConfig,
+        other: RulesConfig | None,
+        rules: Path | None,
+        compare: Path | None,
+        out: Path | None,
+        summary: Path | None,
+    ) -> None:
         from tqdm import tqdm
 
-        from carewatch.settings import get_settings
         from services.rules.replay import read_events, transitions_ndjson
         from services.rules.replay import replay as run
 
-        until_day = _parse_day(until)
-        config = _load_config(rules)
         rejected: list[Rejected] = []
         if events_file is None:
             from services.archive.store import archived_events
@@ -88,10 +130,7 @@ def replay_command(
             typer.echo(f"{len(events)} events read from the event archive", err=True)
         else:
             events, rejected = read_events(events_file)
-        for bad in rejected[:20]:
-            typer.echo(f"{events_file}:{bad.line}: rejected: {bad.reason}", err=True)
-        if len(rejected) > 20:
-            typer.echo(f"... and {len(rejected) - 20} more rejected lines", err=True)
+        _report_rejected(events_file, rejected, len(rejected))
 
         def runner(cfg: RulesConfig, label: str) -> ReplayResult:
             with tqdm(total=0, unit="day", desc=label, file=sys.stderr, disable=None) as bar:
@@ -112,17 +151,95 @@ def replay_command(
         if out is not None:
             written = list(result.transitions)
             if authority is not None:
-                written += authority(events, until_day)
+                written += authority.alerts(events, until_day)
                 written.sort(key=lambda t: (t.at, t.fingerprint))
             out.write_bytes(transitions_ndjson(written))
+        _write_summary(summary, result.totals, until_day)
+        if other is not None and compare is not None:
+            second = runner(other, "compare")
+            _print_comparison(result.transitions, second.transitions, rules, compare)
+
+    def _replay_sharded(
+        events_file: Path,
+        until_day: date,
+        config: RulesConfig,
+        other: RulesConfig | None,
+        rules: Path | None,
+        compare: Path | None,
+        out: Path | None,
+        summary: Path | None,
+        shard_mib: float,
+        workers: int,
+    ) -> None:
+        from tqdm import tqdm
+
+        from services.rules import sharded
+        from services.spill import Workspace
+
+        size = events_file.stat().st_size
+        with Workspace(prefix="carewatch-replay-") as workspace, ExitStack() as bars:
+            split_bar = bars.enter_context(
+                tqdm(total=size, unit="B", unit_scale=True, desc="split", file=sys.stderr, disable=None)
+            )
+
+            def shards_progress(shards: list[sharded.Shard]) -> Callable[[sharded.Outcome], None]:
+                split_bar.close()
+                label = f"replay ({len(shards)} shards, {min(workers, len(shards))} at once)"
+                lines = sum(shard.lines for shard in shards)
+                bar = bars.enter_context(tqdm(total=lines, unit="line", desc=label, file=sys.stderr, disable=None))
+                return lambda outcome: bar.update(outcome.lines)
+
+            total, jobs = sharded.replay_file(
+                events_file,
+                until_day,
+                config,
+                workspace.path,
+                shard_bytes=max(1, int(shard_mib * 2**20)),
+                workers=workers,
+                compare=other,
+                part=authority.part if authority is not None and out is not None else None,
+                split_progress=lambda done: split_bar.update(done - split_bar.n),
+                shards_progress=shards_progress,
+            )
+            bars.close()
+            _report_rejected(events_file, total.rejected, total.rejected_count)
+            typer.echo(
+                f"{total.events} events read, {total.rejected_count} rejected, {total.applied} applied, "
+                f"{total.after_until} after --until; {total.children} children; "
+                f"{total.transitions} transitions ({sum(total.raised.values())} raised)"
+            )
+            runs = [job.out for job in jobs]
+            raised: tuple[list[AlertTransition], list[AlertTransition]] | None = None
+            if compare is not None:  # read before the merge, which may merge runs into fewer
+                first = sharded.raised_of(runs)
+                second = sharded.raised_of(job.compare_out for job in jobs if job.compare_out is not None)
+                first.sort(key=lambda t: (t.at, t.fingerprint))
+                second.sort(key=lambda t: (t.at, t.fingerprint))
+                raised = first, second
+            if out is not None:
+                extra = authority.join(total.parts, until_day) if authority is not None else []
+                with out.open("wb") as handle:
+                    for line in sharded.merged(runs, extra):
+                        handle.write(line)
+            _write_summary(summary, total.totals, until_day)
+            if raised is not None and compare is not None:
+                _print_comparison(*raised, rules, compare)
+
+    def _write_summary(summary: Path | None, totals: Mapping[str, Contribution], until_day: date) -> None:
+        from carewatch.settings import get_settings
+
         if summary is not None:
-            values = summarise(result.totals, until_day, get_settings().board.suppression_threshold)
+            values = summarise(totals, until_day, get_settings().board.suppression_threshold)
             summary.write_text(json.dumps(values, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-        if compare is not None:
-            other = runner(_load_config(compare), "compare")
-            _print_comparison(result.transitions, other.transitions, rules, compare)
 
     return replay
+
+
+def _report_rejected(events_file: Path | None, rejected: Sequence[Rejected], count: int) -> None:
+    for bad in rejected[:20]:
+        typer.echo(f"{events_file}:{bad.line}: rejected: {bad.reason}", err=True)
+    if count > 20:
+        typer.echo(f"... and {count - 20} more rejected lines", err=True)
 
 
 def _print_comparison(

@@ -68,11 +68,14 @@ def read_events(path: Path) -> tuple[list[CaseEvent], list[Rejected]]:
             try:
                 events.append(parse_event(raw, received_at=None))
             except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in err['loc']) or '(line)'}: {err['msg']}" for err in exc.errors()
-                )
-                rejected.append(Rejected(number, problems))
+                rejected.append(rejection(number, exc))
     return events, rejected
+
+
+def rejection(line: int, error: ValidationError) -> Rejected:
+    """A bad line's report: each problem's location and message."""
+    problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(line)'}: {err['msg']}" for err in error.errors())
+    return Rejected(line, problems)
 
 
 def replay(

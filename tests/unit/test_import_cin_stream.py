@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carewatch.cli import app
-from services.ingest import spill
+from services import spill
 from services.ingest.cin import convert, stream
 from services.ingest.cin.source import CensusReader, CensusRefused, read_census
 from services.ingest.spill import RunSorter, Workspace

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carewatch.cli import app
-from services.ingest import spill
+from services import spill
 from services.ingest.spill import RunSorter, Workspace
 from services.ingest.ssda903 import convert, stream
 from services.ingest.ssda903.convert import convert_returns

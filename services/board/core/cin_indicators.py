@@ -224,21 +224,35 @@ def values(
 ) -> dict[str, Value]:
     """Every indicator's value (or those of ``indicators``) as of ``as_of`` over ``children``; rates need
     ``population`` (0–17)."""
-    totals = {name: Contribution() for name in (DEFINITIONS if indicators is None else indicators)}
+    found = totals(children, as_of, window_months=window_months, indicators=indicators)
+    return {name: value_of(name, total, population) for name, total in found.items()}
+
+
+def totals(
+    children: Iterable[CinFacts],
+    as_of: date,
+    *,
+    window_months: int = 12,
+    indicators: Collection[str] | None = None,
+) -> dict[str, Contribution]:
+    """Every indicator's (or each of ``indicators``') contributions summed over ``children`` as of
+    ``as_of``: integer sums, so those of separate groups of children add up to those of all of them."""
+    out = {name: Contribution() for name in (DEFINITIONS if indicators is None else indicators)}
     for facts in children:
         for name, found in contributions(facts, as_of, window_months, indicators).items():
-            totals[name] = totals[name] + found
-    out: dict[str, Value] = {}
-    for name, total in totals.items():
-        if name in RATE_INDICATORS:
-            rate = PER_10K * total.numerator / population if population else None
-            out[name] = Value(name, total.numerator, population, rate)
-        elif name in PERCENT_INDICATORS:
-            share = 100 * total.numerator / total.denominator if total.denominator else None
-            out[name] = Value(name, total.numerator, total.denominator, share)
-        else:
-            out[name] = Value(name, total.numerator, None, float(total.numerator))
+            out[name] = out[name] + found
     return out
+
+
+def value_of(name: str, total: Contribution, population: int | None) -> Value:
+    """The indicator's value from its summed contributions (:func:`totals`)."""
+    if name in RATE_INDICATORS:
+        rate = PER_10K * total.numerator / population if population else None
+        return Value(name, total.numerator, population, rate)
+    if name in PERCENT_INDICATORS:
+        share = 100 * total.numerator / total.denominator if total.denominator else None
+        return Value(name, total.numerator, total.denominator, share)
+    return Value(name, total.numerator, None, float(total.numerator))
 
 
 def month_ends(first: date, last: date) -> list[date]:
