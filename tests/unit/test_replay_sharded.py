@@ -217,10 +217,13 @@ def test_temporary_files_are_removed_after_ctrl_c_between_shards(
     assert _left(temporary) == []
 
 
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_temporary_files_are_removed_after_a_real_ctrl_c(tmp_path: Path, workers: str) -> None:
-    """SIGINT to the command in a process of its own (and its workers' group, as a terminal sends it), once
-    its shards are on disk and being replayed."""
+def test_temporary_files_are_removed_when_a_real_signal_ends_the_command(
+    tmp_path: Path, workers: str, sent: signal.Signals, status: int
+) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM to the command in a process of its own (and its workers' group, as a
+    terminal or a service manager sends it), once its shards are on disk and being replayed."""
     source = _history(tmp_path / "events.ndjson", 60, 36)
     temporary = tmp_path / "tmp"
     temporary.mkdir()
@@ -239,8 +242,8 @@ def test_temporary_files_are_removed_after_a_real_ctrl_c(tmp_path: Path, workers
         assert process.poll() is None, "the replay ended before it was interrupted"
         time.sleep(0.01)
     assert any(path.suffix == ".lines" for path in temporary.rglob("*"))  # shards left to replay
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, sent)
     _, errors = process.communicate(timeout=60)
-    assert process.returncode == 130, errors.decode()[-2000:]
+    assert process.returncode == status, errors.decode()[-2000:]
     assert list(temporary.iterdir()) == []
     assert not (tmp_path / "alerts.ndjson").exists()
