@@ -6,13 +6,29 @@ batch at a time, the API one request at a time).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, Table, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from schemas.alerts import SEVERITY_ORDER, AlertTransition
@@ -28,7 +44,7 @@ from services.alerts.models import Alert, AlertHistory, AuditLog
 
 ENGINE_ACTOR = "engine"
 LONDON = ZoneInfo("Europe/London")
-_CHUNK = 500
+OPEN_LIST = sorted(OPEN_STATES)
 ALERTS = cast(Table, Alert.__table__)
 HISTORY = cast(Table, AlertHistory.__table__)
 _OCCURRENCE_COLUMNS = (
@@ -63,16 +79,26 @@ class ApplyStats:
 
 
 class _Row:
-    """One ``alert`` row as the batch sees it: its column values now, and (stored rows) as they were read,
-    so that only the columns the batch changed are written, as the ORM would."""
+    """One ``alert`` row as the batch sees it: its column values now and, for a stored row, as they were
+    read (``stored``), so that only the columns the batch changed are written, as the ORM would. A row the
+    batch opens is inserted once, with its final values, and gets its id when the batch is written;
+    ``previous`` is the occurrence it follows (stored or opened by the batch too)."""
 
-    __slots__ = ("id", "occurrence", "stored", "values")
+    __slots__ = ("id", "occurrence", "previous", "stored", "values")
 
-    def __init__(self, id: int | None, occurrence: Occurrence | None, values: dict[str, Any], stored: bool) -> None:
+    def __init__(
+        self,
+        id: int | None,
+        occurrence: Occurrence | None,
+        values: dict[str, Any],
+        stored: bool,
+        previous: _Row | None = None,
+    ) -> None:
         self.id = id
         self.occurrence = occurrence
         self.values = values
         self.stored: dict[str, Any] | None = dict(values) if stored else None
+        self.previous = previous
 
     @property
     def state(self) -> str:
@@ -84,8 +110,9 @@ class _Row:
         return self.values
 
     def changes(self) -> dict[str, Any]:
-        assert self.stored is not None
-        return {k: v for k, v in self.columns().items() if k not in self.stored or self.stored[k] != v}
+        stored = self.stored
+        assert stored is not None
+        return {k: v for k, v in self.columns().items() if k not in stored or stored[k] != v}
 
 
 def _occurrence(values: Mapping[str, Any]) -> Occurrence:
@@ -134,108 +161,260 @@ def _history(alert: Alert, action: str, actor: str, now: datetime, on: date | No
     session.add(AlertHistory(alert=alert, recorded_at=now, event_date=on, action=action, actor=actor, detail=detail))
 
 
+def _member(column: Any, name: str, postgres: bool) -> Any:
+    """``column`` is one of a list bound as a single parameter (an array on PostgreSQL, a JSON array read
+    with ``json_each`` on SQLite), so the statement's text, and its prepared plan, are the same for any
+    number of values."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+
+
+@lru_cache(maxsize=4)
+def _queries(postgres: bool) -> tuple[Select[Any], Select[Any]]:
+    """The batch's two reads: the newest occurrence of each fingerprint, and the open alerts of children."""
+    newest = (
+        select(ALERTS.c.fingerprint, func.max(ALERTS.c.occurrence).label("number"))
+        .where(_member(ALERTS.c.fingerprint, "fingerprints", postgres))
+        .group_by(ALERTS.c.fingerprint)
+        .subquery()
+    )
+    latest = select(*_LATEST_COLUMNS).join(
+        newest, and_(ALERTS.c.fingerprint == newest.c.fingerprint, ALERTS.c.occurrence == newest.c.number)
+    )
+    open_ = (
+        select(ALERTS.c.id, ALERTS.c.child_id, ALERTS.c.team, ALERTS.c.state)
+        .where(_member(ALERTS.c.child_id, "children", postgres), or_(*(ALERTS.c.state == s for s in OPEN_LIST)))
+        .order_by(ALERTS.c.id)
+    )
+    return latest, open_
+
+
+_NEW_COLUMNS = (
+    "id",
+    "fingerprint",
+    "rule",
+    "child_id",
+    "scope",
+    "subject",
+    "team",
+    "previous_id",
+    "severity",
+    "summary",
+    "evidence",
+    "dates",
+    "chart",
+    *_OCCURRENCE_COLUMNS,
+    "created_at",
+    "updated_at",
+)
+_HISTORY_COLUMNS = ("alert_id", "recorded_at", "event_date", "action", "actor", "detail")
+_JSON_COLUMNS = frozenset({"evidence", "dates", "chart", "detail"})
+
+
+def _json(value: Any) -> str | None:
+    # Python's None is SQL NULL here: the writer never stores a JSON null.
+    return None if value is None else json.dumps(value)
+
+
+class _Writer:
+    """How one database takes the batch's rows: statements built once per dialect and set of columns."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.postgres = dialect.name == "postgresql"
+        self.processors: dict[str, Callable[[Any], Any] | None] = {}
+        for table in (ALERTS, HISTORY):
+            for column in table.c:
+                if self.postgres:
+                    self.processors[column.name] = _json if column.name in _JSON_COLUMNS else None
+                else:
+                    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+                    if column.name in _JSON_COLUMNS:
+                        process = _nullable(process)
+                    self.processors[column.name] = process
+        self.statements: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def column(self, name: str, values: list[Any]) -> list[Any]:
+        process = self.processors[name]
+        return values if process is None else [process(v) for v in values]
+
+    def _array(self, table: Table, name: str) -> str:
+        return f"%({name})s::{table.c[name].type.compile(dialect=self.dialect)}[]"
+
+    def insert(self, connection: Connection, table: Table, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Insert ``rows`` (one list of values per column): one statement of arrays on PostgreSQL, an
+        executemany on SQLite."""
+        key = ("insert " + table.name, columns)
+        sql = self.statements.get(key)
+        if self.postgres:
+            if sql is None:
+                arrays = ", ".join(self._array(table, c) for c in columns)
+                sql = self.statements[key] = (
+                    f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+                )
+            connection.exec_driver_sql(sql, {c: self.column(c, v) for c, v in zip(columns, rows, strict=True)})
+            return
+        if sql is None:
+            marks = ", ".join("?" for _ in columns)
+            sql = self.statements[key] = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+        processed = [self.column(c, v) for c, v in zip(columns, rows, strict=True)]
+        connection.exec_driver_sql(sql, list(zip(*processed, strict=True)))
+
+    def update(self, connection: Connection, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Set ``columns`` of the alerts whose ids are the first list of ``rows``."""
+        key = ("update", columns)
+        sql = self.statements.get(key)
+        if self.postgres:
+            if sql is None:
+                names = ("id", *columns)
+                arrays = ", ".join(self._array(ALERTS, c) for c in names)
+                sets = ", ".join(f"{c} = v.{c}" for c in columns)
+                sql = f"UPDATE alert SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) WHERE alert.id = v.id"
+                self.statements[key] = sql
+            params = {"id": rows[0]} | {c: self.column(c, v) for c, v in zip(columns, rows[1:], strict=True)}
+            connection.exec_driver_sql(sql, params)
+            return
+        if sql is None:
+            sql = self.statements[key] = f"UPDATE alert SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
+        processed = [self.column(c, v) for c, v in zip(columns, rows[1:], strict=True)]
+        connection.exec_driver_sql(sql, list(zip(*processed, rows[0], strict=True)))
+
+    def reserve_alert_ids(self, connection: Connection, n: int) -> list[int]:
+        """``n`` new alert ids from the table's own sequence, in one round trip (PostgreSQL only)."""
+        sql = "SELECT nextval(pg_get_serial_sequence('alert', 'id')) FROM generate_series(1, %(n)s)"
+        return sorted(id_ for (id_,) in connection.exec_driver_sql(sql, {"n": n}))
+
+    def insert_first(self, connection: Connection, columns: tuple[str, ...], values: list[Any]) -> int:
+        """Insert one alert with no id given and return the id SQLite chose (SQLite only)."""
+        key = ("insert first", columns)
+        sql = self.statements.get(key)
+        if sql is None:
+            marks = ", ".join("?" for _ in columns)
+            sql = self.statements[key] = f"INSERT INTO alert ({', '.join(columns)}) VALUES ({marks})"
+        processed = tuple(
+            v if (p := self.processors[c]) is None else p(v) for c, v in zip(columns, values, strict=True)
+        )
+        found = connection.exec_driver_sql(sql, processed).lastrowid
+        assert found is not None
+        return int(found)
+
+
+def _nullable(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    if process is None:
+        return None
+    return lambda value: None if value is None else process(value)
+
+
+@lru_cache(maxsize=8)
+def _writer(dialect: Dialect) -> _Writer:
+    return _Writer(dialect)
+
+
 class _Batch:
-    """The engine's writes of one batch in SQLAlchemy Core: the rows it reads, the occurrences it opens
-    (inserted in the order they were opened), the columns it changes, and its history entries."""
+    """The engine's writes of one batch: the rows it reads, the occurrences it opens (inserted together in
+    the order they were opened, with ids given by the batch), the columns it changes, and its history."""
 
     def __init__(self, session: Session, now: datetime) -> None:
         self.session = session
         self.now = now
+        self.connection = session.connection()
+        self.writer = _writer(self.connection.dialect)
+        self.postgres = self.writer.postgres
         self.rows: dict[int, _Row] = {}
-        self.pending: list[_Row] = []
-        self.inserted: list[_Row] = []
+        self.new: list[_Row] = []
         self.history: list[tuple[_Row, dict[str, Any]]] = []
 
+    def _list(self, values: list[str]) -> Any:
+        return values if self.postgres else json.dumps(values)
+
     def load_latest(self, fingerprints: Iterable[str]) -> dict[str, _Row]:
-        """The newest occurrence of each fingerprint: one SELECT per 500 fingerprints."""
+        """The newest occurrence of each fingerprint, in one SELECT."""
         wanted = sorted(set(fingerprints))
         latest: dict[str, _Row] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            newest = (
-                select(ALERTS.c.fingerprint, func.max(ALERTS.c.occurrence).label("number"))
-                .where(ALERTS.c.fingerprint.in_(wanted[start : start + _CHUNK]))
-                .group_by(ALERTS.c.fingerprint)
-                .subquery()
-            )
-            query = select(*_LATEST_COLUMNS).join(
-                newest, and_(ALERTS.c.fingerprint == newest.c.fingerprint, ALERTS.c.occurrence == newest.c.number)
-            )
-            for found in self.session.execute(query).mappings():
-                values = dict(found)
-                row = _Row(values.pop("id"), _occurrence(values), values, stored=True)
-                self.rows[row.id] = row  # type: ignore[index]
-                latest[values["fingerprint"]] = row
+        if not wanted:
+            return latest
+        query = _queries(self.postgres)[0]
+        for found in self.session.execute(query, {"fingerprints": self._list(wanted)}).mappings():
+            values = dict(found)
+            row = _Row(values.pop("id"), _occurrence(values), values, stored=True)
+            self.rows[row.id] = row  # type: ignore[index]
+            latest[values["fingerprint"]] = row
         return latest
 
-    def load_open(self, children: Sequence[str]) -> list[_Row]:
-        """Every open alert of these children, as stored before the batch (one SELECT per 500 children)."""
+    def load_open(self, children: list[str]) -> list[_Row]:
+        """Every open alert of these children, as stored before the batch, in one SELECT."""
         found: list[_Row] = []
-        for start in range(0, len(children), _CHUNK):
-            query = (
-                select(ALERTS.c.id, ALERTS.c.child_id, ALERTS.c.team, ALERTS.c.state)
-                .where(ALERTS.c.child_id.in_(children[start : start + _CHUNK]), ALERTS.c.state.in_(OPEN_STATES))
-                .order_by(ALERTS.c.id)
-            )
-            for id_, child, team, state in self.session.execute(query):
-                row = self.rows.get(id_)
-                if row is None:
-                    row = _Row(id_, None, {"child_id": child, "team": team, "state": state}, stored=True)
-                    self.rows[id_] = row
-                found.append(row)
+        query = _queries(self.postgres)[1]
+        for id_, child, team, state in self.session.execute(query, {"children": self._list(children)}):
+            row = self.rows.get(id_)
+            if row is None:
+                row = _Row(id_, None, {"child_id": child, "team": team, "state": state}, stored=True)
+                self.rows[id_] = row
+            found.append(row)
         return found
 
-    def open_row(self, values: dict[str, Any], occurrence: Occurrence) -> _Row:
-        row = _Row(None, occurrence, values, stored=False)
-        self.pending.append(row)
+    def open_row(self, values: dict[str, Any], occurrence: Occurrence, previous: _Row | None) -> _Row:
+        row = _Row(None, occurrence, values, stored=False, previous=previous)
+        self.new.append(row)
         return row
 
     def log(self, row: _Row, action: str, on: date | None, **detail: Any) -> None:
         entry = {"recorded_at": self.now, "event_date": on, "action": action, "actor": ENGINE_ACTOR, "detail": detail}
         self.history.append((row, entry))
 
-    def insert_pending(self) -> None:
-        """Insert the occurrences opened so far (executemany per run of rows with the same columns, in the
-        order opened), then read their ids back by ``(fingerprint, occurrence)``, which is unique: one SELECT
-        per 500 fingerprints, cheaper on PostgreSQL than ``INSERT … RETURNING`` of many rows."""
-        rows, self.pending = self.pending, []
-        if not rows:
-            return
-        start = 0
-        while start < len(rows):
-            keys = rows[start].columns().keys()
-            end = start + 1
-            while end < len(rows) and rows[end].columns().keys() == keys:
-                end += 1
-            self.session.execute(insert(ALERTS), [row.values for row in rows[start:end]])
-            start = end
-        wanted = sorted({row.values["fingerprint"] for row in rows})
-        ids: dict[tuple[str, int], int] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            query = select(ALERTS.c.fingerprint, ALERTS.c.occurrence, ALERTS.c.id).where(
-                ALERTS.c.fingerprint.in_(wanted[start : start + _CHUNK])
-            )
-            ids.update({(fp, number): id_ for fp, number, id_ in self.session.execute(query)})
-        for row in rows:
-            row.id = ids[(row.values["fingerprint"], row.values["occurrence"])]
-            row.stored = dict(row.values)
-            self.rows[row.id] = row
-        self.inserted.extend(rows)
-
     def write(self, moved: Iterable[_Row]) -> None:
-        """Insert what is new, update the changed columns of stored rows (one executemany per set of
-        columns), then every history entry in one executemany."""
-        stored = list(self.rows.values())  # read or inserted earlier in the batch; not the pending ones
-        self.insert_pending()
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in stored:
+        """Update the changed columns of stored rows (one statement per set of columns), insert the new
+        occurrences with ids reserved for them (no read-back), then every history entry in one statement."""
+        connection, writer = self.connection, self.writer
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for row in self.rows.values():
             changes = row.changes()
             if changes:
-                groups.setdefault(tuple(sorted(changes)), []).append({"_id": row.id, **changes})
-        for touched in groups.values():
-            self.session.execute(update(ALERTS).where(ALERTS.c.id == bindparam("_id")), touched)
+                columns = tuple(sorted(changes))
+                group = groups.get(columns)
+                if group is None:
+                    group = groups[columns] = [[] for _ in range(len(columns) + 1)]
+                group[0].append(row.id)
+                for values, name in zip(group[1:], columns, strict=True):
+                    values.append(changes[name])
+        for columns, rows in groups.items():
+            writer.update(connection, columns, rows)
+        if self.new:
+            self._insert_new()
         if self.history:
-            self.session.execute(insert(HISTORY), [{"alert_id": row.id, **entry} for row, entry in self.history])
-        self._expire({row.id for row in stored} | {row.id for row in moved})
+            columns = [[row.id for row, _ in self.history]] + [
+                [entry[name] for _, entry in self.history] for name in _HISTORY_COLUMNS[1:]
+            ]
+            writer.insert(connection, HISTORY, _HISTORY_COLUMNS, columns)
+        self._expire({*self.rows, *(row.id for row in self.new), *(row.id for row in moved)})
+
+    def _insert_new(self) -> None:
+        new, writer = self.new, self.writer
+        for row in new:
+            row.columns()
+        start = 0
+        if writer.postgres:
+            for row, id_ in zip(new, writer.reserve_alert_ids(self.connection, len(new)), strict=True):
+                row.id = id_
+        else:
+            # SQLite gives a row with no id the largest id + 1; once it is in, the batch holds the write
+            # lock, so the next ids are free and the rest go in with theirs.
+            first = new[0]
+            first.values["previous_id"] = None if first.previous is None else first.previous.id
+            first.id = writer.insert_first(
+                self.connection, _NEW_COLUMNS[1:], [first.values[c] for c in _NEW_COLUMNS[1:]]
+            )
+            for offset, row in enumerate(new[1:], start=1):
+                row.id = first.id + offset
+            start = 1
+        rest = new[start:]
+        if not rest:
+            return
+        for row in rest:
+            row.values["id"] = row.id
+            row.values["previous_id"] = None if row.previous is None else row.previous.id
+        writer.insert(self.connection, ALERTS, _NEW_COLUMNS, [[row.values[c] for row in rest] for c in _NEW_COLUMNS])
 
     def _expire(self, ids: set[int | None]) -> None:
         """Alert objects the session already holds are reloaded on next access, as after an ORM flush."""
@@ -247,10 +426,11 @@ class _Batch:
 def apply_transitions(session: Session, transitions: Sequence[AlertTransition], now: datetime) -> ApplyStats:
     """Apply a batch in arrival order; repeats and stale transitions change nothing.
 
-    Set-based, in SQLAlchemy Core: one SELECT of the newest occurrence per fingerprint and one of the open
-    alerts of the batch's children, the lifecycle decided in memory, then one insert of the new occurrences
-    (more only when the batch reopens a fingerprint it opened itself), an executemany update per set of
-    changed columns and one executemany of the history entries.
+    Set-based: one SELECT of the newest occurrence per fingerprint and one of the open alerts of the
+    batch's children, the lifecycle and the re-routing decided in memory, then one UPDATE per set of
+    changed columns, one INSERT of the new occurrences (their ids reserved, so nothing is read back) and one
+    of the history entries. On PostgreSQL each statement binds one array per column (``unnest``); on
+    SQLite each is an executemany.
     """
     stats = ApplyStats()
     session.flush()  # the caller's pending ORM changes are visible to the reads below
@@ -266,8 +446,6 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
         if outcome.occurrence is None:
             continue
         if outcome.action == "opened":
-            if current is not None and current.id is None:
-                batch.insert_pending()  # the new occurrence links to the previous one by id
             values: dict[str, Any] = {
                 "fingerprint": transition.fingerprint,
                 "rule": transition.rule,
@@ -277,12 +455,13 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
                 "team": transition.team
                 if transition.team is not None
                 else (current.values["team"] if current else None),
-                "previous_id": None if current is None else current.id,
+                "previous_id": None,
                 "created_at": now,
+                "chart": None,
                 **_details(transition),
                 "updated_at": now,
             }
-            row = batch.open_row(values, outcome.occurrence)
+            row = batch.open_row(values, outcome.occurrence, current)
             batch.log(
                 row,
                 transition.state,
@@ -321,10 +500,8 @@ def _reroute(batch: _Batch, team_of_child: dict[str, str]) -> list[_Row]:
     if not team_of_child:
         return []
     candidates = batch.load_open(sorted(team_of_child))
-    seen = {id(row) for row in candidates}
-    candidates += [row for row in (*batch.inserted, *batch.pending) if id(row) not in seen]
     moved = []
-    for row in candidates:
+    for row in (*candidates, *batch.new):
         child = row.values["child_id"]
         if child not in team_of_child or row.state not in OPEN_STATES:
             continue
