@@ -240,7 +240,7 @@ class _Writer:
         return values if process is None else [process(v) for v in values]
 
     def _array(self, table: Table, name: str) -> str:
-        return f"%({name})s::{table.c[name].type.compile(dialect=self.dialect)}[]"
+        return f"%({name})b::{table.c[name].type.compile(dialect=self.dialect)}[]"
 
     def insert(self, connection: Connection, table: Table, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
         """Insert ``rows`` (one list of values per column): one statement of arrays on PostgreSQL, an
