@@ -212,11 +212,6 @@ _HISTORY_COLUMNS = ("alert_id", "recorded_at", "event_date", "action", "actor", 
 _JSON_COLUMNS = frozenset({"evidence", "dates", "chart", "detail"})
 
 
-def _json(value: Any) -> str | None:
-    # Python's None is SQL NULL here: the writer never stores a JSON null.
-    return None if value is None else json.dumps(value)
-
-
 class _Writer:
     """How one database takes the batch's rows: statements built once per dialect and set of columns."""
 
@@ -224,20 +219,29 @@ class _Writer:
         self.dialect = dialect
         self.postgres = dialect.name == "postgresql"
         self.processors: dict[str, Callable[[Any], Any] | None] = {}
+        # JSON as SQLAlchemy would bind it (the engine's serializer, json.dumps unless configured); other
+        # values as the dialect's type would (on SQLite dates and datetimes become text), each distinct
+        # value once: most of a batch's datetimes are its clock.
+        serialize: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        self.json = serialize
         for table in (ALERTS, HISTORY):
             for column in table.c:
-                if self.postgres:
-                    self.processors[column.name] = _json if column.name in _JSON_COLUMNS else None
-                else:
-                    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-                    if column.name in _JSON_COLUMNS:
-                        process = _nullable(process)
-                    self.processors[column.name] = process
+                if column.name in _JSON_COLUMNS:
+                    self.processors[column.name] = None
+                elif not self.postgres:
+                    self.processors[column.name] = column.type.dialect_impl(dialect).bind_processor(dialect)
         self.statements: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def column(self, name: str, values: list[Any]) -> list[Any]:
-        process = self.processors[name]
-        return values if process is None else [process(v) for v in values]
+        if name in _JSON_COLUMNS:
+            serialize = self.json
+            # Python's None is SQL NULL here: the writer never stores a JSON null.
+            return [None if v is None else serialize(v) for v in values]
+        process = self.processors.get(name)
+        if process is None:
+            return values
+        done = {v: process(v) for v in set(values)}
+        return [done[v] for v in values]
 
     def _array(self, table: Table, name: str) -> str:
         return f"%({name})b::{table.c[name].type.compile(dialect=self.dialect)}[]"
@@ -292,18 +296,10 @@ class _Writer:
         if sql is None:
             marks = ", ".join("?" for _ in columns)
             sql = self.statements[key] = f"INSERT INTO alert ({', '.join(columns)}) VALUES ({marks})"
-        processed = tuple(
-            v if (p := self.processors[c]) is None else p(v) for c, v in zip(columns, values, strict=True)
-        )
+        processed = tuple(self.column(c, [v])[0] for c, v in zip(columns, values, strict=True))
         found = connection.exec_driver_sql(sql, processed).lastrowid
         assert found is not None
         return int(found)
-
-
-def _nullable(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
-    if process is None:
-        return None
-    return lambda value: None if value is None else process(value)
 
 
 @lru_cache(maxsize=8)
