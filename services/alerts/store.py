@@ -7,7 +7,7 @@ batch at a time, the API one request at a time).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -19,16 +19,10 @@ from sqlalchemy import (
     Dialect,
     Select,
     Table,
-    and_,
-    any_,
-    bindparam,
     case,
     func,
-    literal_column,
-    or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from schemas.alerts import SEVERITY_ORDER, AlertTransition
@@ -44,7 +38,6 @@ from services.alerts.models import Alert, AlertHistory, AuditLog
 
 ENGINE_ACTOR = "engine"
 LONDON = ZoneInfo("Europe/London")
-OPEN_LIST = sorted(OPEN_STATES)
 ALERTS = cast(Table, Alert.__table__)
 HISTORY = cast(Table, AlertHistory.__table__)
 _OCCURRENCE_COLUMNS = (
@@ -56,15 +49,8 @@ _OCCURRENCE_COLUMNS = (
     "raised_at",
     "resolved_at",
 )
-_LATEST_COLUMNS = (
-    ALERTS.c.id,
-    ALERTS.c.fingerprint,
-    ALERTS.c.child_id,
-    ALERTS.c.team,
-    ALERTS.c.severity,
-    ALERTS.c.evidence,
-    *(ALERTS.c[name] for name in _OCCURRENCE_COLUMNS),
-)
+_LATEST_NAMES = ("id", "fingerprint", "child_id", "team", "severity", "evidence", *_OCCURRENCE_COLUMNS)
+_DATE_COLUMNS = ("last_transition_at", "raised_at", "resolved_at")
 
 
 @dataclass
@@ -161,35 +147,6 @@ def _history(alert: Alert, action: str, actor: str, now: datetime, on: date | No
     session.add(AlertHistory(alert=alert, recorded_at=now, event_date=on, action=action, actor=actor, detail=detail))
 
 
-def _member(column: Any, name: str, postgres: bool) -> Any:
-    """``column`` is one of a list bound as a single parameter (an array on PostgreSQL, a JSON array read
-    with ``json_each`` on SQLite), so the statement's text, and its prepared plan, are the same for any
-    number of values."""
-    if postgres:
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
-
-
-@lru_cache(maxsize=4)
-def _queries(postgres: bool) -> tuple[Select[Any], Select[Any]]:
-    """The batch's two reads: the newest occurrence of each fingerprint, and the open alerts of children."""
-    newest = (
-        select(ALERTS.c.fingerprint, func.max(ALERTS.c.occurrence).label("number"))
-        .where(_member(ALERTS.c.fingerprint, "fingerprints", postgres))
-        .group_by(ALERTS.c.fingerprint)
-        .subquery()
-    )
-    latest = select(*_LATEST_COLUMNS).join(
-        newest, and_(ALERTS.c.fingerprint == newest.c.fingerprint, ALERTS.c.occurrence == newest.c.number)
-    )
-    open_ = (
-        select(ALERTS.c.id, ALERTS.c.child_id, ALERTS.c.team, ALERTS.c.state)
-        .where(_member(ALERTS.c.child_id, "children", postgres), or_(*(ALERTS.c.state == s for s in OPEN_LIST)))
-        .order_by(ALERTS.c.id)
-    )
-    return latest, open_
-
-
 _NEW_COLUMNS = (
     "id",
     "fingerprint",
@@ -231,6 +188,51 @@ class _Writer:
                 elif not self.postgres:
                     self.processors[column.name] = column.type.dialect_impl(dialect).bind_processor(dialect)
         self.statements: dict[tuple[str, tuple[str, ...]], str] = {}
+        # A list is bound as one parameter (a binary array on PostgreSQL, a JSON array read with json_each
+        # on SQLite), so each read has one text, and one prepared plan, whatever the batch's size.
+        fingerprints = self._member(ALERTS.c.fingerprint, "fingerprints")
+        columns = ", ".join(f"a.{name}" for name in _LATEST_NAMES)
+        self.latest_sql = (
+            f"SELECT {columns} FROM alert AS a JOIN (SELECT fingerprint, max(occurrence) AS number FROM alert"
+            f" WHERE fingerprint {fingerprints} GROUP BY fingerprint) AS n"
+            " ON a.fingerprint = n.fingerprint AND a.occurrence = n.number"
+        )
+        states = ", ".join(f"'{state}'" for state in sorted(OPEN_STATES))
+        self.open_sql = (
+            f"SELECT id, child_id, team, state FROM alert WHERE child_id {self._member(ALERTS.c.child_id, 'children')}"
+            f" AND state IN ({states}) ORDER BY id"
+        )
+        self.json_loads: Callable[[str], Any] = getattr(dialect, "_json_deserializer", None) or json.loads
+
+    def _member(self, column: Any, name: str) -> str:
+        if self.postgres:
+            return f"= ANY(%({name})b::{column.type.compile(dialect=self.dialect)}[])"
+        return "IN (SELECT value FROM json_each(?))"
+
+    def select(self, connection: Connection, sql: str, name: str, values: list[str]) -> Any:
+        if self.postgres:
+            return connection.exec_driver_sql(sql, {name: values})
+        return connection.exec_driver_sql(sql, (json.dumps(values),))
+
+    def latest(self, connection: Connection, fingerprints: list[str]) -> Iterator[dict[str, Any]]:
+        """The newest occurrence of each fingerprint, as SQLAlchemy's types would read it."""
+        names = _LATEST_NAMES
+        if self.postgres:
+            for found in self.select(connection, self.latest_sql, "fingerprints", fingerprints):
+                yield dict(zip(names, found, strict=True))
+            return
+        day, loads = date.fromisoformat, self.json_loads
+        for found in self.select(connection, self.latest_sql, "fingerprints", fingerprints):
+            values = dict(zip(names, found, strict=True))
+            values["evidence"] = loads(values["evidence"])
+            for name in _DATE_COLUMNS:
+                if values[name] is not None:
+                    values[name] = day(values[name])
+            yield values
+
+    def open(self, connection: Connection, children: list[str]) -> Any:
+        """Id, child, team and state of the children's open alerts, by id."""
+        return self.select(connection, self.open_sql, "children", children)
 
     def column(self, name: str, values: list[Any]) -> list[Any]:
         if name in _JSON_COLUMNS:
@@ -321,18 +323,13 @@ class _Batch:
         self.new: list[_Row] = []
         self.history: list[tuple[_Row, dict[str, Any]]] = []
 
-    def _list(self, values: list[str]) -> Any:
-        return values if self.postgres else json.dumps(values)
-
     def load_latest(self, fingerprints: Iterable[str]) -> dict[str, _Row]:
         """The newest occurrence of each fingerprint, in one SELECT."""
         wanted = sorted(set(fingerprints))
         latest: dict[str, _Row] = {}
         if not wanted:
             return latest
-        query = _queries(self.postgres)[0]
-        for found in self.session.execute(query, {"fingerprints": self._list(wanted)}).mappings():
-            values = dict(found)
+        for values in self.writer.latest(self.connection, wanted):
             row = _Row(values.pop("id"), _occurrence(values), values, stored=True)
             self.rows[row.id] = row  # type: ignore[index]
             latest[values["fingerprint"]] = row
@@ -341,8 +338,7 @@ class _Batch:
     def load_open(self, children: list[str]) -> list[_Row]:
         """Every open alert of these children, as stored before the batch, in one SELECT."""
         found: list[_Row] = []
-        query = _queries(self.postgres)[1]
-        for id_, child, team, state in self.session.execute(query, {"children": self._list(children)}):
+        for id_, child, team, state in self.writer.open(self.connection, children):
             row = self.rows.get(id_)
             if row is None:
                 row = _Row(id_, None, {"child_id": child, "team": team, "state": state}, stored=True)
