@@ -14,15 +14,7 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Connection,
-    Dialect,
-    Select,
-    Table,
-    case,
-    func,
-    select,
-)
+from sqlalchemy import Connection, Dialect, Select, Table, case, func, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from schemas.alerts import SEVERITY_ORDER, AlertTransition
@@ -170,7 +162,9 @@ _JSON_COLUMNS = frozenset({"evidence", "dates", "chart", "detail"})
 
 
 class _Writer:
-    """How one database takes the batch's rows: statements built once per dialect and set of columns."""
+    """How one database reads and takes a batch's rows, in plain SQL on the driver (SQLAlchemy's Core would
+    process every parameter of every row in Python): statements built once per dialect and set of columns,
+    values converted as SQLAlchemy's types would."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
@@ -318,7 +312,6 @@ class _Batch:
         self.now = now
         self.connection = session.connection()
         self.writer = _writer(self.connection.dialect)
-        self.postgres = self.writer.postgres
         self.rows: dict[int, _Row] = {}
         self.new: list[_Row] = []
         self.history: list[tuple[_Row, dict[str, Any]]] = []
