@@ -184,24 +184,39 @@ class _Writer:
         self.statements: dict[tuple[str, tuple[str, ...]], str] = {}
         # A list is bound as one parameter (a binary array on PostgreSQL, a JSON array read with json_each
         # on SQLite), so each read has one text, and one prepared plan, whatever the batch's size.
-        fingerprints = self._member(ALERTS.c.fingerprint, "fingerprints")
         columns = ", ".join(f"a.{name}" for name in _LATEST_NAMES)
-        self.latest_sql = (
-            f"SELECT {columns} FROM alert AS a JOIN (SELECT fingerprint, max(occurrence) AS number FROM alert"
-            f" WHERE fingerprint {fingerprints} GROUP BY fingerprint) AS n"
-            " ON a.fingerprint = n.fingerprint AND a.occurrence = n.number"
-        )
         states = ", ".join(f"'{state}'" for state in sorted(OPEN_STATES))
-        self.open_sql = (
-            f"SELECT id, child_id, team, state FROM alert WHERE child_id {self._member(ALERTS.c.child_id, 'children')}"
-            f" AND state IN ({states}) ORDER BY id"
-        )
+        if self.postgres:
+            # One index lookup per fingerprint and per child, whatever the planner's statistics say (a
+            # table that grew since its last ANALYZE would otherwise be scanned whole); OFFSET 0 keeps the
+            # children's lookup a loop over the child_id index rather than a join to every open alert.
+            self.latest_sql = (
+                f"SELECT {columns} FROM unnest(%(fingerprints)b::{self._type(ALERTS, 'fingerprint')}[]) AS f(fp)"
+                " CROSS JOIN LATERAL (SELECT * FROM alert WHERE fingerprint = f.fp ORDER BY occurrence DESC LIMIT 1)"
+                " AS a"
+            )
+            child = self._type(ALERTS, "child_id")
+            self.open_sql = (
+                f"SELECT a.id, a.child_id, a.team, a.state FROM unnest(%(children)b::{child}[]) AS c(child)"
+                " CROSS JOIN LATERAL (SELECT id, child_id, team, state FROM alert WHERE child_id = c.child"
+                f" OFFSET 0) AS a WHERE a.state IN ({states}) ORDER BY a.id"
+            )
+        else:
+            # json_each of one JSON array parameter; "+state" keeps SQLite on the child_id index (the
+            # state index would read every open alert).
+            self.latest_sql = (
+                f"SELECT {columns} FROM alert AS a JOIN (SELECT fingerprint, max(occurrence) AS number FROM alert"
+                " WHERE fingerprint IN (SELECT value FROM json_each(?)) GROUP BY fingerprint) AS n"
+                " ON a.fingerprint = n.fingerprint AND a.occurrence = n.number"
+            )
+            self.open_sql = (
+                "SELECT id, child_id, team, state FROM alert WHERE child_id IN (SELECT value FROM json_each(?))"
+                f" AND +state IN ({states}) ORDER BY id"
+            )
         self.json_loads: Callable[[str], Any] = getattr(dialect, "_json_deserializer", None) or json.loads
 
-    def _member(self, column: Any, name: str) -> str:
-        if self.postgres:
-            return f"= ANY(%({name})b::{column.type.compile(dialect=self.dialect)}[])"
-        return "IN (SELECT value FROM json_each(?))"
+    def _type(self, table: Table, name: str) -> str:
+        return str(table.c[name].type.compile(dialect=self.dialect))
 
     def select(self, connection: Connection, sql: str, name: str, values: list[str]) -> Any:
         if self.postgres:
@@ -240,7 +255,7 @@ class _Writer:
         return [done[v] for v in values]
 
     def _array(self, table: Table, name: str) -> str:
-        return f"%({name})b::{table.c[name].type.compile(dialect=self.dialect)}[]"
+        return f"%({name})b::{self._type(table, name)}[]"
 
     def insert(self, connection: Connection, table: Table, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
         """Insert ``rows`` (one list of values per column): one statement of arrays on PostgreSQL, an
