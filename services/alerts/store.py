@@ -383,10 +383,10 @@ class _Batch:
         if self.new:
             self._insert_new()
         if self.history:
-            columns = [[row.id for row, _ in self.history]] + [
+            entries = [[row.id for row, _ in self.history]] + [
                 [entry[name] for _, entry in self.history] for name in _HISTORY_COLUMNS[1:]
             ]
-            writer.insert(connection, HISTORY, _HISTORY_COLUMNS, columns)
+            writer.insert(connection, HISTORY, _HISTORY_COLUMNS, entries)
         self._expire({*self.rows, *(row.id for row in self.new), *(row.id for row in moved)})
 
     def _insert_new(self) -> None:
