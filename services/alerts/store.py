@@ -6,13 +6,15 @@ batch at a time, the API one request at a time).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, Table, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Select, Table, case, func, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from schemas.alerts import SEVERITY_ORDER, AlertTransition
@@ -28,7 +30,6 @@ from services.alerts.models import Alert, AlertHistory, AuditLog
 
 ENGINE_ACTOR = "engine"
 LONDON = ZoneInfo("Europe/London")
-_CHUNK = 500
 ALERTS = cast(Table, Alert.__table__)
 HISTORY = cast(Table, AlertHistory.__table__)
 _OCCURRENCE_COLUMNS = (
@@ -40,15 +41,8 @@ _OCCURRENCE_COLUMNS = (
     "raised_at",
     "resolved_at",
 )
-_LATEST_COLUMNS = (
-    ALERTS.c.id,
-    ALERTS.c.fingerprint,
-    ALERTS.c.child_id,
-    ALERTS.c.team,
-    ALERTS.c.severity,
-    ALERTS.c.evidence,
-    *(ALERTS.c[name] for name in _OCCURRENCE_COLUMNS),
-)
+_LATEST_NAMES = ("id", "fingerprint", "child_id", "team", "severity", "evidence", *_OCCURRENCE_COLUMNS)
+_DATE_COLUMNS = ("last_transition_at", "raised_at", "resolved_at")
 
 
 @dataclass
@@ -63,16 +57,26 @@ class ApplyStats:
 
 
 class _Row:
-    """One ``alert`` row as the batch sees it: its column values now, and (stored rows) as they were read,
-    so that only the columns the batch changed are written, as the ORM would."""
+    """One ``alert`` row as the batch sees it: its column values now and, for a stored row, as they were
+    read (``stored``), so that only the columns the batch changed are written, as the ORM would. A row the
+    batch opens is inserted once, with its final values, and gets its id when the batch is written;
+    ``previous`` is the occurrence it follows (stored or opened by the batch too)."""
 
-    __slots__ = ("id", "occurrence", "stored", "values")
+    __slots__ = ("id", "occurrence", "previous", "stored", "values")
 
-    def __init__(self, id: int | None, occurrence: Occurrence | None, values: dict[str, Any], stored: bool) -> None:
+    def __init__(
+        self,
+        id: int | None,
+        occurrence: Occurrence | None,
+        values: dict[str, Any],
+        stored: bool,
+        previous: _Row | None = None,
+    ) -> None:
         self.id = id
         self.occurrence = occurrence
         self.values = values
         self.stored: dict[str, Any] | None = dict(values) if stored else None
+        self.previous = previous
 
     @property
     def state(self) -> str:
@@ -84,8 +88,9 @@ class _Row:
         return self.values
 
     def changes(self) -> dict[str, Any]:
-        assert self.stored is not None
-        return {k: v for k, v in self.columns().items() if k not in self.stored or self.stored[k] != v}
+        stored = self.stored
+        assert stored is not None
+        return {k: v for k, v in self.columns().items() if k not in stored or stored[k] != v}
 
 
 def _occurrence(values: Mapping[str, Any]) -> Occurrence:
@@ -134,108 +139,282 @@ def _history(alert: Alert, action: str, actor: str, now: datetime, on: date | No
     session.add(AlertHistory(alert=alert, recorded_at=now, event_date=on, action=action, actor=actor, detail=detail))
 
 
+_NEW_COLUMNS = (
+    "id",
+    "fingerprint",
+    "rule",
+    "child_id",
+    "scope",
+    "subject",
+    "team",
+    "previous_id",
+    "severity",
+    "summary",
+    "evidence",
+    "dates",
+    "chart",
+    *_OCCURRENCE_COLUMNS,
+    "created_at",
+    "updated_at",
+)
+_HISTORY_COLUMNS = ("alert_id", "recorded_at", "event_date", "action", "actor", "detail")
+_JSON_COLUMNS = frozenset({"evidence", "dates", "chart", "detail"})
+
+
+class _Writer:
+    """How one database reads and takes a batch's rows, in plain SQL on the driver (SQLAlchemy's Core would
+    process every parameter of every row in Python): statements built once per dialect and set of columns,
+    values converted as SQLAlchemy's types would."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.postgres = dialect.name == "postgresql"
+        self.processors: dict[str, Callable[[Any], Any] | None] = {}
+        # JSON as SQLAlchemy would bind it (the engine's serializer, json.dumps unless configured); other
+        # values as the dialect's type would (on SQLite dates and datetimes become text), each distinct
+        # value once: most of a batch's datetimes are its clock.
+        serialize: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        self.json = serialize
+        for table in (ALERTS, HISTORY):
+            for column in table.c:
+                if column.name in _JSON_COLUMNS:
+                    self.processors[column.name] = None
+                elif not self.postgres:
+                    self.processors[column.name] = column.type.dialect_impl(dialect).bind_processor(dialect)
+        self.statements: dict[tuple[str, tuple[str, ...]], str] = {}
+        # A list is bound as one parameter (a binary array on PostgreSQL, a JSON array read with json_each
+        # on SQLite), so each read has one text, and one prepared plan, whatever the batch's size.
+        columns = ", ".join(f"a.{name}" for name in _LATEST_NAMES)
+        states = ", ".join(f"'{state}'" for state in sorted(OPEN_STATES))
+        if self.postgres:
+            # One index lookup per fingerprint and per child, whatever the planner's statistics say (a
+            # table that grew since its last ANALYZE would otherwise be scanned whole); OFFSET 0 keeps the
+            # children's lookup a loop over the child_id index rather than a join to every open alert.
+            self.latest_sql = (
+                f"SELECT {columns} FROM unnest(%(fingerprints)b::{self._type(ALERTS, 'fingerprint')}[]) AS f(fp)"
+                " CROSS JOIN LATERAL (SELECT * FROM alert WHERE fingerprint = f.fp ORDER BY occurrence DESC LIMIT 1)"
+                " AS a"
+            )
+            child = self._type(ALERTS, "child_id")
+            self.open_sql = (
+                f"SELECT a.id, a.child_id, a.team, a.state FROM unnest(%(children)b::{child}[]) AS c(child)"
+                " CROSS JOIN LATERAL (SELECT id, child_id, team, state FROM alert WHERE child_id = c.child"
+                f" OFFSET 0) AS a WHERE a.state IN ({states}) ORDER BY a.id"
+            )
+        else:
+            # json_each of one JSON array parameter; "+state" keeps SQLite on the child_id index (the
+            # state index would read every open alert).
+            self.latest_sql = (
+                f"SELECT {columns} FROM alert AS a JOIN (SELECT fingerprint, max(occurrence) AS number FROM alert"
+                " WHERE fingerprint IN (SELECT value FROM json_each(?)) GROUP BY fingerprint) AS n"
+                " ON a.fingerprint = n.fingerprint AND a.occurrence = n.number"
+            )
+            self.open_sql = (
+                "SELECT id, child_id, team, state FROM alert WHERE child_id IN (SELECT value FROM json_each(?))"
+                f" AND +state IN ({states}) ORDER BY id"
+            )
+        self.json_loads: Callable[[str], Any] = getattr(dialect, "_json_deserializer", None) or json.loads
+
+    def _type(self, table: Table, name: str) -> str:
+        return str(table.c[name].type.compile(dialect=self.dialect))
+
+    def select(self, connection: Connection, sql: str, name: str, values: list[str]) -> Any:
+        if self.postgres:
+            return connection.exec_driver_sql(sql, {name: values})
+        return connection.exec_driver_sql(sql, (json.dumps(values),))
+
+    def latest(self, connection: Connection, fingerprints: list[str]) -> Iterator[dict[str, Any]]:
+        """The newest occurrence of each fingerprint, as SQLAlchemy's types would read it."""
+        names = _LATEST_NAMES
+        if self.postgres:
+            for found in self.select(connection, self.latest_sql, "fingerprints", fingerprints):
+                yield dict(zip(names, found, strict=True))
+            return
+        day, loads = date.fromisoformat, self.json_loads
+        for found in self.select(connection, self.latest_sql, "fingerprints", fingerprints):
+            values = dict(zip(names, found, strict=True))
+            values["evidence"] = loads(values["evidence"])
+            for name in _DATE_COLUMNS:
+                if values[name] is not None:
+                    values[name] = day(values[name])
+            yield values
+
+    def open(self, connection: Connection, children: list[str]) -> Any:
+        """Id, child, team and state of the children's open alerts, by id."""
+        return self.select(connection, self.open_sql, "children", children)
+
+    def column(self, name: str, values: list[Any]) -> list[Any]:
+        if name in _JSON_COLUMNS:
+            serialize = self.json
+            # Python's None is SQL NULL here: the writer never stores a JSON null.
+            return [None if v is None else serialize(v) for v in values]
+        process = self.processors.get(name)
+        if process is None:
+            return values
+        done = {v: process(v) for v in set(values)}
+        return [done[v] for v in values]
+
+    def _array(self, table: Table, name: str) -> str:
+        return f"%({name})b::{self._type(table, name)}[]"
+
+    def insert(self, connection: Connection, table: Table, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Insert ``rows`` (one list of values per column): one statement of arrays on PostgreSQL, an
+        executemany on SQLite."""
+        key = ("insert " + table.name, columns)
+        sql = self.statements.get(key)
+        if self.postgres:
+            if sql is None:
+                arrays = ", ".join(self._array(table, c) for c in columns)
+                sql = self.statements[key] = (
+                    f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+                )
+            connection.exec_driver_sql(sql, {c: self.column(c, v) for c, v in zip(columns, rows, strict=True)})
+            return
+        if sql is None:
+            marks = ", ".join("?" for _ in columns)
+            sql = self.statements[key] = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+        processed = [self.column(c, v) for c, v in zip(columns, rows, strict=True)]
+        connection.exec_driver_sql(sql, list(zip(*processed, strict=True)))
+
+    def update(self, connection: Connection, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Set ``columns`` of the alerts whose ids are the first list of ``rows``."""
+        key = ("update", columns)
+        sql = self.statements.get(key)
+        if self.postgres:
+            if sql is None:
+                names = ("id", *columns)
+                arrays = ", ".join(self._array(ALERTS, c) for c in names)
+                sets = ", ".join(f"{c} = v.{c}" for c in columns)
+                sql = f"UPDATE alert SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) WHERE alert.id = v.id"
+                self.statements[key] = sql
+            params = {"id": rows[0]} | {c: self.column(c, v) for c, v in zip(columns, rows[1:], strict=True)}
+            connection.exec_driver_sql(sql, params)
+            return
+        if sql is None:
+            sql = self.statements[key] = f"UPDATE alert SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
+        processed = [self.column(c, v) for c, v in zip(columns, rows[1:], strict=True)]
+        connection.exec_driver_sql(sql, list(zip(*processed, rows[0], strict=True)))
+
+    def reserve_alert_ids(self, connection: Connection, n: int) -> list[int]:
+        """``n`` new alert ids from the table's own sequence, in one round trip (PostgreSQL only)."""
+        sql = "SELECT nextval(pg_get_serial_sequence('alert', 'id')) FROM generate_series(1, %(n)s)"
+        return sorted(id_ for (id_,) in connection.exec_driver_sql(sql, {"n": n}))
+
+    def insert_first(self, connection: Connection, columns: tuple[str, ...], values: list[Any]) -> int:
+        """Insert one alert with no id given and return the id SQLite chose (SQLite only)."""
+        key = ("insert first", columns)
+        sql = self.statements.get(key)
+        if sql is None:
+            marks = ", ".join("?" for _ in columns)
+            sql = self.statements[key] = f"INSERT INTO alert ({', '.join(columns)}) VALUES ({marks})"
+        processed = tuple(self.column(c, [v])[0] for c, v in zip(columns, values, strict=True))
+        found = connection.exec_driver_sql(sql, processed).lastrowid
+        assert found is not None
+        return int(found)
+
+
+@lru_cache(maxsize=8)
+def _writer(dialect: Dialect) -> _Writer:
+    return _Writer(dialect)
+
+
 class _Batch:
-    """The engine's writes of one batch in SQLAlchemy Core: the rows it reads, the occurrences it opens
-    (inserted in the order they were opened), the columns it changes, and its history entries."""
+    """The engine's writes of one batch: the rows it reads, the occurrences it opens (inserted together in
+    the order they were opened, with ids given by the batch), the columns it changes, and its history."""
 
     def __init__(self, session: Session, now: datetime) -> None:
         self.session = session
         self.now = now
+        self.connection = session.connection()
+        self.writer = _writer(self.connection.dialect)
         self.rows: dict[int, _Row] = {}
-        self.pending: list[_Row] = []
-        self.inserted: list[_Row] = []
+        self.new: list[_Row] = []
         self.history: list[tuple[_Row, dict[str, Any]]] = []
 
     def load_latest(self, fingerprints: Iterable[str]) -> dict[str, _Row]:
-        """The newest occurrence of each fingerprint: one SELECT per 500 fingerprints."""
+        """The newest occurrence of each fingerprint, in one SELECT."""
         wanted = sorted(set(fingerprints))
         latest: dict[str, _Row] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            newest = (
-                select(ALERTS.c.fingerprint, func.max(ALERTS.c.occurrence).label("number"))
-                .where(ALERTS.c.fingerprint.in_(wanted[start : start + _CHUNK]))
-                .group_by(ALERTS.c.fingerprint)
-                .subquery()
-            )
-            query = select(*_LATEST_COLUMNS).join(
-                newest, and_(ALERTS.c.fingerprint == newest.c.fingerprint, ALERTS.c.occurrence == newest.c.number)
-            )
-            for found in self.session.execute(query).mappings():
-                values = dict(found)
-                row = _Row(values.pop("id"), _occurrence(values), values, stored=True)
-                self.rows[row.id] = row  # type: ignore[index]
-                latest[values["fingerprint"]] = row
+        if not wanted:
+            return latest
+        for values in self.writer.latest(self.connection, wanted):
+            row = _Row(values.pop("id"), _occurrence(values), values, stored=True)
+            self.rows[row.id] = row  # type: ignore[index]
+            latest[values["fingerprint"]] = row
         return latest
 
-    def load_open(self, children: Sequence[str]) -> list[_Row]:
-        """Every open alert of these children, as stored before the batch (one SELECT per 500 children)."""
+    def load_open(self, children: list[str]) -> list[_Row]:
+        """Every open alert of these children, as stored before the batch, in one SELECT."""
         found: list[_Row] = []
-        for start in range(0, len(children), _CHUNK):
-            query = (
-                select(ALERTS.c.id, ALERTS.c.child_id, ALERTS.c.team, ALERTS.c.state)
-                .where(ALERTS.c.child_id.in_(children[start : start + _CHUNK]), ALERTS.c.state.in_(OPEN_STATES))
-                .order_by(ALERTS.c.id)
-            )
-            for id_, child, team, state in self.session.execute(query):
-                row = self.rows.get(id_)
-                if row is None:
-                    row = _Row(id_, None, {"child_id": child, "team": team, "state": state}, stored=True)
-                    self.rows[id_] = row
-                found.append(row)
+        for id_, child, team, state in self.writer.open(self.connection, children):
+            row = self.rows.get(id_)
+            if row is None:
+                row = _Row(id_, None, {"child_id": child, "team": team, "state": state}, stored=True)
+                self.rows[id_] = row
+            found.append(row)
         return found
 
-    def open_row(self, values: dict[str, Any], occurrence: Occurrence) -> _Row:
-        row = _Row(None, occurrence, values, stored=False)
-        self.pending.append(row)
+    def open_row(self, values: dict[str, Any], occurrence: Occurrence, previous: _Row | None) -> _Row:
+        row = _Row(None, occurrence, values, stored=False, previous=previous)
+        self.new.append(row)
         return row
 
     def log(self, row: _Row, action: str, on: date | None, **detail: Any) -> None:
         entry = {"recorded_at": self.now, "event_date": on, "action": action, "actor": ENGINE_ACTOR, "detail": detail}
         self.history.append((row, entry))
 
-    def insert_pending(self) -> None:
-        """Insert the occurrences opened so far (executemany per run of rows with the same columns, in the
-        order opened), then read their ids back by ``(fingerprint, occurrence)``, which is unique: one SELECT
-        per 500 fingerprints, cheaper on PostgreSQL than ``INSERT … RETURNING`` of many rows."""
-        rows, self.pending = self.pending, []
-        if not rows:
-            return
-        start = 0
-        while start < len(rows):
-            keys = rows[start].columns().keys()
-            end = start + 1
-            while end < len(rows) and rows[end].columns().keys() == keys:
-                end += 1
-            self.session.execute(insert(ALERTS), [row.values for row in rows[start:end]])
-            start = end
-        wanted = sorted({row.values["fingerprint"] for row in rows})
-        ids: dict[tuple[str, int], int] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            query = select(ALERTS.c.fingerprint, ALERTS.c.occurrence, ALERTS.c.id).where(
-                ALERTS.c.fingerprint.in_(wanted[start : start + _CHUNK])
-            )
-            ids.update({(fp, number): id_ for fp, number, id_ in self.session.execute(query)})
-        for row in rows:
-            row.id = ids[(row.values["fingerprint"], row.values["occurrence"])]
-            row.stored = dict(row.values)
-            self.rows[row.id] = row
-        self.inserted.extend(rows)
-
     def write(self, moved: Iterable[_Row]) -> None:
-        """Insert what is new, update the changed columns of stored rows (one executemany per set of
-        columns), then every history entry in one executemany."""
-        stored = list(self.rows.values())  # read or inserted earlier in the batch; not the pending ones
-        self.insert_pending()
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in stored:
+        """Update the changed columns of stored rows (one statement per set of columns), insert the new
+        occurrences with ids reserved for them (no read-back), then every history entry in one statement."""
+        connection, writer = self.connection, self.writer
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for row in self.rows.values():
             changes = row.changes()
             if changes:
-                groups.setdefault(tuple(sorted(changes)), []).append({"_id": row.id, **changes})
-        for touched in groups.values():
-            self.session.execute(update(ALERTS).where(ALERTS.c.id == bindparam("_id")), touched)
+                columns = tuple(sorted(changes))
+                group = groups.get(columns)
+                if group is None:
+                    group = groups[columns] = [[] for _ in range(len(columns) + 1)]
+                group[0].append(row.id)
+                for values, name in zip(group[1:], columns, strict=True):
+                    values.append(changes[name])
+        for columns, rows in groups.items():
+            writer.update(connection, columns, rows)
+        if self.new:
+            self._insert_new()
         if self.history:
-            self.session.execute(insert(HISTORY), [{"alert_id": row.id, **entry} for row, entry in self.history])
-        self._expire({row.id for row in stored} | {row.id for row in moved})
+            entries = [[row.id for row, _ in self.history]] + [
+                [entry[name] for _, entry in self.history] for name in _HISTORY_COLUMNS[1:]
+            ]
+            writer.insert(connection, HISTORY, _HISTORY_COLUMNS, entries)
+        self._expire({*self.rows, *(row.id for row in self.new), *(row.id for row in moved)})
+
+    def _insert_new(self) -> None:
+        new, writer = self.new, self.writer
+        for row in new:
+            row.columns()
+        start = 0
+        if writer.postgres:
+            for row, id_ in zip(new, writer.reserve_alert_ids(self.connection, len(new)), strict=True):
+                row.id = id_
+        else:
+            # SQLite gives a row with no id the largest id + 1; once it is in, the batch holds the write
+            # lock, so the next ids are free and the rest go in with theirs.
+            first = new[0]
+            first.values["previous_id"] = None if first.previous is None else first.previous.id
+            first.id = writer.insert_first(
+                self.connection, _NEW_COLUMNS[1:], [first.values[c] for c in _NEW_COLUMNS[1:]]
+            )
+            for offset, row in enumerate(new[1:], start=1):
+                row.id = first.id + offset
+            start = 1
+        rest = new[start:]
+        if not rest:
+            return
+        for row in rest:
+            row.values["id"] = row.id
+            row.values["previous_id"] = None if row.previous is None else row.previous.id
+        writer.insert(self.connection, ALERTS, _NEW_COLUMNS, [[row.values[c] for row in rest] for c in _NEW_COLUMNS])
 
     def _expire(self, ids: set[int | None]) -> None:
         """Alert objects the session already holds are reloaded on next access, as after an ORM flush."""
@@ -247,10 +426,11 @@ class _Batch:
 def apply_transitions(session: Session, transitions: Sequence[AlertTransition], now: datetime) -> ApplyStats:
     """Apply a batch in arrival order; repeats and stale transitions change nothing.
 
-    Set-based, in SQLAlchemy Core: one SELECT of the newest occurrence per fingerprint and one of the open
-    alerts of the batch's children, the lifecycle decided in memory, then one insert of the new occurrences
-    (more only when the batch reopens a fingerprint it opened itself), an executemany update per set of
-    changed columns and one executemany of the history entries.
+    Set-based: one SELECT of the newest occurrence per fingerprint and one of the open alerts of the
+    batch's children, the lifecycle and the re-routing decided in memory, then one UPDATE per set of
+    changed columns, one INSERT of the new occurrences (their ids reserved, so nothing is read back) and one
+    of the history entries. On PostgreSQL each statement binds one array per column (``unnest``); on
+    SQLite each is an executemany.
     """
     stats = ApplyStats()
     session.flush()  # the caller's pending ORM changes are visible to the reads below
@@ -266,8 +446,6 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
         if outcome.occurrence is None:
             continue
         if outcome.action == "opened":
-            if current is not None and current.id is None:
-                batch.insert_pending()  # the new occurrence links to the previous one by id
             values: dict[str, Any] = {
                 "fingerprint": transition.fingerprint,
                 "rule": transition.rule,
@@ -277,12 +455,13 @@ def apply_transitions(session: Session, transitions: Sequence[AlertTransition], 
                 "team": transition.team
                 if transition.team is not None
                 else (current.values["team"] if current else None),
-                "previous_id": None if current is None else current.id,
+                "previous_id": None,
                 "created_at": now,
+                "chart": None,
                 **_details(transition),
                 "updated_at": now,
             }
-            row = batch.open_row(values, outcome.occurrence)
+            row = batch.open_row(values, outcome.occurrence, current)
             batch.log(
                 row,
                 transition.state,
@@ -321,10 +500,8 @@ def _reroute(batch: _Batch, team_of_child: dict[str, str]) -> list[_Row]:
     if not team_of_child:
         return []
     candidates = batch.load_open(sorted(team_of_child))
-    seen = {id(row) for row in candidates}
-    candidates += [row for row in (*batch.inserted, *batch.pending) if id(row) not in seen]
     moved = []
-    for row in candidates:
+    for row in (*candidates, *batch.new):
         child = row.values["child_id"]
         if child not in team_of_child or row.state not in OPEN_STATES:
             continue
