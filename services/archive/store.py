@@ -10,6 +10,8 @@ ignores a repeated event_id as well, so the archive and the stream agree). ``seq
 Readers:
 
 * :func:`read_since` — every archived event after a ``seq``, in arrival order (the refill of a broker);
+* :func:`archive_lines` — every archived event's payload as a numbered NDJSON line, in arrival order, read
+  in chunks (``carewatch replay`` of the archive in shards);
 * :func:`child_events` — one child's events in fold order (rebuilding a child's state);
 * :func:`children` — every child with its events in fold order, streamed child by child;
 * :func:`events_in_fold_order` — all events in fold order (a whole replay);
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -314,22 +317,49 @@ def _decode(seq: int, received_at: datetime, payload: str) -> ArchivedEvent:
     return ArchivedEvent(seq, received_at, parse_event(payload, received_at=None))
 
 
-def read_since(engine: Engine, after_seq: int = 0, *, chunk: int = READ_CHUNK) -> Iterator[ArchivedEvent]:
-    """Every event archived after ``after_seq``, in arrival order, read ``chunk`` rows at a time."""
+def _since(
+    engine: Engine, columns: Sequence[Any], after_seq: int, chunk: int, up_to: int | None = None
+) -> Iterator[Sequence[Any]]:
+    """The rows (``columns``, the first of them the seq) of the events archived after ``after_seq`` (and
+    up to ``up_to``), in seq order: one query of at most ``chunk`` rows at a time, each on a connection of
+    its own, so no more than ``chunk`` rows are held at once."""
     last = after_seq
     while True:
+        query = select(*columns).where(TABLE.c.seq > last)
+        if up_to is not None:
+            query = query.where(TABLE.c.seq <= up_to)
         with engine.connect() as connection:
-            rows = connection.execute(
-                select(TABLE.c.seq, TABLE.c.received_at, TABLE.c.payload)
-                .where(TABLE.c.seq > last)
-                .order_by(TABLE.c.seq)
-                .limit(chunk)
-            ).all()
+            rows = connection.execute(query.order_by(TABLE.c.seq).limit(chunk)).all()
         if not rows:
             return
-        for seq, received_at, payload in rows:
-            yield _decode(seq, received_at, payload)
+        yield from rows
         last = rows[-1][0]
+
+
+def read_since(engine: Engine, after_seq: int = 0, *, chunk: int = READ_CHUNK) -> Iterator[ArchivedEvent]:
+    """Every event archived after ``after_seq``, in arrival order, read ``chunk`` rows at a time."""
+    columns = (TABLE.c.seq, TABLE.c.received_at, TABLE.c.payload)
+    for seq, received_at, payload in _since(engine, columns, after_seq, chunk):
+        yield _decode(seq, received_at, payload)
+
+
+def archive_lines(engine: Engine, *, chunk: int = READ_CHUNK) -> Iterator[tuple[int, bytes]]:
+    """Every archived event as an NDJSON line (its payload and a newline) numbered by its seq, in arrival
+    order, read ``chunk`` rows at a time and not parsed: what ``carewatch replay`` shares out into shards
+    (``services.rules.sharded.split_lines``). Events archived after the first read are left out."""
+    up_to = high_water(engine)
+    for seq, payload in _since(engine, (TABLE.c.seq, TABLE.c.payload), 0, chunk, up_to):
+        yield seq, payload.encode() + b"\n"
+
+
+def lines_size(engine: Engine) -> tuple[int, int]:
+    """How many archived events there are and about how many bytes :func:`archive_lines` gives (the
+    payloads' length in characters, plus newlines), by one query."""
+    with engine.connect() as connection:
+        rows, size = connection.execute(
+            select(func.count(), func.coalesce(func.sum(func.length(TABLE.c.payload)), 0)).select_from(TABLE)
+        ).one()
+    return int(rows), int(size) + int(rows)
 
 
 def child_events(engine: Engine, child_id: str) -> list[CaseEvent]:
@@ -477,8 +507,9 @@ def prune(engine: Engine, *, older_than_years: int, now: datetime, actor: str = 
     return int(deleted)
 
 
-def archived_events() -> list[CaseEvent]:
-    """Every event of the event archive in the configured database, in fold order."""
+@contextmanager
+def configured_engine() -> Iterator[Engine]:
+    """An engine on the configured database, its schema migrated; disposed on leaving."""
     from carewatch.db import make_engine, migrate
     from carewatch.settings import get_settings
 
@@ -486,6 +517,12 @@ def archived_events() -> list[CaseEvent]:
     migrate(url)
     engine = make_engine(url)
     try:
-        return events_in_fold_order(engine)
+        yield engine
     finally:
         engine.dispose()
+
+
+def archived_events() -> list[CaseEvent]:
+    """Every event of the event archive in the configured database, in fold order."""
+    with configured_engine() as engine:
+        return events_in_fold_order(engine)

@@ -87,8 +87,9 @@ def replay_command(
             typer.Option(
                 "--shard-mib",
                 min=0,
-                help="EVENTS_FILE is shared out by child into shards of about this many MiB on disk, each "
-                "replayed on its own (memory: about 20x a shard a process); 0: the whole history in memory.",
+                help="EVENTS_FILE (or the event archive, read in chunks) is shared out by child into shards of "
+                "about this many MiB on disk, each replayed on its own (memory: about 20x a shard a process); "
+                "0: the whole history in memory.",
             ),
         ] = 8,
         workers: Annotated[
@@ -97,12 +98,12 @@ def replay_command(
     ) -> None:
         """Run the rules over EVENTS_FILE (or the event archive) with a daily clock up to --until, without a
         broker. A child reached by a correction older than its re-fold log is rebuilt from its events, as the
-        stream worker rebuilds it from the archive. A file is replayed in shards of children (--shard-mib,
-        --workers), with the same output as a replay of the whole history in memory."""
+        stream worker rebuilds it from the archive. A file or the archive is replayed in shards of children
+        (--shard-mib, --workers), with the same output as a replay of the whole history in memory."""
         until_day = _parse_day(until)
         config = _load_config(rules)
         other = _load_config(compare) if compare is not None else None
-        if events_file is not None and shard_mib > 0:
+        if shard_mib > 0:
             _replay_sharded(events_file, until_day, config, other, rules, compare, out, summary, shard_mib, workers)
             return
         _replay_in_memory(events_file, until_day, config, other, rules, compare, out, summary)
@@ -130,7 +131,7 @@ def replay_command(
             typer.echo(f"{len(events)} events read from the event archive", err=True)
         else:
             events, rejected = read_events(events_file)
-        _report_rejected(events_file, rejected, len(rejected))
+        _report_rejected(f"{events_file}:", rejected, len(rejected))
 
         def runner(cfg: RulesConfig, label: str) -> ReplayResult:
             with tqdm(total=0, unit="day", desc=label, file=sys.stderr, disable=None) as bar:
@@ -160,7 +161,7 @@ def replay_command(
             _print_comparison(result.transitions, second.transitions, rules, compare)
 
     def _replay_sharded(
-        events_file: Path,
+        events_file: Path | None,
         until_day: date,
         config: RulesConfig,
         other: RulesConfig | None,
@@ -176,33 +177,51 @@ def replay_command(
         from services.rules import sharded
         from services.spill import Workspace
 
-        size = events_file.stat().st_size
         with Workspace(prefix="carewatch-replay-") as workspace, ExitStack() as bars:
-            split_bar = bars.enter_context(
-                tqdm(total=size, unit="B", unit_scale=True, desc="split", file=sys.stderr, disable=None)
-            )
+            shard_bytes = max(1, int(shard_mib * 2**20))
+            with ExitStack() as source:  # the file or the database, closed once split
+                if events_file is None:
+                    from services.archive import store
+
+                    engine = source.enter_context(store.configured_engine())
+                    size = store.lines_size(engine)[1]
+                    lines: Iterable[tuple[int, bytes]] = store.archive_lines(engine)
+                    where, split_desc = "event archive seq ", "split (archive)"
+                else:
+                    size = events_file.stat().st_size
+                    lines = enumerate(source.enter_context(events_file.open("rb")), start=1)
+                    where, split_desc = f"{events_file}:", "split"
+                split_bar = bars.enter_context(
+                    tqdm(total=size, unit="B", unit_scale=True, desc=split_desc, file=sys.stderr, disable=None)
+                )
+                shards = sharded.split_lines(
+                    lines,
+                    workspace.path,
+                    sharded.shard_count(size, shard_bytes),
+                    progress=lambda done: split_bar.update(min(done, size) - split_bar.n),
+                )
+            split_bar.close()
+            if events_file is None:
+                typer.echo(f"{sum(shard.lines for shard in shards)} events read from the event archive", err=True)
 
             def shards_progress(shards: list[sharded.Shard]) -> Callable[[sharded.Outcome], None]:
-                split_bar.close()
                 label = f"replay ({len(shards)} shards, {min(workers, len(shards))} at once)"
                 lines = sum(shard.lines for shard in shards)
                 bar = bars.enter_context(tqdm(total=lines, unit="line", desc=label, file=sys.stderr, disable=None))
                 return lambda outcome: bar.update(outcome.lines)
 
-            total, jobs = sharded.replay_file(
-                events_file,
+            total, jobs = sharded.replay_split(
+                shards,
                 until_day,
                 config,
                 workspace.path,
-                shard_bytes=max(1, int(shard_mib * 2**20)),
                 workers=workers,
                 compare=other,
                 part=authority.part if authority is not None and out is not None else None,
-                split_progress=lambda done: split_bar.update(done - split_bar.n),
                 shards_progress=shards_progress,
             )
             bars.close()
-            _report_rejected(events_file, total.rejected, total.rejected_count)
+            _report_rejected(where, total.rejected, total.rejected_count)
             typer.echo(
                 f"{total.events} events read, {total.rejected_count} rejected, {total.applied} applied, "
                 f"{total.after_until} after --until; {total.children} children; "
@@ -235,9 +254,10 @@ def replay_command(
     return replay
 
 
-def _report_rejected(events_file: Path | None, rejected: Sequence[Rejected], count: int) -> None:
+def _report_rejected(where: str, rejected: Sequence[Rejected], count: int) -> None:
+    """The first rejected lines, each as ``where`` followed by its number (a file's line, the archive's seq)."""
     for bad in rejected[:20]:
-        typer.echo(f"{events_file}:{bad.line}: rejected: {bad.reason}", err=True)
+        typer.echo(f"{where}{bad.line}: rejected: {bad.reason}", err=True)
     if count > 20:
         typer.echo(f"... and {count - 20} more rejected lines", err=True)
 

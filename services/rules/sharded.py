@@ -4,6 +4,7 @@ shard files on disk, each shard replayed on its own, the outputs merged into wha
 Children do not interact: each child's alerts and indicator deltas come from its own events and ticks only
 (the kernel keeps every memo in the child's state), so replaying the children in groups gives each child
 the same transitions, and the board's totals are integer sums. :func:`split` reads the NDJSON file once and
+(through :func:`split_lines`, which also shares out the event archive's payloads, numbered by their seq)
 appends each line, with its line number, to the shard of its child (by a CRC-32 of the child id, about
 ``shard_bytes`` of lines per shard); :func:`replay_shard` parses a shard's lines (a bad line is reported with
 its number in the file and the same reason as :func:`~services.rules.replay.read_events` gives), replays
@@ -78,15 +79,36 @@ def shard_of(raw: bytes, count: int) -> int:
     return zlib.crc32(child.strip().encode("utf-8", "surrogatepass")) % count
 
 
+def shard_count(size: int, shard_bytes: int) -> int:
+    """How many shards ``size`` bytes of lines make at about ``shard_bytes`` a shard (at least one)."""
+    return max(1, -(-size // max(1, shard_bytes)))
+
+
 def split(
     path: Path, directory: Path, shard_bytes: int, *, progress: Callable[[int], None] | None = None
 ) -> list[Shard]:
     """The non-blank lines of ``path`` shared out into ``ceil(size / shard_bytes)`` shard files in
     ``directory``, each line with its number, in file order. ``progress(bytes_read)`` after each batch."""
-    count = max(1, -(-path.stat().st_size // max(1, shard_bytes)))
+    count = shard_count(path.stat().st_size, shard_bytes)
+    with path.open("rb") as handle:
+        return split_lines(enumerate(handle, start=1), directory, count, progress=progress)
+
+
+def split_lines(
+    lines: Iterable[tuple[int, bytes]],
+    directory: Path,
+    count: int,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> list[Shard]:
+    """``lines`` (a number, the line's bytes with its newline), read once in their order, shared out into
+    ``count`` shard files in ``directory`` (blank lines left out): a file's lines numbered from 1, or the
+    event archive's payloads numbered by their seq (:func:`services.archive.store.archive_lines`).
+    ``progress(bytes_read)`` after each batch."""
+    count = max(1, count)
     paths = [directory / f"shard-{index:05d}.lines" for index in range(count)]
     buffers = [bytearray() for _ in range(count)]
-    lines = [0] * count
+    shard_lines = [0] * count
     held = done = 0
 
     def flush() -> None:
@@ -98,26 +120,25 @@ def split(
 
     for target in paths:
         target.touch()
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            done += len(raw)
-            if not raw.strip():
-                continue
-            index = shard_of(raw, count) if count > 1 else 0
-            buffer = buffers[index]
-            buffer += _HEAD.pack(number, len(raw))
-            buffer += raw
-            lines[index] += 1
-            held += len(raw) + _HEAD.size
-            if held >= BUFFER_BYTES:
-                flush()
-                held = 0
-                if progress is not None:
-                    progress(done)
+    for number, raw in lines:
+        done += len(raw)
+        if not raw.strip():
+            continue
+        index = shard_of(raw, count) if count > 1 else 0
+        buffer = buffers[index]
+        buffer += _HEAD.pack(number, len(raw))
+        buffer += raw
+        shard_lines[index] += 1
+        held += len(raw) + _HEAD.size
+        if held >= BUFFER_BYTES:
+            flush()
+            held = 0
+            if progress is not None:
+                progress(done)
     flush()
     if progress is not None:
         progress(done)
-    return [Shard(index, paths[index], lines[index]) for index in range(count)]
+    return [Shard(index, paths[index], shard_lines[index]) for index in range(count)]
 
 
 def read_shard(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -304,11 +325,36 @@ def replay_file(
     split_progress: Callable[[int], None] | None = None,
     shards_progress: Callable[[list[Shard]], Callable[[Outcome], None]] | None = None,
 ) -> tuple[Outcome, list[Job]]:
-    """``carewatch replay`` of a file in shards, in ``directory``: every shard's outcome summed, and the
-    jobs, whose runs (``out``, ``compare_out``) hold the transitions for :func:`merged` and
-    :func:`raised_of`. ``split_progress(bytes_read)``; ``shards_progress(shards)`` gives the callback
-    called with each shard's outcome as it finishes."""
+    """``carewatch replay`` of a file in shards, in ``directory``: :func:`split`, then
+    :func:`replay_split`. ``split_progress(bytes_read)``."""
     shards = split(path, directory, shard_bytes, progress=split_progress)
+    return replay_split(
+        shards,
+        until,
+        config,
+        directory,
+        workers=workers,
+        compare=compare,
+        part=part,
+        shards_progress=shards_progress,
+    )
+
+
+def replay_split(
+    shards: Sequence[Shard],
+    until: date,
+    config: RulesConfig,
+    directory: Path,
+    *,
+    workers: int = 1,
+    compare: RulesConfig | None = None,
+    part: Part | None = None,
+    shards_progress: Callable[[list[Shard]], Callable[[Outcome], None]] | None = None,
+) -> tuple[Outcome, list[Job]]:
+    """The shards (of a file or of the event archive) replayed in ``directory``: every shard's outcome
+    summed, and the jobs, whose runs (``out``, ``compare_out``) hold the transitions for :func:`merged` and
+    :func:`raised_of`. ``shards_progress(shards)`` gives the callback called with each shard's outcome as
+    it finishes."""
     jobs = [
         Job(
             shard,
@@ -321,7 +367,7 @@ def replay_file(
         )
         for shard in shards
     ]
-    done = shards_progress(shards) if shards_progress is not None else None
+    done = shards_progress(list(shards)) if shards_progress is not None else None
     total = Outcome()
     for outcome in replay_shards(jobs, workers):
         total.add(outcome)

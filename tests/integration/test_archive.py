@@ -170,6 +170,38 @@ def test_erasure_and_retention_delete_with_an_audit_entry(backend: str, request:
         engine.dispose()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_replay_of_the_archive_in_shards_gives_the_whole_archive_replay(
+    postgres_url: str, workers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``carewatch replay`` (no file) on PostgreSQL: the archive read in chunks into shards, the transitions,
+    summary and counts those of the whole archive replayed in memory (``--shard-mib 0``)."""
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    events = [parse_event(item, received_at=None) for item in authority(40, seed=4, first=FIRST, last=UNTIL)]
+    for start in range(0, len(events), 50):  # arrival order is not fold order
+        store.append(engine, list(reversed(events[start : start + 50])), datetime(2025, 7, 1, tzinfo=UTC))
+    engine.dispose()
+    monkeypatch.setenv("CAREWATCH_DATABASE_URL", postgres_url)
+    get_settings.cache_clear()
+    try:
+        outputs = []
+        for name, options in (
+            ("whole", ["--shard-mib", "0"]),
+            ("shards", ["--shard-mib", "0.01", "--workers", workers]),
+        ):
+            out, summary = tmp_path / f"{name}.ndjson", tmp_path / f"{name}.json"
+            result = CliRunner().invoke(
+                cli, ["replay", "--until", UNTIL.isoformat(), "--out", str(out), "--summary", str(summary), *options]
+            )
+            assert result.exit_code == 0, result.output
+            assert f"{len(events)} events read from the event archive" in result.stderr
+            outputs.append((result.stdout, out.read_bytes(), summary.read_bytes()))
+    finally:
+        get_settings.cache_clear()
+    assert outputs[1] == outputs[0] and outputs[0][1].count(b"\n") > 10
+
+
 def _serve_rules_and_collect(bootstrap: str, tmp: Path, events: int) -> list[bytes]:
     """Start the rules service (which refills the broker from the archive first), let it process every
     event and a tick as of UNTIL on each partition, and return the alert transitions it published."""
