@@ -64,15 +64,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from carewatch import broker as kafka
 from carewatch.broker import EmbeddedBroker, ensure_topics
-from carewatch.settings import Settings
+from carewatch.testing.rules_store import previous_value, table_stores
 from carewatch.testing.stream import WorkerProcess
 from carewatch.testing.synthetic import authority
 from schemas import topics
 from services.rules.core import codec
 from services.rules.core.config import RulesConfig
-from services.rules.core.state import wake_at
 from services.rules.replay import replay
-from services.rules.stream.app import APP_ID, CHILDREN_TABLE, CLOCKS_TABLE, build_app
+from services.rules.stream.app import APP_ID, CHILDREN_TABLE, CLOCKS_TABLE
 from services.rules.stream.clock import make_producer
 
 FIRST, LAST = date(2026, 1, 1), date(2026, 6, 30)
@@ -297,18 +296,7 @@ def templates(
             continue
         current = [codec.dumps(state, partition=p) for p in range(partitions)]
         sizes.append(len(current[0]))
-        wake = wake_at(state)
-        previous = [
-            orjson.dumps(
-                {
-                    "state": [5, *codec.encode(state)[1:17]],
-                    "wake": wake.isoformat() if wake else None,
-                    "catalogue": state.catalogue,
-                    "partition": p,
-                }
-            )
-            for p in range(partitions)
-        ]
+        previous = [previous_value(state, p) for p in range(partitions)]
         out.append((child_id.encode(), current, previous))
     print(f"templates: {len(out)} of {len(states)} children x {NATIONAL_MONTHS} months replayed "
           f"({len(events):,} events, {time.process_time() - started:.0f} s CPU) to {until}; stored bytes per child "
@@ -326,13 +314,6 @@ def national_children(
         old_id, current, older = made[number % len(made)]
         value = (older if previous else current)[partition]
         yield child_id, partition, value.replace(old_id, child_id.encode())
-
-
-def table_stores(data: Path, partitions: int) -> tuple[Any, Any]:
-    """The children and clocks tables' rocksdb:// stores of a worker whose data directory is ``data``."""
-    app = build_app(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=data, topic_partitions=partitions),
-                    store="rocksdb://")  # fmt: skip
-    return app.tables[CHILDREN_TABLE].data, app.tables[CLOCKS_TABLE].data
 
 
 def changelog(table: str) -> str:
