@@ -300,7 +300,7 @@ def watched_series(
     months: int = SPC_MONTHS,
 ) -> list[tuple[WatchedSeries, list[tuple[date, float]]]]:
     """Each watched CIN/CP series over the same months as the charts of :func:`panels` (internal audience)."""
-    wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
+    wanted = _defined(watched)
     series, _ = _series(events, as_of, population, [w.indicator_id for w in wanted], months, "internal", 0)
     return [(w, series.get(w.indicator_id, [])) for w in wanted]
 
@@ -317,8 +317,7 @@ def authority_alerts(
     charts of :func:`panels` (each month read with what was known at its end, as
     :func:`~services.board.core.authority_alerts.authority_transitions` reads them): what the alerts service
     applies through its lifecycle, sorted by (at, fingerprint)."""
-    wanted = [w.indicator_id for w in watched if w.indicator_id in DEFINITIONS]
-    part = series_part(events, as_of, wanted, months, whole=True)
+    part = series_part(events, as_of, [w.indicator_id for w in _defined(watched)], months, whole=True)
     return authority_alerts_of([part], as_of, population=population, watched=watched, months=months)
 
 
@@ -332,7 +331,7 @@ def authority_part(
     """What one shard of a history (every event of each of its children) gives the authority alerts: joined
     by :func:`authority_alerts_of`, the parts of all the shards give what :func:`authority_alerts` gives for
     the whole history."""
-    return series_part(events, as_of, [w.indicator_id for w in watched if w.indicator_id in DEFINITIONS], months)
+    return series_part(events, as_of, [w.indicator_id for w in _defined(watched)], months)
 
 
 def authority_alerts_of(
@@ -345,12 +344,18 @@ def authority_alerts_of(
 ) -> list[AlertTransition]:
     """:func:`authority_alerts` from the parts of a history (:func:`authority_part`, or one
     :func:`series_part` of the whole)."""
-    wanted = [w for w in watched if w.indicator_id in DEFINITIONS]
+    wanted = _defined(watched)
     series, _ = join_series(list(parts), as_of, population, [w.indicator_id for w in wanted], months, "internal", 0)
     found = [(w, series.get(w.indicator_id, [])) for w in wanted]  # no series: no child with CIN/CP or care facts
     out = [t for w, found_series in found for t in series_transitions(w, found_series)]
     out.sort(key=lambda t: (t.at, t.fingerprint))
     return out
+
+
+def _defined(watched: Sequence[WatchedSeries]) -> list[WatchedSeries]:
+    """The watched series of children in need and child protection indicators (a looked-after indicator's
+    series comes from the kernel's summaries)."""
+    return [w for w in watched if w.indicator_id in DEFINITIONS]
 
 
 def _format(panel: SpcPanel, value: float) -> str:

@@ -58,6 +58,20 @@ class Authority:
     join: Callable[[list[Any], date], list[AlertTransition]]
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What ``carewatch replay`` was asked to do."""
+
+    events_file: Path | None
+    until: date
+    config: RulesConfig
+    rules_file: Path | None
+    compare_config: RulesConfig | None
+    compare_file: Path | None
+    out: Path | None
+    summary: Path | None
+
+
 def replay_command(
     summarise: Callable[[Mapping[str, Contribution], date, int], dict[str, object]],
     authority: Authority | None = None,
@@ -100,38 +114,36 @@ def replay_command(
         broker. A child reached by a correction older than its re-fold log is rebuilt from its events, as the
         stream worker rebuilds it from the archive. A file or the archive is replayed in shards of children
         (--shard-mib, --workers), with the same output as a replay of the whole history in memory."""
-        until_day = _parse_day(until)
-        config = _load_config(rules)
-        other = _load_config(compare) if compare is not None else None
+        request = _Request(
+            events_file,
+            _parse_day(until),
+            _load_config(rules),
+            rules,
+            _load_config(compare) if compare is not None else None,
+            compare,
+            out,
+            summary,
+        )
         if shard_mib > 0:
-            _replay_sharded(events_file, until_day, config, other, rules, compare, out, summary, shard_mib, workers)
-            return
-        _replay_in_memory(events_file, until_day, config, other, rules, compare, out, summary)
+            _replay_sharded(request, shard_mib, workers)
+        else:
+            _replay_in_memory(request)
 
-    def _replay_in_memory(
-        events_file: Path | None,
-        until_day: date,
-        config: RulesConfig,
-        other: RulesConfig | None,
-        rules: Path | None,
-        compare: Path | None,
-        out: Path | None,
-        summary: Path | None,
-    ) -> None:
+    def _replay_in_memory(request: _Request) -> None:
         from tqdm import tqdm
 
         from services.rules.replay import read_events, transitions_ndjson
         from services.rules.replay import replay as run
 
         rejected: list[Rejected] = []
-        if events_file is None:
+        if request.events_file is None:
             from services.archive.store import archived_events
 
             events = archived_events()
             typer.echo(f"{len(events)} events read from the event archive", err=True)
         else:
-            events, rejected = read_events(events_file)
-        _report_rejected(f"{events_file}:", rejected, len(rejected))
+            events, rejected = read_events(request.events_file)
+        _report_rejected(f"{request.events_file}:", rejected, len(rejected))
 
         def runner(cfg: RulesConfig, label: str) -> ReplayResult:
             with tqdm(total=0, unit="day", desc=label, file=sys.stderr, disable=None) as bar:
@@ -140,38 +152,27 @@ def replay_command(
                     bar.total = total
                     bar.update(done - bar.n)
 
-                return run(events, until_day, cfg, progress=progress, rebuild=True)
+                return run(events, request.until, cfg, progress=progress, rebuild=True)
 
-        result = runner(config, "replay")
+        result = runner(request.config, "replay")
         raised = Counter(t.rule for t in result.transitions if t.state == "raised")
         typer.echo(
             f"{len(events)} events read, {len(rejected)} rejected, {result.events_applied} applied, "
             f"{result.events_after_until} after --until; {len(result.states)} children; "
             f"{len(result.transitions)} transitions ({sum(raised.values())} raised)"
         )
-        if out is not None:
+        if request.out is not None:
             written = list(result.transitions)
             if authority is not None:
-                written += authority.alerts(events, until_day)
+                written += authority.alerts(events, request.until)
                 written.sort(key=lambda t: (t.at, t.fingerprint))
-            out.write_bytes(transitions_ndjson(written))
-        _write_summary(summary, result.totals, until_day)
-        if other is not None and compare is not None:
-            second = runner(other, "compare")
-            _print_comparison(result.transitions, second.transitions, rules, compare)
+            request.out.write_bytes(transitions_ndjson(written))
+        _write_summary(request.summary, result.totals, request.until)
+        if request.compare_config is not None and request.compare_file is not None:
+            second = runner(request.compare_config, "compare")
+            _print_comparison(result.transitions, second.transitions, request.rules_file, request.compare_file)
 
-    def _replay_sharded(
-        events_file: Path | None,
-        until_day: date,
-        config: RulesConfig,
-        other: RulesConfig | None,
-        rules: Path | None,
-        compare: Path | None,
-        out: Path | None,
-        summary: Path | None,
-        shard_mib: float,
-        workers: int,
-    ) -> None:
+    def _replay_sharded(request: _Request, shard_mib: float, workers: int) -> None:
         from tqdm import tqdm
 
         from services.rules import sharded
@@ -180,7 +181,7 @@ def replay_command(
         with Workspace(prefix="carewatch-replay-") as workspace, ExitStack() as bars:
             shard_bytes = max(1, int(shard_mib * 2**20))
             with ExitStack() as source:  # the file or the database, closed once split
-                if events_file is None:
+                if request.events_file is None:
                     from services.archive import store
 
                     engine = source.enter_context(store.configured_engine())
@@ -188,9 +189,9 @@ def replay_command(
                     lines: Iterable[tuple[int, bytes]] = store.archive_lines(engine)
                     where, split_desc = "event archive seq ", "split (archive)"
                 else:
-                    size = events_file.stat().st_size
-                    lines = enumerate(source.enter_context(events_file.open("rb")), start=1)
-                    where, split_desc = f"{events_file}:", "split"
+                    size = request.events_file.stat().st_size
+                    lines = enumerate(source.enter_context(request.events_file.open("rb")), start=1)
+                    where, split_desc = f"{request.events_file}:", "split"
                 split_bar = bars.enter_context(
                     tqdm(total=size, unit="B", unit_scale=True, desc=split_desc, file=sys.stderr, disable=None)
                 )
@@ -201,7 +202,7 @@ def replay_command(
                     progress=lambda done: split_bar.update(min(done, size) - split_bar.n),
                 )
             split_bar.close()
-            if events_file is None:
+            if request.events_file is None:
                 typer.echo(f"{sum(shard.lines for shard in shards)} events read from the event archive", err=True)
 
             def shards_progress(shards: list[sharded.Shard]) -> Callable[[sharded.Outcome], None]:
@@ -212,12 +213,12 @@ def replay_command(
 
             total, jobs = sharded.replay_split(
                 shards,
-                until_day,
-                config,
+                request.until,
+                request.config,
                 workspace.path,
                 workers=workers,
-                compare=other,
-                part=authority.part if authority is not None and out is not None else None,
+                compare=request.compare_config,
+                part=authority.part if authority is not None and request.out is not None else None,
                 shards_progress=shards_progress,
             )
             bars.close()
@@ -229,20 +230,20 @@ def replay_command(
             )
             runs = [job.out for job in jobs]
             raised: tuple[list[AlertTransition], list[AlertTransition]] | None = None
-            if compare is not None:  # read before the merge, which may merge runs into fewer
+            if request.compare_file is not None:  # read before the merge, which may merge runs into fewer
                 first = sharded.raised_of(runs)
                 second = sharded.raised_of(job.compare_out for job in jobs if job.compare_out is not None)
                 first.sort(key=lambda t: (t.at, t.fingerprint))
                 second.sort(key=lambda t: (t.at, t.fingerprint))
                 raised = first, second
-            if out is not None:
-                extra = authority.join(total.parts, until_day) if authority is not None else []
-                with out.open("wb") as handle:
+            if request.out is not None:
+                extra = authority.join(total.parts, request.until) if authority is not None else []
+                with request.out.open("wb") as handle:
                     for line in sharded.merged(runs, extra):
                         handle.write(line)
-            _write_summary(summary, total.totals, until_day)
-            if raised is not None and compare is not None:
-                _print_comparison(*raised, rules, compare)
+            _write_summary(request.summary, total.totals, request.until)
+            if raised is not None and request.compare_file is not None:
+                _print_comparison(*raised, request.rules_file, request.compare_file)
 
     def _write_summary(summary: Path | None, totals: Mapping[str, Contribution], until_day: date) -> None:
         from carewatch.settings import get_settings
