@@ -42,13 +42,14 @@ take hours here, so the table is written directly instead, as a worker would hav
 did, and ``--worker-root DIR`` runs the workers from another checkout of the repository: both together, with
 a checkout of the commit before the trailer, give the "before" figure (that release's own code and layout).
 
-``--busy`` takes the templates from busy children (services/rules/core/tests/busy.py: ~90 events a year, ~16 KB
-stored after ten years) instead of the demo generator.
+``--busy [YEARS]`` takes the templates from busy children (services/rules/core/tests/busy.py: ~90 events a year)
+over YEARS (default 10: ~25 KB stored each; 2: ~16 KB) instead of the demo generator.
 
 A crash (``--national N --crash [--crash-children 1000] [--kill-at 0.4]``): the templates' children are replayed
-for ten years and their events of the six months after kept; the first ``--crash-children`` stored children
-get their template's events of those months (re-keyed as their states are), in date order. Two brokers, each
-with the same N stored children (as above) and the same new events on the case-events topic:
+for ten years (or ``--busy`` YEARS) and their events of the six months after kept; the first
+``--crash-children`` stored children get their template's events of those months (re-keyed as their states
+are), in date order. Two brokers, each with the same N stored children (as above) and the same new events on
+the case-events topic:
 
 1. clean: a ``rocksdb://`` worker started on the stored state (the anchor: launch to its first event
    processed), every event processed and committed, the worker stopped;
@@ -71,7 +72,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,8 +212,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--busy",
-        action="store_true",
-        help="--national: templates from busy children (services/rules/core/tests/busy.py), ~16 KB stored each",
+        type=float,
+        nargs="?",
+        const=10.0,
+        default=None,
+        metavar="YEARS",
+        help="--national: templates from busy children (services/rules/core/tests/busy.py) with YEARS of history "
+        "(default 10: ~25 KB stored each; 2: ~16 KB)",
     )
     parser.add_argument(
         "--crash",
@@ -308,14 +314,15 @@ def partition_of(child_id: str, partitions: int) -> int:
 Template = tuple[bytes, list[bytes], list[bytes], list[dict[str, Any]]]
 
 
-def source_events(sample: int, busy: bool, tail_months: int) -> tuple[list[dict[str, Any]], date]:
-    """The sampled children's events over ten years and ``tail_months`` more; the day the ten years end."""
-    if busy:
+def source_events(sample: int, busy: float | None, tail_months: int) -> tuple[list[dict[str, Any]], date]:
+    """The sampled children's events over ten years (``busy`` years of busy children) and ``tail_months`` more;
+    the day the years end."""
+    if busy is not None:
         from services.rules.core.tests.busy import START, busy_child
 
-        years = NATIONAL_MONTHS / 12 + tail_months / 12
+        years = busy + tail_months / 12
         raw = [d for c in range(sample) for d in busy_child(f"busy-{c:04d}", years=years, seed=c + 1)]
-        return raw, START.replace(year=START.year + NATIONAL_MONTHS // 12)
+        return raw, START + timedelta(days=round(365.25 * busy))
     from services.demo.generator import generate
 
     raw = [d for d in generate(seed=7, children=sample, months=NATIONAL_MONTHS + tail_months, start=NATIONAL_START)
@@ -324,7 +331,7 @@ def source_events(sample: int, busy: bool, tail_months: int) -> tuple[list[dict[
 
 
 def templates(
-    sample: int, partitions: int, min_bytes: int = 0, *, busy: bool = False, tail_months: int = 0
+    sample: int, partitions: int, min_bytes: int = 0, *, busy: float | None = None, tail_months: int = 0
 ) -> tuple[list[Template], date, list[int]]:
     """Per sampled child: (its id, stored bytes per partition, the previous release's value per partition, its
     events after the ten years: ``tail_months`` of them); the date replay ran to; the encoded sizes."""
@@ -355,7 +362,8 @@ def templates(
         previous = [previous_value(state, p) for p in range(partitions)]
         out.append((child_id.encode(), current, previous, tails.get(child_id, [])))
     tail = sum(len(t[3]) for t in out)
-    print(f"templates: {len(out)} of {len(states)} {'busy ' if busy else ''}children x {NATIONAL_MONTHS} months "
+    months = NATIONAL_MONTHS if busy is None else round(busy * 12)
+    print(f"templates: {len(out)} of {len(states)} {'' if busy is None else 'busy '}children x {months} months "
           f"replayed ({len(events):,} events, {time.process_time() - started:.0f} s CPU) to {until}; stored bytes "
           f"per child mean {sum(sizes) / len(sizes):,.0f}, max {max(sizes):,}"
           + (f"; {tail:,} events of theirs in the {tail_months} months after" if tail_months else ""))  # fmt: skip
