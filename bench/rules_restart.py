@@ -43,7 +43,7 @@ did, and ``--worker-root DIR`` runs the workers from another checkout of the rep
 a checkout of the commit before the trailer, give the "before" figure (that release's own code and layout).
 
 ``--busy [YEARS]`` takes the templates from busy children (services/rules/core/tests/busy.py: ~90 events a year)
-over YEARS (default 10: ~25 KB stored each; 2: ~16 KB) instead of the demo generator.
+over YEARS (default 10: ~25 KB stored each; 2: ~17 KB) instead of the demo generator.
 
 A crash (``--national N --crash [--crash-children 1000] [--kill-at 0.4]``): the templates' children are replayed
 for ten years (or ``--busy`` YEARS) and their events of the six months after kept; the first
@@ -218,7 +218,7 @@ def main() -> None:
         default=None,
         metavar="YEARS",
         help="--national: templates from busy children (services/rules/core/tests/busy.py) with YEARS of history "
-        "(default 10: ~25 KB stored each; 2: ~16 KB)",
+        "(default 10: ~25 KB stored each; 2: ~17 KB)",
     )
     parser.add_argument(
         "--crash",
