@@ -41,6 +41,26 @@ take hours here, so the table is written directly instead, as a worker would hav
 ``--layout previous`` stores every value, in the changelog and in the RocksDB files, as the previous release
 did, and ``--worker-root DIR`` runs the workers from another checkout of the repository: both together, with
 a checkout of the commit before the trailer, give the "before" figure (that release's own code and layout).
+
+``--busy [YEARS]`` takes the templates from busy children (services/rules/core/tests/busy.py: ~90 events a year)
+over YEARS (default 10: ~25 KB stored each; 2: ~17 KB) instead of the demo generator.
+
+A crash (``--national N --crash [--crash-children 1000] [--kill-at 0.4]``): the templates' children are replayed
+for ten years (or ``--busy`` YEARS) and their events of the six months after kept; the first
+``--crash-children`` stored children get their template's events of those months (re-keyed as their states
+are), in date order. Two brokers, each with the same N stored children (as above) and the same new events on
+the case-events topic:
+
+1. clean: a ``rocksdb://`` worker started on the stored state (the anchor: launch to its first event
+   processed), every event processed and committed, the worker stopped;
+2. crash: the same, but the worker is SIGKILLed once it has processed ``--kill-at`` of the events (RocksDB not
+   closed, the consumer offsets committed some seconds behind, the changelog offsets persisted in the RocksDB
+   files possibly behind the changelog), then restarted on its files: launch to its first event processed,
+   then every event committed.
+
+The two runs' alert transitions (the distinct ones: at-least-once delivery allows identical repeats, counted)
+and the final stored states of the children with new events must be equal; the bench says whether they are.
+No clock ticks are fed (each would wake the due children of all N).
 """
 
 from __future__ import annotations
@@ -52,7 +72,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +85,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from carewatch import broker as kafka
 from carewatch.broker import EmbeddedBroker, ensure_topics
 from carewatch.testing.rules_store import previous_value, table_stores
-from carewatch.testing.stream import WorkerProcess
+from carewatch.testing.stream import WorkerProcess, read_records
 from carewatch.testing.synthetic import authority
 from schemas import topics
 from services.rules.core import codec
@@ -190,7 +210,28 @@ def main() -> None:
         action="store_true",
         help="--national: also restart on the same children stored as the previous release did",
     )
+    parser.add_argument(
+        "--busy",
+        type=float,
+        nargs="?",
+        const=10.0,
+        default=None,
+        metavar="YEARS",
+        help="--national: templates from busy children (services/rules/core/tests/busy.py) with YEARS of history "
+        "(default 10: ~25 KB stored each; 2: ~17 KB)",
+    )
+    parser.add_argument(
+        "--crash",
+        action="store_true",
+        help="--national: a worker SIGKILLed mid-stream and restarted, held against a clean run (see above)",
+    )
+    parser.add_argument("--crash-children", type=int, default=1000, help="--crash: stored children that get new events")
+    parser.add_argument(
+        "--kill-at", type=float, default=0.4, help="--crash: the share of the new events processed at the kill"
+    )
     args = parser.parse_args()
+    if args.crash and not args.national:
+        parser.error("--crash needs --national")
     if args.worker_root is not None:
         import carewatch.testing.stream as worker_module
 
@@ -270,23 +311,45 @@ def partition_of(child_id: str, partitions: int) -> int:
     return (murmur2(child_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-def templates(
-    sample: int, partitions: int, min_bytes: int = 0
-) -> tuple[list[tuple[bytes, list[bytes], list[bytes]]], date, list[int]]:
-    """Per sampled child: (its id, stored bytes per partition, the previous release's value per partition);
-    the date replay ran to; the encoded sizes."""
-    from schemas.events import parse_event
+Template = tuple[bytes, list[bytes], list[bytes], list[dict[str, Any]]]
+
+
+def source_events(sample: int, busy: float | None, tail_months: int) -> tuple[list[dict[str, Any]], date]:
+    """The sampled children's events over ten years (``busy`` years of busy children) and ``tail_months`` more;
+    the day the years end."""
+    if busy is not None:
+        from services.rules.core.tests.busy import START, busy_child
+
+        years = busy + tail_months / 12
+        raw = [d for c in range(sample) for d in busy_child(f"busy-{c:04d}", years=years, seed=c + 1)]
+        return raw, START + timedelta(days=round(365.25 * busy))
     from services.demo.generator import generate
 
-    started = time.process_time()
-    raw = [d for d in generate(seed=7, children=sample, months=NATIONAL_MONTHS, start=NATIONAL_START)
+    raw = [d for d in generate(seed=7, children=sample, months=NATIONAL_MONTHS + tail_months, start=NATIONAL_START)
            if not d["child_id"].startswith("kp")]  # fmt: skip
+    return raw, NATIONAL_START.replace(year=NATIONAL_START.year + NATIONAL_MONTHS // 12)
+
+
+def templates(
+    sample: int, partitions: int, min_bytes: int = 0, *, busy: float | None = None, tail_months: int = 0
+) -> tuple[list[Template], date, list[int]]:
+    """Per sampled child: (its id, stored bytes per partition, the previous release's value per partition, its
+    events after the ten years: ``tail_months`` of them); the date replay ran to; the encoded sizes."""
+    from schemas.events import parse_event
+
+    started = time.process_time()
+    raw, cut = source_events(sample, busy, tail_months)
     events = []
+    tails: dict[str, list[dict[str, Any]]] = {}
     for data in raw:
         try:
-            events.append(parse_event(data, received_at=None))
+            event = parse_event(data, received_at=None)
         except ValueError:
             continue  # the generator's deliberately invalid records
+        if not tail_months or event.occurred_on < cut:
+            events.append(event)
+        else:
+            tails.setdefault(event.child_id, []).append(data)
     until = max(e.occurred_on for e in events)
     states = replay(events, until, RulesConfig.default()).states
     out = []
@@ -297,21 +360,23 @@ def templates(
         current = [codec.dumps(state, partition=p) for p in range(partitions)]
         sizes.append(len(current[0]))
         previous = [previous_value(state, p) for p in range(partitions)]
-        out.append((child_id.encode(), current, previous))
-    print(f"templates: {len(out)} of {len(states)} children x {NATIONAL_MONTHS} months replayed "
-          f"({len(events):,} events, {time.process_time() - started:.0f} s CPU) to {until}; stored bytes per child "
-          f"mean "
-          f"{sum(sizes) / len(sizes):,.0f}, max {max(sizes):,}")  # fmt: skip
+        out.append((child_id.encode(), current, previous, tails.get(child_id, [])))
+    tail = sum(len(t[3]) for t in out)
+    months = NATIONAL_MONTHS if busy is None else round(busy * 12)
+    print(f"templates: {len(out)} of {len(states)} {'' if busy is None else 'busy '}children x {months} months "
+          f"replayed ({len(events):,} events, {time.process_time() - started:.0f} s CPU) to {until}; stored bytes "
+          f"per child mean {sum(sizes) / len(sizes):,.0f}, max {max(sizes):,}"
+          + (f"; {tail:,} events of theirs in the {tail_months} months after" if tail_months else ""))  # fmt: skip
     return out, until, sizes
 
 
 def national_children(
-    count: int, partitions: int, made: list[tuple[bytes, list[bytes], list[bytes]]], previous: bool
+    count: int, partitions: int, made: list[Template], previous: bool
 ) -> Iterator[tuple[str, int, bytes]]:
     for number in range(count):
         child_id = pseudonym(number)
         partition = partition_of(child_id, partitions)
-        old_id, current, older = made[number % len(made)]
+        old_id, current, older, _ = made[number % len(made)]
         value = (older if previous else current)[partition]
         yield child_id, partition, value.replace(old_id, child_id.encode())
 
@@ -396,11 +461,16 @@ def write_rocksdb(data: Path, bootstrap: str, partitions: int, children: Iterato
 
 def national(args: argparse.Namespace) -> None:
     partitions = args.partitions
-    made, until, _ = templates(args.sample, partitions, args.min_bytes)
+    tail = CRASH_MONTHS if args.crash else 0
+    made, until, _ = templates(args.sample, partitions, args.min_bytes, busy=args.busy, tail_months=tail)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         logs = args.logs or tmp
         logs.mkdir(parents=True, exist_ok=True)
+        if args.crash:
+            for count in args.national:
+                crash_run(args, count, made, until, tmp, logs)
+            return
         with EmbeddedBroker() as empty:
             ensure_topics(empty.bootstrap, partitions)
             floor = restart(empty.bootstrap, partitions, "memory://", tmp / "empty", logs / "empty.log",
@@ -453,6 +523,187 @@ def national_run(args: argparse.Namespace, count: int, made: Any, until: date, t
                   f"above the floor {results[name] - floor:.1f}s")  # fmt: skip
         for data in (tmp / f"keys{count}", *stores.values(), tmp / f"memory{count}"):
             _remove(data)
+
+
+# -- a crash: SIGKILL mid-stream, then a restart on the same files ------------------------------------------
+CRASH_MONTHS = 6
+
+
+def crash_feed(made: list[Template], count: int, children: int) -> list[tuple[bytes, bytes]]:
+    """The new events (key, value) of the first ``children`` stored children: each its template's events of the
+    months after the ten years, re-keyed as its stored state is; in date order (each child's in its own)."""
+    out = []
+    for number in range(min(children, count)):
+        child_id = pseudonym(number)
+        old_id = made[number % len(made)][0].decode()
+        for index, data in enumerate(made[number % len(made)][3]):
+            value = orjson.dumps(data).replace(old_id.encode(), child_id.encode())
+            out.append((str(data["occurred_at"])[:10], number, index, child_id.encode(), value))
+    return [(key, value) for *_, key, value in sorted(out)]
+
+
+def send_records(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(bootstrap)
+    try:
+        for key, value in records:
+            producer.send(topics.CASE_EVENTS, key=key, value=value)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def committed(bootstrap: str, partitions: int) -> int:
+    """The case-events records the rules group has committed, over all partitions."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=APP_ID, enable_auto_commit=False)
+    try:
+        return sum(consumer.committed(TopicPartition(topics.CASE_EVENTS, p)) or 0 for p in range(partitions))
+    finally:
+        consumer.close()
+
+
+def wait_committed(worker: WorkerProcess, bootstrap: str, partitions: int, total: int, timeout: float) -> None:
+    """Until the group has committed every one of the ``total`` case-events records (all processed, settled)."""
+    deadline = time.monotonic() + timeout
+    while committed(bootstrap, partitions) < total:
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{committed(bootstrap, partitions)} of {total} records committed in {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def persisted_lag(data: Path, bootstrap: str, partitions: int) -> tuple[int, int]:
+    """(changelog records of the children table the RocksDB files have not recorded as read, records written),
+    read from the files without opening them for writing (a crashed worker's files stay as it left them)."""
+    from rocksdict import AccessType, Rdict
+
+    children, _ = table_stores(data, partitions)
+    ends = end_offsets(bootstrap, changelog(CHILDREN_TABLE), partitions)
+    behind = 0
+    for partition in range(partitions):
+        path = children.partition_path(partition)
+        if not path.exists():
+            continue
+        db = Rdict(str(path), access_type=AccessType.read_only())
+        try:
+            offset = db.get(children.offset_key)
+        finally:
+            db.close()
+        behind += ends.get(partition, 0) - (int(offset) + 1 if offset is not None else 0)
+    return behind, sum(ends.values())
+
+
+def stored_values(data: Path, partitions: int, child_ids: set[str]) -> dict[str, bytes]:
+    """The stored values of ``child_ids`` in a stopped worker's files."""
+    from faust.stores.rocksdb import RocksDBOptions
+
+    children, _ = table_stores(data, partitions)
+    options = RocksDBOptions()
+    found = {}
+    for partition in range(partitions):
+        path = children.partition_path(partition)
+        if not path.exists():
+            continue
+        db = options.open(path)
+        try:
+            for child_id in child_ids:
+                value = db.get(children._encode_key(child_id))
+                if value is not None:
+                    found[child_id] = bytes(value)
+        finally:
+            db.close()
+    return found
+
+
+def all_records(bootstrap: str, topic: str, partitions: int) -> list[bytes]:
+    """Every record of ``topic``, canonical JSON, sorted (its end offsets read first: one record per batch)."""
+    total = sum(end_offsets(bootstrap, topic, partitions).values())
+    got = read_records(bootstrap, topic, lambda records: len(records) >= total, timeout=300)
+    return sorted(orjson.dumps(record, option=orjson.OPT_SORT_KEYS) for record in got)
+
+
+def crash_run(args: argparse.Namespace, count: int, made: list[Template], until: date, tmp: Path,
+              logs: Path) -> None:  # fmt: skip
+    """The same stored children and new events on two brokers: a clean run (the worker started on the stored
+    state, every event processed, stopped) and a crash (the worker SIGKILLed mid-stream, restarted); the
+    restarts timed to their first event processed, the outputs and final states compared."""
+    partitions = args.partitions
+    feed = crash_feed(made, count, args.crash_children)
+    touched = {key.decode() for key, _ in feed}
+    memory_count = min(count, args.memory_children)
+    print(f"{count:,} stored children; {len(feed):,} new events for {len(touched):,} of them; changelog topics hold "
+          f"{memory_count:,}")  # fmt: skip
+    outputs: dict[str, tuple[list[bytes], dict[str, bytes]]] = {}
+    firsts: dict[str, float] = {}
+    for mode in ("clean", "crash"):
+        data = tmp / f"{mode}{count}"
+        with EmbeddedBroker() as broker:
+            bootstrap = broker.bootstrap
+            ensure_topics(bootstrap, partitions)
+            keys = table_stores(tmp / f"keys{count}", partitions)
+            fill_changelogs(bootstrap, partitions, national_children(memory_count, partitions, made, False), until,
+                            keys)  # fmt: skip
+            started = time.monotonic()
+            written, size = write_rocksdb(data, bootstrap, partitions, national_children(count, partitions, made,
+                                          False), until)  # fmt: skip
+            print(f"  {mode}: {written:,} children written to the RocksDB files ({size / 2**30:.2f} GiB of values, "
+                  f"{time.monotonic() - started:.0f}s)")  # fmt: skip
+            send_records(bootstrap, feed)
+            log = logs / f"crash{count}-{mode}-1.log"
+            worker = WorkerProcess(bootstrap, partitions, data, log, store="rocksdb://")
+            launched, launched_at = time.monotonic(), time.time()
+            worker.start()
+            try:
+                first = wait_events(worker, 1, timeout=900) - launched
+                print(f"  {mode}, start on the stored state: {phases(log, launched_at)}, the first new event "
+                      f"processed {first:.1f}s")  # fmt: skip
+                if mode == "clean":
+                    firsts[mode] = first
+                    wait_committed(worker, bootstrap, partitions, len(feed), timeout=3600)
+                    print(f"  clean: every event processed and committed {time.monotonic() - launched:.1f}s "
+                          f"after launch")  # fmt: skip
+                else:
+                    wait_events(worker, args.kill_at * len(feed), timeout=3600)
+                    before = worker.counter(EVENTS)
+                    worker.kill()
+                    done = committed(bootstrap, partitions)
+                    behind, written_log = persisted_lag(data, bootstrap, partitions)
+                    print(f"  crash: SIGKILL after {before:,.0f} of {len(feed):,} events processed "
+                          f"({time.monotonic() - launched:.1f}s after launch); {done:,} committed; the RocksDB "
+                          f"files' persisted changelog offsets {behind:,} records behind the {written_log:,} the "
+                          f"children's changelog holds")  # fmt: skip
+            finally:
+                worker.stop()
+            if mode == "crash":
+                log = logs / f"crash{count}-{mode}-2.log"
+                worker = WorkerProcess(bootstrap, partitions, data, log, store="rocksdb://")
+                launched, launched_at = time.monotonic(), time.time()
+                worker.start()
+                try:
+                    firsts[mode] = wait_events(worker, 1, timeout=900) - launched
+                    print(f"  crash, restart: {phases(log, launched_at)}, the first event processed "
+                          f"{firsts[mode]:.1f}s")  # fmt: skip
+                    wait_committed(worker, bootstrap, partitions, len(feed), timeout=3600)
+                    again = worker.counter(EVENTS)
+                finally:
+                    worker.stop()
+                print(f"  crash, restart: {again:,.0f} events processed ({before + again - len(feed):,.0f} of "
+                      f"them a second time), every event committed {time.monotonic() - launched:.1f}s after "
+                      f"launch")  # fmt: skip
+            alerts = all_records(bootstrap, topics.ALERTS, partitions)
+            outputs[mode] = (alerts, stored_values(data, partitions, touched))
+        _remove(data)
+        _remove(tmp / f"keys{count}")
+    (clean, clean_states), (crashed, crashed_states) = outputs["clean"], outputs["crash"]
+    missing, extra = set(clean) - set(crashed), set(crashed) - set(clean)
+    differing = sorted(c for c in touched if clean_states.get(c) != crashed_states.get(c))
+    print(f"outputs: clean {len(clean):,} transitions ({len(set(clean)):,} distinct); crash {len(crashed):,} "
+          f"({len(set(crashed)):,} distinct, {len(crashed) - len(set(crashed)):,} repeated); missing after the crash "
+          f"{len(missing)}, extra {len(extra)}; final states of the {len(touched):,} children differing: "
+          f"{len(differing)}" + (f" (e.g. {differing[:3]})" if differing else ""))  # fmt: skip
+    verdict = "equal" if not missing and not extra and not differing else "NOT EQUAL"
+    print(f"national {count:,} stored children, crash restart: first event processed {firsts['crash']:.1f}s after "
+          f"launch; anchor, the clean run's start on the same state {firsts['clean']:.1f}s (ratio "
+          f"{firsts['crash'] / firsts['clean']:.2f}x); outputs and states {verdict}")  # fmt: skip
 
 
 def _remove(path: Path) -> None:
