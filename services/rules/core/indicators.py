@@ -835,37 +835,55 @@ def _social_worker_dates(state: ChildState) -> set[date]:
     return candidates
 
 
-def _health_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    add = candidates.add
-    for assessment in state.health_assessments:
-        add(assessment.on)
-        add(add_months(assessment.on, RHA_INTERVAL_MONTHS_UNDER_5) + _DAY)
-        add(add_months(assessment.on, RHA_INTERVAL_MONTHS_5_AND_OVER) + _DAY)
+def _until_superseded(days: Iterable[date], *flips: Callable[[date], date]) -> set[date]:
+    """The dates of facts of which only the latest on or before the date is read (the latest check, PEP,
+    score, contact, visit, review), and each one's ``flips`` (the first day a comparison of it with the
+    date flips) that come before a later fact: from a later fact's date on, that one is the latest read,
+    so an earlier fact's flips on or after it can no longer show."""
+    ordered = sorted(set(days))
+    candidates = set(ordered)
+    for index, day in enumerate(ordered):
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        for flip in flips:
+            when = flip(day)
+            if following is None or following > when:
+                candidates.add(when)
     return candidates
+
+
+def _months_after(months: int) -> Callable[[date], date]:
+    """The day after ``months`` months from a date (in date up to and including it)."""
+    return lambda day: add_months(day, months) + _DAY
+
+
+def _year_after(day: date) -> date:
+    """The first day a date is no longer in the 12 months (``in_12_months``)."""
+    return add_years(day, 1)
+
+
+def _health_dates(state: ChildState) -> set[date]:
+    # Only the latest assessment is read by the date (``_rha_in_date``); ``_iha_within_20wd`` compares
+    # them with the period's deadline, not with the date.
+    return _until_superseded(
+        (a.on for a in state.health_assessments),
+        _months_after(RHA_INTERVAL_MONTHS_UNDER_5),
+        _months_after(RHA_INTERVAL_MONTHS_5_AND_OVER),
+    )
 
 
 def _dental_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for check in state.dental_checks:
-        candidates.add(check.on)
-        candidates.add(add_months(check.on, DENTAL_INTERVAL_MONTHS) + _DAY)
-    return candidates
+    return _until_superseded((c.on for c in state.dental_checks), _months_after(DENTAL_INTERVAL_MONTHS))
 
 
 def _pep_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for pep in state.peps:
-        candidates.add(pep.on)
-        candidates.add(add_months(pep.on, PEP_INTERVAL_MONTHS) + _DAY)
-    return candidates
+    # The latest PEP of the period: a later one is of the same period or of a later one, where the
+    # earlier is not read at all.
+    return _until_superseded((p.on for p in state.peps), _months_after(PEP_INTERVAL_MONTHS))
 
 
 def _sdq_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for score in state.sdq_scores:
-        _year(candidates.add, score.on)
-    return candidates
+    # The latest score of the 12 months decides; earlier ones leaving them change nothing.
+    return _until_superseded((s.on for s in state.sdq_scores), _year_after)
 
 
 def _missing_dates(state: ChildState) -> set[date]:
@@ -880,10 +898,8 @@ def _missing_dates(state: ChildState) -> set[date]:
 
 
 def _contact_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for contact in state.care_leaver_contacts:
-        _window(candidates.add, contact.on)
-    return candidates
+    # The latest contact of the 12 months decides; earlier ones leaving them change nothing.
+    return _until_superseded((c.on for c in state.care_leaver_contacts), _year_after)
 
 
 @cache
@@ -903,10 +919,13 @@ def _visit_dates(state: ChildState) -> set[date]:
     out: set[date] = set()
     for placement in state.placements:
         out.add(placement.start + timedelta(days=visits.first_visit_days) + _DAY)
-        out.add(add_years(placement.start, visits.long_term_after_years))
-    for visit in state.visits:
-        out.add(visit.on + timedelta(weeks=visits.interval_weeks) + _DAY)
-        out.add(add_months(visit.on, visits.long_term_interval_months) + _DAY)
+    # The rule reads the latest visit of the placement (a long-term placement is told by that visit's
+    # date, not by the date of the check), so a visit's deadline passing after the next visit is no flip.
+    interval = timedelta(weeks=visits.interval_weeks) + _DAY
+    flips: list[Callable[[date], date]] = [lambda day: day + interval]
+    if any(placement.intended_until_18 for placement in state.placements):
+        flips.append(_months_after(visits.long_term_interval_months))
+    out.update(_until_superseded((v.on for v in state.visits), *flips))
     return out
 
 
@@ -922,9 +941,13 @@ def _review_dates(state: ChildState) -> set[date]:
     for spell in state.legal_statuses:
         out.add(add_working_days(spell.since, reviews.first_working_days) + _DAY)
         out.add(add_months(spell.since, reviews.later_months) + _DAY)
-    for review in state.reviews:
-        out.add(add_months(review.on, reviews.second_months) + _DAY)
-        out.add(add_months(review.on, reviews.later_months) + _DAY)
+    # The deadline counts from the latest review held (or the first, while it is the only one): once a
+    # later review is held, neither of an earlier one's deadlines is read.
+    out.update(
+        _until_superseded(
+            (r.on for r in state.reviews), _months_after(reviews.second_months), _months_after(reviews.later_months)
+        )
+    )
     return out
 
 
