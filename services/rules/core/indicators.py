@@ -63,6 +63,7 @@ from .definitions import (
     days_looked_after_since_14,
     full_care_since,
     initial_clocks_unknown,
+    is_short_break,
     is_temporary,
     pep_clock_start,
 )
@@ -807,46 +808,69 @@ def _legal_status_dates(state: ChildState) -> set[date]:
     add = candidates.add
     for spell in state.legal_statuses:
         add(spell.since)
-        _window(add, spell.since)
+    # The date is compared with a spell's start only where full care may start that day (a year of
+    # full care, the first PEP's deadline); the period's own starts are in ``_period_dates``.
+    for since in _full_care_restarts(state):
+        add(add_years(since, 1))
         for period in state.periods:
-            clock = pep_clock_start(spell.since, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
+            clock = pep_clock_start(since, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
             add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
     return candidates
+
+
+def _full_care_restarts(state: ChildState) -> list[date]:
+    """The starts of the legal-status spells that follow a short-break spell: besides a period's start
+    and its ``full_care_from``, the only days ``definitions.full_care_since`` can give (the spells of
+    a period are a run of the date-ordered spells)."""
+    spells = state.legal_statuses
+    return [spells[i].since for i in range(1, len(spells)) if is_short_break(spells[i - 1].code)]
 
 
 def _placement_dates(state: ChildState) -> set[date]:
     candidates: set[date] = set()
     add = candidates.add
-    for placement in state.placements:
-        start = placement.start
-        _window(add, start)
-        _window(add, start - _DAY)
-        add(add_years(start, 2))
-        add(add_years(start, 2) + _DAY)
+    starts = [placement.start for placement in state.placements]
+    for index, start in enumerate(starts):
+        add(start)
+        # A stay's last day is the day before the next start (or period end, in ``_period_dates``), or
+        # its own start when the next one starts that day: it leaves the 12 months a year later.
+        add(add_years(start - _DAY, 1))
+        if start in starts[index + 1 :]:
+            add(add_years(start, 1))
+        add(add_years(start, 2))  # two years in the same placement
     return candidates
 
 
 def _social_worker_dates(state: ChildState) -> set[date]:
     candidates: set[date] = set()
     add = candidates.add
-    for worker in state.social_workers:
-        _year(add, worker.start)
-        add(add_years(worker.start - _DAY, 1))
+    workers = state.social_workers
+    for index, worker in enumerate(workers):
+        add(worker.start)
+        if index:
+            # The previous worker's last day (the day before this start, or that start when both start
+            # on one day) leaves the 12 months a year later.
+            add(add_years(worker.start - _DAY, 1))
+            if worker.start == workers[index - 1].start:
+                add(add_years(worker.start, 1))
+    # Of the changes of worker, the latest in the 12 months decides whether there was one.
+    changes = (w.start for i, w in enumerate(workers) if i and w.worker_id != workers[i - 1].worker_id)
+    candidates.update(_until_superseded(changes, _year_after))
     return candidates
 
 
-def _until_superseded(days: Iterable[date], *flips: Callable[[date], date]) -> set[date]:
+def _until_superseded(days: Iterable[date], *flips: Callable[[date], date | None]) -> set[date]:
     """The dates of facts of which only the latest on or before the date is read (the latest check, PEP,
     score, contact, visit, review), and each one's ``flips`` (the first day a comparison of it with the
-    date flips) that come before a later fact: from a later fact's date on, that one is the latest read,
-    so an earlier fact's flips on or after it can no longer show."""
+    date flips; None: none) that come before a later fact: from a later fact's date on, that one is the
+    latest read, so an earlier fact's flips on or after it can no longer show."""
     ordered = sorted(set(days))
     candidates = set(ordered)
     for index, day in enumerate(ordered):
         following = ordered[index + 1] if index + 1 < len(ordered) else None
         for flip in flips:
             when = flip(day)
-            if following is None or following > when:
+            if when is not None and (following is None or following > when):
                 candidates.add(when)
     return candidates
 
@@ -863,11 +887,16 @@ def _year_after(day: date) -> date:
 
 def _health_dates(state: ChildState) -> set[date]:
     # Only the latest assessment is read by the date (``_rha_in_date``); ``_iha_within_20wd`` compares
-    # them with the period's deadline, not with the date.
+    # them with the period's deadline, not with the date. The 6-month interval holds under 5 only (the
+    # 5th birthday is in ``_period_dates``).
+    fifth = max((birthday(p.date_of_birth, 5) for p in state.periods), default=None)
+
+    def under_5(day: date) -> date | None:
+        flip = add_months(day, RHA_INTERVAL_MONTHS_UNDER_5) + _DAY
+        return flip if fifth is not None and flip < fifth else None
+
     return _until_superseded(
-        (a.on for a in state.health_assessments),
-        _months_after(RHA_INTERVAL_MONTHS_UNDER_5),
-        _months_after(RHA_INTERVAL_MONTHS_5_AND_OVER),
+        (a.on for a in state.health_assessments), under_5, _months_after(RHA_INTERVAL_MONTHS_5_AND_OVER)
     )
 
 
@@ -917,8 +946,13 @@ def _visit_dates(state: ChildState) -> set[date]:
     ``visit-overdue`` rule computes at its default thresholds."""
     visits = _timescale_settings()[0]
     out: set[date] = set()
+    days = sorted(v.on for v in state.visits)
+    first_visit = timedelta(days=visits.first_visit_days)
     for placement in state.placements:
-        out.add(placement.start + timedelta(days=visits.first_visit_days) + _DAY)
+        # The first visit's deadline is read only while the placement has had no visit.
+        index = bisect.bisect_left(days, placement.start)
+        if index == len(days) or days[index] > placement.start + first_visit:
+            out.add(placement.start + first_visit + _DAY)
     # The rule reads the latest visit of the placement (a long-term placement is told by that visit's
     # date, not by the date of the check), so a visit's deadline passing after the next visit is no flip.
     interval = timedelta(weeks=visits.interval_weeks) + _DAY
@@ -938,16 +972,21 @@ def _review_dates(state: ChildState) -> set[date]:
             if began is not None:
                 out.add(add_working_days(began, reviews.first_working_days) + _DAY)
                 out.add(add_months(began, reviews.later_months) + _DAY)
-    for spell in state.legal_statuses:
-        out.add(add_working_days(spell.since, reviews.first_working_days) + _DAY)
-        out.add(add_months(spell.since, reviews.later_months) + _DAY)
+    restarts = _full_care_restarts(state)
+    for since in restarts:
+        out.add(add_working_days(since, reviews.first_working_days) + _DAY)
+        out.add(add_months(since, reviews.later_months) + _DAY)
     # The deadline counts from the latest review held (or the first, while it is the only one): once a
-    # later review is held, neither of an earlier one's deadlines is read.
-    out.update(
-        _until_superseded(
-            (r.on for r in state.reviews), _months_after(reviews.second_months), _months_after(reviews.later_months)
-        )
-    )
+    # later review is held, neither of an earlier one's deadlines is read. A review is the first held
+    # only if full care may have started since the review before it.
+    sinces = [*restarts, *(day for p in state.periods for day in (p.start, p.full_care_from) if day is not None)]
+    days = sorted({r.on for r in state.reviews})
+    firsts = {day for i, day in enumerate(days) if not i or any(days[i - 1] < since <= day for since in sinces)}
+
+    def second(day: date) -> date | None:
+        return add_months(day, reviews.second_months) + _DAY if day in firsts else None
+
+    out.update(_until_superseded(days, second, _months_after(reviews.later_months)))
     return out
 
 
@@ -958,8 +997,8 @@ def _pathway_plan_dates(state: ChildState) -> set[date]:
     for period in state.periods:
         if period.end is not None:
             out.add(add_months(period.end, plans.interval_months) + _DAY)
-    for plan_review in state.pathway_plan_reviews:
-        out.add(add_months(plan_review.on, plans.interval_months) + _DAY)
+    # Due by the latest review (or the day care ended): an earlier review's deadline is not read.
+    out.update(_until_superseded((r.on for r in state.pathway_plan_reviews), _months_after(plans.interval_months)))
     return out
 
 
@@ -972,7 +1011,7 @@ _GROUPS: Final[tuple[tuple[tuple[int, ...], Callable[[ChildState], set[date]]], 
     (_fields("legal_statuses", "periods"), _legal_status_dates),
     (_fields("placements"), _placement_dates),
     (_fields("social_workers"), _social_worker_dates),
-    (_fields("health_assessments"), _health_dates),
+    (_fields("health_assessments", "periods"), _health_dates),
     (_fields("dental_checks"), _dental_dates),
     (_fields("peps"), _pep_dates),
     (_fields("sdq_scores"), _sdq_dates),
