@@ -61,9 +61,13 @@ def _output(events: list[CaseEvent], until: date) -> tuple[bytes, list[tuple[dat
 
 def _daily(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reference schedule: every child's contributions (each definition's) are due again the next day."""
-    monkeypatch.setattr(indicators, "next_change", lambda state, as_of: as_of + DAY)
-    every = frozenset(range(len(indicators.DEFINITIONS)))
-    monkeypatch.setattr(indicators, "due_definitions", lambda state, since, as_of: every)
+    every = set(range(len(indicators.DEFINITIONS)))
+    groups = len(indicators.schedule(ChildState(child_id="any"), date(2020, 1, 1))[1])
+
+    def daily(state: ChildState, as_of: date, *_: object) -> tuple[set[int], indicators.Schedule]:
+        return set(every), (as_of + DAY,) * groups
+
+    monkeypatch.setattr(indicators, "schedule", daily)
 
 
 def _demo(children: int, months: int) -> list[CaseEvent]:

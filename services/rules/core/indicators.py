@@ -665,44 +665,71 @@ def next_change(state: ChildState, as_of: date) -> date | None:
     A superset is safe (re-checking a day on which nothing changes costs one evaluation), a missing date
     is not: :func:`_candidates` lists, per fact, the first day each comparison the definitions above make
     with the date flips (no day-after margins: each wake-up costs a full evaluation). The candidates come
-    in groups by the fields they are computed from (:data:`_GROUPS`), kept in the state's memo with their
-    sorted union: a new fact re-computes only the groups of the fields that are new tuples.
+    in groups by the fields they are computed from (:data:`_GROUPS`), kept in the state's memo: a new fact
+    re-computes only the groups of the fields that are new tuples.
     """
-    candidates = _candidate_groups(state)[2]
-    index = bisect.bisect_right(candidates, as_of)
-    return candidates[index] if index < len(candidates) else None
+    return earliest(schedule(state, as_of)[1])
 
 
-def due_definitions(state: ChildState, since: date, as_of: date) -> frozenset[int]:
-    """The positions in :data:`DEFINITIONS` of the definitions whose answer may have changed with no new
-    event between ``since`` (exclusive) and ``as_of`` (inclusive): those with a candidate date in between
-    in a group computed from fields they read (every comparison a definition makes with the date is with
-    a date of its own read facts; the earliest of all groups is :func:`next_change`)."""
-    redo: set[int] = set()
-    for group, dates in enumerate(_candidate_groups(state)[1]):
-        if bisect.bisect_right(dates, as_of) > bisect.bisect_right(dates, since):
-            redo.update(_GROUP_READERS[group])
-    return frozenset(redo)
+Schedule = tuple[date | None, ...]
+"""Per group of :data:`_GROUPS`, its first candidate date after the date of a contribution check."""
 
 
-def _candidate_groups(state: ChildState) -> tuple[tuple[object, ...], tuple[list[date], ...], list[date]]:
-    """(the state's :data:`FACTS_READ`, each group's sorted candidates, their sorted union), kept in the
-    state's memo: a new fact re-computes only the groups of the fields that are new tuples."""
+def schedule(
+    state: ChildState, as_of: date, previous: Schedule | None = None, moved: Iterable[str] = ()
+) -> tuple[set[int], Schedule]:
+    """(the positions in :data:`DEFINITIONS` due by ``as_of``, the schedule after ``as_of``).
+
+    With the ``previous`` schedule (of an earlier check of the same child) and the fields of
+    :data:`FACTS_READ` that are new tuples since (``moved``), the definitions due are those reading a
+    group whose next candidate has come (every comparison a definition makes with the date is with a date
+    of its own read facts); only those groups and the ones of moved fields look for their next date
+    again. The readers of the moved fields are the caller's to add (:data:`FIELD_READERS`). Without
+    ``previous``, none is due and every group looks afresh. The earliest of the schedule is
+    :func:`next_change`."""
+    groups = _candidate_groups(state)
+    due: set[int] = set()
+    if previous is None:
+        return due, tuple(_after(dates, as_of) for dates in groups)
+    stale = {group for name in moved for group in _FIELD_GROUPS[name]}
+    nexts = list(previous)
+    for group, when in enumerate(previous):
+        if when is not None and when <= as_of:
+            due |= _GROUP_READERS[group]
+            nexts[group] = _after(groups[group], as_of)
+        elif group in stale:
+            nexts[group] = _after(groups[group], as_of)
+    return due, tuple(nexts)
+
+
+def _after(dates: list[date], as_of: date) -> date | None:
+    index = bisect.bisect_right(dates, as_of)
+    return dates[index] if index < len(dates) else None
+
+
+def earliest(nexts: Schedule) -> date | None:
+    """The first date of a schedule (None: no candidate left)."""
+    return min((when for when in nexts if when is not None), default=None)
+
+
+def _candidate_groups(state: ChildState) -> tuple[list[date], ...]:
+    """Each group's sorted candidates, kept in the state's memo with the state's :data:`FACTS_READ`: a new
+    fact re-computes only the groups of the fields that are new tuples."""
     memo = state.memo
     facts = facts_read(state)
-    cached: tuple[tuple[object, ...], tuple[list[date], ...], list[date]] | None = memo.get(_CANDIDATES)
-    if cached is None or cached[0] != facts:
-        if cached is None:
-            groups = tuple(sorted(dates_of(state)) for _, dates_of in _GROUPS)
-        else:
-            old = cached[0]
-            moved = {i for i, now in enumerate(facts) if now is not old[i]}
-            groups = tuple(
-                sorted(dates_of(state)) if not moved.isdisjoint(positions) else cached[1][group]
-                for group, (positions, dates_of) in enumerate(_GROUPS)
-            )
-        cached = memo[_CANDIDATES] = (facts, groups, sorted(set().union(*groups)))
-    return cached
+    cached: tuple[tuple[object, ...], tuple[list[date], ...]] | None = memo.get(_CANDIDATES)
+    if cached is None:
+        groups = tuple(sorted(dates_of(state)) for _, dates_of in _GROUPS)
+    elif cached[0] != facts:
+        old = cached[0]
+        groups = tuple(
+            sorted(dates_of(state)) if any(facts[i] is not old[i] for i in positions) else cached[1][group]
+            for group, (positions, dates_of) in enumerate(_GROUPS)
+        )
+    else:
+        return cached[1]
+    memo[_CANDIDATES] = (facts, groups)
+    return groups
 
 
 _CANDIDATES: Final = "board.next_change"
@@ -1034,6 +1061,11 @@ _GROUP_READERS: Final = tuple(
     for group in range(len(_GROUPS))
 )
 """Per group of candidate dates, the positions of the definitions that may change on them."""
+_FIELD_GROUPS: Final = {
+    name: tuple(group for group, (positions, _) in enumerate(_GROUPS) if FACTS_READ.index(name) in positions)
+    for name in FACTS_READ
+}
+"""Per field of :data:`FACTS_READ`, the groups of candidate dates computed from it."""
 FIELD_READERS: Final = {
     name: frozenset(position for position, (_, reads) in enumerate(DEFINITIONS) if name in reads) for name in FACTS_READ
 }
