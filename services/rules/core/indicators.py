@@ -722,10 +722,14 @@ def _candidate_groups(state: ChildState) -> tuple[list[date], ...]:
         groups = tuple(sorted(dates_of(state)) for _, dates_of in _GROUPS)
     elif cached[0] != facts:
         old = cached[0]
-        groups = tuple(
-            sorted(dates_of(state)) if any(facts[i] is not old[i] for i in positions) else cached[1][group]
-            for group, (positions, dates_of) in enumerate(_GROUPS)
-        )
+        stale: set[int] = set()
+        for position, now in enumerate(facts):
+            if now is not old[position]:
+                stale.update(_POSITION_GROUPS[position])
+        fresh = list(cached[1])
+        for group in stale:
+            fresh[group] = sorted(_GROUPS[group][1](state))
+        groups = tuple(fresh)
     else:
         return cached[1]
     memo[_CANDIDATES] = (facts, groups)
@@ -1066,6 +1070,8 @@ _FIELD_GROUPS: Final = {
     for name in FACTS_READ
 }
 """Per field of :data:`FACTS_READ`, the groups of candidate dates computed from it."""
+_POSITION_GROUPS: Final = tuple(_FIELD_GROUPS[name] for name in FACTS_READ)
+""":data:`_FIELD_GROUPS` by position in :data:`FACTS_READ`."""
 FIELD_READERS: Final = {
     name: frozenset(position for position, (_, reads) in enumerate(DEFINITIONS) if name in reads) for name in FACTS_READ
 }
