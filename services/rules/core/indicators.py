@@ -861,14 +861,18 @@ def _placement_dates(state: ChildState) -> set[date]:
     candidates: set[date] = set()
     add = candidates.add
     starts = [placement.start for placement in state.placements]
+    # Stays leaving the 12 months can only matter to a count of 3 or more (a stay is a non-temporary
+    # placement or several).
+    counted = sum(not is_temporary(placement) for placement in state.placements) >= 3
     for index, start in enumerate(starts):
         add(start)
-        # A stay's last day is the day before the next start (or period end, in ``_period_dates``), or
-        # its own start when the next one starts that day: it leaves the 12 months a year later.
-        add(add_years(start - _DAY, 1))
-        if start in starts[index + 1 :]:
-            add(add_years(start, 1))
         add(add_years(start, 2))  # two years in the same placement
+        if counted:
+            # A stay's last day is the day before the next start (or period end, in ``_period_dates``),
+            # or its own start when the next one starts that day: it leaves the 12 months a year later.
+            add(add_years(start - _DAY, 1))
+            if start in starts[index + 1 :]:
+                add(add_years(start, 1))
     return candidates
 
 
@@ -876,9 +880,11 @@ def _social_worker_dates(state: ChildState) -> set[date]:
     candidates: set[date] = set()
     add = candidates.add
     workers = state.social_workers
+    # Workers leaving the 12 months can only matter to a count of 3 or more distinct workers.
+    counted = len({worker.worker_id for worker in workers}) >= 3
     for index, worker in enumerate(workers):
         add(worker.start)
-        if index:
+        if index and counted:
             # The previous worker's last day (the day before this start, or that start when both start
             # on one day) leaves the 12 months a year later.
             add(add_years(worker.start - _DAY, 1))
