@@ -771,6 +771,11 @@ def _candidates(state: ChildState) -> set[date]:
     * ages the cohorts test (4, 5, 16, 17, 19, 22; and 14) on the birthday; the legal status on each
       change (V3/V4 short breaks); a period of care on its start and end.
 
+    Only the flips that can show are kept: of facts of which only the latest is read (checks, PEPs,
+    scores, contacts, visits, reviews), an earlier one's flips on or after a later one's date are left
+    out (:func:`_until_superseded`); a spell's start only where full care can start
+    (:func:`_full_care_restarts`); stays and workers leaving the 12 months only where 3 could be counted.
+
     A date missing here would leave a contribution stale until the next event (the daily-recomputation
     tests in ``tests/unit/test_kernel_schedule.py`` check it); an extra one costs one evaluation.
     """
