@@ -5,6 +5,7 @@ contributions on every day."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -60,9 +61,13 @@ def _output(events: list[CaseEvent], until: date) -> tuple[bytes, list[tuple[dat
 
 def _daily(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reference schedule: every child's contributions (each definition's) are due again the next day."""
-    monkeypatch.setattr(indicators, "next_change", lambda state, as_of: as_of + DAY)
-    every = frozenset(range(len(indicators.DEFINITIONS)))
-    monkeypatch.setattr(indicators, "due_definitions", lambda state, since, as_of: every)
+    every = set(range(len(indicators.DEFINITIONS)))
+    groups = len(indicators.schedule(ChildState(child_id="any"), date(2020, 1, 1))[1])
+
+    def daily(state: ChildState, as_of: date, *_: object) -> tuple[set[int], indicators.Schedule]:
+        return set(every), (as_of + DAY,) * groups
+
+    monkeypatch.setattr(indicators, "schedule", daily)
 
 
 def _demo(children: int, months: int) -> list[CaseEvent]:
@@ -117,3 +122,72 @@ def test_published_contributions_are_those_of_the_day_on_every_day(events: list[
         last[step.state.child_id] = (when, step.state)
     checked += check_through(UNTIL)
     assert checked > 0
+
+
+def _irregular(seed: int) -> list[CaseEvent]:
+    """Children whose latest-read facts come at irregular gaps, some shorter and some longer than the
+    intervals they are read against: a long-term placement's visits, a move between short breaks and a
+    full order, checks of a child under 5, reviews, PEPs, scores, workers, and a care leaver's contacts
+    and pathway plan reviews."""
+    rng = random.Random(seed)
+    raws: list[dict[str, Any]] = []
+
+    def emit(child: str, event_type: str, on: date, **fields: Any) -> None:
+        raws.append(
+            {"event_id": f"{child}-{len(raws)}", "type": event_type, "child_id": child, "occurred_at": on.isoformat()}
+            | fields
+        )
+
+    start = date(2021, 1, 4)
+    for c, born in enumerate((date(2018, 6, 1), date(2007, 2, 1), date(2011, 9, 1))):
+        child = f"irregular-{c}"
+        emit(child, "care.started", start, date_of_birth=born.isoformat(), sex="F", legal_status="V3" if c else "C2")
+        emit(child, "placement.started", start, placement_type="U4", intended_until_18=True)
+        for event_type, low, high, fields in (
+            ("visit.completed", 10, 120, {}),
+            ("review.held", 20, 230, {}),
+            ("health_assessment.completed", 60, 420, {"kind": "review"}),
+            ("dental_check.completed", 200, 420, {}),
+            ("pep.completed", 40, 150, {"kind": "review"}),
+            ("sdq.recorded", 200, 420, {}),
+            ("legal_status.changed", 40, 300, {}),
+            ("social_worker.changed", 30, 300, {}),
+            ("placement.started", 90, 500, {}),
+        ):
+            day = start + timedelta(days=rng.randint(0, low))
+            while day < date(2024, 1, 1):
+                more = dict(fields)
+                if event_type == "sdq.recorded":
+                    more["score"] = rng.randint(10, 25)
+                elif event_type == "legal_status.changed":
+                    more["legal_status"] = rng.choice(("C2", "J2", "V3"))
+                elif event_type == "social_worker.changed":
+                    more["worker_id"] = rng.choice(("w1", "w2", "w3", "w4"))
+                elif event_type == "placement.started":
+                    more |= {"placement_type": rng.choice(("U4", "U6", "K2", "T1")), "intended_until_18": True}
+                emit(child, event_type, day, **more)
+                day += timedelta(days=rng.randint(low, high))
+    # The 17-year-old leaves care at once: contacts and pathway plan reviews at irregular gaps.
+    left = date(2024, 2, 1)
+    emit("irregular-1", "care.ended", left, reason="E8")
+    for event_type, low, high in (("care_leaver.contact", 60, 500), ("pathway_plan.reviewed", 60, 260)):
+        day = left + timedelta(days=rng.randint(1, low))
+        while day < date(2026, 6, 1):
+            fields = {"in_touch": rng.random() < 0.7} if event_type == "care_leaver.contact" else {}
+            emit("irregular-1", event_type, day, **fields)
+            day += timedelta(days=rng.randint(low, high))
+    return [parse_event(raw, received_at=None) for raw in raws]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_irregular_gaps_give_the_same_transitions_and_deltas_as_daily_recomputation(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = _irregular(seed)
+    until = date(2026, 6, 30)
+    scheduled = _output(events, until)
+    _daily(monkeypatch)
+    reference = _output(events, until)
+    assert scheduled[0] == reference[0]
+    assert scheduled[1] == reference[1]
+    assert len(reference[1]) > 100

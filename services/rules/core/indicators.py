@@ -63,6 +63,7 @@ from .definitions import (
     days_looked_after_since_14,
     full_care_since,
     initial_clocks_unknown,
+    is_short_break,
     is_temporary,
     pep_clock_start,
 )
@@ -664,44 +665,75 @@ def next_change(state: ChildState, as_of: date) -> date | None:
     A superset is safe (re-checking a day on which nothing changes costs one evaluation), a missing date
     is not: :func:`_candidates` lists, per fact, the first day each comparison the definitions above make
     with the date flips (no day-after margins: each wake-up costs a full evaluation). The candidates come
-    in groups by the fields they are computed from (:data:`_GROUPS`), kept in the state's memo with their
-    sorted union: a new fact re-computes only the groups of the fields that are new tuples.
+    in groups by the fields they are computed from (:data:`_GROUPS`), kept in the state's memo: a new fact
+    re-computes only the groups of the fields that are new tuples.
     """
-    candidates = _candidate_groups(state)[2]
-    index = bisect.bisect_right(candidates, as_of)
-    return candidates[index] if index < len(candidates) else None
+    return earliest(schedule(state, as_of)[1])
 
 
-def due_definitions(state: ChildState, since: date, as_of: date) -> frozenset[int]:
-    """The positions in :data:`DEFINITIONS` of the definitions whose answer may have changed with no new
-    event between ``since`` (exclusive) and ``as_of`` (inclusive): those with a candidate date in between
-    in a group computed from fields they read (every comparison a definition makes with the date is with
-    a date of its own read facts; the earliest of all groups is :func:`next_change`)."""
-    redo: set[int] = set()
-    for group, dates in enumerate(_candidate_groups(state)[1]):
-        if bisect.bisect_right(dates, as_of) > bisect.bisect_right(dates, since):
-            redo.update(_GROUP_READERS[group])
-    return frozenset(redo)
+Schedule = tuple[date | None, ...]
+"""Per group of :data:`_GROUPS`, its first candidate date after the date of a contribution check."""
 
 
-def _candidate_groups(state: ChildState) -> tuple[tuple[object, ...], tuple[list[date], ...], list[date]]:
-    """(the state's :data:`FACTS_READ`, each group's sorted candidates, their sorted union), kept in the
-    state's memo: a new fact re-computes only the groups of the fields that are new tuples."""
+def schedule(
+    state: ChildState, as_of: date, previous: Schedule | None = None, moved: Iterable[str] = ()
+) -> tuple[set[int], Schedule]:
+    """(the positions in :data:`DEFINITIONS` due by ``as_of``, the schedule after ``as_of``).
+
+    With the ``previous`` schedule (of an earlier check of the same child) and the fields of
+    :data:`FACTS_READ` that are new tuples since (``moved``), the definitions due are those reading a
+    group whose next candidate has come (every comparison a definition makes with the date is with a date
+    of its own read facts); only those groups and the ones of moved fields look for their next date
+    again. The readers of the moved fields are the caller's to add (:data:`FIELD_READERS`). Without
+    ``previous``, none is due and every group looks afresh. The earliest of the schedule is
+    :func:`next_change`."""
+    groups = _candidate_groups(state)
+    due: set[int] = set()
+    if previous is None:
+        return due, tuple(_after(dates, as_of) for dates in groups)
+    stale = {group for name in moved for group in _FIELD_GROUPS[name]}
+    nexts = list(previous)
+    for group, when in enumerate(previous):
+        if when is not None and when <= as_of:
+            due |= _GROUP_READERS[group]
+            nexts[group] = _after(groups[group], as_of)
+        elif group in stale:
+            nexts[group] = _after(groups[group], as_of)
+    return due, tuple(nexts)
+
+
+def _after(dates: list[date], as_of: date) -> date | None:
+    index = bisect.bisect_right(dates, as_of)
+    return dates[index] if index < len(dates) else None
+
+
+def earliest(nexts: Schedule) -> date | None:
+    """The first date of a schedule (None: no candidate left)."""
+    return min((when for when in nexts if when is not None), default=None)
+
+
+def _candidate_groups(state: ChildState) -> tuple[list[date], ...]:
+    """Each group's sorted candidates, kept in the state's memo with the state's :data:`FACTS_READ`: a new
+    fact re-computes only the groups of the fields that are new tuples."""
     memo = state.memo
     facts = facts_read(state)
-    cached: tuple[tuple[object, ...], tuple[list[date], ...], list[date]] | None = memo.get(_CANDIDATES)
-    if cached is None or cached[0] != facts:
-        if cached is None:
-            groups = tuple(sorted(dates_of(state)) for _, dates_of in _GROUPS)
-        else:
-            old = cached[0]
-            moved = {i for i, now in enumerate(facts) if now is not old[i]}
-            groups = tuple(
-                sorted(dates_of(state)) if not moved.isdisjoint(positions) else cached[1][group]
-                for group, (positions, dates_of) in enumerate(_GROUPS)
-            )
-        cached = memo[_CANDIDATES] = (facts, groups, sorted(set().union(*groups)))
-    return cached
+    cached: tuple[tuple[object, ...], tuple[list[date], ...]] | None = memo.get(_CANDIDATES)
+    if cached is None:
+        groups = tuple(sorted(dates_of(state)) for _, dates_of in _GROUPS)
+    elif cached[0] != facts:
+        old = cached[0]
+        stale: set[int] = set()
+        for position, now in enumerate(facts):
+            if now is not old[position]:
+                stale.update(_POSITION_GROUPS[position])
+        fresh = list(cached[1])
+        for group in stale:
+            fresh[group] = sorted(_GROUPS[group][1](state))
+        groups = tuple(fresh)
+    else:
+        return cached[1]
+    memo[_CANDIDATES] = (facts, groups)
+    return groups
 
 
 _CANDIDATES: Final = "board.next_change"
@@ -738,6 +770,11 @@ def _candidates(state: ChildState) -> set[date]:
     * two years in the same placement, 30 months in care, a year in care: that anniversary;
     * ages the cohorts test (4, 5, 16, 17, 19, 22; and 14) on the birthday; the legal status on each
       change (V3/V4 short breaks); a period of care on its start and end.
+
+    Only the flips that can show are kept: of facts of which only the latest is read (checks, PEPs,
+    scores, contacts, visits, reviews), an earlier one's flips on or after a later one's date are left
+    out (:func:`_until_superseded`); a spell's start only where full care can start
+    (:func:`_full_care_restarts`); stays and workers leaving the 12 months only where 3 could be counted.
 
     A date missing here would leave a contribution stale until the next event (the daily-recomputation
     tests in ``tests/unit/test_kernel_schedule.py`` check it); an extra one costs one evaluation.
@@ -807,65 +844,117 @@ def _legal_status_dates(state: ChildState) -> set[date]:
     add = candidates.add
     for spell in state.legal_statuses:
         add(spell.since)
-        _window(add, spell.since)
+    # The date is compared with a spell's start only where full care may start that day (a year of
+    # full care, the first PEP's deadline); the period's own starts are in ``_period_dates``.
+    for since in _full_care_restarts(state):
+        add(add_years(since, 1))
         for period in state.periods:
-            clock = pep_clock_start(spell.since, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
+            clock = pep_clock_start(since, period.date_of_birth, _SCHOOL_TERMS, PEP_MIN_AGE)
             add(add_working_days(clock, PEP_FIRST_WORKING_DAYS) + _DAY)
     return candidates
+
+
+def _full_care_restarts(state: ChildState) -> list[date]:
+    """The starts of the legal-status spells that follow a short-break spell: besides a period's start
+    and its ``full_care_from``, the only days ``definitions.full_care_since`` can give (the spells of
+    a period are a run of the date-ordered spells)."""
+    spells = state.legal_statuses
+    return [spells[i].since for i in range(1, len(spells)) if is_short_break(spells[i - 1].code)]
 
 
 def _placement_dates(state: ChildState) -> set[date]:
     candidates: set[date] = set()
     add = candidates.add
-    for placement in state.placements:
-        start = placement.start
-        _window(add, start)
-        _window(add, start - _DAY)
-        add(add_years(start, 2))
-        add(add_years(start, 2) + _DAY)
+    starts = [placement.start for placement in state.placements]
+    # Stays leaving the 12 months can only matter to a count of 3 or more (a stay is a non-temporary
+    # placement or several).
+    counted = sum(not is_temporary(placement) for placement in state.placements) >= 3
+    for index, start in enumerate(starts):
+        add(start)
+        add(add_years(start, 2))  # two years in the same placement
+        if counted:
+            # A stay's last day is the day before the next start (or period end, in ``_period_dates``),
+            # or its own start when the next one starts that day: it leaves the 12 months a year later.
+            add(add_years(start - _DAY, 1))
+            if start in starts[index + 1 :]:
+                add(add_years(start, 1))
     return candidates
 
 
 def _social_worker_dates(state: ChildState) -> set[date]:
     candidates: set[date] = set()
     add = candidates.add
-    for worker in state.social_workers:
-        _year(add, worker.start)
-        add(add_years(worker.start - _DAY, 1))
+    workers = state.social_workers
+    # Workers leaving the 12 months can only matter to a count of 3 or more distinct workers.
+    counted = len({worker.worker_id for worker in workers}) >= 3
+    for index, worker in enumerate(workers):
+        add(worker.start)
+        if index and counted:
+            # The previous worker's last day (the day before this start, or that start when both start
+            # on one day) leaves the 12 months a year later.
+            add(add_years(worker.start - _DAY, 1))
+            if worker.start == workers[index - 1].start:
+                add(add_years(worker.start, 1))
+    # Of the changes of worker, the latest in the 12 months decides whether there was one.
+    changes = (w.start for i, w in enumerate(workers) if i and w.worker_id != workers[i - 1].worker_id)
+    candidates.update(_until_superseded(changes, _year_after))
     return candidates
+
+
+def _until_superseded(days: Iterable[date], *flips: Callable[[date], date | None]) -> set[date]:
+    """The dates of facts of which only the latest on or before the date is read (the latest check, PEP,
+    score, contact, visit, review), and each one's ``flips`` (the first day a comparison of it with the
+    date flips; None: none) that come before a later fact: from a later fact's date on, that one is the
+    latest read, so an earlier fact's flips on or after it can no longer show."""
+    ordered = sorted(set(days))
+    candidates = set(ordered)
+    for index, day in enumerate(ordered):
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        for flip in flips:
+            when = flip(day)
+            if when is not None and (following is None or following > when):
+                candidates.add(when)
+    return candidates
+
+
+def _months_after(months: int) -> Callable[[date], date]:
+    """The day after ``months`` months from a date (in date up to and including it)."""
+    return lambda day: add_months(day, months) + _DAY
+
+
+def _year_after(day: date) -> date:
+    """The first day a date is no longer in the 12 months (``in_12_months``)."""
+    return add_years(day, 1)
 
 
 def _health_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    add = candidates.add
-    for assessment in state.health_assessments:
-        add(assessment.on)
-        add(add_months(assessment.on, RHA_INTERVAL_MONTHS_UNDER_5) + _DAY)
-        add(add_months(assessment.on, RHA_INTERVAL_MONTHS_5_AND_OVER) + _DAY)
-    return candidates
+    # Only the latest assessment is read by the date (``_rha_in_date``); ``_iha_within_20wd`` compares
+    # them with the period's deadline, not with the date. The 6-month interval holds under 5 only (the
+    # 5th birthday is in ``_period_dates``).
+    fifth = max((birthday(p.date_of_birth, 5) for p in state.periods), default=None)
+
+    def under_5(day: date) -> date | None:
+        flip = add_months(day, RHA_INTERVAL_MONTHS_UNDER_5) + _DAY
+        return flip if fifth is not None and flip < fifth else None
+
+    return _until_superseded(
+        (a.on for a in state.health_assessments), under_5, _months_after(RHA_INTERVAL_MONTHS_5_AND_OVER)
+    )
 
 
 def _dental_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for check in state.dental_checks:
-        candidates.add(check.on)
-        candidates.add(add_months(check.on, DENTAL_INTERVAL_MONTHS) + _DAY)
-    return candidates
+    return _until_superseded((c.on for c in state.dental_checks), _months_after(DENTAL_INTERVAL_MONTHS))
 
 
 def _pep_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for pep in state.peps:
-        candidates.add(pep.on)
-        candidates.add(add_months(pep.on, PEP_INTERVAL_MONTHS) + _DAY)
-    return candidates
+    # The latest PEP of the period: a later one is of the same period or of a later one, where the
+    # earlier is not read at all.
+    return _until_superseded((p.on for p in state.peps), _months_after(PEP_INTERVAL_MONTHS))
 
 
 def _sdq_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for score in state.sdq_scores:
-        _year(candidates.add, score.on)
-    return candidates
+    # The latest score of the 12 months decides; earlier ones leaving them change nothing.
+    return _until_superseded((s.on for s in state.sdq_scores), _year_after)
 
 
 def _missing_dates(state: ChildState) -> set[date]:
@@ -880,10 +969,8 @@ def _missing_dates(state: ChildState) -> set[date]:
 
 
 def _contact_dates(state: ChildState) -> set[date]:
-    candidates: set[date] = set()
-    for contact in state.care_leaver_contacts:
-        _window(candidates.add, contact.on)
-    return candidates
+    # The latest contact of the 12 months decides; earlier ones leaving them change nothing.
+    return _until_superseded((c.on for c in state.care_leaver_contacts), _year_after)
 
 
 @cache
@@ -901,12 +988,20 @@ def _visit_dates(state: ChildState) -> set[date]:
     ``visit-overdue`` rule computes at its default thresholds."""
     visits = _timescale_settings()[0]
     out: set[date] = set()
+    days = sorted(v.on for v in state.visits)
+    first_visit = timedelta(days=visits.first_visit_days)
     for placement in state.placements:
-        out.add(placement.start + timedelta(days=visits.first_visit_days) + _DAY)
-        out.add(add_years(placement.start, visits.long_term_after_years))
-    for visit in state.visits:
-        out.add(visit.on + timedelta(weeks=visits.interval_weeks) + _DAY)
-        out.add(add_months(visit.on, visits.long_term_interval_months) + _DAY)
+        # The first visit's deadline is read only while the placement has had no visit.
+        index = bisect.bisect_left(days, placement.start)
+        if index == len(days) or days[index] > placement.start + first_visit:
+            out.add(placement.start + first_visit + _DAY)
+    # The rule reads the latest visit of the placement (a long-term placement is told by that visit's
+    # date, not by the date of the check), so a visit's deadline passing after the next visit is no flip.
+    interval = timedelta(weeks=visits.interval_weeks) + _DAY
+    flips: list[Callable[[date], date]] = [lambda day: day + interval]
+    if any(placement.intended_until_18 for placement in state.placements):
+        flips.append(_months_after(visits.long_term_interval_months))
+    out.update(_until_superseded((v.on for v in state.visits), *flips))
     return out
 
 
@@ -919,12 +1014,21 @@ def _review_dates(state: ChildState) -> set[date]:
             if began is not None:
                 out.add(add_working_days(began, reviews.first_working_days) + _DAY)
                 out.add(add_months(began, reviews.later_months) + _DAY)
-    for spell in state.legal_statuses:
-        out.add(add_working_days(spell.since, reviews.first_working_days) + _DAY)
-        out.add(add_months(spell.since, reviews.later_months) + _DAY)
-    for review in state.reviews:
-        out.add(add_months(review.on, reviews.second_months) + _DAY)
-        out.add(add_months(review.on, reviews.later_months) + _DAY)
+    restarts = _full_care_restarts(state)
+    for since in restarts:
+        out.add(add_working_days(since, reviews.first_working_days) + _DAY)
+        out.add(add_months(since, reviews.later_months) + _DAY)
+    # The deadline counts from the latest review held (or the first, while it is the only one): once a
+    # later review is held, neither of an earlier one's deadlines is read. A review is the first held
+    # only if full care may have started since the review before it.
+    sinces = [*restarts, *(day for p in state.periods for day in (p.start, p.full_care_from) if day is not None)]
+    days = sorted({r.on for r in state.reviews})
+    firsts = {day for i, day in enumerate(days) if not i or any(days[i - 1] < since <= day for since in sinces)}
+
+    def second(day: date) -> date | None:
+        return add_months(day, reviews.second_months) + _DAY if day in firsts else None
+
+    out.update(_until_superseded(days, second, _months_after(reviews.later_months)))
     return out
 
 
@@ -935,8 +1039,8 @@ def _pathway_plan_dates(state: ChildState) -> set[date]:
     for period in state.periods:
         if period.end is not None:
             out.add(add_months(period.end, plans.interval_months) + _DAY)
-    for plan_review in state.pathway_plan_reviews:
-        out.add(add_months(plan_review.on, plans.interval_months) + _DAY)
+    # Due by the latest review (or the day care ended): an earlier review's deadline is not read.
+    out.update(_until_superseded((r.on for r in state.pathway_plan_reviews), _months_after(plans.interval_months)))
     return out
 
 
@@ -949,7 +1053,7 @@ _GROUPS: Final[tuple[tuple[tuple[int, ...], Callable[[ChildState], set[date]]], 
     (_fields("legal_statuses", "periods"), _legal_status_dates),
     (_fields("placements"), _placement_dates),
     (_fields("social_workers"), _social_worker_dates),
-    (_fields("health_assessments"), _health_dates),
+    (_fields("health_assessments", "periods"), _health_dates),
     (_fields("dental_checks"), _dental_dates),
     (_fields("peps"), _pep_dates),
     (_fields("sdq_scores"), _sdq_dates),
@@ -972,6 +1076,13 @@ _GROUP_READERS: Final = tuple(
     for group in range(len(_GROUPS))
 )
 """Per group of candidate dates, the positions of the definitions that may change on them."""
+_FIELD_GROUPS: Final = {
+    name: tuple(group for group, (positions, _) in enumerate(_GROUPS) if FACTS_READ.index(name) in positions)
+    for name in FACTS_READ
+}
+"""Per field of :data:`FACTS_READ`, the groups of candidate dates computed from it."""
+_POSITION_GROUPS: Final = tuple(_FIELD_GROUPS[name] for name in FACTS_READ)
+""":data:`_FIELD_GROUPS` by position in :data:`FACTS_READ`."""
 FIELD_READERS: Final = {
     name: frozenset(position for position, (_, reads) in enumerate(DEFINITIONS) if name in reads) for name in FACTS_READ
 }

@@ -18,8 +18,8 @@ Contributions are recomputed only when a fact they read changed or their next-ch
 (both exact: :func:`~services.rules.core.indicators.next_change` is a superset of the dates on which a
 contribution can change without a new fact), and then definition by definition: only those reading a
 changed fact, or with a date of their own read facts since the last check
-(:func:`~services.rules.core.indicators.due_definitions`); the others keep their rows of the last check,
-kept in the state's memo.
+(:func:`~services.rules.core.indicators.schedule`, which keeps each group's next date); the others keep
+their rows of the last check, kept in the state's memo.
 """
 
 from __future__ import annotations
@@ -133,35 +133,39 @@ class Kernel:
         checked: _Checked | None = memo.get(_CHECKED)
         due = state.indicators_due
         if not force and checked is not None and checked[1] <= as_of and state.catalogue == self.version:
-            before, since, old_parts, old_rows = checked
+            before, _, old_parts, old_rows, old_schedule = checked
             if (due is None or as_of < due) and before == facts:
                 # Nothing the contributions read changed and their next change has not come: they stand.
                 return Step(state, transitions, (), self.wake_at(state))
             # Only the definitions that read a changed field or whose own next change has come can give
             # anything else than at the last check.
-            redo = indicators.due_definitions(state, since, as_of) if due is not None and due <= as_of else frozenset()
-            for name, now, old in zip(indicators.FACTS_READ, facts, before, strict=True):
-                if now is not old:
-                    redo = redo | indicators.FIELD_READERS[name]
-            parts = indicators.contribution_parts(state, as_of, old_parts, redo)
+            moved = [
+                name for name, now, old in zip(indicators.FACTS_READ, facts, before, strict=True) if now is not old
+            ]
+            redo, schedule = indicators.schedule(state, as_of, old_schedule, moved)
+            for name in moved:
+                redo |= indicators.FIELD_READERS[name]
+            parts = indicators.contribution_parts(state, as_of, old_parts, frozenset(redo))
             # The same parts (no definition gave other rows): the same sorted rows as at the last check.
             new = old_rows if parts is old_parts else indicators.rows_of(parts)
         else:
             parts = indicators.contribution_parts(state, as_of)
             new = indicators.rows_of(parts)
-        due = indicators.next_change(state, as_of)
+            schedule = indicators.schedule(state, as_of)[1]
+        due = indicators.earliest(schedule)
         changes: tuple[Delta, ...] = ()
         if new != state.contributions:
             changes = tuple(_deltas(state.child_id, state.contributions, new))
         if new != state.contributions or due != state.indicators_due or state.catalogue != self.version:
             state = state.evolve(contributions=new, indicators_due=due, catalogue=self.version)
-        state.memo[_CHECKED] = (facts, as_of, parts, new)
+        state.memo[_CHECKED] = (facts, as_of, parts, new, schedule)
         return Step(state, transitions, changes, self.wake_at(state))
 
 
 _CHECKED: Final = "kernel.contributions_checked"
-_Checked = tuple[tuple[object, ...], date, indicators.Parts, tuple[indicators.Row, ...]]
-"""The last contribution check of a state: its facts, date, per-definition rows and their sorted union."""
+_Checked = tuple[tuple[object, ...], date, indicators.Parts, tuple[indicators.Row, ...], indicators.Schedule]
+"""The last contribution check of a state: its facts, date, per-definition rows, their sorted union and
+the next candidate date of each group (:func:`~services.rules.core.indicators.schedule`)."""
 
 
 def _forget(state: ChildState) -> ChildState:
