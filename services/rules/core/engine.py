@@ -139,22 +139,25 @@ class Engine:
                 previous.kept,
                 previous.reusable,
             )
-        verdicts = [
-            spec.evaluate(state, as_of, self.config)
-            if stale is None or previous is None or i in stale
-            else previous.verdicts[i]
-            for i, spec in enumerate(self.rules)
-        ]
-        found: list[Finding] = []
+        if stale is None or previous is None:
+            verdicts = [spec.evaluate(state, as_of, self.config) for spec in self.rules]
+        else:
+            verdicts = list(previous.verdicts)
+            for i in stale:
+                verdicts[i] = self.rules[i].evaluate(state, as_of, self.config)
         next_due: date | None = None
         for verdict in verdicts:
-            found.extend(verdict.findings)
             if verdict.next_due is not None and (next_due is None or verdict.next_due < next_due):
                 next_due = verdict.next_due
-        found.sort(key=_finding_key)
-        return _Evaluation(
-            as_of, self._facts(state), tuple(verdicts), tuple(found), next_due, (), _settled(state, as_of)
-        )
+        if previous is not None and all(
+            now.findings == before.findings for now, before in zip(verdicts, previous.verdicts, strict=True)
+        ):
+            # Every rule found what it found before (most often nothing): the same findings, so the
+            # comparison in :meth:`_evaluate` can tell at once that nothing was raised or resolved.
+            found = previous.found
+        else:
+            found = tuple(sorted((finding for verdict in verdicts for finding in verdict.findings), key=_finding_key))
+        return _Evaluation(as_of, self._facts(state), tuple(verdicts), found, next_due, (), _settled(state, as_of))
 
     def _evaluate(
         self,
