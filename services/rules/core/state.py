@@ -198,13 +198,14 @@ class LoggedEvent:
 
     @classmethod
     def of(cls, event: EventBase) -> LoggedEvent:
-        occurred_on, rank, recorded_at, event_id = cls.order_of(event)
+        kind = _type_of(event)
+        recorded = event.recorded_at
         return cls(
-            occurred_on=occurred_on,
-            rank=rank,
-            recorded_at=recorded_at,
-            event_id=event_id,
-            type=_type_of(event),
+            occurred_on=event.occurred_on,
+            rank=_SAME_DAY_RANK.get(kind, 1),
+            recorded_at=_utc_iso(recorded) if recorded is not None else "",
+            event_id=event.event_id,
+            type=kind,
             data=event_to_json(event),
         )
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_months, add_years
 from ..state import ChildState
-from .base import RuleParams, RuleSpec, Verdict, looked_after, overdue
+from .base import ONE_DAY, RuleParams, RuleSpec, Verdict, looked_after, overdue
 
 if TYPE_CHECKING:
     from ..config import RulesConfig
@@ -55,6 +55,8 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         else:
             deadline = last.on + timedelta(weeks=params.interval_weeks)
         what, last_id = "a visit", last.event_id
+    if as_of <= deadline:
+        return Verdict(next_due=deadline + ONE_DAY)  # what overdue() gives, without composing the summary
     return overdue(
         state,
         rule=ID,
