@@ -87,6 +87,7 @@ class Engine:
             changed_at=event.occurred_on,
             history_changed=change is Change.REFOLDED or change is Change.DEEP,
             previous=self._previous(state) if state is not None else None,
+            owned=change is not Change.DUPLICATE,
         )
 
     def on_tick(self, state: ChildState, as_of: date) -> Outcome:
@@ -103,9 +104,11 @@ class Engine:
         previous: _Evaluation | None = state.memo.get(self)
         return previous
 
-    def _stale(self, state: ChildState, as_of: date, previous: _Evaluation | None) -> set[int] | None:
-        """Positions of the rules whose verdict in ``previous`` may not hold for ``state`` as of ``as_of``
-        (None: every rule)."""
+    def _stale(
+        self, state: ChildState, as_of: date, previous: _Evaluation | None, facts: tuple[Any, ...]
+    ) -> set[int] | None:
+        """Positions of the rules whose verdict in ``previous`` may not hold for ``state`` (whose fields of
+        :data:`EVERY_FACT` are ``facts``) as of ``as_of`` (None: every rule)."""
         if (
             not self.reuse
             or previous is None
@@ -115,7 +118,6 @@ class Engine:
         ):
             return None  # a verdict's next due date speaks only for facts in its past
         stale: set[int] = set()
-        facts = self._facts(state)
         if facts is not previous.facts:
             for name, now, before in zip(EVERY_FACT, facts, previous.facts, strict=True):
                 if now is not before:
@@ -128,33 +130,39 @@ class Engine:
 
     def _verdicts(self, state: ChildState, as_of: date, previous: _Evaluation | None) -> _Evaluation:
         """Every enabled rule's verdict, reused from ``previous`` where it still holds."""
-        stale = self._stale(state, as_of, previous)
+        facts = self._facts(state)
+        stale = self._stale(state, as_of, previous, facts)
         if previous is not None and stale is not None and not stale:
             return _Evaluation(
                 as_of,
-                self._facts(state),
+                facts,
                 previous.verdicts,
                 previous.found,
                 previous.next_due,
                 previous.kept,
                 previous.reusable,
             )
-        verdicts = [
-            spec.evaluate(state, as_of, self.config)
-            if stale is None or previous is None or i in stale
-            else previous.verdicts[i]
-            for i, spec in enumerate(self.rules)
-        ]
-        found: list[Finding] = []
+        if stale is None or previous is None:
+            verdicts = [spec.evaluate(state, as_of, self.config) for spec in self.rules]
+            same = previous is not None and all(
+                now.findings == before.findings for now, before in zip(verdicts, previous.verdicts, strict=True)
+            )
+        else:
+            verdicts = list(previous.verdicts)
+            for i in stale:
+                verdicts[i] = self.rules[i].evaluate(state, as_of, self.config)
+            same = all(verdicts[i].findings == previous.verdicts[i].findings for i in stale)
         next_due: date | None = None
         for verdict in verdicts:
-            found.extend(verdict.findings)
             if verdict.next_due is not None and (next_due is None or verdict.next_due < next_due):
                 next_due = verdict.next_due
-        found.sort(key=_finding_key)
-        return _Evaluation(
-            as_of, self._facts(state), tuple(verdicts), tuple(found), next_due, (), _settled(state, as_of)
-        )
+        if previous is not None and same:
+            # Every rule found what it found before (most often nothing): the same findings, so the
+            # comparison in :meth:`_evaluate` can tell at once that nothing was raised or resolved.
+            found = previous.found
+        else:
+            found = tuple(sorted((finding for verdict in verdicts for finding in verdict.findings), key=_finding_key))
+        return _Evaluation(as_of, facts, tuple(verdicts), found, next_due, (), _settled(state, as_of))
 
     def _evaluate(
         self,
@@ -164,6 +172,7 @@ class Engine:
         changed_at: date,
         history_changed: bool,
         previous: _Evaluation | None,
+        owned: bool = False,
     ) -> Outcome:
         """Compare the findings now true with those before.
 
@@ -177,12 +186,15 @@ class Engine:
         event's or the tick's date). A resolution takes effect on ``changed_at`` but never before its
         raise. None of this depends on how often the child was evaluated, so replay with a deadline
         index gives the same output as evaluating every child every day.
+
+        ``owned``: ``state`` is a value the fold has just made for this step, updated in place rather than
+        copied once more.
         """
         evaluation = self._verdicts(state, as_of, previous)
         now = evaluation.found
         if previous is not None and now is previous.found and state.findings is previous.kept:
             # Same findings as the evaluation that stored these: nothing raised, nothing resolved.
-            evaluated = state.evolve(evaluated_as_of=as_of)
+            evaluated = _updated(state, owned, evaluated_as_of=as_of)
             evaluated.memo[self] = evaluation
             return Outcome(state=evaluated, transitions=(), next_due=evaluation.next_due)
         before = {finding.key: finding for finding in state.findings}
@@ -214,11 +226,15 @@ class Engine:
                 resolutions[key] = at
         transitions.sort(key=AlertTransition.sort_key)
         if resolutions:
-            evaluated = state.evolve(
-                findings=tuple(kept), evaluated_as_of=as_of, resolved=remember(state.resolved, resolutions)
+            evaluated = _updated(
+                state,
+                owned,
+                findings=tuple(kept),
+                evaluated_as_of=as_of,
+                resolved=remember(state.resolved, resolutions),
             )
         else:
-            evaluated = state.evolve(findings=tuple(kept), evaluated_as_of=as_of)
+            evaluated = _updated(state, owned, findings=tuple(kept), evaluated_as_of=as_of)
         evaluated.memo[self] = _Evaluation(
             evaluation.as_of,
             evaluation.facts,
@@ -271,6 +287,14 @@ def _last_resolution(resolved: tuple[tuple[str, str, date], ...], key: tuple[str
         if entry[0] == rule and entry[1] == subject:
             return entry[2]
     return None
+
+
+def _updated(state: ChildState, owned: bool, **changes: Any) -> ChildState:
+    """``state`` with ``changes``: in place when the caller owns the value (nobody else holds it yet)."""
+    if not owned:
+        return state.evolve(**changes)
+    state.__dict__.update(changes)
+    return state
 
 
 def _finding_key(finding: Finding) -> tuple[str, str]:

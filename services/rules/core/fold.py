@@ -188,7 +188,10 @@ def _refold(
 
 def _advance(state: ChildState, horizon: Horizon) -> ChildState:
     """Move the events that fell out of the log horizon into the base, and drop facts past the fact
-    horizon (both relative to the child's latest event)."""
+    horizon (both relative to the child's latest event).
+
+    ``state`` is a value the caller has just made and holds alone: it is updated in place (a step would
+    otherwise copy the whole state once more on most events)."""
     if not state.events:
         return state
     latest = state.events[-1].occurred_on
@@ -196,7 +199,7 @@ def _advance(state: ChildState, horizon: Horizon) -> ChildState:
     log = state.events
     if log[0].occurred_on >= log_start:
         if state.log_from is None or state.log_from < log_start:
-            state = state.evolve(log_from=log_start)
+            state.__dict__["log_from"] = log_start
         return state
     leaving = 0
     while leaving < len(log) and log[leaving].occurred_on < log_start:
@@ -228,15 +231,18 @@ def _advance(state: ChildState, horizon: Horizon) -> ChildState:
         changes.update(current)
         base_changes = prune(base, cutoffs)
         if base_changes:
-            changes["base"] = base.evolve(**base_changes)
+            base.__dict__.update(base_changes)
         resolved = forget_resolutions(state.resolved, cutoffs)
         if len(resolved) != len(state.resolved):
             changes["resolved"] = resolved
-    advanced = state.evolve(**changes)
-    if "pruned_to" in changes or len(stamps) != len(state.stamps):
-        still = cited(advanced)
-        advanced.__dict__["stamps"] = {key: value for key, value in stamps.items() if key in still}
-    return advanced
+    grown = "pruned_to" in changes or len(stamps) != len(state.stamps)
+    values = state.__dict__
+    values.pop("_index", None)
+    values.update(changes)
+    if grown:
+        still = cited(state)
+        values["stamps"] = {key: value for key, value in stamps.items() if key in still}
+    return state
 
 
 def _deep(state: ChildState, logged: LoggedEvent, horizon: Horizon) -> ChildState:

@@ -259,33 +259,67 @@ def cited(state: ChildState) -> set[str]:
     """Every event id a fact of ``state`` (and of its base) cites."""
     ids: set[str] = set()
     for holder in (state, state.base):
-        if holder is None:
-            continue
-        for period in holder.periods:
-            ids.add(period.start_event_id)
-            if period.end_event_id is not None:
-                ids.add(period.end_event_id)
-        for name in (
-            "legal_statuses",
-            "placements",
-            "social_workers",
-            "peps",
-            "health_assessments",
-            "dental_checks",
-            "sdq_scores",
-            "visits",
-            "reviews",
-            "care_leaver_contacts",
-            "pathway_plan_reviews",
-            "anomalies",
-        ):
-            ids.update(item.event_id for item in holder.__dict__[name])
-        for episode in holder.missing_episodes:
+        if holder is not None:
+            ids.update(*_cited_by_field(holder))
+    return ids
+
+
+_CITING: Final = (
+    "periods",
+    "legal_statuses",
+    "placements",
+    "social_workers",
+    "peps",
+    "health_assessments",
+    "dental_checks",
+    "sdq_scores",
+    "visits",
+    "reviews",
+    "care_leaver_contacts",
+    "pathway_plan_reviews",
+    "anomalies",
+    "missing_episodes",
+    "cin",
+)
+_CITED: Final = "horizon.cited"
+
+
+def _cited_by_field(holder: ChildState) -> list[frozenset[str]]:
+    """The ids each fact field of ``holder`` cites, in :data:`_CITING` order. Kept in the memo with the
+    fields they came from (carried to the states evolved from this one): a step changes one or two
+    collections, so the others' ids are not gathered again."""
+    values = holder.__dict__
+    memo = holder.memo
+    before: tuple[tuple[Any, ...], list[frozenset[str]]] | None = memo.get(_CITED)
+    fields = tuple(values[name] for name in _CITING)
+    if before is None:
+        found = [_cited_in(name, value) for name, value in zip(_CITING, fields, strict=True)]
+    else:
+        found = [
+            ids if value is old else _cited_in(name, value)
+            for name, value, old, ids in zip(_CITING, fields, before[0], before[1], strict=True)
+        ]
+    memo[_CITED] = (fields, found)
+    return found
+
+
+def _cited_in(name: str, value: Any) -> frozenset[str]:
+    if name == "periods":
+        return frozenset(
+            event_id
+            for period in value
+            for event_id in (period.start_event_id, period.end_event_id)
+            if event_id is not None
+        )
+    if name == "missing_episodes":
+        ids: set[str] = set()
+        for episode in value:
             if episode.start_event_id is not None:
                 ids.add(episode.start_event_id)
             if episode.end_event_id is not None:
                 ids.add(episode.end_event_id)
             ids.update(interview.event_id for interview in episode.return_interviews)
-        if holder.cin is not None:
-            ids.update(ref.event_id for ref in refs(holder.cin))
-    return ids
+        return frozenset(ids)
+    if name == "cin":
+        return frozenset() if value is None else frozenset(ref.event_id for ref in refs(value))
+    return frozenset(item.event_id for item in value)

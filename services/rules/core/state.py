@@ -198,13 +198,14 @@ class LoggedEvent:
 
     @classmethod
     def of(cls, event: EventBase) -> LoggedEvent:
-        occurred_on, rank, recorded_at, event_id = cls.order_of(event)
+        kind = _type_of(event)
+        recorded = event.recorded_at
         return cls(
-            occurred_on=occurred_on,
-            rank=rank,
-            recorded_at=recorded_at,
-            event_id=event_id,
-            type=_type_of(event),
+            occurred_on=event.occurred_on,
+            rank=_SAME_DAY_RANK.get(kind, 1),
+            recorded_at=_utc_iso(recorded) if recorded is not None else "",
+            event_id=event.event_id,
+            type=kind,
             data=event_to_json(event),
         )
 
@@ -337,13 +338,13 @@ class ChildState:
         stamp = self.stamps.get(event_id)
         if stamp is None:
             return None
-        cache: dict[str, EvidenceEvent] | None = self.__dict__.get("_stamped")
+        cache: dict[str, tuple[tuple[str, str], EvidenceEvent]] | None = self.__dict__.get("_stamped")
         if cache is None:
             cache = self.__dict__["_stamped"] = {}
         found = cache.get(event_id)
-        if found is None:
-            found = cache[event_id] = EvidenceEvent(event_id=event_id, type=stamp[0], occurred_at=stamp[1])
-        return found
+        if found is None or found[0] != stamp:
+            found = cache[event_id] = (stamp, EvidenceEvent(event_id=event_id, type=stamp[0], occurred_at=stamp[1]))
+        return found[1]
 
     # Derived data is cached in the instance's __dict__ by hand: states are immutable, and
     # functools.cached_property takes a lock on every access in Python 3.11.
@@ -383,8 +384,10 @@ class ChildState:
         values = current.copy()
         values.update(changes)
         # Of the cached data (the underscored keys): the event index stays while the log does, the memo
-        # is copied, the evidence built from the stamps stays while the stamps do.
-        if "stamps" in changes and "_stamped" in values:
+        # is copied. The evidence built from the stamps is checked against the stamp on use, so it stays
+        # (stamps change on most events as old ones leave the log) while it is not much larger than them.
+        stamped = values.get("_stamped")
+        if stamped is not None and "stamps" in changes and len(stamped) > 2 * len(values["stamps"]) + 16:
             del values["_stamped"]
         if "events" in changes and "_index" in values:
             del values["_index"]

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from math import ceil
 from typing import TYPE_CHECKING, Final
 
-from ..state import ChildState, Finding
+from ..state import ChildState, Finding, MissingEpisode, Period
 from .base import RuleParams, RuleSpec, Verdict, earliest, overdue
 
 if TYPE_CHECKING:
@@ -32,8 +32,20 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     days = ceil(params.hours / 24)
     findings: list[Finding] = []
     next_due: date | None = None
+    # An episode without a return interview stays overdue for good, and such episodes are kept for good
+    # (see .horizon): their findings are remembered by episode (a new episode value when it changes), so
+    # the rule's cost does not grow with the child's history. Valid while the periods and parameters are.
+    before: _Memo | None = state.memo.get(_MEMO)
+    valid = before is not None and before[0] is state.periods and before[1] is params and before[2] == state.child_id
+    known = before[3] if before is not None and valid else {}
+    remembered: dict[int, tuple[MissingEpisode, Finding]] = {}
     for episode in state.missing_episodes:
         if episode.end is None or episode.end > as_of or episode.start is None:
+            continue
+        entry = known.get(id(episode))
+        if entry is not None and entry[0] is episode and as_of >= entry[1].since:
+            remembered[id(episode)] = entry
+            findings.append(entry[1])
             continue
         if state.looked_after_on(episode.start) is None:
             continue
@@ -55,7 +67,14 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         )
         findings.extend(verdict.findings)
         next_due = earliest(next_due, verdict.next_due)
+        if verdict.findings and not episode.return_interviews:
+            remembered[id(episode)] = (episode, verdict.findings[0])
+    state.memo[_MEMO] = (state.periods, params, state.child_id, remembered)
     return Verdict(findings=tuple(findings), next_due=next_due)
+
+
+_MEMO: Final = "rhi-overdue.findings"
+_Memo = tuple[tuple[Period, ...], Params, str, dict[int, tuple[MissingEpisode, Finding]]]
 
 
 SPEC: Final = RuleSpec(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..calendar import add_months, add_years
 from ..state import ChildState
-from .base import RuleParams, RuleSpec, Verdict, looked_after, overdue
+from .base import ONE_DAY, RuleParams, RuleSpec, Verdict, looked_after, overdue
 
 if TYPE_CHECKING:
     from ..config import RulesConfig
@@ -37,16 +37,16 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
     period = looked_after(state, as_of, include_short_breaks=False)
     if period is None:
         return Verdict()
-    placements = [p for p in state.placements if period.start <= p.start <= as_of]
-    if not placements:
+    # The last placement of the period and the last visit since it (by position, as the collections
+    # are kept): scanned from the end, as the rule runs on every visit and every due date.
+    placement = next((p for p in reversed(state.placements) if period.start <= p.start <= as_of), None)
+    if placement is None:
         return Verdict()
-    placement = placements[-1]
-    visits = [v for v in state.visits if placement.start <= v.on <= as_of]
-    if not visits:
+    last = next((v for v in reversed(state.visits) if placement.start <= v.on <= as_of), None)
+    if last is None:
         deadline = placement.start + timedelta(days=params.first_visit_days)
         what, last_id = "a first visit", placement.event_id
     else:
-        last = visits[-1]
         long_term = bool(placement.intended_until_18) and last.on >= add_years(
             placement.start, params.long_term_after_years
         )
@@ -55,6 +55,8 @@ def evaluate(state: ChildState, as_of: date, config: RulesConfig) -> Verdict:
         else:
             deadline = last.on + timedelta(weeks=params.interval_weeks)
         what, last_id = "a visit", last.event_id
+    if as_of <= deadline:
+        return Verdict(next_due=deadline + ONE_DAY)  # what overdue() gives, without composing the summary
     return overdue(
         state,
         rule=ID,
