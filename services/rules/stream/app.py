@@ -4,12 +4,12 @@ One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class)
 :class:`~services.rules.stream.processor.Processor` decode and evaluate each record, publishes the
 transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (a
 :class:`~schemas.deltas.DeltaBatch` per event that changed any and per tick, in the
-record's partition) and goes on with the next record, whose plan reads the states staged so far. A
-settler task waits for the broker's acknowledgement of each record's outputs, then writes the record's
-states (at most one table write per event) and acknowledges the record to faust, in record order, every
-record acknowledged by then at once (a partition's clock written once per pass): sends are pipelined
-rather than one round trip per record, and a table never holds a state whose outputs the broker may not
-have. The restored-state check that runs before a partition's first record is staged and settled
+record's partition) through a producer of its own, and goes on with the next record, whose plan reads the
+states staged so far. A settler task waits for the broker's acknowledgement of each record's outputs, then
+writes the record's states (at most one table write per event) and acknowledges the record to faust, in
+record order, every record acknowledged by then at once (a partition's clock written once per pass): sends
+are pipelined rather than one round trip per record, and a table never holds a state whose outputs the
+broker may not have. The restored-state check that runs before a partition's first record is staged and settled
 with that record (its rebuilds' outputs acknowledged before their states are written). A rebalance waits
 until every record in flight is settled (faust waits for their acknowledgements before it revokes, and the
 revocation handler drains again); what cannot be settled (a failed send, the agent stopping) is discarded
@@ -35,7 +35,7 @@ import faust.streams
 import orjson
 from prometheus_client import CollectorRegistry
 
-from carewatch.broker import FAUST_GROUP_SETTINGS
+from carewatch.broker import FAUST_GROUP_SETTINGS, async_producer
 from carewatch.settings import RulesProcess
 from schemas import topics
 from schemas.dead_letters import from_record, to_bytes
@@ -145,9 +145,6 @@ def build_app(
         consumer_auto_offset_reset="earliest",
     )
     source = app.topic(topics.CASE_EVENTS, key_serializer="raw", value_serializer="raw")
-    alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
-    deltas = app.topic(topics.INDICATOR_DELTAS, key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(topics.CASE_EVENTS_DLQ, key_serializer="raw", value_serializer="raw")
     children = app.Table(CHILDREN_TABLE, value_type=bytes)
     # Raw bytes (services.rules.core.codec.dumps): the wake index reads each stored value's trailer at start
     # without decoding it, which faust's JSON serializer would do for every value it iterates. faust's Table
@@ -157,10 +154,20 @@ def build_app(
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(kernel, children, clocks, archive)
 
+    # The outputs (alerts, indicator deltas, dead letters) have a producer of their own, which batches: the
+    # app's producer keeps one record per batch for the changelogs (PRODUCER_MAX_BATCH_BYTES), and a send to a
+    # partition whose one-record batch is not yet drained waits for it, a round trip per record per partition.
+    # Nothing reads these topics' end offsets the way faust's changelog recovery does.
+    outputs: list[Any] = []
+
+    async def output(topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> Any:
+        """Hand one record to the outputs' producer; returns its pending send."""
+        return await outputs[0].send(topic, value, key=key, partition=partition)
+
     async def send(step: Step) -> list[Any]:
         """Hand the step's transitions and indicator deltas to the producer; returns the pending sends."""
         pending = [
-            await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
+            await output(topics.ALERTS, t.child_id.encode(), orjson.dumps(t.model_dump(mode="json")))
             for t in step.transitions
         ]
         if (step.deltas or step.kind == "tick") and step.as_of is not None:
@@ -168,7 +175,7 @@ def build_app(
             # In the source partition, in its order; every tick sends one (empty or not), which tells the
             # board that this partition has reached the day (services.board.core.daily).
             key = step.deltas[0].child.encode() if step.kind == "event" else None
-            pending.append(await deltas.send(key=key, value=batch.model_dump_json().encode(), partition=step.partition))
+            pending.append(await output(topics.INDICATOR_DELTAS, key, batch.model_dump_json().encode(), step.partition))
         return pending
 
     # Records whose outputs are sent but not yet settled, in record order; the settler writes their states
@@ -219,6 +226,9 @@ def build_app(
         # Not a generator: faust formats a debug log line for every value an agent yields.
         # Acknowledged by the settler, in order, once written (faust's StreamT does not declare noack).
         manual: Any = stream.noack()  # type: ignore[attr-defined]
+        producer = async_producer(settings.broker.kafka_bootstrap or "", client_id=f"{APP_ID}-outputs")
+        await producer.start()
+        outputs[:] = [producer]
         settler = asyncio.ensure_future(settle(manual))
         settlers.append(settler)
         try:
@@ -266,6 +276,7 @@ def build_app(
                 # their staged states must not be read by a restarted agent.
                 inflight.clear()
                 processor.discard_staged()
+            await producer.stop()
 
     async def dead_letter(message: Any, step: Step) -> Any:
         """Send a bad record, with where and why, to the dead-letter topic; returns the pending send."""
@@ -291,7 +302,7 @@ def build_app(
             received_at=datetime.now(UTC),
             event_type=step.event_type,
         )
-        return await dead_letters.send(key=message.key, value=to_bytes(letter))
+        return await output(topics.CASE_EVENTS_DLQ, message.key, to_bytes(letter))
 
     # (faust's annotation of receivers allows only *args; the signal passes the set of partitions)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
