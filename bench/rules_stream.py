@@ -10,9 +10,10 @@
    (read from its /metrics). Printed: both rates, the ratio, and CPU time per record of each process.
 2. Latency: probe children are set up, then one SDQ of 30 per probe child is sent at ``--rate`` per second;
    each raises an ``sdq-concern`` alert at once. Engine-added latency (record taken by the agent →
-   transitions handed to the producer) and the time to the broker's acknowledgement come from the worker's
-   histograms (``carewatch_rules_engine_seconds``, ``carewatch_rules_processing_seconds``), differenced over
-   the probe phase. End-to-end latency = alert read back from ``ALERTS`` − send time.
+   transitions handed to the producer) and the time to the record's state written (its outputs acknowledged,
+   then the settler's window) come from the worker's histograms (``carewatch_rules_engine_seconds``,
+   ``carewatch_rules_processing_seconds``), differenced over the probe phase. End-to-end latency = alert
+   read back from ``ALERTS`` − send time.
 3. Memory: the worker's resident set (VmRSS) and peak (VmHWM) from /proc.
 """
 
@@ -213,7 +214,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--probes", type=int, default=300)
     parser.add_argument("--rate", type=float, default=100.0, help="probe events per second")
-    parser.add_argument("--profile", type=Path, help="py-spy the worker during the backlog: collapsed stacks here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the worker during the backlog (samples of the thread holding the GIL, so CPU work and not "
+        "waits on a socket): collapsed stacks here",
+    )
     args = parser.parse_args()
 
     events = [parse_event(d, received_at=None) for d in authority(args.children, 3, FIRST, LAST)]
@@ -241,7 +247,7 @@ def main() -> None:
             if args.profile:
                 spy = subprocess.Popen(
                     [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid), "-f", "raw",
-                     "-r", "200", "-o", str(args.profile), "--nonblocking"],
+                     "-r", "200", "-o", str(args.profile), "--nonblocking", "--gil"],
                     stdout=subprocess.DEVNULL,
                 )  # fmt: skip
             first, done, cpu = wait_processed(worker, records, timeout=1800, pid=pid)
@@ -267,7 +273,10 @@ def main() -> None:
                 p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
                 for label, name in (
                     ("engine-added (record taken -> transitions sent)", "carewatch_rules_engine"),
-                    ("record taken -> outputs acknowledged", "carewatch_rules_processing"),
+                    (
+                        "record taken -> state written (outputs acknowledged, settle window)",
+                        "carewatch_rules_processing",
+                    ),
                 ):
                     start, end = histogram(before, f"{name}_seconds"), histogram(after, f"{name}_seconds")
                     print(f"{label}, probe phase: p50 {quantile(start, end, 0.5) * 1000:.2f} ms, "

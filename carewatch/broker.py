@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
@@ -38,6 +39,7 @@ __all__ = [
     "KafkaProducer",
     "PartitionReader",
     "admin",
+    "async_producer",
     "broker_from_settings",
     "check_topics",
     "consumer",
@@ -103,6 +105,14 @@ def producer(bootstrap: str, *, client_id: str = "carewatch", linger_ms: int = 5
         **options,
     }
     return KafkaProducer(bootstrap_servers=bootstrap, **settings)
+
+
+def async_producer(bootstrap: str, *, client_id: str = "carewatch", **options: Any) -> AIOKafkaProducer:
+    """An asyncio producer (aiokafka, the client faust runs on) with :func:`producer`'s guarantees: a send is
+    complete once every in-sync replica has it, no idempotence. Built inside a running event loop; not started.
+    """
+    settings: dict[str, Any] = {"client_id": client_id, "acks": "all", "enable_idempotence": False, **options}
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, **settings)
 
 
 def consumer(bootstrap: str, *topics_: str, group_id: str | None = None, **options: Any) -> KafkaConsumer:

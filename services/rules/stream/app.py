@@ -4,11 +4,12 @@ One agent reads ``CASE_EVENTS`` as raw bytes (faust never sees a pydantic class)
 :class:`~services.rules.stream.processor.Processor` decode and evaluate each record, publishes the
 transitions to ``ALERTS`` (key = child id) and the board's indicator deltas to ``INDICATOR_DELTAS`` (a
 :class:`~schemas.deltas.DeltaBatch` per event that changed any and per tick, in the
-record's partition) and goes on with the next record, whose plan reads the states staged so far. A
-settler task waits for the broker's acknowledgement of each record's outputs, then writes the record's
-states (at most one table write per event) and acknowledges the record to faust, in record order: sends are
-pipelined rather than one round trip per record, and a table never holds a state whose outputs the broker
-may not have. The restored-state check that runs before a partition's first record is staged and settled
+record's partition) through a producer of its own, and goes on with the next record, whose plan reads the
+states staged so far. A settler task waits for the broker's acknowledgement of each record's outputs, then
+writes the record's states (at most one table write per event) and acknowledges the record to faust, in
+record order, every record acknowledged by then at once (a partition's clock written once per pass): sends
+are pipelined rather than one round trip per record, and a table never holds a state whose outputs the
+broker may not have. The restored-state check that runs before a partition's first record is staged and settled
 with that record (its rebuilds' outputs acknowledged before their states are written). A rebalance waits
 until every record in flight is settled (faust waits for their acknowledgements before it revokes, and the
 revocation handler drains again); what cannot be settled (a failed send, the agent stopping) is discarded
@@ -25,9 +26,8 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import faust
@@ -35,11 +35,12 @@ import faust.streams
 import orjson
 from prometheus_client import CollectorRegistry
 
-from carewatch.broker import FAUST_GROUP_SETTINGS
+from carewatch.broker import FAUST_GROUP_SETTINGS, async_producer
 from carewatch.settings import RulesProcess
 from schemas import topics
 from schemas.dead_letters import from_record, to_bytes
 from schemas.deltas import DeltaBatch
+from services.rules.core.calendar import is_working_day
 from services.rules.core.config import RulesConfig
 from services.rules.core.kernel import Kernel
 from services.rules.stream.metrics import RulesMetrics
@@ -57,6 +58,11 @@ PRODUCER_LINGER_SECONDS = 0.0
 # Records whose outputs may await the broker's acknowledgement at once: sends are pipelined, not one
 # round trip per record; each state is still written only after its own outputs are acknowledged.
 MAX_IN_FLIGHT = 1000
+# After the oldest record's outputs are acknowledged, the settler waits this long before writing states, so
+# that it writes the states of every record acknowledged by then at once, each partition's clock once (its
+# newest value): the changelog (one record per produce batch, below) carries a partition's clock once per
+# pass, not once per tick. Only the table writes and the offset commit wait; the outputs are sent at once.
+SETTLE_SECONDS = 0.05
 # One record per produce batch. The embedded broker (Tansu) reports a partition's end offset as the base
 # offset of its last batch plus one, so after a batch of several records it reports the end short of what
 # it holds (three batches of three records: offsets 0-8 acknowledged, end offset 7). faust's changelog
@@ -114,6 +120,9 @@ def build_app(
     if store.startswith("rocksdb:") and importlib.util.find_spec("rocksdict") is None:
         raise RuntimeError("the rocksdb:// store needs rocksdict: install carewatch with the `rocksdb` extra")
     kernel = Kernel(config or _load_config(settings))
+    # The calendar loads its bank-holiday tables (the holidays package's countries: about half a second of
+    # imports) on first use: here, rather than on the first record, whose latency it would be.
+    is_working_day(date.today())
     metrics = metrics or RulesMetrics(CollectorRegistry())
     datadir = settings.database.data_dir / "rules-stream"
     datadir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
@@ -136,9 +145,6 @@ def build_app(
         consumer_auto_offset_reset="earliest",
     )
     source = app.topic(topics.CASE_EVENTS, key_serializer="raw", value_serializer="raw")
-    alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
-    deltas = app.topic(topics.INDICATOR_DELTAS, key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(topics.CASE_EVENTS_DLQ, key_serializer="raw", value_serializer="raw")
     children = app.Table(CHILDREN_TABLE, value_type=bytes)
     # Raw bytes (services.rules.core.codec.dumps): the wake index reads each stored value's trailer at start
     # without decoding it, which faust's JSON serializer would do for every value it iterates. faust's Table
@@ -148,10 +154,20 @@ def build_app(
     clocks = app.Table(CLOCKS_TABLE)
     processor = Processor(kernel, children, clocks, archive)
 
+    # The outputs (alerts, indicator deltas, dead letters) have a producer of their own, which batches: the
+    # app's producer keeps one record per batch for the changelogs (PRODUCER_MAX_BATCH_BYTES), and a send to a
+    # partition whose one-record batch is not yet drained waits for it, a round trip per record per partition.
+    # Nothing reads these topics' end offsets the way faust's changelog recovery does.
+    outputs: list[Any] = []
+
+    async def output(topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> Any:
+        """Hand one record to the outputs' producer; returns its pending send."""
+        return await outputs[0].send(topic, value, key=key, partition=partition)
+
     async def send(step: Step) -> list[Any]:
         """Hand the step's transitions and indicator deltas to the producer; returns the pending sends."""
         pending = [
-            await alerts.send(key=t.child_id.encode(), value=orjson.dumps(t.model_dump(mode="json")))
+            await output(topics.ALERTS, t.child_id.encode(), orjson.dumps(t.model_dump(mode="json")))
             for t in step.transitions
         ]
         if (step.deltas or step.kind == "tick") and step.as_of is not None:
@@ -159,7 +175,7 @@ def build_app(
             # In the source partition, in its order; every tick sends one (empty or not), which tells the
             # board that this partition has reached the day (services.board.core.daily).
             key = step.deltas[0].child.encode() if step.kind == "event" else None
-            pending.append(await deltas.send(key=key, value=batch.model_dump_json().encode(), partition=step.partition))
+            pending.append(await output(topics.INDICATOR_DELTAS, key, batch.model_dump_json().encode(), step.partition))
         return pending
 
     # Records whose outputs are sent but not yet settled, in record order; the settler writes their states
@@ -176,15 +192,22 @@ def build_app(
                 arrived.clear()
                 await arrived.wait()
                 continue
-            record = inflight[0]
-            if record.pending:
-                await asyncio.gather(*record.pending)  # the broker has them all before a state is written
-            inflight.popleft()
-            set_current_event(record.event)  # the states go to the changelog partition of their record
-            for step, began in record.steps:
-                processor.write(step)
+            if not _acknowledged(inflight[0]):
+                await asyncio.gather(*inflight[0].pending)  # the broker has them all before a state is written
+            await asyncio.sleep(SETTLE_SECONDS)
+            # The head and every record after it whose sends are acknowledged too are written and acknowledged
+            # to faust together, with no await in between: a partition's clock, which each tick moves, is
+            # written once, with its newest value.
+            ready = [inflight.popleft()]
+            while inflight and _acknowledged(inflight[0]):
+                ready.append(inflight.popleft())
+            steps = [(record, step, began) for record in ready for step, began in record.steps]
+            for (record, step, began), clock in zip(steps, _clock_written(steps), strict=True):
+                set_current_event(record.event)  # the states go to the changelog partition of their record
+                processor.write(step, clock=clock)
                 metrics.observe(step, time.perf_counter() - began)
-            await stream.ack(record.event)
+            for record in ready:
+                await stream.ack(record.event)
             if len(inflight) < MAX_IN_FLIGHT:
                 settled.set()
 
@@ -199,9 +222,13 @@ def build_app(
             processor.discard_staged()
 
     @app.agent(source, name=AGENT_NAME)
-    async def rules(stream: faust.StreamT[Any]) -> AsyncIterator[Step]:
+    async def rules(stream: faust.StreamT[Any]) -> None:
+        # Not a generator: faust formats a debug log line for every value an agent yields.
         # Acknowledged by the settler, in order, once written (faust's StreamT does not declare noack).
         manual: Any = stream.noack()  # type: ignore[attr-defined]
+        producer = async_producer(settings.broker.kafka_bootstrap or "", client_id=f"{APP_ID}-outputs")
+        await producer.start()
+        outputs[:] = [producer]
         settler = asyncio.ensure_future(settle(manual))
         settlers.append(settler)
         try:
@@ -238,7 +265,6 @@ def build_app(
                 inflight.append(record)
                 arrived.set()
                 metrics.observe_lag(message.partition, _highwater(app, message.tp), message.offset)
-                yield step  # lets agent.test_context() see the plan
                 while len(inflight) >= MAX_IN_FLIGHT and not settler.done():
                     settled.clear()
                     await _first_of(settler, settled)
@@ -250,6 +276,7 @@ def build_app(
                 # their staged states must not be read by a restarted agent.
                 inflight.clear()
                 processor.discard_staged()
+            await producer.stop()
 
     async def dead_letter(message: Any, step: Step) -> Any:
         """Send a bad record, with where and why, to the dead-letter topic; returns the pending send."""
@@ -275,7 +302,7 @@ def build_app(
             received_at=datetime.now(UTC),
             event_type=step.event_type,
         )
-        return await dead_letters.send(key=message.key, value=to_bytes(letter))
+        return await output(topics.CASE_EVENTS_DLQ, message.key, to_bytes(letter))
 
     # (faust's annotation of receivers allows only *args; the signal passes the set of partitions)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -294,6 +321,22 @@ def build_app(
         processor.forget({tp.partition for tp in assigned if tp.topic == topics.CASE_EVENTS})
 
     return app
+
+
+def _acknowledged(record: _InFlight) -> bool:
+    """Every send of the record is acknowledged by the broker (a failed one is not: awaiting it raises)."""
+    return all(sent.done() and not sent.cancelled() and sent.exception() is None for sent in record.pending)
+
+
+def _clock_written(steps: list[tuple[_InFlight, Step, float]]) -> list[bool]:
+    """Per step written together: whether its clock is the last of its partition among them."""
+    found: list[bool] = []
+    clocked: set[int] = set()
+    for _, step, _ in reversed(steps):
+        found.append(step.partition not in clocked)
+        if step.clock is not None:
+            clocked.add(step.partition)
+    return found[::-1]
 
 
 async def _first_of(task: asyncio.Future[None], flag: asyncio.Event) -> None:

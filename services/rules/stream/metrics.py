@@ -85,6 +85,8 @@ class RulesMetrics:
             registry=registry,
         )
 
+        self._lags: dict[int, Gauge] = {}
+
     def observe(self, step: Step, seconds: float) -> None:
         self.processing.observe(seconds)
         if step.kind == "bad":
@@ -110,10 +112,14 @@ class RulesMetrics:
     def observe_lag(self, partition: int, highwater: int | None, offset: int) -> None:
         """After the record at ``offset``: how many records of its partition are still to be read."""
         if highwater is not None:
-            self.lag.labels(consumer="rules", partition=str(partition)).set(max(highwater - offset - 1, 0))
+            gauge = self._lags.get(partition)
+            if gauge is None:  # looking the labels up costs more than the update: once per partition
+                gauge = self._lags[partition] = self.lag.labels(consumer="rules", partition=str(partition))
+            gauge.set(max(highwater - offset - 1, 0))
 
     def forget_lag(self, partitions: set[int]) -> None:
         """Partitions this worker no longer owns (another worker reports them now)."""
         for partition in partitions:
+            self._lags.pop(partition, None)
             with contextlib.suppress(KeyError):
                 self.lag.remove("rules", str(partition))

@@ -17,7 +17,8 @@ Table layout (both tables are plain mappings here; faust Tables in the app):
   with the partition in the trailer: the wake date, the catalogue version's digest and the partition are
   readable from the last bytes without decoding the state, :func:`~services.rules.core.codec.trailer`).
   One write per event; a tick writes only the children it touched;
-* clocks: partition → ``"YYYY-MM-DD"``, the latest tick date of that partition (written only on ticks).
+* clocks: partition → ``"YYYY-MM-DD"``, the latest tick date of that partition (written only on ticks;
+  the app writes it once for the ticks it settles together, see ``write``).
 
 A value stored by a previous release (before the trailer: the JSON object ``{"state": the encoded state,
 "wake": "YYYY-MM-DD" or null, "catalogue": the state's catalogue version, "partition": p}``) is still read,
@@ -417,13 +418,17 @@ class Processor:
         if step.kind == "check":
             self._staged_checks[step.partition] = step
 
-    def write(self, step: Step) -> None:
-        """Write a staged step to the tables (one table write per child); steps are written in staged order."""
+    def write(self, step: Step, *, clock: bool = True) -> None:
+        """Write a staged step to the tables (one table write per child); steps are written in staged order.
+
+        ``clock=False``: a later step of the partition, written right after this one with no record
+        acknowledged in between, moves the partition's clock again; this step's clock is not written (the
+        table and its changelog end the same, with one record where there would be several)."""
         for child_id, envelope in step.writes.items():
             self.children[child_id] = envelope
             if self._staged.get(child_id) is envelope:
                 del self._staged[child_id]  # a later step of the child may still be staged: keep that one
-        if step.clock is not None:
+        if step.clock is not None and clock:
             clock = step.clock.isoformat()
             self.clocks[step.partition] = clock
             if self._staged_clocks.get(step.partition) == clock:
