@@ -84,7 +84,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from carewatch import broker as kafka
 from carewatch.broker import EmbeddedBroker, ensure_topics
-from carewatch.testing.rules_store import previous_value, table_stores
+from carewatch.testing.rules_store import previous_value, stored_values, table_stores
 from carewatch.testing.stream import WorkerProcess, read_records
 from carewatch.testing.synthetic import authority
 from schemas import topics
@@ -590,28 +590,6 @@ def persisted_lag(data: Path, bootstrap: str, partitions: int) -> tuple[int, int
             db.close()
         behind += ends.get(partition, 0) - (int(offset) + 1 if offset is not None else 0)
     return behind, sum(ends.values())
-
-
-def stored_values(data: Path, partitions: int, child_ids: set[str]) -> dict[str, bytes]:
-    """The stored values of ``child_ids`` in a stopped worker's files."""
-    from faust.stores.rocksdb import RocksDBOptions
-
-    children, _ = table_stores(data, partitions)
-    options = RocksDBOptions()
-    found = {}
-    for partition in range(partitions):
-        path = children.partition_path(partition)
-        if not path.exists():
-            continue
-        db = options.open(path)
-        try:
-            for child_id in child_ids:
-                value = db.get(children._encode_key(child_id))
-                if value is not None:
-                    found[child_id] = bytes(value)
-        finally:
-            db.close()
-    return found
 
 
 def all_records(bootstrap: str, topic: str, partitions: int) -> list[bytes]:

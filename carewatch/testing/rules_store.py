@@ -9,7 +9,7 @@ read and replace the stored children of a stopped worker's files.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,29 +54,46 @@ def rewrite_children(data: Path, partitions: int, rewrite: Callable[[str, int, b
     return len(_children(data, partitions, rewrite))
 
 
+def stored_values(data: Path, partitions: int, child_ids: set[str]) -> dict[str, bytes]:
+    """The stored values of ``child_ids`` in a stopped worker's files (the others left unread)."""
+    found = {}
+    for children, _, db in _partition_stores(data, partitions):
+        for child_id in child_ids:
+            value = db.get(children._encode_key(child_id))
+            if value is not None:
+                found[child_id] = bytes(value)
+    return found
+
+
 def _children(
     data: Path, partitions: int, rewrite: Callable[[str, int, bytes], bytes] | None
 ) -> dict[str, tuple[int, bytes]]:
+    found: dict[str, tuple[int, bytes]] = {}
+    for children, partition, db in _partition_stores(data, partitions):
+        for key, value in list(db.items()):
+            if key == children.offset_key:
+                continue
+            child_id = children._decode_key(key)
+            if rewrite is not None:
+                value = rewrite(child_id, partition, value)
+                db.put(key, value)
+            found[child_id] = (partition, value)
+        db.flush()
+    return found
+
+
+def _partition_stores(data: Path, partitions: int) -> Iterator[tuple[Any, int, Any]]:
+    """(the children table's store, partition, its open RocksDB) for each partition with files, closed after."""
     from faust.stores.rocksdb import RocksDBOptions
 
     children, _ = table_stores(data, partitions)
     options = RocksDBOptions()
-    found: dict[str, tuple[int, bytes]] = {}
     for partition in range(partitions):
         path = children.partition_path(partition)
         if not path.exists():
             continue
         db = options.open(path)
         try:
-            for key, value in list(db.items()):
-                if key == children.offset_key:
-                    continue
-                child_id = children._decode_key(key)
-                if rewrite is not None:
-                    value = rewrite(child_id, partition, value)
-                    db.put(key, value)
-                found[child_id] = (partition, value)
-            db.flush()
+            yield children, partition, db
         finally:
             db.close()
-    return found

@@ -264,23 +264,8 @@ def cited(state: ChildState) -> set[str]:
     return ids
 
 
-_CITING: Final = (
-    "periods",
-    "legal_statuses",
-    "placements",
-    "social_workers",
-    "peps",
-    "health_assessments",
-    "dental_checks",
-    "sdq_scores",
-    "visits",
-    "reviews",
-    "care_leaver_contacts",
-    "pathway_plan_reviews",
-    "anomalies",
-    "missing_episodes",
-    "cin",
-)
+_CITING: Final = tuple(name for name in FACT_FIELDS if name not in ("team", "pruned_reviews"))
+"""The fact fields whose facts cite events (the team and the count of pruned reviews cite none)."""
 _CITED: Final = "horizon.cited"
 
 
